@@ -1,0 +1,169 @@
+"""The AsterOS options, read from the environment and validated once at start-up.
+
+Every option of the Go seed's ``Options`` struct is an ``ASTEROS_*`` variable (see the table
+in README.md). ``load_options`` is a plain function of a mapping so that tests can check each
+bad value without touching ``os.environ``; a bad value raises ``ImproperlyConfigured`` naming
+the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True)
+class Options:
+    name: str = "AsterOS"
+    port: int = 8080
+    api_prefix: str = "/api"
+    auto_discover: bool = True
+    enable_cors: bool = True
+    enable_auth: bool = False
+    enable_metrics: bool = True
+    enable_health: bool = True
+    enable_logging: bool = True
+    api_key: str | None = None
+    log_level: str = "info"
+    max_agents: int = 50
+    metrics_public: bool = False
+    cors_allowed_origins: tuple[str, ...] = ()
+    public_url: str | None = None
+    interfaces: tuple[str, ...] = field(default_factory=tuple)
+    database_url: str | None = None
+    redis_url: str | None = None
+    debug: bool = False
+    secret_key: str | None = None
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    max_body_bytes: int = 1_048_576
+    lease_seconds: int = 30
+    max_attempts: int = 3
+    worker_concurrency: int = 300
+    db_threads: int = 4
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def mode(self) -> str:
+        return "distributed" if self.distributed else "embedded"
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true/false, 1/0, yes/no or on/off.")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number; use an integer from {low} to {high}.") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} is out of range; use an integer from {low} to {high}.")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in schemes:
+        raise ImproperlyConfigured(f"{name} must be a URL starting with one of {', '.join(s + '://' for s in schemes)}.")
+    return raw
+
+
+def load_options(env: Mapping[str, str]) -> Options:
+    """Read and validate every option; raise ImproperlyConfigured on the first bad one."""
+    name = (env.get("ASTEROS_NAME") or "AsterOS").strip()
+    if not name or len(name) > 100:
+        raise ImproperlyConfigured("ASTEROS_NAME must be a non-empty name of at most 100 characters.")
+
+    api_prefix = env.get("ASTEROS_API_PREFIX", "/api").strip()
+    if not api_prefix.startswith("/") or api_prefix.endswith("/") or " " in api_prefix:
+        raise ImproperlyConfigured(
+            f"ASTEROS_API_PREFIX={api_prefix!r} must start with '/' and not end with one, e.g. /api or /v1/api."
+        )
+
+    log_level = env.get("ASTEROS_LOG_LEVEL", "info").strip().lower()
+    if log_level not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"ASTEROS_LOG_LEVEL={log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}.")
+
+    api_key = env.get("ASTEROS_API_KEY") or None
+    enable_auth = _bool(env, "ASTEROS_ENABLE_AUTH", False)
+    if enable_auth and not api_key:
+        raise ImproperlyConfigured(
+            "ASTEROS_ENABLE_AUTH is on but ASTEROS_API_KEY is not set; set a key (16+ characters) or turn auth off."
+        )
+    if api_key is not None and len(api_key) < 16:
+        raise ImproperlyConfigured("ASTEROS_API_KEY must be at least 16 characters long.")
+
+    debug = _bool(env, "DEBUG", False)
+    secret_key = env.get("SECRET_KEY") or None
+    if not debug and not secret_key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off; `make run` sets DEBUG=1 for local use, "
+            "production must provide its own key."
+        )
+
+    database_url = _url(env, "DATABASE_URL", ("postgres", "postgresql", "sqlite", "pgsql"))
+    redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+    if redis_url and not database_url:
+        raise ImproperlyConfigured(
+            "REDIS_URL is set but DATABASE_URL is not; distributed mode needs a shared database (PostgreSQL)."
+        )
+
+    lease_seconds = _int(env, "ASTEROS_LEASE_SECONDS", 30, low=2, high=3600)
+    return Options(
+        name=name,
+        port=_int(env, "ASTEROS_PORT", 8080, low=1, high=65535),
+        api_prefix=api_prefix,
+        auto_discover=_bool(env, "ASTEROS_AUTO_DISCOVER", True),
+        enable_cors=_bool(env, "ASTEROS_ENABLE_CORS", True),
+        enable_auth=enable_auth,
+        enable_metrics=_bool(env, "ASTEROS_ENABLE_METRICS", True),
+        enable_health=_bool(env, "ASTEROS_ENABLE_HEALTH", True),
+        enable_logging=_bool(env, "ASTEROS_ENABLE_LOGGING", True),
+        api_key=api_key,
+        log_level=log_level,
+        max_agents=_int(env, "ASTEROS_MAX_AGENTS", 50, low=1, high=1_000_000),
+        metrics_public=_bool(env, "ASTEROS_METRICS_PUBLIC", False),
+        cors_allowed_origins=_list(env, "ASTEROS_CORS_ALLOWED_ORIGINS"),
+        public_url=_url(env, "ASTEROS_PUBLIC_URL", ("http", "https")),
+        interfaces=_list(env, "ASTEROS_INTERFACES"),
+        database_url=database_url,
+        redis_url=redis_url,
+        debug=debug,
+        secret_key=secret_key,
+        allowed_hosts=_list(env, "ALLOWED_HOSTS", ("localhost", "127.0.0.1", "[::1]")),
+        max_body_bytes=_int(env, "ASTEROS_MAX_BODY_BYTES", 1_048_576, low=1024, high=1_073_741_824),
+        lease_seconds=lease_seconds,
+        max_attempts=_int(env, "ASTEROS_MAX_ATTEMPTS", 3, low=1, high=100),
+        worker_concurrency=_int(env, "ASTEROS_WORKER_CONCURRENCY", 300, low=1, high=10_000),
+        db_threads=_int(env, "ASTEROS_DB_THREADS", 4, low=1, high=64),
+    )

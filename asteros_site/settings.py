@@ -1,0 +1,206 @@
+"""Django settings. Every option comes from the environment through ``options.load_options``.
+
+Two modes share this file: with nothing configured the project is *embedded* (SQLite, the
+in-memory channel layer, Celery's memory:// broker and a worker thread in the serving
+process); with ``DATABASE_URL`` and ``REDIS_URL`` it is *distributed* (PostgreSQL, Redis for
+the broker, channels_redis and live event fan-out, separate ``celery`` worker processes).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from .options import load_options
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+ASTEROS = load_options(os.environ)
+
+DEBUG = ASTEROS.debug
+# A fixed key is only ever used with DEBUG on (``make run``, tests); load_options refuses a
+# missing key otherwise.
+SECRET_KEY = ASTEROS.secret_key or "asteros-insecure-debug-only-key"
+ALLOWED_HOSTS = list(ASTEROS.allowed_hosts)
+if DEBUG:
+    ALLOWED_HOSTS += ["testserver"]
+
+INSTALLED_APPS = [
+    # interfaces comes first so its runserver (port 8080, banner, embedded worker) wins.
+    "interfaces",
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "cosmos",
+    "stars",
+    "workflows",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "interfaces.http.middleware.RequestContextMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "asteros_site.urls"
+ASGI_APPLICATION = "asteros_site.asgi.application"
+WSGI_APPLICATION = "asteros_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database: SQLite when embedded, DATABASE_URL (PostgreSQL) when distributed
+if ASTEROS.database_url:
+    DATABASES = {"default": dj_database_url.parse(ASTEROS.database_url, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / "db.sqlite3",
+            # WAL lets the embedded worker write while requests read.
+            "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- channels: in-memory when embedded, Redis when distributed
+if ASTEROS.redis_url:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [ASTEROS.redis_url], "capacity": 1500, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- celery: memory:// when embedded (worker thread in the server), Redis when distributed
+CELERY_BROKER_URL = ASTEROS.redis_url or "memory://localhost/"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Runs are long and mostly waiting: take one message at a time per slot.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The broker must not redeliver a message while its run's lease could still be alive.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, ASTEROS.lease_seconds * 10)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "asteros-reap-expired-leases": {"task": "cosmos.reap_expired_runs", "schedule": max(2.0, ASTEROS.lease_seconds / 3)},
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+LOGIN_URL = "/admin/login/"
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = ASTEROS.max_body_bytes
+
+# --- CORS (django-cors-headers)
+CORS_ALLOW_ALL_ORIGINS = ASTEROS.enable_cors and not ASTEROS.cors_allowed_origins
+CORS_ALLOWED_ORIGINS = list(ASTEROS.cors_allowed_origins) if ASTEROS.enable_cors else []
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "last-event-id",
+    "x-api-key",
+    "x-request-id",
+    "a2a-version",
+)
+CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
+
+# --- DRF
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "interfaces.http.auth.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["interfaces.http.permissions.ScopePermission"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "interfaces.http.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": f"{ASTEROS.name} API",
+    "DESCRIPTION": "Agents, Stars (teams), workflows and their durable runs.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- logging: structured JSON with the request id and run id
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "cosmos.logging.ContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if ASTEROS.enable_logging else "plain",
+            "filters": ["context"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": ASTEROS.log_level.upper() if ASTEROS.enable_logging else "WARNING"},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "celery": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}

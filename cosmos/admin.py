@@ -1,0 +1,237 @@
+"""The control plane for cosmos: agent templates, agents, sessions, runs and workers.
+
+Admin classes stay thin: validation lives in the models' ``clean()`` and in
+``cosmos.services``; starting and cancelling runs call the run services.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import F
+from django.template.loader import render_to_string
+
+from .kinds import get_kind
+from .models import ACTIVE_STATUSES, Agent, AgentTemplate, Run, RunEvent, RunKind, Session, WorkerHeartbeat
+from .runtime.providers import provider_names
+from .runtime.tools import tool_registry
+from .services import runs as run_services
+from .services.agents import ensure_capacity
+from .services.errors import ServiceError
+
+TIMESTAMPS = ("created_at", "updated_at")
+TIMELINE_LIMIT = 500
+
+
+def _hint_choices(db_field, formfield):
+    """Name the known providers and tools under the fields that take them."""
+    if formfield is not None and db_field.name == "provider":
+        formfield.help_text = f"One of: {', '.join(sorted(provider_names()))}. {db_field.help_text}".strip()
+    if formfield is not None and db_field.name == "tools":
+        formfield.help_text = f'A JSON list, e.g. ["calculator"]. Known tools: {", ".join(tool_registry.names())}.'
+    return formfield
+
+
+class FixedIdMixin:
+    """The slug id is an address (URLs, stars, workflows): chosen on add, read-only after.
+
+    Editing a primary key in the admin would copy the row instead of renaming it.
+    """
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return ("id", *fields) if obj is not None else fields
+
+
+class DefinitionAdmin(FixedIdMixin, admin.ModelAdmin):
+    """Shared by every ``Definition`` (agents, stars, workflows): rows from code are marked."""
+
+    list_display = ("id", "name", "enabled", "source", "updated_at")
+    list_filter = ("enabled", "source")
+    search_fields = ("id", "name", "description")
+    readonly_fields = ("source", *TIMESTAMPS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the runtime: browsable, never edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AgentTemplate)
+class AgentTemplateAdmin(FixedIdMixin, admin.ModelAdmin):
+    list_display = ("id", "name", "provider", "model", "updated_at")
+    list_filter = ("provider",)
+    search_fields = ("id", "name", "system_prompt")
+    readonly_fields = TIMESTAMPS
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        return _hint_choices(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
+
+
+class AgentForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance._state.adding:
+            try:
+                ensure_capacity()
+            except ServiceError as exc:
+                raise ValidationError(exc.message, code=exc.code) from None
+        return cleaned
+
+
+@admin.register(Agent)
+class AgentAdmin(DefinitionAdmin):
+    form = AgentForm
+    list_display = ("id", "name", "provider", "model", "template", "enabled", "source", "updated_at")
+    list_filter = ("enabled", "source", "provider", "template")
+    list_select_related = ("template",)
+    fieldsets = (
+        (None, {"fields": ("id", "name", "description", "enabled", "source")}),
+        ("Model", {"fields": ("template", "provider", "model", "parameters", "system_prompt", "tools")}),
+        ("More", {"fields": ("metadata", *TIMESTAMPS)}),
+    )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        return _hint_choices(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
+
+
+@admin.register(Session)
+class SessionAdmin(FixedIdMixin, admin.ModelAdmin):
+    list_display = ("id", "kind", "target", "policy", "run_count", "updated_at")
+    list_filter = ("kind", "policy")
+    search_fields = ("id", "target")
+    readonly_fields = TIMESTAMPS
+
+    @admin.display(description="runs")
+    def run_count(self, obj: Session) -> int:
+        return obj.runs.count()
+
+
+class RunStartForm(forms.ModelForm):
+    """The add form: what to run. The run itself is created by ``start_run``."""
+
+    kind = forms.ChoiceField(choices=RunKind.choices)
+    input = forms.JSONField(initial={"message": "Hello"}, help_text='Text in quotes, or {"message": "..."}.')
+    session_id = forms.CharField(required=False, max_length=128, help_text="Optional: continue this session.")
+
+    class Meta:
+        model = Run
+        fields = ("kind", "target", "input")
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            if cleaned.get("kind") and cleaned.get("target"):
+                get_kind(cleaned["kind"]).check_target(cleaned["target"])
+            if "input" in cleaned:
+                cleaned["input"] = run_services.normalize_input(cleaned["input"])
+        except ServiceError as exc:
+            raise ValidationError(exc.message, code=exc.code) from None
+        return cleaned
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ("short_id", "kind", "target", "status", "origin", "attempts", "tokens", "created_at", "duration")
+    list_filter = ("status", "kind", "origin")
+    search_fields = ("=id", "target", "caller", "idempotency_key", "worker_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("parent",)
+    actions = ("cancel_runs",)
+    fieldsets = (
+        (None, {"fields": ("id", "kind", "target", "status", "origin", "caller", "parent", "session")}),
+        ("Input and result", {"fields": ("input", "output", "error", "metadata")}),
+        ("Work", {"fields": ("attempts", "max_attempts", "worker_id", "lease_expires_at", "cancel_requested")}),
+        ("Usage and timing", {"fields": ("tokens", *TIMESTAMPS, "dispatched_at", "started_at", "finished_at")}),
+        ("Events", {"fields": ("events_timeline",)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(total_tokens=F("input_tokens") + F("output_tokens"))
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return ((None, {"fields": ("kind", "target", "input", "session_id")}),)
+        return self.fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = RunStartForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Only the run services write a run: every field is shown, none is edited.
+        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        run, _ = run_services.start_run(
+            form.cleaned_data["kind"],
+            form.cleaned_data["target"],
+            form.cleaned_data["input"],
+            session_id=form.cleaned_data.get("session_id") or None,
+            origin="admin",
+            caller=f"user:{request.user.get_username()}",
+        )
+        obj.pk = run.pk
+        obj.refresh_from_db()
+
+    @admin.display(description="run", ordering="created_at")
+    def short_id(self, obj: Run) -> str:
+        return str(obj.id)[:8]
+
+    @admin.display(description="tokens", ordering="total_tokens")
+    def tokens(self, obj: Run) -> str:
+        return f"{obj.input_tokens} in / {obj.output_tokens} out"
+
+    @admin.display(description="duration")
+    def duration(self, obj: Run) -> str:
+        seconds = obj.duration_seconds
+        return "-" if seconds is None else f"{seconds:.1f}s"
+
+    @admin.display(description="events")
+    def events_timeline(self, obj: Run) -> str:
+        events = [
+            {"seq": e.seq, "type": e.type, "created_at": e.created_at, "data": json.dumps(e.data, ensure_ascii=False)}
+            for e in obj.events.order_by("seq")[:TIMELINE_LIMIT]
+        ]
+        return render_to_string(
+            "admin/cosmos/run/events_timeline.html",
+            {"events": events, "total": obj.events.count(), "limit": TIMELINE_LIMIT},
+        )
+
+    @admin.action(description="Cancel the selected runs (and their children)")
+    def cancel_runs(self, request, queryset):
+        active = list(queryset.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True))
+        flagged = sum(run_services.request_cancel(run_id) for run_id in active)
+        skipped = queryset.count() - len(active)
+        self.message_user(request, f"Cancel requested for {flagged} run(s); {skipped} already finished.", messages.SUCCESS)
+
+
+@admin.register(RunEvent)
+class RunEventAdmin(ReadOnlyAdmin):
+    list_display = ("run", "seq", "type", "created_at")
+    list_filter = ("type",)
+    search_fields = ("=run__id", "type")
+    list_select_related = ("run",)
+    readonly_fields = ("run", "seq", "type", "data", "created_at")
+    raw_id_fields = ("run",)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ("worker_id", "mode", "active_runs", "started_at", "seen_at")
+    list_filter = ("mode",)
+    search_fields = ("worker_id",)
+    readonly_fields = ("worker_id", "mode", "active_runs", "started_at", "seen_at")

@@ -1,0 +1,46 @@
+"""Database access from asyncio code, on a small bounded pool of threads.
+
+Every process holds at most ``ASTEROS_DB_THREADS`` database connections for run execution and
+event following, whatever the number of runs in flight: the run engine and the streaming
+readers all go through ``db_call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def db_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.ASTEROS.db_threads, thread_name_prefix="asteros-db")
+    return _executor
+
+
+def _with_reconnect(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    except (OperationalError, InterfaceError):
+        # A connection broken by a database restart is dropped; the next call reconnects.
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        raise
+
+
+async def db_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(db_executor(), functools.partial(_with_reconnect, fn, *args, **kwargs))

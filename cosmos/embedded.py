@@ -1,0 +1,46 @@
+"""Embedded mode's worker: a real Celery worker (memory:// broker) on a thread of the server.
+
+Started only by the serving commands (runserver's serving child, ``asteros serve``), never by
+``migrate`` or other management commands, and at most once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_worker = None
+
+
+def start_embedded_worker(concurrency: int | None = None):
+    """Start the in-process worker once; a no-op in distributed mode. Returns the worker."""
+    global _worker
+    if settings.ASTEROS.distributed:
+        return None
+    with _lock:
+        if _worker is not None:
+            return _worker
+        from asteros_site.celery import app
+
+        _worker = app.WorkController(
+            hostname=f"embedded@{socket.gethostname()}",
+            pool="threads",
+            concurrency=concurrency or settings.ASTEROS.worker_concurrency,
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            loglevel="WARNING",
+        )
+        threading.Thread(target=_worker.start, name="asteros-embedded-worker", daemon=True).start()
+        logger.info("embedded worker started")
+        return _worker
+
+
+def embedded_worker_started() -> bool:
+    return _worker is not None

@@ -1,0 +1,318 @@
+"""The run engine: one asyncio loop per process that executes runs.
+
+Agent runs spend nearly all their time waiting on a model, so a process executes hundreds of
+them as asyncio tasks on one loop, with database work on the small pool of ``cosmos.db``
+(``ASTEROS_DB_THREADS`` connections, whatever the number of runs). Celery tasks only hand a
+run id to ``submit`` and wait; see docs/execution.md for why.
+
+Per process the engine also:
+- renews the leases of its runs in one UPDATE per tick, and learns of cancel flags there;
+- listens for cancel signals on the bus, to stop a run within milliseconds;
+- runs the reaper, so expired leases are recovered even without celery beat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from . import metrics
+from .bus import CANCEL_CHANNEL, get_bus
+from .db import db_call
+from .eventlog import EventSink, LostOwnership, RunWriter
+from .kinds import ExecutionResult, get_kind
+from .logging import run_id_var
+from .models import Run, RunStatus, WorkerHeartbeat
+from .runtime.errors import RunFailed
+from .runtime.events import EventType, make_event
+from .services import runs as run_services
+
+logger = logging.getLogger(__name__)
+
+CANCELLED_BY_USER = "cancelled"
+LOST_LEASE = "lost"
+TIMED_OUT = "timeout"
+SHUTDOWN = "shutdown"
+
+
+@dataclass
+class LocalRun:
+    run_id: str
+    parent_id: str | None = None
+    task: asyncio.Task | None = None
+    stop_reason: str | None = None
+
+
+@dataclass
+class RunContext:
+    """What an executor gets: the claimed run, an emitter, and a way to start child runs."""
+
+    run: Run
+    writer: RunWriter
+    engine: RunEngine
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.id)
+
+    @property
+    def thread_id(self) -> str:
+        return self.run.session_id or str(self.run.id)
+
+    async def emit(self, event: dict) -> None:
+        self.writer.emit_nowait(event)
+
+    async def run_child(
+        self,
+        kind: str,
+        target: str,
+        raw_input: Any,
+        *,
+        metadata: dict | None = None,
+        timeout: float | None = None,
+    ) -> Run:
+        """Create a child run and execute it here; returns it terminal (a timeout fails it)."""
+        child, _ = await db_call(
+            run_services.start_run,
+            kind,
+            target,
+            raw_input,
+            parent=self.run,
+            origin=self.run.kind,
+            caller=self.run.caller,
+            metadata=metadata,
+            dispatch=False,
+        )
+        # Its own task, so that a timeout or cancel of the child never cancels this run.
+        await asyncio.create_task(self.engine.execute(str(child.id), timeout=timeout, parent_id=self.run_id))
+        return await db_call(Run.objects.get, id=child.id)
+
+
+class RunEngine:
+    def __init__(self, worker_id: str | None = None) -> None:
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_seconds = settings.ASTEROS.lease_seconds
+        self.local: dict[str, LocalRun] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sink: EventSink | None = None
+        self._started = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started_at = timezone.now()
+
+    # --- lifecycle
+
+    def start(self) -> RunEngine:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="asteros-run-engine", daemon=True)
+            self._thread.start()
+            if not self._started.wait(timeout=10):
+                raise RuntimeError("the run engine did not start")
+        return self
+
+    def _serve(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.sink = EventSink(on_lost=self._on_lost)
+        self.sink.start(self.loop)
+        self.loop.create_task(self._tick_forever(), name="asteros-engine-tick")
+        get_bus().add_listener(CANCEL_CHANNEL, self._on_cancel_signal)
+        self._started.set()
+        self.loop.run_forever()
+
+    def submit(self, run_id: str) -> concurrent.futures.Future:
+        """Execute a run on the engine's loop; thread-safe, returns a concurrent future."""
+        self.start()
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(self.execute(run_id), self.loop)
+
+    # --- execution
+
+    async def execute(self, run_id: str, *, timeout: float | None = None, parent_id: str | None = None) -> str | None:
+        """Claim and run one run to its end. Returns the final status, or None if not ours."""
+        run = await db_call(run_services.claim_run, run_id, self.worker_id)
+        if run is None:
+            return None
+        local = LocalRun(run_id, parent_id)
+        self.local[run_id] = local
+        token = run_id_var.set(run_id)
+        try:
+            local.task = asyncio.current_task()
+            if timeout is None:
+                return await self._execute_claimed(run, local)
+            timer = asyncio.get_running_loop().call_later(timeout, self._stop_local, run_id, TIMED_OUT)
+            try:
+                return await self._execute_claimed(run, local)
+            finally:
+                timer.cancel()
+        finally:
+            run_id_var.reset(token)
+            self.local.pop(run_id, None)
+            metrics.run_left()
+
+    async def _execute_claimed(self, run: Run, local: LocalRun) -> str | None:
+        run_id = str(run.id)
+        assert self.sink is not None
+        writer = RunWriter(run_id, self.sink, last_seq=await db_call(run_services.next_seq, run_id))
+        context = RunContext(run=run, writer=writer, engine=self)
+        thread_id = context.thread_id
+        if writer.last_seq == 0:
+            writer.emit_nowait(
+                make_event(
+                    EventType.RUN_STARTED,
+                    threadId=thread_id,
+                    runId=run_id,
+                    parentRunId=str(run.parent_id) if run.parent_id else None,
+                )
+            )
+        else:
+            writer.emit_nowait(make_event(EventType.CUSTOM, name="asteros.retry", value={"attempt": run.attempts}))
+        metrics.run_started(run)
+        try:
+            while await db_call(run_services.session_predecessor_active, run):
+                await asyncio.sleep(0.2)
+            result = await get_kind(run.kind).execute(context)
+        except asyncio.CancelledError:
+            reason = local.stop_reason
+            if reason in (None, SHUTDOWN, LOST_LEASE):
+                raise  # not ours to finish: the lease expires and the reaper takes over
+            if reason == TIMED_OUT:
+                return await self._finish_failed(writer, run, "timeout", "The run timed out.")
+            return await self._finish(writer, run, RunStatus.CANCELLED, ExecutionResult(outcome="cancelled"))
+        except RunFailed as exc:
+            return await self._finish_failed(writer, run, exc.code, exc.message)
+        except LostOwnership:
+            return None
+        except Exception as exc:
+            logger.exception("run crashed")
+            return await self._finish_failed(writer, run, "internal_error", f"Internal error: {exc.__class__.__name__}")
+        return await self._finish(writer, run, RunStatus.SUCCEEDED, result)
+
+    async def _finish(self, writer: RunWriter, run: Run, status: str, result: ExecutionResult) -> str | None:
+        run_id = str(run.id)
+        event = make_event(
+            EventType.RUN_FINISHED,
+            threadId=run.session_id or run_id,
+            runId=run_id,
+            result=result.result if result.result is not None else result.output,
+            outcome=result.outcome,
+        )
+        owner_update = run_services.owner_finalizer(
+            run_id,
+            self.worker_id,
+            status,
+            output=result.output,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+        )
+
+        def finalize() -> None:
+            owner_update()
+            if result.finalize is not None:
+                result.finalize()
+
+        return await self._write_final(writer, run, status, event, finalize, result)
+
+    async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
+        event = make_event(EventType.RUN_ERROR, message=message, code=code)
+        finalize = run_services.owner_finalizer(
+            str(run.id), self.worker_id, RunStatus.FAILED, error={"code": code, "message": message}
+        )
+        return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None)
+
+    async def _write_final(self, writer, run, status, event, finalize, result) -> str | None:
+        try:
+            await asyncio.shield(writer.finish(event, finalize))
+        except LostOwnership:
+            logger.warning("lost ownership before finishing")
+            return None
+        run.status = status
+        metrics.run_finished(run, result)
+        await asyncio.to_thread(run_services.publish_lifecycle, run)
+        return status
+
+    # --- stopping runs
+
+    def _stop_local(self, run_id: str, reason: str) -> bool:
+        local = self.local.get(run_id)
+        if local is None or local.task is None or local.task.done():
+            return False
+        if local.stop_reason is None:
+            local.stop_reason = reason
+            local.task.cancel()
+            # Children stop with their parent; a parent's timeout cancels them.
+            child_reason = CANCELLED_BY_USER if reason == TIMED_OUT else reason
+            for child in [c for c in self.local.values() if c.parent_id == run_id]:
+                self._stop_local(child.run_id, child_reason)
+        return True
+
+    def _on_cancel_signal(self, message: dict) -> None:
+        # Called from the bus thread; hop onto the engine's loop.
+        if self.loop is None:
+            return
+        for run_id in message.get("runs", ()):
+            if run_id in self.local:
+                self.loop.call_soon_threadsafe(self._stop_local, run_id, CANCELLED_BY_USER)
+
+    def _on_lost(self, run_id: str) -> None:
+        self._stop_local(run_id, LOST_LEASE)
+
+    # --- periodic work
+
+    async def _tick_forever(self) -> None:
+        interval = max(0.5, self.lease_seconds / 3)
+        reap_every = max(1, int(self.lease_seconds / 2 / interval))
+        tick = 0
+        while True:
+            await asyncio.sleep(interval)
+            tick += 1
+            try:
+                await self._renew()
+                if tick % reap_every == 0:
+                    await db_call(run_services.reap_expired_runs)
+            except Exception as exc:  # a database blip must not kill the engine
+                logger.warning("engine tick failed: %s", exc.__class__.__name__)
+
+    async def _renew(self) -> None:
+        ids = list(self.local)
+        ours, cancel = await db_call(run_services.renew_leases, self.worker_id, ids)
+        for run_id in ids:
+            if run_id not in ours and run_id in self.local:
+                self._stop_local(run_id, LOST_LEASE)
+            elif run_id in cancel:
+                self._stop_local(run_id, CANCELLED_BY_USER)
+        await db_call(self._record_heartbeat, len(ids))
+
+    def _record_heartbeat(self, active: int) -> None:
+        WorkerHeartbeat.objects.update_or_create(
+            worker_id=self.worker_id,
+            defaults={
+                "mode": settings.ASTEROS.mode,
+                "active_runs": active,
+                "started_at": self._started_at,
+                "seen_at": timezone.now(),
+            },
+        )
+
+
+_engine: RunEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> RunEngine:
+    """The process's engine, started on first use (in a worker, at the first task)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = RunEngine().start()
+        return _engine

@@ -1,0 +1,248 @@
+"""The event log of runs: an append-only, gapless sequence per run, persisted and published.
+
+Writers (the run engine) assign ``seq`` and hand events to ``EventSink``, which writes every
+run's pending events in one transaction and then publishes them on the bus. Readers call
+``follow(run_id, after=N)``: it subscribes first, replays from the database, then follows the
+live tail, re-reading the database whenever a ``seq`` is missing, so a reader never loses or
+repeats an event whichever process it runs in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from . import metrics
+from .bus import get_bus, run_channel
+from .db import db_call
+from .models import TERMINAL_STATUSES, Run, RunEvent
+from .runtime.events import TERMINAL_EVENT_TYPES, EventType
+
+logger = logging.getLogger(__name__)
+
+# Deltas of the same message arriving within one write cycle are merged before they get a seq.
+COALESCED_TYPES = frozenset({EventType.TEXT_MESSAGE_CONTENT, EventType.TOOL_CALL_ARGS})
+REPLAY_PAGE = 500
+
+
+class LostOwnership(Exception):
+    """The run is no longer ours (its lease expired and another worker took it)."""
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    run_id: str
+    seq: int
+    event: dict
+    taken: bool = False
+
+
+@dataclass
+class RunWriter:
+    """Assigns seqs for one run and queues its events on the process's sink."""
+
+    run_id: str
+    sink: EventSink
+    last_seq: int = 0
+    _last_pending: PendingEvent | None = None
+    lost: bool = False
+
+    def emit_nowait(self, event: dict) -> None:
+        previous = self._last_pending
+        kind = event["type"]
+        if (
+            kind in COALESCED_TYPES
+            and previous is not None
+            and not previous.taken
+            and previous.event["type"] == kind
+            and _stream_id(previous.event) == _stream_id(event)
+        ):
+            previous.event = {**previous.event, "delta": previous.event["delta"] + event["delta"]}
+            return
+        self.last_seq += 1
+        pending = PendingEvent(self.run_id, self.last_seq, event)
+        self._last_pending = pending
+        self.sink.enqueue(pending)
+
+    async def emit(self, event: dict) -> None:
+        self.emit_nowait(event)
+
+    async def finish(self, event: dict, finalize: Callable[[], None]) -> int:
+        """Write the terminal event and run ``finalize`` (the status update) in one transaction."""
+        await self.sink.flush()
+        if self.lost:
+            raise LostOwnership(self.run_id)
+        self.last_seq += 1
+        seq = self.last_seq
+        await db_call(_write_final, self.run_id, seq, event, finalize)
+        await get_bus().publish(run_channel(self.run_id), {"events": [[seq, event]]})
+        return seq
+
+
+def _stream_id(event: dict) -> str | None:
+    return event.get("messageId") or event.get("toolCallId")
+
+
+def _write_final(run_id: str, seq: int, event: dict, finalize: Callable[[], None]) -> None:
+    try:
+        with transaction.atomic():
+            RunEvent.objects.create(run_id=run_id, seq=seq, type=event["type"], data=event)
+            finalize()
+    except IntegrityError as exc:
+        raise LostOwnership(run_id) from exc
+
+
+@dataclass
+class EventSink:
+    """Writes queued events of every run in few transactions, then publishes them."""
+
+    pending: list[PendingEvent] = field(default_factory=list)
+    writers_lost: set[str] = field(default_factory=set)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task | None = None
+    on_lost: Callable[[str], None] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._idle.set()
+        self._task = loop.create_task(self._run(), name="asteros-event-sink")
+
+    def enqueue(self, pending: PendingEvent) -> None:
+        self.pending.append(pending)
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def flush(self) -> None:
+        while self.pending or not self._idle.is_set():
+            await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self.pending = self.pending, []
+            for item in batch:
+                item.taken = True
+            if batch:
+                await self._write(batch)
+            if not self.pending:
+                self._idle.set()
+
+    async def _write(self, batch: list[PendingEvent]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                lost = await db_call(_write_batch, batch)
+                break
+            except Exception as exc:  # database down: keep the events and try again
+                logger.warning("event write failed (%s); retrying", exc.__class__.__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        metrics.events_written(len(batch))
+        by_run: dict[str, list[list[Any]]] = {}
+        for item in batch:
+            if item.run_id in lost:
+                continue
+            by_run.setdefault(item.run_id, []).append([item.seq, item.event])
+        bus = get_bus()
+        for run_id, events in by_run.items():
+            await bus.publish(run_channel(run_id), {"events": events})
+        for run_id in lost:
+            if self.on_lost:
+                self.on_lost(run_id)
+
+
+def _write_batch(batch: list[PendingEvent]) -> set[str]:
+    rows = [RunEvent(run_id=i.run_id, seq=i.seq, type=i.event["type"], data=i.event) for i in batch]
+    try:
+        with transaction.atomic():
+            RunEvent.objects.bulk_create(rows)
+        return set()
+    except IntegrityError:
+        pass
+    # A seq clash means a run was taken over by another worker: write run by run to find it.
+    lost: set[str] = set()
+    by_run: dict[str, list[RunEvent]] = {}
+    for row in rows:
+        by_run.setdefault(str(row.run_id), []).append(row)
+    for run_id, run_rows in by_run.items():
+        try:
+            with transaction.atomic():
+                RunEvent.objects.bulk_create(run_rows)
+        except IntegrityError:
+            lost.add(run_id)
+    return lost
+
+
+# --- reading
+
+
+def read_events(run_id: str, after: int, limit: int = REPLAY_PAGE) -> list[tuple[int, dict]]:
+    rows = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq").values_list("seq", "data")[:limit]
+    return list(rows)
+
+
+def _run_status(run_id: str) -> str | None:
+    return Run.objects.filter(id=run_id).values_list("status", flat=True).first()
+
+
+async def follow(run_id: str, after: int = 0, *, follow: bool = True, poll_seconds: float = 2.0) -> AsyncIterator[tuple[int, dict]]:
+    """Yield ``(seq, event)`` for every event after ``after``, then the live tail until the end.
+
+    The subscription is opened before the replay, so nothing published in between is missed;
+    anything the bus drops is found again in the database by its seq.
+    """
+    subscription = await get_bus().subscribe(run_channel(run_id)) if follow else None
+    last = after
+    try:
+        while True:
+            rows = await db_call(read_events, run_id, last)
+            for seq, event in rows:
+                yield seq, event
+                last = seq
+                if event.get("type") in TERMINAL_EVENT_TYPES:
+                    return
+            if len(rows) < REPLAY_PAGE:
+                break
+        if subscription is None:
+            return
+        while True:
+            try:
+                message = await subscription.get(timeout=poll_seconds)
+            except TimeoutError:
+                message = None
+            fresh = _fresh(message, last) if message is not None else []
+            if fresh and all(seq == last + 1 + i for i, (seq, _) in enumerate(fresh)):
+                for seq, event in fresh:
+                    yield seq, event
+                    last = seq
+                    if event.get("type") in TERMINAL_EVENT_TYPES:
+                        return
+                continue
+            if message is not None and not fresh:
+                continue  # only events we have already yielded
+            # A timeout or a gap: the database has everything that was published.
+            rows = await db_call(read_events, run_id, last)
+            for seq, event in rows:
+                yield seq, event
+                last = seq
+                if event.get("type") in TERMINAL_EVENT_TYPES:
+                    return
+            if not rows and message is None and await db_call(_run_status, run_id) in (*TERMINAL_STATUSES, None):
+                # Terminal without a terminal event cannot happen through the services; stop anyway.
+                rows = await db_call(read_events, run_id, last)
+                for seq, event in rows:
+                    yield seq, event
+                return
+    finally:
+        if subscription is not None:
+            await subscription.close()
+
+
+def _fresh(message: dict, last: int) -> list[tuple[int, dict]]:
+    return [(seq, event) for seq, event in message.get("events", ()) if seq > last]

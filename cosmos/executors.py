@@ -1,0 +1,63 @@
+"""The agent run executor: load the definition and session, run the loop, save the session."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from .db import db_call
+from .kinds import ExecutionResult, register_kind
+from .models import Run, Session
+from .runtime.agent import build_agent
+from .runtime.loop import run_agent
+from .services.agents import agent_spec, check_runnable, get_agent
+
+if TYPE_CHECKING:
+    from .engine import RunContext
+
+
+def conversation_for(run: Run) -> list[dict]:
+    """The messages the model sees: a full ``messages`` list, or the session's history plus input."""
+    run_input = run.input
+    if isinstance(run_input.get("messages"), list):
+        return list(run_input["messages"])
+    history = list(run.session.messages) if run.session_id and run.session else []
+    message = run_input.get("message")
+    content = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
+    return [*history, {"role": "user", "content": content}]
+
+
+def _load(run: Run):
+    if run.session_id:
+        run.session = Session.objects.get(id=run.session_id)
+    return agent_spec(get_agent(run.target)), conversation_for(run)
+
+
+async def execute_agent(context: RunContext) -> ExecutionResult:
+    run = context.run
+    spec, messages = await db_call(_load, run)
+    agent = build_agent(spec, extra_tools=context.state.get("extra_tools", ()))
+    outcome = await run_agent(
+        agent,
+        messages,
+        context.emit,
+        client_tools=run.input.get("tools") or (),
+        context_metadata=run.metadata,
+        run_id=context.run_id,
+    )
+    session_id = run.session_id
+
+    def save_session() -> None:
+        if session_id:
+            Session.objects.filter(id=session_id).update(messages=[*messages, *outcome.new_messages])
+
+    return ExecutionResult(
+        output=outcome.text,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        finalize=save_session,
+        outcome="interrupt" if outcome.stop_reason == "client_tool" else None,
+    )
+
+
+register_kind("agent", execute_agent, check_runnable)

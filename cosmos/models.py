@@ -1,0 +1,244 @@
+"""Cosmos models: agent definitions, sessions, and the durable run log.
+
+A ``Run`` is every execution (agent, star, workflow, and their children); a ``RunEvent`` is
+one AG-UI event of a run with a gapless ``seq``. Status transitions are conditional UPDATEs
+done in ``cosmos.services.runs``; nothing else writes ``Run.status``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from .validators import slug_id_validator
+
+
+class Source(models.TextChoices):
+    DATABASE = "database", "Database"
+    CODE = "code", "Code"
+
+
+class Definition(models.Model):
+    """Fields shared by everything a user registers: agents, stars and workflows."""
+
+    id = models.SlugField(primary_key=True, max_length=64, validators=[slug_id_validator])
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.DATABASE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+    def save(self, *args, **kwargs):
+        if not self.name:
+            self.name = self.id
+        super().save(*args, **kwargs)
+
+
+def _validate_provider_and_tools(provider: str, tools: object, errors: dict) -> None:
+    from .runtime.providers import provider_names
+    from .runtime.tools import tool_registry
+
+    if provider and provider not in provider_names():
+        errors["provider"] = f"Unknown provider {provider!r}; choose one of {', '.join(sorted(provider_names()))}."
+    if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
+        errors["tools"] = 'Tools must be a list of tool names, e.g. ["calculator"].'
+        return
+    unknown = [t for t in tools if t not in tool_registry]
+    if unknown:
+        errors["tools"] = f"Unknown tool(s): {', '.join(unknown)}. Known tools: {', '.join(tool_registry.names())}."
+    if len(set(tools)) != len(tools):
+        errors["tools"] = "A tool is listed twice."
+
+
+class AgentTemplate(models.Model):
+    """Reusable defaults for agents: a system prompt, model settings and tools."""
+
+    id = models.SlugField(primary_key=True, max_length=64, validators=[slug_id_validator])
+    name = models.CharField(max_length=200, blank=True)
+    system_prompt = models.TextField(blank=True)
+    provider = models.CharField(max_length=32, blank=True, help_text="anthropic, openai or scripted")
+    model = models.CharField(max_length=200, blank=True)
+    parameters = models.JSONField(default=dict, blank=True, help_text="temperature, max_tokens, ...")
+    tools = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        _validate_provider_and_tools(self.provider, self.tools, errors)
+        if not isinstance(self.parameters, dict):
+            errors["parameters"] = "Parameters must be a JSON object."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Agent(Definition):
+    """An agent definition: its template merged with these overrides gives the runtime agent."""
+
+    template = models.ForeignKey(AgentTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="agents")
+    system_prompt = models.TextField(blank=True, help_text="Overrides the template's prompt when set.")
+    provider = models.CharField(max_length=32, blank=True, help_text="Overrides the template's provider.")
+    model = models.CharField(max_length=200, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    tools = models.JSONField(default=list, blank=True, help_text="Tool names, added to the template's.")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta(Definition.Meta):
+        pass
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        _validate_provider_and_tools(self.provider, self.tools, errors)
+        if not isinstance(self.parameters, dict):
+            errors["parameters"] = "Parameters must be a JSON object."
+        if not isinstance(self.metadata, dict):
+            errors["metadata"] = "Metadata must be a JSON object."
+        if not self.provider and not (self.template_id and self.template and self.template.provider):
+            errors.setdefault("provider", "Set a provider here or on the template.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class SessionPolicy(models.TextChoices):
+    ENQUEUE = "enqueue", "Enqueue after the active run"
+    REJECT = "reject", "Reject while a run is active"
+    INTERRUPT = "interrupt", "Cancel the active run, then start"
+
+
+class Session(models.Model):
+    """A conversation thread: message history and AG-UI state carried across runs."""
+
+    id = models.CharField(primary_key=True, max_length=128)
+    kind = models.CharField(max_length=16, blank=True)
+    target = models.CharField(max_length=64, blank=True)
+    messages = models.JSONField(default=list, blank=True)
+    state = models.JSONField(default=dict, blank=True)
+    policy = models.CharField(max_length=16, choices=SessionPolicy.choices, default=SessionPolicy.ENQUEUE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-updated_at",)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class RunKind(models.TextChoices):
+    AGENT = "agent", "Agent"
+    STAR = "star", "Star"
+    WORKFLOW = "workflow", "Workflow"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Run(models.Model):
+    """One execution. Its status only moves forward: queued -> running -> a terminal status."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=RunKind.choices)
+    target = models.CharField(max_length=64, help_text="The agent, star or workflow id.")
+    origin = models.CharField(max_length=16, default="api", help_text="api, a2a, agui, cli, admin, star, workflow")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    input = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    worker_id = models.CharField(max_length=200, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    caller = models.CharField(max_length=200, blank=True, help_text="Who asked: an API key prefix or a user.")
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="Last time a task was sent to the broker.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_idempotency_per_caller",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "target", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target} {self.id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class RunEvent(models.Model):
+    """One AG-UI event of a run. ``seq`` is 1, 2, 3, ... per run with no gaps."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=40)
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("run", "seq")
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="run_event_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq} {self.type}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Workers seen recently, for /health and the dashboard."""
+
+    worker_id = models.CharField(primary_key=True, max_length=200)
+    mode = models.CharField(max_length=16)
+    active_runs = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.worker_id

@@ -1,0 +1,294 @@
+"""The agent loop: stream a model turn, run the tools it asked for, repeat until it answers.
+
+Internal messages (also what sessions store)::
+
+    {"role": "user", "content": str}
+    {"role": "assistant", "content": str, "tool_calls": [{"id": str, "name": str, "arguments": dict}]}
+    {"role": "tool", "tool_call_id": str, "content": str, "is_error": bool}
+
+The loop emits TEXT_MESSAGE_* and TOOL_CALL_* events only; the durable executor owns RUN_STARTED,
+RUN_FINISHED and RUN_ERROR. Every START it emits is closed by its END, also on errors and on
+cancellation. It never calls ``emit`` concurrently, even while tools run in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .agent import RuntimeAgent
+from .errors import MAX_TURNS_EXCEEDED, RunFailed
+from .events import Emit, EventType, make_event
+from .providers import Finish, ModelRequest, Provider, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
+from .tools import Tool, ToolContext
+
+_EMPTY: Mapping[str, Any] = {}
+_DEFAULT_MODELS = {"scripted": "scripted-offline"}
+
+
+@dataclass(slots=True)
+class AgentOutcome:
+    text: str  # the final assistant message's text
+    new_messages: list[dict]  # assistant and tool messages produced by this run, in order
+    input_tokens: int = 0
+    output_tokens: int = 0
+    stop_reason: Literal["completed", "client_tool"] = "completed"
+    pending_tool_calls: list[dict] = field(default_factory=list)  # client tool calls awaiting results
+
+
+class _Call:
+    __slots__ = ("args", "arguments", "error", "id", "name")
+
+    def __init__(self, call_id: str, name: str) -> None:
+        self.id = call_id
+        self.name = name
+        self.args: list[str] = []
+        self.arguments: dict = {}
+        self.error: str | None = None
+
+    def parse(self) -> None:
+        raw = "".join(self.args).strip()
+        if not raw:
+            return
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            self.error = f"Invalid JSON arguments for tool {self.name!r}: {exc}. Send one JSON object."
+            return
+        if isinstance(value, dict):
+            self.arguments = value
+        else:
+            self.error = f"Arguments for tool {self.name!r} must be a JSON object, not {type(value).__name__}."
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _client_schemas(client_tools: Sequence[dict], server: Mapping[str, Tool]) -> tuple[list[dict], set[str]]:
+    schemas: list[dict] = []
+    names: set[str] = set()
+    for item in client_tools:
+        name = item.get("name")
+        if not name or name in server or name in names:  # a server tool of the same name wins
+            continue
+        names.add(name)
+        schemas.append(
+            {
+                "name": name,
+                "description": item.get("description") or "",
+                "parameters": item.get("parameters") or {"type": "object", "properties": {}},
+            }
+        )
+    return schemas, names
+
+
+async def run_agent(
+    agent: RuntimeAgent,
+    messages: list[dict],
+    emit: Emit,
+    *,
+    client_tools: Sequence[dict] = (),
+    context_metadata: Mapping | None = None,
+    run_id: str | None = None,
+) -> AgentOutcome:
+    """Run the agent on a conversation until it answers, asks a client tool, or hits max_turns."""
+    if agent.error is not None:
+        raise agent.error
+    spec = agent.spec
+    provider: Provider = agent.provider  # type: ignore[assignment]  # set whenever error is None
+    offered: Sequence[dict] = agent.tool_schemas
+    client_names: set[str] = set()
+    if client_tools:
+        extra, client_names = _client_schemas(client_tools, agent.tool_map)
+        offered = [*offered, *extra]
+    model = spec.model or _DEFAULT_MODELS.get(spec.provider, "")
+    metadata = context_metadata if context_metadata is not None else _EMPTY
+    max_turns = max(1, spec.max_turns)
+    history = list(messages)
+    new_messages: list[dict] = []
+    input_tokens = output_tokens = 0
+
+    for turn in range(max_turns):
+        request = ModelRequest(model, spec.system_prompt, history, offered, spec.parameters)
+        text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
+        input_tokens += used_in
+        output_tokens += used_out
+        assistant: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            assistant["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
+        history.append(assistant)
+        new_messages.append(assistant)
+        if not calls:
+            return AgentOutcome(text, new_messages, input_tokens, output_tokens)
+
+        pending = [c for c in calls if c.name in client_names and c.error is None]
+        if not pending and turn == max_turns - 1:
+            raise RunFailed(
+                MAX_TURNS_EXCEEDED,
+                f"The agent still wanted to call tools after its last allowed model turn (max_turns={max_turns}).",
+            )
+        to_run = [c for c in calls if c not in pending]
+        results = await _run_tools(agent, to_run, emit, run_id, metadata, client_names)
+        for call, (content, is_error) in zip(to_run, results, strict=True):
+            tool_message = {"role": "tool", "tool_call_id": call.id, "content": content, "is_error": is_error}
+            history.append(tool_message)
+            new_messages.append(tool_message)
+        if pending:
+            return AgentOutcome(
+                text,
+                new_messages,
+                input_tokens,
+                output_tokens,
+                stop_reason="client_tool",
+                pending_tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in pending],
+            )
+    raise AssertionError("unreachable: the last turn returns or raises")
+
+
+async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) -> tuple[str, list[_Call], int, int]:
+    """One model call, relayed as AG-UI events while it streams."""
+    message_id = _new_id()  # the assistant message; tool calls point at it as their parent
+    text_id: str | None = None  # the text message being streamed, if any
+    first_text = True
+    parts: list[str] = []
+    calls: list[_Call] = []
+    open_calls: dict[str, _Call] = {}
+    input_tokens = output_tokens = 0
+
+    async def close_open() -> None:
+        nonlocal text_id
+        if text_id is not None:
+            closing, text_id = text_id, None
+            await emit(make_event(EventType.TEXT_MESSAGE_END, messageId=closing))
+        while open_calls:
+            call_id, _ = open_calls.popitem()
+            await emit(make_event(EventType.TOOL_CALL_END, toolCallId=call_id))
+
+    try:
+        async with contextlib.aclosing(provider.stream(request)) as events:
+            async for event in events:
+                kind = type(event)
+                if kind is TextDelta:
+                    if not event.text:
+                        continue
+                    if text_id is None:
+                        text_id = message_id if first_text else _new_id()
+                        first_text = False
+                        await emit(make_event(EventType.TEXT_MESSAGE_START, messageId=text_id, role="assistant"))
+                    parts.append(event.text)
+                    await emit(make_event(EventType.TEXT_MESSAGE_CONTENT, messageId=text_id, delta=event.text))
+                elif kind is ToolCallArgsDelta:
+                    call = open_calls.get(event.id)
+                    if call is not None and event.delta:
+                        call.args.append(event.delta)
+                        await emit(make_event(EventType.TOOL_CALL_ARGS, toolCallId=event.id, delta=event.delta))
+                elif kind is ToolCallStart:
+                    if text_id is not None:  # AG-UI clients want the text closed before a tool call opens
+                        closing, text_id = text_id, None
+                        await emit(make_event(EventType.TEXT_MESSAGE_END, messageId=closing))
+                    call = _Call(event.id, event.name)
+                    calls.append(call)
+                    open_calls[event.id] = call
+                    await emit(
+                        make_event(
+                            EventType.TOOL_CALL_START,
+                            toolCallId=event.id,
+                            toolCallName=event.name,
+                            parentMessageId=message_id,
+                        )
+                    )
+                elif kind is ToolCallEnd:
+                    if open_calls.pop(event.id, None) is not None:
+                        await emit(make_event(EventType.TOOL_CALL_END, toolCallId=event.id))
+                elif kind is Usage:
+                    input_tokens += event.input_tokens
+                    output_tokens += event.output_tokens
+                elif kind is Finish:
+                    pass
+    except BaseException:
+        # Provider error or cancellation: close what is open, then let the original error through.
+        with contextlib.suppress(Exception):
+            await close_open()
+        raise
+    await close_open()
+    for call in calls:
+        call.parse()
+    return "".join(parts), calls, input_tokens, output_tokens
+
+
+async def _run_tools(
+    agent: RuntimeAgent,
+    calls: list[_Call],
+    emit: Emit,
+    run_id: str | None,
+    metadata: Mapping,
+    client_names: set[str],
+) -> list[tuple[str, bool]]:
+    """Run one turn's tool calls in parallel; each result is emitted as soon as it is ready."""
+    if not calls:
+        return []
+    out = emit if len(calls) == 1 else _serialized(emit)
+
+    async def one(call: _Call) -> tuple[str, bool]:
+        content, is_error = await _execute(agent, call, out, run_id, metadata, client_names)
+        await out(
+            make_event(
+                EventType.TOOL_CALL_RESULT, messageId=_new_id(), toolCallId=call.id, content=content, role="tool"
+            )
+        )
+        return content, is_error
+
+    if len(calls) == 1:
+        return [await one(calls[0])]
+    return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
+def _serialized(emit: Emit) -> Emit:
+    """An emit that parallel tools can share: the executor numbers events one at a time."""
+    lock = asyncio.Lock()
+
+    async def serialized(event: dict) -> None:
+        async with lock:
+            await emit(event)
+
+    return serialized
+
+
+async def _execute(
+    agent: RuntimeAgent, call: _Call, emit: Emit, run_id: str | None, metadata: Mapping, client_names: set[str]
+) -> tuple[str, bool]:
+    """Run one tool call; every failure becomes an error result the model can read."""
+    if call.error is not None:
+        return call.error, True
+    tool = agent.tool_map.get(call.name)
+    if tool is None:
+        known = ", ".join([*agent.tool_map, *sorted(client_names)]) or "none"
+        return f"Unknown tool {call.name!r}. Available tools: {known}.", True
+    kwargs = call.arguments
+    if tool.needs_context:
+        context = ToolContext(run_id=run_id, emit=emit, tool_call_id=call.id, metadata=metadata)
+        kwargs = {**kwargs, "context": context}
+    try:
+        async with asyncio.timeout(tool.timeout) as deadline:
+            if tool.is_async:
+                result = await tool.fn(**kwargs)
+            else:
+                result = await asyncio.to_thread(tool.fn, **kwargs)  # the thread itself cannot be stopped
+    except TimeoutError as exc:
+        if deadline.expired():
+            return f"Tool {call.name!r} timed out after {tool.timeout:g}s.", True
+        return f"Tool {call.name!r} failed: {type(exc).__name__}: {exc}", True
+    except Exception as exc:
+        return f"Tool {call.name!r} failed: {type(exc).__name__}: {exc}", True
+    if isinstance(result, str):
+        return result, False
+    try:
+        return json.dumps(result, ensure_ascii=False, default=str), False
+    except (TypeError, ValueError):
+        return str(result), False

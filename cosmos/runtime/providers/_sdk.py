@@ -1,0 +1,106 @@
+"""Shared plumbing for the SDK-backed providers: per-event-loop clients and error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+
+from ..errors import (
+    MODEL_AUTH,
+    MODEL_ERROR,
+    MODEL_NOT_FOUND,
+    MODEL_RATE_LIMITED,
+    MODEL_TIMEOUT,
+    MODEL_UNAVAILABLE,
+    ModelError,
+)
+
+
+class LoopClients:
+    """SDK clients cached per running event loop.
+
+    An httpx connection pool belongs to the loop that opened its sockets; a worker that runs each
+    run under its own ``asyncio.run`` would otherwise reuse dead connections. One client per loop
+    (and per key/base URL) keeps connection reuse inside a loop and correctness across loops.
+    """
+
+    __slots__ = ("_by_loop", "_factory")
+
+    def __init__(self, factory: Callable[[str, str | None], Any]) -> None:
+        self._factory = factory
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = weakref.WeakKeyDictionary()
+
+    def get(self, api_key: str, base_url: str | None) -> Any:
+        loop = asyncio.get_running_loop()
+        clients = self._by_loop.get(loop)
+        if clients is None:
+            clients = self._by_loop[loop] = {}
+        key = (api_key, base_url)
+        client = clients.get(key)
+        if client is None:
+            client = clients[key] = self._factory(api_key, base_url)
+        return client
+
+
+def _api_detail(exc: Any) -> str:
+    """The server's own error message, short; never the request (it carries the key)."""
+    body = getattr(exc, "body", None)
+    message = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, dict) else None
+    if not message:
+        message = getattr(exc, "api_message", None) or getattr(exc, "message", None) or ""
+    message = str(message)
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+def _api_code(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            return str(error.get("code") or error.get("type") or "")
+    return ""
+
+
+def _after(retries: int) -> str:
+    return "1 retry" if retries == 1 else f"{retries} retries"
+
+
+def to_model_error(exc: BaseException, sdk: Any, *, label: str, model: str, retries: int, timeout: float) -> ModelError:
+    """Map an SDK or transport exception to a ModelError with a stable code and a clear message."""
+    if isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
+        return ModelError(MODEL_TIMEOUT, f"{label} did not answer within {timeout:g}s (after {_after(retries)}).")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ModelError(MODEL_UNAVAILABLE, f"Could not reach the {label} API (after {_after(retries)}).")
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        detail = _api_detail(exc)
+        suffix = f": {detail}" if detail else ""
+        if status in (401, 403):
+            return ModelError(MODEL_AUTH, f"{label} rejected the API key (HTTP {status}){suffix}")
+        if status == 404 or _api_code(exc) == "model_not_found":
+            return ModelError(MODEL_NOT_FOUND, f"{label} does not know the model {model!r} (HTTP {status}){suffix}")
+        if status == 429:
+            return ModelError(
+                MODEL_RATE_LIMITED, f"{label} is rate limiting requests (HTTP 429 after {_after(retries)}){suffix}"
+            )
+        if status >= 500:
+            return ModelError(
+                MODEL_UNAVAILABLE, f"{label} is unavailable (HTTP {status} after {_after(retries)}){suffix}"
+            )
+        return ModelError(MODEL_ERROR, f"{label} rejected the request (HTTP {status}){suffix}")
+    if isinstance(exc, sdk.APIError):
+        # An error event inside an open stream, e.g. {"type": "overloaded_error"}.
+        detail = _api_detail(exc)
+        if "overloaded" in _api_code(exc):
+            return ModelError(MODEL_UNAVAILABLE, f"{label} is overloaded: {detail}")
+        return ModelError(MODEL_ERROR, f"{label} stream failed: {detail}")
+    if isinstance(exc, httpx2.HTTPError):
+        return ModelError(MODEL_UNAVAILABLE, f"The connection to {label} failed mid-stream ({type(exc).__name__}).")
+    return ModelError(MODEL_ERROR, f"{label} failed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,170 @@
+"""Anthropic Messages API through the official async SDK, streamed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+
+from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
+from ._sdk import LoopClients, to_model_error
+from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
+
+DEFAULT_MAX_TOKENS = 4096
+
+
+def to_anthropic_messages(messages: Sequence[dict]) -> list[dict]:
+    """Internal messages -> Messages API turns; tool results become tool_result blocks of one user turn."""
+    out: list[dict] = []
+    results: list[dict] | None = None  # the open user turn collecting consecutive tool results
+    for message in messages:
+        role = message.get("role")
+        if role == "tool":
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": message["tool_call_id"],
+                "content": message.get("content") or "",
+            }
+            if message.get("is_error"):
+                block["is_error"] = True
+            if results is None:
+                results = []
+                out.append({"role": "user", "content": results})
+            results.append(block)
+            continue
+        results = None
+        if role == "user":
+            out.append({"role": "user", "content": message.get("content") or ""})
+        elif role == "assistant":
+            blocks: list[dict] = []
+            if message.get("content"):
+                blocks.append({"type": "text", "text": message["content"]})
+            for call in message.get("tool_calls") or ():
+                blocks.append(
+                    {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call.get("arguments") or {}}
+                )
+            if blocks:  # the API refuses empty assistant turns
+                out.append({"role": "assistant", "content": blocks})
+    return out
+
+
+def to_anthropic_tools(tools: Sequence[dict]) -> list[dict]:
+    return [
+        {"name": t["name"], "description": t.get("description", ""), "input_schema": t["parameters"]} for t in tools
+    ]
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float, max_retries: int) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._clients = LoopClients(self._new_client)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<AnthropicProvider base_url={self._base_url!r}>"
+
+    def _new_client(self, api_key: str, base_url: str | None) -> anthropic.AsyncAnthropic:
+        # An explicit api_key keeps the SDK from looking for profiles or other credential sources.
+        return anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
+        )
+
+    def _client(self) -> anthropic.AsyncAnthropic:
+        api_key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if not api_key:
+            raise ModelError(MODEL_AUTH, "No Anthropic API key: set ANTHROPIC_API_KEY or the agent's api_key.")
+        return self._clients.get(api_key, self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None)
+
+    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+        params = request.params
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": int(params.get("max_tokens") or DEFAULT_MAX_TOKENS),
+            "messages": to_anthropic_messages(request.messages),
+        }
+        if request.system:
+            kwargs["system"] = request.system
+        if request.tools:
+            kwargs["tools"] = to_anthropic_tools(request.tools)
+        for name in ("temperature", "top_p", "top_k"):
+            if params.get(name) is not None:
+                kwargs[name] = params[name]
+        stop = params.get("stop_sequences") or params.get("stop")
+        if stop:
+            kwargs["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        return kwargs
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        client = self._client()  # fails before any network when there is no key
+        if not request.model:
+            raise ModelError(MODEL_NOT_FOUND, "No model configured for the anthropic provider.")
+        kwargs = self._arguments(request)
+        input_tokens = output_tokens = 0
+        reason = "end_turn"
+        open_calls: dict[int, str] = {}  # content block index -> tool_use id
+        try:
+            stream = await client.messages.create(stream=True, **kwargs)
+            async with stream:
+                async for event in stream:
+                    kind = event.type
+                    if kind == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta":
+                            if delta.text:
+                                yield TextDelta(delta.text)
+                        elif delta.type == "input_json_delta":
+                            call_id = open_calls.get(event.index)
+                            if call_id and delta.partial_json:
+                                yield ToolCallArgsDelta(call_id, delta.partial_json)
+                    elif kind == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            open_calls[event.index] = block.id
+                            yield ToolCallStart(block.id, block.name)
+                        elif block.type == "text" and block.text:
+                            yield TextDelta(block.text)
+                    elif kind == "content_block_stop":
+                        call_id = open_calls.pop(event.index, None)
+                        if call_id:
+                            yield ToolCallEnd(call_id)
+                    elif kind == "message_start":
+                        usage = event.message.usage
+                        input_tokens = _input_tokens(usage)
+                        output_tokens = usage.output_tokens or 0
+                    elif kind == "message_delta":
+                        if event.delta.stop_reason:
+                            reason = event.delta.stop_reason
+                        usage = event.usage
+                        output_tokens = usage.output_tokens or output_tokens  # cumulative
+                        if usage.input_tokens is not None:
+                            input_tokens = _input_tokens(usage)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise to_model_error(
+                exc,
+                anthropic,
+                label="Anthropic",
+                model=request.model,
+                retries=self._max_retries,
+                timeout=self._timeout,
+            ) from exc
+        for call_id in open_calls.values():  # a stream cut short still closes its tool calls
+            yield ToolCallEnd(call_id)
+        yield Usage(input_tokens, output_tokens)
+        yield Finish(reason)
+
+
+def _input_tokens(usage: Any) -> int:
+    # Cached prompt tokens are billed input too; report the full prompt size.
+    return (
+        (usage.input_tokens or 0)
+        + (getattr(usage, "cache_creation_input_tokens", None) or 0)
+        + (getattr(usage, "cache_read_input_tokens", None) or 0)
+    )

@@ -1,0 +1,69 @@
+"""What every model provider speaks: one request in, a stream of small events out.
+
+A provider's stream is sequential: a tool call's START, ARGS and END come before the next text or
+tool call begins, so the loop can map it onto AG-UI events without reordering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    model: str
+    system: str
+    messages: Sequence[dict]  # internal format, see cosmos.runtime.loop
+    tools: Sequence[dict] = ()  # [{"name", "description", "parameters"}]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallStart:
+    id: str
+    name: str
+
+
+@dataclass(slots=True)
+class ToolCallArgsDelta:
+    id: str
+    delta: str
+
+
+@dataclass(slots=True)
+class ToolCallEnd:
+    id: str
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: str
+
+
+ProviderEvent = TextDelta | ToolCallStart | ToolCallArgsDelta | ToolCallEnd | Usage | Finish
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        """An async generator of provider events; raises ModelError (a RunFailed) on failure."""
+        ...
+
+
+# Sampling options passed through to the APIs when present in an agent's parameters.
+SAMPLING_PARAMS = ("temperature", "top_p", "stop")

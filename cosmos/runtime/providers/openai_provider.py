@@ -1,0 +1,207 @@
+"""OpenAI-compatible Chat Completions (OpenAI, Ollama, vLLM, llama.cpp) through the official async SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import openai
+
+from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
+from ._sdk import LoopClients, to_model_error
+from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
+
+# Local servers ignore the key but the SDK insists on one.
+LOCAL_PLACEHOLDER_KEY = "no-key-needed"
+
+
+def to_openai_messages(system: str, messages: Sequence[dict]) -> list[dict]:
+    out: list[dict] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        role = message.get("role")
+        if role == "user":
+            out.append({"role": "user", "content": message.get("content") or ""})
+        elif role == "assistant":
+            calls = message.get("tool_calls") or ()
+            item: dict[str, Any] = {
+                "role": "assistant",
+                "content": message.get("content") or ("" if not calls else None),
+            }
+            if calls:
+                item["tool_calls"] = [
+                    {
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments") or {})},
+                    }
+                    for call in calls
+                ]
+            out.append(item)
+        elif role == "tool":
+            out.append(
+                {"role": "tool", "tool_call_id": message["tool_call_id"], "content": message.get("content") or ""}
+            )
+    return out
+
+
+def to_openai_tools(tools: Sequence[dict]) -> list[dict]:
+    return [
+        {
+            "type": "function",
+            "function": {"name": t["name"], "description": t.get("description", ""), "parameters": t["parameters"]},
+        }
+        for t in tools
+    ]
+
+
+class _Call:
+    __slots__ = ("ended", "id", "name", "pending", "started")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name = ""
+        self.pending = ""  # arguments that arrived before the name did
+        self.started = False
+        self.ended = False
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float, max_retries: int) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._clients = LoopClients(self._new_client)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<OpenAIProvider base_url={self._base_url!r}>"
+
+    def _new_client(self, api_key: str, base_url: str | None) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
+        )
+
+    def _client(self) -> openai.AsyncOpenAI:
+        base_url = self._base_url or os.environ.get("OPENAI_BASE_URL") or None
+        api_key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            if not base_url:
+                raise ModelError(
+                    MODEL_AUTH,
+                    "No OpenAI API key: set OPENAI_API_KEY or the agent's api_key "
+                    "(for a local server set its base URL; the key may then be any string).",
+                )
+            api_key = LOCAL_PLACEHOLDER_KEY
+        return self._clients.get(api_key, base_url)
+
+    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+        params = request.params
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": to_openai_messages(request.system, request.messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            kwargs["tools"] = to_openai_tools(request.tools)
+        for name in ("temperature", "top_p", "stop", "seed", "max_tokens", "max_completion_tokens"):
+            if params.get(name) is not None:
+                kwargs[name] = params[name]
+        return kwargs
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        client = self._client()  # fails before any network when there is no key
+        if not request.model:
+            raise ModelError(MODEL_NOT_FOUND, "No model configured for the openai provider.")
+        kwargs = self._arguments(request)
+        input_tokens = output_tokens = 0
+        reason = "stop"
+        calls: dict[int, _Call] = {}
+        try:
+            stream = await client.chat.completions.create(**kwargs)
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        input_tokens = chunk.usage.prompt_tokens or 0
+                        output_tokens = chunk.usage.completion_tokens or 0
+                    for choice in chunk.choices:
+                        if choice.index != 0:
+                            continue
+                        delta = choice.delta
+                        if delta.content:
+                            for event in _end_calls(calls):
+                                yield event
+                            yield TextDelta(delta.content)
+                        for part in delta.tool_calls or ():
+                            for event in _tool_call_part(calls, part):
+                                yield event
+                        if choice.finish_reason:
+                            reason = choice.finish_reason
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise to_model_error(
+                exc,
+                openai,
+                label="OpenAI-compatible server",
+                model=request.model,
+                retries=self._max_retries,
+                timeout=self._timeout,
+            ) from exc
+        for event in _end_calls(calls):
+            yield event
+        yield Usage(input_tokens, output_tokens)
+        yield Finish(reason)
+
+
+def _end_calls(calls: dict[int, _Call], keep: int | None = None) -> list[ProviderEvent]:
+    events: list[ProviderEvent] = []
+    for index, call in calls.items():
+        if index == keep or call.ended:
+            continue
+        if not call.started:  # a call that never got a name: surface it so the loop can answer it
+            events.extend(_start(call, name=call.name or "unknown"))
+        call.ended = True
+        events.append(ToolCallEnd(call.id))
+    return events
+
+
+def _start(call: _Call, *, name: str) -> list[ProviderEvent]:
+    call.started = True
+    call.name = name
+    call.id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+    events: list[ProviderEvent] = [ToolCallStart(call.id, name)]
+    if call.pending:
+        events.append(ToolCallArgsDelta(call.id, call.pending))
+        call.pending = ""
+    return events
+
+
+def _tool_call_part(calls: dict[int, _Call], part: Any) -> list[ProviderEvent]:
+    """One streamed tool_calls entry; calls are keyed by index and arrive one after another."""
+    events: list[ProviderEvent] = []
+    call = calls.get(part.index)
+    if call is None:
+        events.extend(_end_calls(calls, keep=part.index))  # the previous call is complete
+        call = calls[part.index] = _Call()
+    if part.id and not call.id:
+        call.id = part.id
+    function = part.function
+    arguments = ""
+    if function is not None:
+        if function.name and not call.started:
+            call.name += function.name
+        arguments = function.arguments or ""
+    if not call.started and call.name:
+        events.extend(_start(call, name=call.name))
+    if arguments:
+        if call.started and not call.ended:
+            events.append(ToolCallArgsDelta(call.id, arguments))
+        else:
+            call.pending += arguments
+    return events

@@ -1,0 +1,119 @@
+"""Agents: the Cosmos manager's create/get/list/remove/status, and building runtime specs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Max, Q, Sum
+
+from ..models import ACTIVE_STATUSES, Agent, Run, RunKind, RunStatus, Source
+from ..runtime.agent import AgentSpec
+from .errors import Conflict, Invalid, NotFound, NotRunnable
+
+AGENT_FIELDS = ("name", "description", "template", "system_prompt", "provider", "model", "parameters", "tools", "metadata", "enabled")
+
+
+def get_agent(agent_id: str) -> Agent:
+    try:
+        return Agent.objects.select_related("template").get(id=agent_id)
+    except Agent.DoesNotExist:
+        raise NotFound(f"No agent with id {agent_id!r}.") from None
+
+
+def check_runnable(agent_id: str) -> None:
+    agent = get_agent(agent_id)
+    if not agent.enabled:
+        raise NotRunnable(f"Agent {agent_id!r} is disabled.", code="agent_disabled")
+
+
+def create_agent(agent_id: str, *, source: str = Source.DATABASE, **fields) -> Agent:
+    """Create an agent, refusing past ASTEROS_MAX_AGENTS ("cosmos is full")."""
+    unknown = set(fields) - set(AGENT_FIELDS)
+    if unknown:
+        raise Invalid(f"Unknown agent field(s): {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        if Agent.objects.filter(id=agent_id).exists():
+            raise Conflict(f"An agent with id {agent_id!r} already exists.", code="already_exists")
+        ensure_capacity()
+        agent = Agent(id=agent_id, source=source, **fields)
+        _full_clean(agent)
+        agent.save()
+    return agent
+
+
+def upsert_agent(agent_id: str, *, source: str = Source.CODE, **fields) -> Agent:
+    """Create or update (used by code registration, which may run at every start)."""
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().filter(id=agent_id).first()
+        if agent is None:
+            return create_agent(agent_id, source=source, **fields)
+        for key, value in fields.items():
+            setattr(agent, key, value)
+        agent.source = source
+        _full_clean(agent)
+        agent.save()
+    return agent
+
+
+def ensure_capacity() -> None:
+    limit = settings.ASTEROS.max_agents
+    if Agent.objects.count() >= limit:
+        raise Conflict(f"cosmos is full (max {limit} agents)", code="cosmos_full")
+
+
+def remove_agent(agent_id: str) -> None:
+    agent = get_agent(agent_id)
+    if Run.objects.filter(kind=RunKind.AGENT, target=agent_id, status__in=ACTIVE_STATUSES).exists():
+        raise Conflict(f"Agent {agent_id!r} has active runs; cancel them first.", code="agent_busy")
+    if agent.memberships.exists():
+        raise Conflict(f"Agent {agent_id!r} is a member of a star; remove it from the star first.", code="agent_in_star")
+    agent.delete()
+
+
+def agent_status(agent_id: str) -> dict:
+    """idle or busy, active runs, totals of runs, errors and tokens, last activity."""
+    get_agent(agent_id)
+    runs = Run.objects.filter(kind=RunKind.AGENT, target=agent_id)
+    totals = runs.aggregate(
+        runs=Count("id"),
+        errors=Count("id", filter=Q(status=RunStatus.FAILED)),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        last_activity=Max("updated_at"),
+    )
+    active = [str(i) for i in runs.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True)[:100]]
+    return {
+        "id": agent_id,
+        "status": "busy" if active else "idle",
+        "active_runs": active,
+        "total_runs": totals["runs"],
+        "total_errors": totals["errors"],
+        "total_tokens": (totals["input_tokens"] or 0) + (totals["output_tokens"] or 0),
+        "last_activity": totals["last_activity"],
+    }
+
+
+def agent_spec(agent: Agent) -> AgentSpec:
+    """Merge the template with the agent's overrides into the runtime's spec."""
+    template = agent.template
+    parameters = {**(template.parameters if template else {}), **agent.parameters}
+    tools = list(template.tools if template else []) + [t for t in agent.tools if not template or t not in template.tools]
+    return AgentSpec(
+        id=agent.id,
+        name=agent.name or agent.id,
+        description=agent.description,
+        system_prompt=agent.system_prompt or (template.system_prompt if template else ""),
+        provider=agent.provider or (template.provider if template else "") or "scripted",
+        model=agent.model or (template.model if template else ""),
+        parameters=parameters,
+        tools=tuple(tools),
+        max_turns=int(parameters.get("max_turns", 10)),
+    )
+
+
+def _full_clean(agent: Agent) -> None:
+    try:
+        agent.full_clean()
+    except ValidationError as exc:
+        raise Invalid("The agent is not valid.", details=exc.message_dict) from None

@@ -1,0 +1,17 @@
+"""Celery tasks. Thin: they carry a run id and hand it to the engine."""
+
+from celery import shared_task
+
+from .engine import get_engine
+from .services.runs import reap_expired_runs
+
+
+@shared_task(name="cosmos.execute_run", acks_late=True, ignore_result=True)
+def execute_run(run_id: str) -> None:
+    # Blocks this pool slot until the run ends, so the worker's concurrency bounds its runs.
+    get_engine().submit(run_id).result()
+
+
+@shared_task(name="cosmos.reap_expired_runs", ignore_result=True)
+def reap_expired_runs_task() -> dict:
+    return reap_expired_runs()

@@ -1,0 +1,84 @@
+"""The demo data of ``asteros demo`` and the admin user of ``make run``. Both idempotent."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from cosmos.models import Agent, Source
+from stars.models import Membership, Role, Star
+from workflows.models import Workflow
+
+
+def demo_model() -> dict:
+    """Anthropic when a key is set, else the offline scripted model."""
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return {"provider": "anthropic", "model": os.environ.get("ASTEROS_DEMO_MODEL", "claude-sonnet-4-5")}
+    return {"provider": "scripted", "model": "scripted-offline"}
+
+
+DEMO_AGENTS = {
+    "chat-agent": {
+        "name": "Chat agent",
+        "description": "A general assistant that can do arithmetic and tell the time.",
+        "system_prompt": "You are a helpful assistant. Use tools when they help.",
+        "tools": ["calculator", "current_time"],
+    },
+    "agent-1": {
+        "name": "Researcher (leader)",
+        "description": "Leads the chat team: splits the task and writes the final answer.",
+        "system_prompt": "You lead a small team. Delegate research, then write the final answer.",
+        "tools": ["calculator"],
+    },
+    "agent-2": {
+        "name": "Writer (worker)",
+        "description": "Writes clear prose from notes.",
+        "system_prompt": "You turn notes into a short, clear paragraph.",
+        "tools": [],
+    },
+}
+
+DEMO_WORKFLOW = {
+    "steps": [
+        {"name": "research", "type": "agent", "agent": "agent-1", "prompt": "Research: {{ input }}"},
+        {"name": "write", "type": "agent", "agent": "agent-2", "prompt": "Write up these notes: {{ steps.research.output }}"},
+    ]
+}
+
+
+@transaction.atomic
+def load_demo() -> dict:
+    model = demo_model()
+    for agent_id, fields in DEMO_AGENTS.items():
+        Agent.objects.update_or_create(id=agent_id, defaults={**fields, **model, "source": Source.DATABASE})
+    star, _ = Star.objects.update_or_create(
+        id="chat-team",
+        defaults={"name": "Chat team", "description": "agent-1 leads, agent-2 writes.", "mode": "delegate"},
+    )
+    Membership.objects.update_or_create(
+        star=star, agent_id="agent-1", defaults={"name": "agent-1", "role": Role.LEADER, "order": 0}
+    )
+    Membership.objects.update_or_create(
+        star=star,
+        agent_id="agent-2",
+        defaults={"name": "agent-2", "role": Role.WORKER, "order": 1, "description": "Writes clear prose from notes."},
+    )
+    workflow = Workflow(id="demo-workflow", name="Demo workflow", description="Research, then write.", definition=DEMO_WORKFLOW)
+    workflow.full_clean()
+    Workflow.objects.update_or_create(id=workflow.id, defaults={"name": workflow.name, "description": workflow.description, "definition": workflow.definition})
+    return {"agents": len(DEMO_AGENTS), "stars": 1, "workflows": 1, "provider": model["provider"]}
+
+
+def ensure_admin(username: str, password: str | None) -> tuple[bool, str | None]:
+    """Create the superuser once. Returns (created, generated password or None)."""
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        return False, None
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    User.objects.create_superuser(username=username, email="", password=password)
+    return True, generated

@@ -1,0 +1,79 @@
+"""Health checks: the database, the broker, the channel layer and recently seen workers."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from cosmos.embedded import embedded_worker_started
+from cosmos.models import WorkerHeartbeat
+
+VERSION = "0.1.0"
+
+
+def _timed(check) -> dict:
+    started = time.perf_counter()
+    try:
+        detail = check()
+        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2), **(detail or {})}
+    except Exception as exc:
+        return {"ok": False, "error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+
+
+def _database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"engine": connection.vendor}
+
+
+def _broker() -> dict:
+    if not settings.ASTEROS.redis_url:
+        return {"url": "memory://"}
+    from cosmos.bus import get_bus
+
+    get_bus().ping()
+    return {"url": "redis"}
+
+
+def _channel_layer() -> dict:
+    layer = get_channel_layer()
+    name = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.send)(name, {"type": "health.ping"})
+    return {"backend": layer.__class__.__name__}
+
+
+def _workers() -> dict:
+    recent = WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=max(30, settings.ASTEROS.lease_seconds * 2)))
+    count = recent.count()
+    if not settings.ASTEROS.distributed and embedded_worker_started():
+        count = max(count, 1)
+    if count == 0:
+        raise RuntimeError("no worker seen recently")
+    return {"seen": count}
+
+
+def health_report() -> tuple[dict, int]:
+    checks = {
+        "database": _timed(_database),
+        "broker": _timed(_broker),
+        "channel_layer": _timed(_channel_layer),
+        "workers": _timed(_workers),
+    }
+    failing = [name for name, check in checks.items() if not check["ok"]]
+    # Without a database nothing works; the rest only degrades the service.
+    status = "ok" if not failing else ("down" if "database" in failing else "degraded")
+    body = {
+        "status": status,
+        "name": settings.ASTEROS.name,
+        "version": VERSION,
+        "mode": settings.ASTEROS.mode,
+        "failing": failing,
+        "checks": checks,
+    }
+    return body, 200 if status == "ok" else 503

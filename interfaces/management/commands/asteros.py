@@ -1,0 +1,91 @@
+"""``python manage.py asteros <serve|demo|run|ensure-admin>``: the product's own commands.
+
+Each subcommand parses its arguments and calls one service; see README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cosmos.services.errors import ServiceError
+
+
+class Command(BaseCommand):
+    help = "AsterOS: serve, load the demo, run an agent from the terminal, ensure an admin user."
+
+    def add_arguments(self, parser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        serve = sub.add_parser("serve", help="Serve ASGI (HTTP + websockets); in embedded mode also the worker.")
+        serve.add_argument("--host", default="127.0.0.1")
+        serve.add_argument("--port", type=int, default=settings.ASTEROS.port)
+        serve.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+        sub.add_parser("demo", help="Create (or update) the demo agents, star and workflow. Idempotent.")
+        run = sub.add_parser("run", help="Run an agent and stream its answer here.")
+        run.add_argument("agent")
+        run.add_argument("message")
+        run.add_argument("--session", default=None)
+        admin = sub.add_parser("ensure-admin", help="Create the admin user once (ASTEROS_ADMIN_PASSWORD or generated).")
+        admin.add_argument("--username", default=os.environ.get("ASTEROS_ADMIN_USER", "admin"))
+
+    def handle(self, *args, action: str, **options) -> None:
+        handler = getattr(self, "handle_" + action.replace("-", "_"))
+        try:
+            handler(**options)
+        except ServiceError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
+
+    def handle_serve(self, host: str, port: int, server: str, **_options) -> None:
+        from cosmos.embedded import start_embedded_worker
+        from interfaces.banner import banner
+
+        start_embedded_worker()
+        self.stdout.write(banner(host, port))
+        self.stdout.flush()
+        if server == "uvicorn":
+            import uvicorn
+
+            uvicorn.run("asteros_site.asgi:application", host=host, port=port, log_level="warning", lifespan="off")
+            return
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from asteros_site.asgi import application
+
+        Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            verbosity=0,
+        ).run()
+
+    def handle_demo(self, **_options) -> None:
+        from interfaces.demo import load_demo
+
+        summary = load_demo()
+        self.stdout.write(self.style.SUCCESS(f"demo loaded: {summary}"))
+
+    def handle_ensure_admin(self, username: str, **_options) -> None:
+        from interfaces.demo import ensure_admin
+
+        created, password = ensure_admin(username, os.environ.get("ASTEROS_ADMIN_PASSWORD"))
+        if not created:
+            self.stdout.write(f"admin user {username!r} exists")
+        elif password:
+            self.stdout.write(self.style.WARNING(f"admin user {username!r} created with password: {password}  (shown once)"))
+        else:
+            self.stdout.write(f"admin user {username!r} created with ASTEROS_ADMIN_PASSWORD")
+
+    def handle_run(self, agent: str, message: str, session: str | None, **_options) -> None:
+        from cosmos.cli import stream_run
+
+        try:
+            code = asyncio.run(stream_run(agent, message, session_id=session, out=self.stdout._out))
+        except KeyboardInterrupt:
+            code = 130
+        if code:
+            sys.exit(code)
+

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class StarsConfig(AppConfig):
+    name = "stars"
+    verbose_name = "Stars (multi-agent teams)"
+    default_auto_field = "django.db.models.BigAutoField"
+

@@ -1,0 +1,218 @@
+"""Project-wide test fixtures and the services rule.
+
+The services rule: a test marked ``@pytest.mark.services`` needs PostgreSQL and Redis. It runs
+when ``DATABASE_URL`` and ``REDIS_URL`` are both set; otherwise it is skipped with the reason
+"needs PostgreSQL and Redis: set DATABASE_URL and REDIS_URL". With ``ASTEROS_REQUIRE_SERVICES=1``
+(CI's distributed pass) a missing or silent service fails the whole run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+pytest_plugins = ["tests.support.fixtures"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES_REASON = "needs PostgreSQL and Redis: set DATABASE_URL and REDIS_URL"
+DISTRIBUTED_WORKER_CONCURRENCY = 50
+
+
+def _require_services() -> bool:
+    return os.environ.get("ASTEROS_REQUIRE_SERVICES", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@cache
+def services_problem() -> str | None:
+    """Why the services tests cannot run here, or None when PostgreSQL and Redis both answer."""
+    database_url = os.environ.get("DATABASE_URL", "").strip()
+    redis_url = os.environ.get("REDIS_URL", "").strip()
+    if not (database_url and redis_url):
+        return SERVICES_REASON
+    if urlsplit(database_url).scheme not in ("postgres", "postgresql", "pgsql"):
+        return f"{SERVICES_REASON} (DATABASE_URL is not a PostgreSQL URL)"
+    problems = [p for p in (_postgres_problem(database_url), _redis_problem(redis_url)) if p]
+    return "; ".join(problems) or None
+
+
+def _postgres_problem(url: str) -> str | None:
+    import psycopg
+
+    try:
+        psycopg.connect(url.replace("pgsql://", "postgresql://", 1), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if "does not exist" in str(exc):  # the server answers; pytest-django creates its own test database
+            return None
+        return f"PostgreSQL at DATABASE_URL does not answer: {str(exc).strip()[:200]}"
+    return None
+
+
+def _redis_problem(url: str) -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"Redis at REDIS_URL does not answer: {exc}"
+    return None
+
+
+def pytest_report_header(config) -> str:
+    from django.conf import settings
+
+    mode = settings.ASTEROS.mode
+    return f"asteros: {mode} mode; services tests: {services_problem() or 'enabled'}"
+
+
+def pytest_sessionstart(session) -> None:
+    if _require_services() and services_problem():
+        raise pytest.UsageError(f"ASTEROS_REQUIRE_SERVICES=1 but the services are missing: {services_problem()}")
+
+
+def pytest_runtest_setup(item) -> None:
+    if item.get_closest_marker("services") is None:
+        return
+    problem = services_problem()
+    if problem is None:
+        return
+    if _require_services():
+        pytest.fail(f"ASTEROS_REQUIRE_SERVICES=1: {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+# --- clients
+
+
+@pytest.fixture
+def api_client():
+    """A DRF ``APIClient``, not authenticated: add ``credentials(HTTP_AUTHORIZATION=...)``
+    or ``force_authenticate`` as the test needs."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    """A staff superuser named ``staff`` (password ``staff-password``)."""
+    return django_user_model.objects.create_superuser(username="staff", email="staff@example.com", password="staff-password")
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """The Django test client, logged in as ``staff_user`` (a staff superuser): for the admin
+    and session-authenticated pages. Works with ``db`` and ``transactional_db`` tests."""
+    client.force_login(staff_user)
+    return client
+
+
+# --- settings
+
+
+@pytest.fixture
+def settings_options(settings) -> Callable[..., object]:
+    """Override fields of ``settings.ASTEROS`` (a frozen ``Options``) for one test::
+
+        def test_named(settings_options):
+            settings_options(name="Orion", enable_auth=True, api_key="k" * 16)
+
+    Returns the new ``Options``; pytest-django's ``settings`` fixture restores the old ones.
+    Only code that reads ``settings.ASTEROS`` at call time sees the change: settings derived from
+    the options when ``settings.py`` was imported (databases, URL patterns, CORS) do not.
+    """
+
+    def override(**fields):
+        settings.ASTEROS = dataclasses.replace(settings.ASTEROS, **fields)
+        return settings.ASTEROS
+
+    return override
+
+
+# --- workers
+
+
+@pytest.fixture(scope="session")
+def embedded_worker(django_db_setup, django_db_blocker) -> Iterator[object]:
+    """A worker that executes the runs tests dispatch, started once per test session.
+
+    Embedded mode: ``cosmos.embedded.start_embedded_worker()``, the same Celery worker thread
+    (memory:// broker) the server runs; yields the ``WorkController``.
+    Distributed mode: a real ``celery -A asteros_site worker --pool threads -c 50`` subprocess
+    on the Redis broker and the *test* database (pytest-django's ``test_<name>``); yields the
+    ``subprocess.Popen``, and stops it at the end of the session.
+
+    The worker reads the database from other threads or processes, so it only sees committed
+    rows: tests that use it must use ``transactional_db`` (``@pytest.mark.django_db(transaction=True)``).
+    """
+    from django.conf import settings
+
+    if not settings.ASTEROS.distributed:
+        from cosmos.embedded import start_embedded_worker
+
+        yield start_embedded_worker()
+        return
+    problem = services_problem()
+    if problem and _require_services():
+        pytest.fail(problem)
+    if problem:
+        pytest.skip(problem)
+    process, log = _start_celery_worker()
+    try:
+        yield process
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _test_database_url() -> str:
+    """DATABASE_URL with its database name replaced by the test database's."""
+    from django.db import connection
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def _start_celery_worker(timeout: float = 60) -> tuple[subprocess.Popen, object]:
+    from asteros_site.celery import app
+
+    hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
+    env = os.environ | {"DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+    log = tempfile.NamedTemporaryFile(prefix="asteros-test-worker-", suffix=".log", mode="w+")  # noqa: SIM115
+    command = [sys.executable, "-m", "celery", "-A", "asteros_site", "worker", "--pool", "threads"]
+    command += ["-c", str(DISTRIBUTED_WORKER_CONCURRENCY), "-n", hostname, "--loglevel", "WARNING"]
+    command += ["--without-heartbeat", "--without-mingle", "--without-gossip"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if app.control.ping(destination=[hostname], timeout=0.5):
+            return process, log
+    _stop(process)
+    log.seek(0)
+    output = log.read()[-3000:]
+    log.close()
+    raise RuntimeError(f"the celery worker did not start within {timeout:.0f}s (exit {process.returncode}):\n{output}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)

@@ -1,0 +1,239 @@
+"""The real Anthropic and OpenAI SDKs against the local fake server: no mocks, no network."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cosmos.runtime import AgentSpec, RunFailed, build_agent, run_agent
+from cosmos.runtime.providers import get_provider, provider_names
+from cosmos.runtime.providers.anthropic_provider import to_anthropic_messages
+from cosmos.runtime.providers.openai_provider import to_openai_messages
+from tests.cosmos.runtime.helpers import Recorder, assert_well_formed
+from tests.support.model_server import ModelServer
+
+APIS = ["anthropic", "openai"]
+
+
+def spec_for(server: ModelServer, provider: str, *, model: str = "fake-model", key: str | None = "test-key", **params):
+    base_url = server.url if provider == "anthropic" else f"{server.url}/v1"
+    params.setdefault("max_retries", 0)
+    params.setdefault("timeout", 5)
+    return AgentSpec(
+        id="p",
+        name="P",
+        provider=provider,
+        model=model,
+        api_key=key,
+        base_url=base_url,
+        parameters=params,
+        tools=("calculator",),
+    )
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+async def run(spec: AgentSpec, text: str, recorder: Recorder | None = None):
+    return await run_agent(build_agent(spec), user(text), recorder or Recorder())
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_streaming_text_and_usage(model_server: ModelServer, provider: str, recorder: Recorder) -> None:
+    outcome = await run(spec_for(model_server, provider), "hello there", recorder)
+
+    assert outcome.text == "(local model server) You said: hello there"
+    contents = recorder.of("TEXT_MESSAGE_CONTENT")
+    assert len(contents) == 7  # streamed token by token, not in one piece
+    assert outcome.output_tokens == 7 and outcome.input_tokens > 0
+    assert_well_formed(recorder.events)
+
+    (request,) = model_server.model_requests(provider)
+    assert request.body["stream"] is True and request.body["model"] == "fake-model"
+    if provider == "anthropic":
+        key_header = request.headers.get("x-api-key") or request.headers.get("authorization")
+        assert key_header == "<redacted>" and "anthropic-version" in request.headers
+        assert request.body["messages"] == [{"role": "user", "content": "hello there"}]
+        assert request.body["tools"][0]["name"] == "calculator" and "input_schema" in request.body["tools"][0]
+    else:
+        assert request.headers["authorization"] == "<redacted>"
+        assert request.body["stream_options"] == {"include_usage": True}
+        assert request.body["tools"][0]["function"]["name"] == "calculator"
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_tool_use_round_trip(model_server: ModelServer, provider: str, recorder: Recorder) -> None:
+    outcome = await run(spec_for(model_server, provider), "What is 6 * 7?", recorder)
+
+    assert outcome.text == "The result is 42."
+    call = outcome.new_messages[0]["tool_calls"][0]
+    assert call["name"] == "calculator" and call["arguments"] == {"expression": "6 * 7"}
+    assert len(recorder.of("TOOL_CALL_ARGS")) == 3  # arguments arrived in pieces and were reassembled
+    assert outcome.input_tokens > 0 and outcome.output_tokens > 0
+    assert_well_formed(recorder.events)
+
+    first, second = model_server.model_requests(provider)
+    if provider == "anthropic":
+        assistant, results = second.body["messages"][1:]
+        assert assistant["content"] == [
+            {"type": "tool_use", "id": call["id"], "name": "calculator", "input": {"expression": "6 * 7"}}
+        ]
+        assert results == {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "42"}],
+        }
+    else:
+        assistant, result = second.body["messages"][1:]
+        assert assistant["tool_calls"][0]["id"] == call["id"]
+        assert result == {"role": "tool", "tool_call_id": call["id"], "content": "42"}
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_rate_limit_is_retried(model_server: ModelServer, provider: str) -> None:
+    model_server.fail_next(429, times=2)
+    outcome = await run(spec_for(model_server, provider, max_retries=3), "hi")
+
+    assert outcome.text.endswith("You said: hi")
+    requests = model_server.model_requests(provider)
+    assert len(requests) == 3  # two 429s, then success
+    assert requests[0].body == requests[2].body
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_rate_limit_beyond_retries(model_server: ModelServer, provider: str) -> None:
+    model_server.fail_next(429, times=5)
+    with pytest.raises(RunFailed) as caught:
+        await run(spec_for(model_server, provider, max_retries=1), "hi")
+    assert caught.value.code == "model_rate_limited" and "429" in caught.value.message
+    assert len(model_server.model_requests(provider)) == 2
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_server_error_storm(model_server: ModelServer, provider: str) -> None:
+    model_server.fail_next(500, times=10)
+    with pytest.raises(RunFailed) as caught:
+        await run(spec_for(model_server, provider, max_retries=2), "hi")
+    assert caught.value.code == "model_unavailable"
+    assert "HTTP 500" in caught.value.message and "2 retries" in caught.value.message
+    assert len(model_server.model_requests(provider)) == 3
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_stall_times_out(model_server: ModelServer, provider: str, recorder: Recorder) -> None:
+    model_server.fail_next(stall_seconds=10, times=5)
+    with pytest.raises(RunFailed) as caught:
+        await run(spec_for(model_server, provider, timeout=0.3), "hi", recorder)
+    assert caught.value.code == "model_timeout" and "0.3s" in caught.value.message
+    assert recorder.events == []
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_missing_key_fails_at_once(
+    model_server: ModelServer, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    spec = spec_for(model_server, provider, key=None)
+    if provider == "openai":  # without a base URL: the real OpenAI needs a key
+        spec = AgentSpec(id="p", name="P", provider="openai", model="gpt-x")
+    built = build_agent(spec)  # building never raises
+    with pytest.raises(RunFailed) as caught:
+        await run_agent(built, user("hi"), Recorder())
+    assert caught.value.code == "model_auth"
+    assert model_server.requests == []  # nothing went over the network
+
+
+async def test_openai_local_server_needs_no_key(model_server: ModelServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    outcome = await run(spec_for(model_server, "openai", key=None), "hi")
+    assert outcome.text.endswith("You said: hi")
+
+
+async def test_keys_from_the_environment(model_server: ModelServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "env-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", model_server.url)
+    model_server.require_key = "env-key"
+    outcome = await run(AgentSpec(id="e", name="E", provider="anthropic", model="fake-model"), "hi")
+    assert outcome.text.endswith("You said: hi")
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_rejected_key(model_server: ModelServer, provider: str) -> None:
+    model_server.require_key = "the-right-key"
+    with pytest.raises(RunFailed) as caught:
+        await run(spec_for(model_server, provider, key="the-wrong-key"), "hi")
+    assert caught.value.code == "model_auth"
+    assert "the-wrong-key" not in caught.value.message
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_unknown_model_is_not_retried(model_server: ModelServer, provider: str) -> None:
+    with pytest.raises(RunFailed) as caught:
+        await run(spec_for(model_server, provider, model="no-such-model", max_retries=3), "hi")
+    assert caught.value.code == "model_not_found" and "no-such-model" in caught.value.message
+    assert len(model_server.model_requests(provider)) == 1
+
+
+async def test_providers_are_cached() -> None:
+    assert provider_names() == frozenset({"anthropic", "openai", "scripted"})
+    a = get_provider("anthropic", api_key="k1", base_url="http://127.0.0.1:9")
+    assert get_provider("anthropic", api_key="k1", base_url="http://127.0.0.1:9") is a
+    assert get_provider("anthropic", api_key="k2", base_url="http://127.0.0.1:9") is not a
+    assert "k1" not in repr(a)
+    first = build_agent(AgentSpec(id="a", name="A", provider="openai", api_key="k", base_url="http://x/v1"))
+    second = build_agent(AgentSpec(id="b", name="B", provider="openai", api_key="k", base_url="http://x/v1"))
+    assert first.provider is second.provider
+
+
+async def test_one_client_per_event_loop(model_server: ModelServer) -> None:
+    provider = get_provider("openai", api_key="k", base_url=f"{model_server.url}/v1", max_retries=0)
+    here = provider._client()
+    assert provider._client() is here
+
+    def other_loop():
+        async def grab():
+            return provider._client()
+
+        return asyncio.run(grab())
+
+    assert await asyncio.to_thread(other_loop) is not here
+
+
+def test_anthropic_translation_merges_tool_results() -> None:
+    messages = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": "let me check",
+            "tool_calls": [{"id": "a", "name": "t", "arguments": {"x": 1}}, {"id": "b", "name": "t", "arguments": {}}],
+        },
+        {"role": "tool", "tool_call_id": "a", "content": "1", "is_error": False},
+        {"role": "tool", "tool_call_id": "b", "content": "bad", "is_error": True},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "thanks"},
+    ]
+    assert to_anthropic_messages(messages) == [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "let me check"},
+                {"type": "tool_use", "id": "a", "name": "t", "input": {"x": 1}},
+                {"type": "tool_use", "id": "b", "name": "t", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "a", "content": "1"},
+                {"type": "tool_result", "tool_use_id": "b", "content": "bad", "is_error": True},
+            ],
+        },
+        {"role": "user", "content": "thanks"},
+    ]
+    openai_messages = to_openai_messages("be brief", messages)
+    assert openai_messages[0] == {"role": "system", "content": "be brief"}
+    assert openai_messages[2]["tool_calls"][0]["function"] == {"name": "t", "arguments": '{"x": 1}'}
+    assert [m["role"] for m in openai_messages] == ["system", "user", "assistant", "tool", "tool", "assistant", "user"]

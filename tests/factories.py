@@ -1,0 +1,122 @@
+"""Plain factory functions for tests: valid rows with unique ids, any field overridable.
+
+``build_*`` returns an unsaved instance (for validation tests); ``make_*`` validates it with
+``full_clean()`` and saves it, as the admin and the services would. Examples::
+
+    agent = make_agent(tools=["calculator"])
+    star = make_star(leader=agent, workers=[make_agent()])
+    run = make_run(target=agent.id, status="succeeded", events=["RUN_STARTED", "RUN_FINISHED"])
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from typing import Any
+
+from cosmos.models import Agent, AgentTemplate, Run, RunEvent, RunKind, RunStatus
+from stars.models import Membership, Role, Star
+from workflows.models import Workflow
+
+_ids = itertools.count(1)
+
+
+def unique_id(prefix: str) -> str:
+    """A slug id no other factory call in this process has returned."""
+    return f"{prefix}-{next(_ids)}"
+
+
+def _saved(instance):
+    instance.full_clean()
+    instance.save()
+    return instance
+
+
+def build_template(id: str | None = None, **fields: Any) -> AgentTemplate:
+    defaults = {"provider": "scripted", "model": "scripted-offline", "system_prompt": "You are helpful."}
+    return AgentTemplate(id=id or unique_id("template"), **(defaults | fields))
+
+
+def make_template(id: str | None = None, **fields: Any) -> AgentTemplate:
+    return _saved(build_template(id, **fields))
+
+
+def build_agent(id: str | None = None, **fields: Any) -> Agent:
+    """An offline agent (scripted provider) unless ``provider``/``template`` say otherwise."""
+    defaults = {} if "template" in fields else {"provider": "scripted", "model": "scripted-offline"}
+    return Agent(id=id or unique_id("agent"), **(defaults | fields))
+
+
+def make_agent(id: str | None = None, **fields: Any) -> Agent:
+    return _saved(build_agent(id, **fields))
+
+
+def build_star(id: str | None = None, **fields: Any) -> Star:
+    return Star(id=id or unique_id("star"), **fields)
+
+
+def make_star(
+    id: str | None = None, *, leader: Agent | None = None, workers: Iterable[Agent] = (), **fields: Any
+) -> Star:
+    """A saved star; ``leader`` and ``workers`` become its members, in that order."""
+    star = _saved(build_star(id, **fields))
+    if leader is not None:
+        make_membership(star, leader, role=Role.LEADER, order=0)
+    for order, agent in enumerate(workers, start=1):
+        make_membership(star, agent, role=Role.WORKER, order=order)
+    return star
+
+
+def build_membership(star: Star, agent: Agent, **fields: Any) -> Membership:
+    return Membership(star=star, agent=agent, **({"role": Role.WORKER} | fields))
+
+
+def make_membership(star: Star, agent: Agent, **fields: Any) -> Membership:
+    return _saved(build_membership(star, agent, **fields))
+
+
+def workflow_definition(*agent_ids: str) -> dict:
+    """A valid definition with one agent step per agent id (one step on ``agent-1`` if none)."""
+    return {
+        "steps": [
+            {"name": f"step-{index}", "type": "agent", "agent": agent_id, "prompt": "{{ input }}"}
+            for index, agent_id in enumerate(agent_ids or ("agent-1",), start=1)
+        ]
+    }
+
+
+def build_workflow(id: str | None = None, **fields: Any) -> Workflow:
+    return Workflow(id=id or unique_id("workflow"), **({"definition": workflow_definition()} | fields))
+
+
+def make_workflow(id: str | None = None, **fields: Any) -> Workflow:
+    return _saved(build_workflow(id, **fields))
+
+
+def make_run(
+    kind: str = RunKind.AGENT,
+    target: str | None = None,
+    *,
+    events: Iterable[str | dict] = (),
+    **fields: Any,
+) -> Run:
+    """A run row written directly (no dispatch, no worker), with optional events.
+
+    ``target`` defaults to a freshly made agent for agent runs. ``events`` are event types or
+    full event dicts; they get seq 1, 2, 3, ... Pass ``status=...`` and any other field to shape
+    a finished or failed run.
+    """
+    if target is None:
+        target = make_agent().id if kind == RunKind.AGENT else unique_id(kind)
+    defaults = {"input": {"message": "hello"}, "origin": "api", "status": RunStatus.QUEUED}
+    run = Run.objects.create(kind=kind, target=target, **(defaults | fields))
+    for event in events:
+        add_event(run, event)
+    return run
+
+
+def add_event(run: Run, event: str | dict) -> RunEvent:
+    """Append one event to a run with the next sequence number."""
+    data = {"type": event} if isinstance(event, str) else dict(event)
+    seq = run.events.count() + 1
+    return RunEvent.objects.create(run=run, seq=seq, type=data["type"], data=data)

@@ -1,0 +1,139 @@
+"""Every AsterOS option is read from the environment and validated: ``load_options`` case by case."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from asteros_site.options import Options, load_options
+
+BASE = {"SECRET_KEY": "not-a-real-secret"}
+
+
+def options(**env: str) -> Options:
+    return load_options(BASE | env)
+
+
+def test_defaults_match_the_design_table():
+    opts = load_options(BASE)
+    assert (opts.name, opts.port, opts.api_prefix, opts.log_level, opts.max_agents) == ("AsterOS", 8080, "/api", "info", 50)
+    assert opts.auto_discover and opts.enable_cors and opts.enable_metrics and opts.enable_health and opts.enable_logging
+    assert not opts.enable_auth and opts.api_key is None
+    assert not opts.debug, "DEBUG is off unless asked for (make run turns it on)"
+    assert opts.mode == "embedded" and not opts.distributed
+    assert opts.database_url is None and opts.redis_url is None
+    assert opts.allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
+
+
+def test_every_value_is_read():
+    opts = options(
+        ASTEROS_NAME="Orion",
+        ASTEROS_PORT="9000",
+        ASTEROS_API_PREFIX="/v1/api",
+        ASTEROS_AUTO_DISCOVER="no",
+        ASTEROS_ENABLE_CORS="off",
+        ASTEROS_ENABLE_AUTH="yes",
+        ASTEROS_API_KEY="k" * 16,
+        ASTEROS_ENABLE_METRICS="0",
+        ASTEROS_ENABLE_HEALTH="false",
+        ASTEROS_ENABLE_LOGGING="FALSE",
+        ASTEROS_LOG_LEVEL="DEBUG",
+        ASTEROS_MAX_AGENTS="7",
+        ALLOWED_HOSTS="a.example, b.example",
+        DATABASE_URL="postgres://u@db/asteros",
+        REDIS_URL="redis://cache:6379/0",
+    )
+    assert (opts.name, opts.port, opts.api_prefix, opts.log_level, opts.max_agents) == ("Orion", 9000, "/v1/api", "debug", 7)
+    assert not (opts.auto_discover or opts.enable_cors or opts.enable_metrics or opts.enable_health or opts.enable_logging)
+    assert opts.enable_auth and opts.api_key == "k" * 16
+    assert opts.allowed_hosts == ("a.example", "b.example")
+    assert opts.mode == "distributed"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"ASTEROS_PORT": "abc"}, ["ASTEROS_PORT", "whole number", "1 to 65535"]),
+        ({"ASTEROS_PORT": "0"}, ["ASTEROS_PORT", "out of range"]),
+        ({"ASTEROS_PORT": "70000"}, ["ASTEROS_PORT", "out of range"]),
+        ({"ASTEROS_MAX_AGENTS": "-1"}, ["ASTEROS_MAX_AGENTS"]),
+        ({"ASTEROS_MAX_AGENTS": "many"}, ["ASTEROS_MAX_AGENTS", "whole number"]),
+        ({"ASTEROS_LOG_LEVEL": "loud"}, ["ASTEROS_LOG_LEVEL", "'loud'", "debug, info, warning, error, critical"]),
+        ({"ASTEROS_ENABLE_AUTH": "true"}, ["ASTEROS_ENABLE_AUTH", "ASTEROS_API_KEY"]),
+        ({"ASTEROS_ENABLE_AUTH": "1", "ASTEROS_API_KEY": ""}, ["ASTEROS_ENABLE_AUTH", "ASTEROS_API_KEY"]),
+        ({"ASTEROS_API_KEY": "short"}, ["ASTEROS_API_KEY", "16"]),
+        ({"ASTEROS_ENABLE_CORS": "maybe"}, ["ASTEROS_ENABLE_CORS", "true/false"]),
+        ({"ASTEROS_ENABLE_AUTH": "2"}, ["ASTEROS_ENABLE_AUTH", "true/false"]),
+        ({"ASTEROS_AUTO_DISCOVER": "sometimes"}, ["ASTEROS_AUTO_DISCOVER"]),
+        ({"ASTEROS_ENABLE_METRICS": "y"}, ["ASTEROS_ENABLE_METRICS"]),
+        ({"ASTEROS_ENABLE_HEALTH": "enabled"}, ["ASTEROS_ENABLE_HEALTH"]),
+        ({"ASTEROS_ENABLE_LOGGING": "nope"}, ["ASTEROS_ENABLE_LOGGING"]),
+        ({"DEBUG": "verbose"}, ["DEBUG", "true/false"]),
+        ({"ASTEROS_API_PREFIX": "api"}, ["ASTEROS_API_PREFIX", "start with '/'"]),
+        ({"ASTEROS_API_PREFIX": "/api/"}, ["ASTEROS_API_PREFIX"]),
+        ({"ASTEROS_API_PREFIX": "/my api"}, ["ASTEROS_API_PREFIX"]),
+        ({"ASTEROS_NAME": "x" * 101}, ["ASTEROS_NAME", "100"]),
+        ({"REDIS_URL": "redis://localhost:6379/0"}, ["REDIS_URL", "DATABASE_URL"]),
+        ({"DATABASE_URL": "mysql://db/asteros"}, ["DATABASE_URL", "postgres://"]),
+        ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3", "REDIS_URL": "http://cache"}, ["REDIS_URL", "redis://"]),
+        ({"ASTEROS_PUBLIC_URL": "ftp://example.com"}, ["ASTEROS_PUBLIC_URL", "https://"]),
+        ({"ASTEROS_LEASE_SECONDS": "1"}, ["ASTEROS_LEASE_SECONDS"]),
+        ({"ASTEROS_MAX_ATTEMPTS": "0"}, ["ASTEROS_MAX_ATTEMPTS"]),
+        ({"ASTEROS_WORKER_CONCURRENCY": "lots"}, ["ASTEROS_WORKER_CONCURRENCY"]),
+        ({"ASTEROS_DB_THREADS": "0"}, ["ASTEROS_DB_THREADS"]),
+        ({"ASTEROS_MAX_BODY_BYTES": "10"}, ["ASTEROS_MAX_BODY_BYTES"]),
+    ],
+    ids=lambda value: "-".join(f"{k}={v[:12]}" for k, v in value.items()) if isinstance(value, dict) else None,
+)
+def test_a_bad_value_names_the_variable_and_what_it_accepts(env, names):
+    with pytest.raises(ImproperlyConfigured) as caught:
+        options(**env)
+    for name in names:
+        assert name in str(caught.value)
+
+
+@pytest.mark.parametrize("word", ["1", "true", "TRUE", "yes", "on", " On "])
+def test_true_words(word):
+    assert options(DEBUG=word).debug is True
+
+
+@pytest.mark.parametrize("word", ["0", "false", "no", "off", ""])
+def test_false_words(word):
+    assert options(DEBUG=word).debug is False
+
+
+def test_auth_with_a_key_is_accepted():
+    opts = options(ASTEROS_ENABLE_AUTH="true", ASTEROS_API_KEY="a-long-enough-key!")
+    assert opts.enable_auth and opts.api_key == "a-long-enough-key!"
+
+
+def test_a_secret_key_is_required_when_debug_is_off():
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
+        load_options({})
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
+        load_options({"DEBUG": "false", "SECRET_KEY": ""})
+
+
+def test_debug_runs_without_a_secret_key():
+    opts = load_options({"DEBUG": "1"})
+    assert opts.debug and opts.secret_key is None
+
+
+def test_database_alone_stays_embedded():
+    assert options(DATABASE_URL="sqlite:////tmp/x.sqlite3").mode == "embedded"
+    assert options(DATABASE_URL="postgres://u@db/asteros").mode == "embedded"
+
+
+def test_empty_numbers_fall_back_to_defaults():
+    assert options(ASTEROS_PORT="", ASTEROS_MAX_AGENTS=" ").port == 8080
+
+
+def test_the_running_settings_come_from_the_options(settings):
+    assert isinstance(settings.ASTEROS, Options)
+    assert settings.DEBUG == settings.ASTEROS.debug
+    assert settings.CELERY_BROKER_URL == (settings.ASTEROS.redis_url or "memory://")
+    if settings.ASTEROS.distributed:
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+        assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    else:
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"

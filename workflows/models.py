@@ -1,0 +1,22 @@
+"""Workflows: validated JSON definitions that compose agents, stars and functions."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from cosmos.models import Definition
+
+
+class Workflow(Definition):
+    definition = models.JSONField(default=dict, help_text='{"steps": [{"name": ..., "type": "agent", ...}]}')
+
+    class Meta(Definition.Meta):
+        pass
+
+    def clean(self) -> None:
+        from .validation import validate_definition
+
+        errors = validate_definition(self.definition, workflow_id=self.id)
+        if errors:
+            raise ValidationError({"definition": errors})
