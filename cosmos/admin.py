@@ -216,7 +216,9 @@ class RunAdmin(admin.ModelAdmin):
         active = list(queryset.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True))
         flagged = sum(run_services.request_cancel(run_id) for run_id in active)
         skipped = queryset.count() - len(active)
-        self.message_user(request, f"Cancel requested for {flagged} run(s); {skipped} already finished.", messages.SUCCESS)
+        self.message_user(
+            request, f"Cancel requested for {flagged} run(s); {skipped} already finished.", messages.SUCCESS
+        )
 
 
 @admin.register(RunEvent)

@@ -44,3 +44,23 @@ def _with_reconnect(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 async def db_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(db_executor(), functools.partial(_with_reconnect, fn, *args, **kwargs))
+
+
+def close_pool_connections() -> None:
+    """Close the database connection of every pool thread (tests drop their database after)."""
+    import threading
+
+    from django.db import connections
+
+    if _executor is None:
+        return
+    workers = settings.ASTEROS.db_threads
+    barrier = threading.Barrier(workers)
+
+    def close_here() -> None:
+        # Each task holds its thread until all have arrived, so every thread closes its own.
+        barrier.wait(timeout=10)
+        connections.close_all()
+
+    for future in [_executor.submit(close_here) for _ in range(workers)]:
+        future.result(timeout=15)

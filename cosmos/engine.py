@@ -81,8 +81,14 @@ class RunContext:
         *,
         metadata: dict | None = None,
         timeout: float | None = None,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
     ) -> Run:
-        """Create a child run and execute it here; returns it terminal (a timeout fails it)."""
+        """Create a child run and execute it here; returns it terminal (a timeout fails it).
+
+        ``state`` reaches the child's ``RunContext.state`` in-process: e.g. ``extra_tools``
+        (tools built for this run only, such as a star leader's ``delegate``).
+        """
         child, _ = await db_call(
             run_services.start_run,
             kind,
@@ -92,10 +98,13 @@ class RunContext:
             origin=self.run.kind,
             caller=self.run.caller,
             metadata=metadata,
+            session_id=session_id,
             dispatch=False,
         )
         # Its own task, so that a timeout or cancel of the child never cancels this run.
-        await asyncio.create_task(self.engine.execute(str(child.id), timeout=timeout, parent_id=self.run_id))
+        await asyncio.create_task(
+            self.engine.execute(str(child.id), timeout=timeout, parent_id=self.run_id, state=state)
+        )
         return await db_call(Run.objects.get, id=child.id)
 
 
@@ -138,7 +147,14 @@ class RunEngine:
 
     # --- execution
 
-    async def execute(self, run_id: str, *, timeout: float | None = None, parent_id: str | None = None) -> str | None:
+    async def execute(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        parent_id: str | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> str | None:
         """Claim and run one run to its end. Returns the final status, or None if not ours."""
         run = await db_call(run_services.claim_run, run_id, self.worker_id)
         if run is None:
@@ -149,10 +165,10 @@ class RunEngine:
         try:
             local.task = asyncio.current_task()
             if timeout is None:
-                return await self._execute_claimed(run, local)
+                return await self._execute_claimed(run, local, state)
             timer = asyncio.get_running_loop().call_later(timeout, self._stop_local, run_id, TIMED_OUT)
             try:
-                return await self._execute_claimed(run, local)
+                return await self._execute_claimed(run, local, state)
             finally:
                 timer.cancel()
         finally:
@@ -160,11 +176,11 @@ class RunEngine:
             self.local.pop(run_id, None)
             metrics.run_left()
 
-    async def _execute_claimed(self, run: Run, local: LocalRun) -> str | None:
+    async def _execute_claimed(self, run: Run, local: LocalRun, state: dict[str, Any] | None) -> str | None:
         run_id = str(run.id)
         assert self.sink is not None
         writer = RunWriter(run_id, self.sink, last_seq=await db_call(run_services.next_seq, run_id))
-        context = RunContext(run=run, writer=writer, engine=self)
+        context = RunContext(run=run, writer=writer, engine=self, state=dict(state or {}))
         thread_id = context.thread_id
         if writer.last_seq == 0:
             writer.emit_nowait(

@@ -41,7 +41,9 @@ class MembershipFormSet(BaseInlineFormSet):
         if len(leaders) > 1:
             errors.append(f"A star has one leader; {', '.join(leaders)} are all marked leader.")
         agents = Counter(row["agent"].pk for row in rows if row.get("agent"))
-        errors += [f"Agent {agent!r} is listed {n} times; an agent is a member once." for agent, n in agents.items() if n > 1]
+        errors += [
+            f"Agent {agent!r} is listed {n} times; an agent is a member once." for agent, n in agents.items() if n > 1
+        ]
         names = Counter(row["name"] for row in rows if row.get("name"))
         errors += [f"Two members are named {name!r}; names are unique in a star." for name, n in names.items() if n > 1]
         if errors:

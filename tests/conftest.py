@@ -92,6 +92,15 @@ def pytest_runtest_setup(item) -> None:
     pytest.skip(problem)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """Tests hash passwords with MD5: PBKDF2's deliberate slowness would cost ~0.3s per user."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 # --- clients
 
 
@@ -107,7 +116,9 @@ def api_client():
 @pytest.fixture
 def staff_user(db, django_user_model):
     """A staff superuser named ``staff`` (password ``staff-password``)."""
-    return django_user_model.objects.create_superuser(username="staff", email="staff@example.com", password="staff-password")
+    return django_user_model.objects.create_superuser(
+        username="staff", email="staff@example.com", password="staff-password"
+    )
 
 
 @pytest.fixture
@@ -216,3 +227,14 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _close_run_engine_connections(django_db_blocker) -> Iterator[None]:
+    """The run engine and event followers hold connections on ``cosmos.db``'s thread pool;
+    close them before pytest-django drops the test database (PostgreSQL refuses otherwise)."""
+    yield
+    from cosmos.db import close_pool_connections
+
+    with django_db_blocker.unblock():
+        close_pool_connections()

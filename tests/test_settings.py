@@ -14,10 +14,24 @@ def options(**env: str) -> Options:
     return load_options(BASE | env)
 
 
+def pick(opts: Options, *names: str) -> dict:
+    return {name: getattr(opts, name) for name in names}
+
+
+VALUES = ("name", "port", "api_prefix", "log_level", "max_agents")
+SWITCHES = ("auto_discover", "enable_cors", "enable_metrics", "enable_health", "enable_logging")
+
+
 def test_defaults_match_the_design_table():
     opts = load_options(BASE)
-    assert (opts.name, opts.port, opts.api_prefix, opts.log_level, opts.max_agents) == ("AsterOS", 8080, "/api", "info", 50)
-    assert opts.auto_discover and opts.enable_cors and opts.enable_metrics and opts.enable_health and opts.enable_logging
+    assert pick(opts, *VALUES) == {
+        "name": "AsterOS",
+        "port": 8080,
+        "api_prefix": "/api",
+        "log_level": "info",
+        "max_agents": 50,
+    }
+    assert all(pick(opts, *SWITCHES).values())
     assert not opts.enable_auth and opts.api_key is None
     assert not opts.debug, "DEBUG is off unless asked for (make run turns it on)"
     assert opts.mode == "embedded" and not opts.distributed
@@ -43,8 +57,14 @@ def test_every_value_is_read():
         DATABASE_URL="postgres://u@db/asteros",
         REDIS_URL="redis://cache:6379/0",
     )
-    assert (opts.name, opts.port, opts.api_prefix, opts.log_level, opts.max_agents) == ("Orion", 9000, "/v1/api", "debug", 7)
-    assert not (opts.auto_discover or opts.enable_cors or opts.enable_metrics or opts.enable_health or opts.enable_logging)
+    assert pick(opts, *VALUES) == {
+        "name": "Orion",
+        "port": 9000,
+        "api_prefix": "/v1/api",
+        "log_level": "debug",
+        "max_agents": 7,
+    }
+    assert not any(pick(opts, *SWITCHES).values())
     assert opts.enable_auth and opts.api_key == "k" * 16
     assert opts.allowed_hosts == ("a.example", "b.example")
     assert opts.mode == "distributed"
@@ -130,10 +150,22 @@ def test_empty_numbers_fall_back_to_defaults():
 
 def test_the_running_settings_come_from_the_options(settings):
     assert isinstance(settings.ASTEROS, Options)
-    assert settings.DEBUG == settings.ASTEROS.debug
-    assert settings.CELERY_BROKER_URL == (settings.ASTEROS.redis_url or "memory://")
+    assert settings.ASTEROS.debug == settings.DEBUG
+    assert (settings.ASTEROS.redis_url or "memory://") == settings.CELERY_BROKER_URL
     if settings.ASTEROS.distributed:
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
         assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     else:
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_distributed_mode_uses_postgresql_and_redis(settings):
+    import redis
+    from django.db import connection
+
+    assert settings.ASTEROS.mode == "distributed"
+    assert connection.vendor == "postgresql"
+    assert redis.Redis.from_url(settings.ASTEROS.redis_url).ping()
+    assert settings.CELERY_BROKER_URL == settings.ASTEROS.redis_url

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,8 +68,26 @@ class _Call:
             self.error = f"Arguments for tool {self.name!r} must be a JSON object, not {type(value).__name__}."
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
+class _Ids:
+    """Unique ids without a syscall each: a random per-process prefix plus a counter.
+
+    uuid4() reads os.urandom for every id, which dominated the loop's own overhead. The prefix is
+    drawn again in forked children (Celery's prefork pool), so siblings never share it.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = uuid.uuid4().hex[:20]
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}-{next(self.counter):x}"
+
+
+_new_id = _Ids()
+os.register_at_fork(after_in_child=_new_id.reset)
 
 
 def _client_schemas(client_tools: Sequence[dict], server: Mapping[str, Tool]) -> tuple[list[dict], set[str]]:

@@ -1,17 +1,26 @@
-"""One error shape everywhere: {"error": {"code", "message", "details"}}."""
+"""One error shape everywhere: ``{"error": {"code", "message", "details"}}``.
+
+DRF errors go through ``exception_handler`` (set in ``REST_FRAMEWORK``); errors Django answers
+itself (404, 405, 413, 500 outside DRF) are rewritten into the same shape by
+``interfaces.http.middleware.RequestContextMiddleware`` and the root URLconf's handlers.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from cosmos.services.errors import ServiceError
 
-DRF_CODES = {
+logger = logging.getLogger(__name__)
+
+DRF_CODES: dict[type[Exception], str] = {
     exceptions.NotAuthenticated: "not_authenticated",
     exceptions.AuthenticationFailed: "authentication_failed",
     exceptions.PermissionDenied: "permission_denied",
@@ -24,29 +33,77 @@ DRF_CODES = {
     exceptions.ValidationError: "invalid",
 }
 
+# Codes for statuses Django produces outside DRF.
+STATUS_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The request is not valid."),
+    401: ("not_authenticated", "Authentication credentials were not provided."),
+    403: ("permission_denied", "You may not do this."),
+    404: ("not_found", "Nothing is here."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    406: ("not_acceptable", "No acceptable representation for the Accept header."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Unsupported media type."),
+    500: ("internal_error", "Something went wrong on our side; it has been logged."),
+    501: ("not_implemented", "This is not implemented."),
+    503: ("unavailable", "The service is unavailable."),
+}
+
+AUTHENTICATE_HEADER = 'Bearer realm="asteros"'
+
 
 def error_body(code: str, message: str, details: Any = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
 def error_response(code: str, message: str, status_code: int, details: Any = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status_code)
+    response = JsonResponse(error_body(code, message, details), status=status_code)
+    if status_code == 401:
+        response["WWW-Authenticate"] = AUTHENTICATE_HEADER
+    return response
+
+
+def status_error_response(status_code: int, message: str | None = None, details: Any = None) -> JsonResponse:
+    """The error shape for a bare HTTP status (used for Django's own 404/405/413/500)."""
+    code, default = STATUS_CODES.get(status_code, ("error", "The request failed."))
+    return error_response(code, message or default, status_code, details)
+
+
+def payload_too_large(limit: int) -> JsonResponse:
+    return error_response(
+        "payload_too_large",
+        f"The request body is larger than the limit of {limit} bytes (ASTEROS_MAX_BODY_BYTES).",
+        413,
+        {"limit_bytes": limit},
+    )
+
+
+def _parse_message(exc: exceptions.ParseError) -> tuple[str, str]:
+    detail = str(exc.detail)
+    if detail.startswith("JSON parse error"):
+        reason = detail.split(" - ", 1)[-1]
+        return "malformed_json", f"The request body is not valid JSON: {reason}"
+    return "malformed_request", f"The request body could not be parsed: {detail}"
 
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # a 500: Django's handler500 renders the same shape
+        return None  # a 500: Django's handler500 (or the middleware) renders the same shape
     code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), "error")
+    details = None
     if isinstance(exc, exceptions.ValidationError):
         message, details = "The request is not valid.", response.data
     elif isinstance(exc, exceptions.ParseError):
-        message, details = f"Malformed request body: {exc.detail}", None
+        code, message = _parse_message(exc)
     else:
-        message, details = str(getattr(exc, "detail", exc)), None
+        message = str(getattr(exc, "detail", exc))
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
-        response["WWW-Authenticate"] = 'Bearer realm="asteros"'
+        response["WWW-Authenticate"] = AUTHENTICATE_HEADER
     response.data = error_body(code, message, details)
     return response

@@ -1,9 +1,18 @@
-"""Scopes: read for safe methods, run for starting/cancelling runs, admin for writes."""
+"""Scopes: ``read`` for safe methods, ``run`` for starting and cancelling runs, ``admin`` for writes.
+
+A view (or a DRF ``@action(required_scope=...)``) may name its scope; otherwise safe methods need
+``read`` and the rest ``admin``. Keys restricted to some resources (``"agents:chat-agent"``) are
+checked per object through the view's ``resource_key(obj)``.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from .auth import KeyPrincipal, principal_allows
+
+__all__ = ["MetricsPermission", "ScopePermission", "principal_allows", "required_scope"]
 
 
 def required_scope(request, view) -> str:
@@ -15,20 +24,40 @@ def required_scope(request, view) -> str:
     return "read" if request.method in SAFE_METHODS else "admin"
 
 
-def principal_allows(user, scope: str) -> bool:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    if getattr(user, "is_staff", False) and not hasattr(user, "scopes"):
-        return True  # a staff session (browsable API, dashboard)
-    return hasattr(user, "has_scope") and user.has_scope(scope)
-
-
 class ScopePermission(BasePermission):
     message = "This needs an API key with the right scope."
 
     def has_permission(self, request, view) -> bool:
-        scope = required_scope(request, view)
         if not settings.ASTEROS.enable_auth:
             return True  # ASTEROS_ENABLE_AUTH off: an open, local-first install
+        scope = required_scope(request, view)
         self.message = f"This needs an API key with the {scope!r} scope."
-        return principal_allows(request.user, scope)
+        if not principal_allows(request.user, scope):
+            return False
+        resource = getattr(view, "resource_name", None)
+        principal = request.user
+        if resource and isinstance(principal, KeyPrincipal) and principal.resources:
+            self.message = f"This API key may not use {resource}."
+            return principal.allows_resource(resource) or principal.allowed_ids(resource) != set()
+        return True
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        principal = request.user
+        if not settings.ASTEROS.enable_auth or not isinstance(principal, KeyPrincipal) or not principal.resources:
+            return True
+        key = getattr(view, "resource_key", None)
+        if key is None:
+            return True
+        resource, object_id = key(obj)
+        self.message = f"This API key may not use {resource} {object_id}."
+        return principal.allows_resource(resource, object_id)
+
+
+class MetricsPermission(BasePermission):
+    """``/metrics`` and the health details: public with ASTEROS_METRICS_PUBLIC, else ``read``."""
+
+    message = "Metrics need an API key with the 'read' scope (or ASTEROS_METRICS_PUBLIC=true)."
+
+    def has_permission(self, request, view) -> bool:
+        options = settings.ASTEROS
+        return not options.enable_auth or options.metrics_public or principal_allows(request.user, "read")

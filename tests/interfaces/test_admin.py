@@ -101,7 +101,9 @@ def test_anonymous_is_sent_to_login(client, staff_user, model):
 def test_only_runtime_rows_are_read_only(rf, staff_user):
     request = rf.get("/admin/")
     request.user = staff_user
-    read_only = {m._meta.label for m, model_admin in admin.site._registry.items() if not model_admin.has_add_permission(request)}
+    read_only = {
+        m._meta.label for m, model_admin in admin.site._registry.items() if not model_admin.has_add_permission(request)
+    }
     assert read_only == READ_ONLY
 
 

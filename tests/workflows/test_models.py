@@ -29,7 +29,10 @@ def definition_errors(definition) -> list[str]:
         ({"steps": ["a"]}, "Step #1 must be an object"),
         ({"steps": [{"type": "agent"}]}, "Step #1 needs a 'name'"),
         ({"steps": [{"name": "a", "type": "teleport"}]}, "Step 'a': unknown type 'teleport'"),
-        ({"steps": [{"name": "a", "type": "agent"}, {"name": "a", "type": "agent"}]}, "Step 'a': the name is used twice"),
+        (
+            {"steps": [{"name": "a", "type": "agent"}, {"name": "a", "type": "agent"}]},
+            "Step 'a': the name is used twice",
+        ),
     ],
 )
 def test_definition_errors(definition, expected):

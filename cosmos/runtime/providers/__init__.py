@@ -29,6 +29,7 @@ __all__ = [
     "ToolCallStart",
     "Usage",
     "get_provider",
+    "preload_providers",
     "provider_names",
 ]
 
@@ -75,3 +76,16 @@ def _create(name: str, *, api_key: str | None, base_url: str | None, timeout: fl
 
         return OpenAIProvider(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
     raise RunFailed(UNKNOWN_PROVIDER, f"Unknown model provider {name!r}; choose one of {', '.join(sorted(_NAMES))}.")
+
+
+def preload_providers(*names: str) -> None:
+    """Import the SDKs (and the modules their first request would import) ahead of time.
+
+    Importing an SDK takes about a second; call this at worker start-up so that the first run
+    does not pay for it. With no names, every SDK-backed provider is loaded.
+    """
+    wanted = set(names) or {"anthropic", "openai"}
+    if "anthropic" in wanted:
+        import anthropic.resources.messages  # noqa: F401
+    if "openai" in wanted:
+        import openai.resources.chat  # noqa: F401

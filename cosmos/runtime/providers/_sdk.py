@@ -7,8 +7,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import httpx2
-
 from ..errors import (
     MODEL_AUTH,
     MODEL_ERROR,
@@ -74,6 +72,8 @@ def _after(retries: int) -> str:
 
 def to_model_error(exc: BaseException, sdk: Any, *, label: str, model: str, retries: int, timeout: float) -> ModelError:
     """Map an SDK or transport exception to a ModelError with a stable code and a clear message."""
+    import httpx2  # the transport under both SDKs; imported with them
+
     if isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
         return ModelError(MODEL_TIMEOUT, f"{label} did not answer within {timeout:g}s (after {_after(retries)}).")
     if isinstance(exc, sdk.APIConnectionError):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
 from ._sdk import LoopClients, to_model_error
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
+
+if TYPE_CHECKING:
+    import anthropic
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -70,6 +71,8 @@ class AnthropicProvider:
         return f"<AnthropicProvider base_url={self._base_url!r}>"
 
     def _new_client(self, api_key: str, base_url: str | None) -> anthropic.AsyncAnthropic:
+        import anthropic  # the SDK takes a second to import: only when a run first needs it
+
         # An explicit api_key keeps the SDK from looking for profiles or other credential sources.
         return anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
@@ -147,6 +150,8 @@ class AnthropicProvider:
         except ModelError:
             raise
         except Exception as exc:
+            import anthropic
+
             raise to_model_error(
                 exc,
                 anthropic,

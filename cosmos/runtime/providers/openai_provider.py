@@ -6,13 +6,14 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
 from ._sdk import LoopClients, to_model_error
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
+
+if TYPE_CHECKING:
+    import openai
 
 # Local servers ignore the key but the SDK insists on one.
 LOCAL_PLACEHOLDER_KEY = "no-key-needed"
@@ -82,6 +83,8 @@ class OpenAIProvider:
         return f"<OpenAIProvider base_url={self._base_url!r}>"
 
     def _new_client(self, api_key: str, base_url: str | None) -> openai.AsyncOpenAI:
+        import openai  # the SDK takes a second to import: only when a run first needs it
+
         return openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
         )
@@ -145,6 +148,8 @@ class OpenAIProvider:
         except ModelError:
             raise
         except Exception as exc:
+            import openai
+
             raise to_model_error(
                 exc,
                 openai,

@@ -10,7 +10,15 @@ from typing import Annotated, Literal
 import pytest
 
 from cosmos.runtime.builtin_tools import evaluate_expression, http_get, http_get_options
-from cosmos.runtime.tools import Tool, ToolContext, ToolRegistry, autodiscover_tools, parse_docstring, tool, tool_registry
+from cosmos.runtime.tools import (
+    Tool,
+    ToolContext,
+    ToolRegistry,
+    autodiscover_tools,
+    parse_docstring,
+    tool,
+    tool_registry,
+)
 from tests.support.model_server import ServerThread
 
 
@@ -72,7 +80,9 @@ def test_schema_from_hints_and_docstring() -> None:
 def test_docstring_parser_edge_cases() -> None:
     assert parse_docstring("") == ("", {})
     assert parse_docstring("One line.") == ("One line.", {})
-    summary, args = parse_docstring("Do it.\n\nArgs:\n    *args: ignored\n    x: the x\n\nRaises:\n    ValueError: never")
+    summary, args = parse_docstring(
+        "Do it.\n\nArgs:\n    *args: ignored\n    x: the x\n\nRaises:\n    ValueError: never"
+    )
     assert summary == "Do it." and args == {"args": "ignored", "x": "the x"}
 
 

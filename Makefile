@@ -1,0 +1,59 @@
+# AsterOS for Django. `make run` serves a working AsterOS; `make test` checks everything.
+#
+#   make run            venv, migrate, demo data, admin user, serve on 127.0.0.1:$ASTEROS_PORT (8080)
+#   make test           venv, ruff (lint + format check), makemigrations --check, pytest
+#   make lint | format  ruff only
+#
+# Variables: PYTHON (python3), HOST (127.0.0.1), PORT ($ASTEROS_PORT or 8080), PYTEST_ARGS.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= $(or $(ASTEROS_PORT),8080)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format check-migrations
+
+help:
+	@echo "make run     serve AsterOS with the demo data on http://$(HOST):$(PORT) (admin at /admin/)"
+	@echo "make test    ruff, migrations check and the test suite"
+	@echo "make lint    ruff check and format check; make format rewrites"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when requirements.txt is newer than the last install.
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Local use: DEBUG on unless the environment says otherwise (DEBUG off needs SECRET_KEY).
+run: export DEBUG ?= 1
+run: venv
+	$(MANAGE) migrate --noinput
+	$(MANAGE) asteros demo
+	$(MANAGE) asteros ensure-admin
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+# Tests never use a real secret; the variable only has to be set for settings to load.
+test: export SECRET_KEY ?= make-test-not-a-secret
+test: venv lint check-migrations
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check-migrations: export SECRET_KEY ?= make-test-not-a-secret
+check-migrations: venv
+	$(MANAGE) makemigrations --check --dry-run
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .

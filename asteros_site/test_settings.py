@@ -1,0 +1,16 @@
+"""Settings for the test suite: the real settings, with a throwaway secret key.
+
+The key is not a secret: it only signs test sessions. Everything else comes from the
+environment exactly as in production, so CI's distributed pass is the real configuration.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
+
+from .settings import *  # noqa: E402, F403
+
+# SQLite's shared-cache in-memory test database locks whole tables between threads (no busy
+# timeout), which the embedded worker thread would trip over; a file in WAL mode does not.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"/tmp/asteros-test-{os.getpid()}.sqlite3"}  # noqa: F405

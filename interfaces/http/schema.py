@@ -1,0 +1,45 @@
+"""OpenAPI details shared by every view: tags by resource and the documented error shape."""
+
+from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
+
+ERROR_DESCRIPTIONS = {
+    "400": "The request is not valid (bad input, malformed JSON).",
+    "401": "No credentials, or an API key that is not valid.",
+    "403": "The API key lacks the scope (or the resource) this needs.",
+    "404": "Not found.",
+    "default": 'Any other error, in the same shape: {"error": {"code", "message", "details"}}.',
+}
+
+
+class AsterAutoSchema(AutoSchema):
+    """Tags operations by resource and documents the error responses of every operation."""
+
+    def get_tags(self) -> list[str]:
+        tags = getattr(self.view, "schema_tags", None)
+        if tags:
+            return list(tags)
+        name = getattr(self.view, "resource_name", None)
+        if name:
+            return [name]
+        return super().get_tags()
+
+    def _get_response_bodies(self, direction="response"):
+        from .serializers import ErrorSerializer
+
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        codes = ["401", "403", "default"]
+        if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
+            codes.insert(0, "400")
+        if "{" in self.path:
+            codes.insert(0, "404")
+        for code in codes:
+            if code in responses:
+                continue
+            body = self._get_response_for_code(ErrorSerializer, code, ("application/json",), direction)
+            body["description"] = ERROR_DESCRIPTIONS[code]
+            responses[code] = body
+        return responses

@@ -1,0 +1,218 @@
+"""Serializers of the HTTP API: the generated resources' base, runs, events, and small bodies."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from cosmos.models import Run, RunStatus
+from stars.models import Membership, Role
+
+from .links import run_links
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable, machine-readable code, e.g. not_found or cosmos_full.")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+    details = serializers.JSONField(allow_null=True, help_text="Field errors or other structured details.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of every endpoint."""
+
+    error = ErrorDetailSerializer()
+
+
+class ResourceSerializer(serializers.ModelSerializer):
+    """Base of every generated serializer.
+
+    Validation runs the model's ``full_clean`` on a candidate instance, so the API refuses what
+    the admin refuses. Fields in ``write_once_fields`` (by default the primary key) can be set on
+    create only.
+    """
+
+    write_once_fields: tuple[str, ...] = ()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        instance = getattr(self, "instance", None)
+        if instance is not None and not isinstance(instance, list | tuple) and not hasattr(instance, "model"):
+            for name in self.write_once_fields:
+                if name in fields:
+                    fields[name].read_only = True
+        return fields
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        candidate = copy.copy(self.instance) if self.instance is not None else model()
+        for name, value in attrs.items():
+            field = model._meta.get_field(name)
+            if field.many_to_many or field.one_to_many:
+                continue
+            setattr(candidate, name, value)
+        try:
+            candidate.full_clean(validate_unique=False, validate_constraints=False)
+        except DjangoValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                raise serializers.ValidationError(exc.message_dict) from None
+            raise serializers.ValidationError({"non_field_errors": exc.messages}) from None
+        return attrs
+
+
+class RunLinksSerializer(serializers.Serializer):
+    self = serializers.CharField(help_text="This run.")
+    events = serializers.CharField(help_text="The run's events as JSON pages (?after=N).")
+    stream = serializers.CharField(help_text="The run's events as Server-Sent Events.")
+    websocket = serializers.CharField(help_text="The run's events on a websocket.")
+    cancel = serializers.CharField(help_text="POST here to cancel the run.")
+
+
+class RunSerializer(serializers.ModelSerializer):
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Run
+        fields = (
+            "id",
+            "kind",
+            "target",
+            "origin",
+            "status",
+            "parent",
+            "session",
+            "input",
+            "metadata",
+            "output",
+            "error",
+            "input_tokens",
+            "output_tokens",
+            "attempts",
+            "max_attempts",
+            "cancel_requested",
+            "caller",
+            "idempotency_key",
+            "worker_id",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "updated_at",
+            "duration_seconds",
+            "links",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(RunLinksSerializer)
+    def get_links(self, run: Run) -> dict:
+        return run_links(self.context.get("request"), run.pk)
+
+
+class RunRequestSerializer(serializers.Serializer):
+    """Body of ``POST .../run`` and ``.../execute``."""
+
+    input = serializers.JSONField(required=False, help_text="The input: text, or a JSON object.")
+    message = serializers.JSONField(required=False, help_text="Same as input (the seed's name).")
+    messages = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="A full conversation instead of one input."
+    )
+    session_id = serializers.CharField(
+        required=False, allow_null=True, min_length=1, max_length=128, help_text="Continue (or start) this session."
+    )
+    stream = serializers.BooleanField(required=False, default=False, help_text="Answer with the SSE stream of the run's events.")
+    metadata = serializers.DictField(required=False, allow_null=True, help_text="Kept on the run, passed to tools.")
+
+    def validate(self, attrs: dict) -> dict:
+        given = [name for name in ("input", "message", "messages") if name in attrs]
+        if not given:
+            raise serializers.ValidationError({"input": "Give 'input' (or 'message') text, or a 'messages' list."})
+        if "input" in attrs and "message" in attrs:
+            raise serializers.ValidationError({"input": "Give 'input' or 'message', not both."})
+        return attrs
+
+    def run_input(self) -> Any:
+        data = self.validated_data
+        if "messages" in data and "input" not in data and "message" not in data:
+            return {"messages": data["messages"]}
+        raw: dict[str, Any] = {"message": data.get("input", data.get("message"))}
+        if "messages" in data:
+            raw["messages"] = data["messages"]
+        return raw
+
+
+class AgentStatusSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=("idle", "busy"))
+    active_runs = serializers.ListField(child=serializers.CharField())
+    total_runs = serializers.IntegerField()
+    total_errors = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    last_activity = serializers.DateTimeField(allow_null=True)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    agent = serializers.CharField(source="agent_id", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ("name", "agent", "role", "order", "description", "created_at")
+        read_only_fields = fields
+
+
+class JoinSerializer(serializers.Serializer):
+    agent = serializers.CharField(max_length=64, help_text="The agent id.")
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.WORKER)
+    name = serializers.CharField(required=False, max_length=64, help_text="The member's name; defaults to the agent id.")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    order = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
+
+
+class LeaveSerializer(serializers.Serializer):
+    agent = serializers.CharField(required=False, max_length=64, help_text="The agent id to remove.")
+    name = serializers.CharField(required=False, max_length=64, help_text="Or the member name to remove.")
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("agent") and not attrs.get("name"):
+            raise serializers.ValidationError({"agent": "Give the 'agent' id or the member 'name' to remove."})
+        return attrs
+
+
+class EventSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="1, 2, 3, ... per run, no gaps.")
+    type = serializers.CharField(help_text="The AG-UI event type.")
+    event = serializers.JSONField(help_text="The AG-UI event, as sent on the stream.")
+
+
+class EventPageSerializer(serializers.Serializer):
+    run = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    last_seq = serializers.IntegerField(help_text="The seq of the last event in this page (or ?after when empty).")
+    next = serializers.CharField(allow_null=True, help_text="The next page; null once the run is over and read.")
+    results = EventSerializer(many=True)
+
+
+class ToolSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    parameters = serializers.DictField(help_text="The JSON schema of the arguments.")
+    timeout = serializers.FloatField(help_text="Seconds before a call is abandoned.")
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=("ok", "degraded", "down"))
+    name = serializers.CharField(required=False)
+    version = serializers.CharField(required=False)
+    mode = serializers.ChoiceField(choices=("embedded", "distributed"), required=False)
+    failing = serializers.ListField(child=serializers.CharField(), required=False)
+    checks = serializers.DictField(child=serializers.DictField(), required=False)
+
+
+class APIRootSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    resources = serializers.DictField(child=serializers.CharField(), help_text="Every registered resource and its URL.")
+    links = serializers.DictField(child=serializers.CharField())
