@@ -145,20 +145,17 @@ def main() -> None:
 
     build, build_only, run, stream = results["build"], results["build_only"], results["run"], results["stream"]
     rows = [
-        ("agent build (spec + build_agent, 1 tool)", f"{build['median_us']:.2f} µs", f"{build['median_kib']:.2f} KiB"),
-        ("build_agent only (spec prepared)", f"{build_only['median_us']:.2f} µs", ""),
-        (
-            "run: 2 turns + 1 tool, scripted, no-op emit",
-            f"{run['median_us']:.1f} µs",
-            f"{run['peak_kib']:.1f} KiB peak",
-        ),
-        ("stream: per token through the loop", f"{stream['median_us_per_token']:.2f} µs", ""),
+        ("agent build (spec + build_agent, 1 tool)", build, f"{build['median_kib']:.2f} KiB"),
+        ("build_agent only (spec prepared)", build_only, ""),
+        ("run: 2 turns + 1 tool, scripted, no-op emit", run, f"{run['peak_kib']:.1f} KiB peak"),
+        ("stream: per token through the loop", {"median_us": stream["median_us_per_token"]}, ""),
+        ("reference: sum(range(1000)) on this machine", {"median_us": results["reference_sum_range_1000_us"]}, ""),
     ]
-    rows.append(("reference: sum(range(1000)) on this machine", f"{results['reference_sum_range_1000_us']:.2f} µs", ""))
     width = max(len(r[0]) for r in rows)
-    print(f"{'benchmark':<{width}}  {'time':>12}  {'memory':>14}")
-    for name, t, m in rows:
-        print(f"{name:<{width}}  {t:>12}  {m:>14}")
+    print(f"{'benchmark':<{width}}  {'median':>10}  {'min':>10}  {'memory':>14}")
+    for name, figures, memory in rows:
+        low = f"{figures['min_us']:.2f} µs" if "min_us" in figures else ""
+        print(f"{name:<{width}}  {figures['median_us']:>7.2f} µs  {low:>10}  {memory:>14}")
     print(json.dumps(results))
 
 

@@ -54,6 +54,11 @@ class Bus:
     def publish_sync(self, channel: str, message: Any) -> None:
         raise NotImplementedError
 
+    def publish_many(self, items: list[tuple[str, Any]]) -> None:
+        """Publish several messages, in order, in as few round trips as the bus allows."""
+        for channel, message in items:
+            self.publish_sync(channel, message)
+
     async def subscribe(self, channel: str) -> Subscription:
         raise NotImplementedError
 
@@ -136,6 +141,15 @@ class RedisBus(LocalBus):
 
     async def publish(self, channel: str, message: Any) -> None:
         await asyncio.to_thread(self.publish_sync, channel, message)
+
+    def publish_many(self, items: list[tuple[str, Any]]) -> None:
+        try:
+            pipeline = self._publisher.pipeline(transaction=False)
+            for channel, message in items:
+                pipeline.publish(channel, json.dumps(message, separators=(",", ":")))
+            pipeline.execute()
+        except Exception as exc:  # lossy by design: followers re-read the database
+            logger.warning("bus publish failed: %s", exc.__class__.__name__)
 
     async def subscribe(self, channel: str) -> Subscription:
         self._ensure_reader()

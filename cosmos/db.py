@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,7 +30,8 @@ def db_executor() -> ThreadPoolExecutor:
 
 
 def _with_reconnect(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    close_old_connections()
+    # No close_old_connections() here: with health checks on it costs a round trip per call,
+    # and pool threads keep their connection for good. A broken one is dropped below instead.
     try:
         return fn(*args, **kwargs)
     except (OperationalError, InterfaceError):

@@ -179,7 +179,10 @@ class RunEngine:
     async def _execute_claimed(self, run: Run, local: LocalRun, state: dict[str, Any] | None) -> str | None:
         run_id = str(run.id)
         assert self.sink is not None
-        writer = RunWriter(run_id, self.sink, last_seq=await db_call(run_services.next_seq, run_id))
+        # A first attempt has no events yet; a retried one continues its sequence.
+        last_seq = await db_call(run_services.next_seq, run_id) if run.attempts > 1 else 0
+        writer = RunWriter(run_id, self.sink, last_seq=last_seq)
+        self._publish_lifecycle(run)
         context = RunContext(run=run, writer=writer, engine=self, state=dict(state or {}))
         thread_id = context.thread_id
         if writer.last_seq == 0:
@@ -254,8 +257,13 @@ class RunEngine:
             return None
         run.status = status
         metrics.run_finished(run, result)
-        await asyncio.to_thread(run_services.publish_lifecycle, run)
+        self._publish_lifecycle(run)
         return status
+
+    def _publish_lifecycle(self, run: Run) -> None:
+        # Fire and forget, off the loop: the dashboard's feed must never slow a run down.
+        assert self.loop is not None
+        self.loop.run_in_executor(None, run_services.publish_lifecycle, run)
 
     # --- stopping runs
 

@@ -40,6 +40,7 @@ class PendingEvent:
     seq: int
     event: dict
     taken: bool = False
+    batch: int = 0  # the sink's write cycle that carries it
 
 
 @dataclass
@@ -74,7 +75,8 @@ class RunWriter:
 
     async def finish(self, event: dict, finalize: Callable[[], None]) -> int:
         """Write the terminal event and run ``finalize`` (the status update) in one transaction."""
-        await self.sink.flush()
+        if self._last_pending is not None:
+            await self.sink.written(self._last_pending.batch)
         if self.lost:
             raise LostOwnership(self.run_id)
         self.last_seq += 1
@@ -99,39 +101,53 @@ def _write_final(run_id: str, seq: int, event: dict, finalize: Callable[[], None
 
 @dataclass
 class EventSink:
-    """Writes queued events of every run in few transactions, then publishes them."""
+    """Writes queued events of every run in few transactions, then publishes them.
+
+    Events queued while a write is under way go into the next cycle (``batch``), so under load
+    each cycle carries many runs' events in one ``bulk_create``.
+    """
 
     pending: list[PendingEvent] = field(default_factory=list)
-    writers_lost: set[str] = field(default_factory=set)
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    _idle: asyncio.Event = field(default_factory=asyncio.Event)
-    _task: asyncio.Task | None = None
     on_lost: Callable[[str], None] | None = None
+    _next_batch: int = 1
+    _done_batch: int = 0
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _waiters: list[tuple[int, asyncio.Future]] = field(default_factory=list)
+    _task: asyncio.Task | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._idle.set()
         self._task = loop.create_task(self._run(), name="asteros-event-sink")
 
     def enqueue(self, pending: PendingEvent) -> None:
+        pending.batch = self._next_batch
         self.pending.append(pending)
-        self._idle.clear()
         self._wakeup.set()
 
-    async def flush(self) -> None:
-        while self.pending or not self._idle.is_set():
-            await self._idle.wait()
+    async def written(self, batch: int) -> None:
+        """Return once the write cycle ``batch`` (and every earlier one) is in the database."""
+        if batch <= self._done_batch:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((batch, future))
+        await future
 
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             batch, self.pending = self.pending, []
+            number = self._next_batch
+            self._next_batch += 1
             for item in batch:
                 item.taken = True
             if batch:
                 await self._write(batch)
-            if not self.pending:
-                self._idle.set()
+            self._done_batch = number
+            ready = [f for b, f in self._waiters if b <= number]
+            self._waiters = [(b, f) for b, f in self._waiters if b > number]
+            for future in ready:
+                if not future.done():
+                    future.set_result(None)
 
     async def _write(self, batch: list[PendingEvent]) -> None:
         delay = 0.1
@@ -149,9 +165,9 @@ class EventSink:
             if item.run_id in lost:
                 continue
             by_run.setdefault(item.run_id, []).append([item.seq, item.event])
-        bus = get_bus()
-        for run_id, events in by_run.items():
-            await bus.publish(run_channel(run_id), {"events": events})
+        if by_run:
+            items = [(run_channel(run_id), {"events": events}) for run_id, events in by_run.items()]
+            await asyncio.to_thread(get_bus().publish_many, items)
         for run_id in lost:
             if self.on_lost:
                 self.on_lost(run_id)

@@ -10,7 +10,7 @@ from .kinds import ExecutionResult, register_kind
 from .models import Run, Session
 from .runtime.agent import build_agent
 from .runtime.loop import run_agent
-from .services.agents import agent_spec, check_runnable, get_agent
+from .services.agents import cached_agent_spec, check_runnable
 
 if TYPE_CHECKING:
     from .engine import RunContext
@@ -30,7 +30,7 @@ def conversation_for(run: Run) -> list[dict]:
 def _load(run: Run):
     if run.session_id:
         run.session = Session.objects.get(id=run.session_id)
-    return agent_spec(get_agent(run.target)), conversation_for(run)
+    return cached_agent_spec(run.target), conversation_for(run)
 
 
 async def execute_agent(context: RunContext) -> ExecutionResult:

@@ -41,11 +41,58 @@ DEMO_AGENTS = {
     },
 }
 
+# Data passes between steps: research notes fan out to a checker and a reader in parallel, then
+# a writer drafts from all three and improves its own draft in a loop (two rounds at most, or
+# until it ends a draft with "[DONE]").
 DEMO_WORKFLOW = {
     "steps": [
-        {"name": "research", "type": "agent", "agent": "agent-1", "prompt": "Research: {{ input }}"},
-        {"name": "write", "type": "agent", "agent": "agent-2", "prompt": "Write up these notes: {{ steps.research.output }}"},
-    ]
+        {
+            "name": "research",
+            "type": "agent",
+            "agent": "agent-1",
+            "prompt": "Research this topic and list the key facts as short notes: {{ input }}",
+        },
+        {
+            "name": "review",
+            "type": "parallel",
+            "max_concurrency": 2,
+            "branches": [
+                {
+                    "name": "check",
+                    "type": "agent",
+                    "agent": "chat-agent",
+                    "prompt": "Check these notes for mistakes and say what to fix: {{ steps.research.output }}",
+                },
+                {
+                    "name": "questions",
+                    "type": "agent",
+                    "agent": "agent-2",
+                    "prompt": "List three questions a reader would ask about these notes: {{ steps.research.output }}",
+                },
+            ],
+        },
+        {
+            "name": "drafting",
+            "type": "loop",
+            "max_iterations": 2,
+            "stop_token": "[DONE]",
+            "steps": [
+                {
+                    "name": "write",
+                    "type": "agent",
+                    "agent": "agent-2",
+                    "prompt": (
+                        "Draft {{ loop.iteration }} of {{ loop.max_iterations }}: write a short paragraph from"
+                        " these notes.\nNotes: {{ steps.research.output }}\nFixes: {{ steps.check.output }}\n"
+                        "Answer these questions: {{ steps.questions.output }}\n"
+                        "{{ 'Improve your last draft: ' + previous if loop.iteration > 1 else '' }}\n"
+                        "If the paragraph needs no more work, end it with the word DONE in square brackets."
+                    ),
+                },
+            ],
+        },
+    ],
+    "output": "{{ steps.drafting.output }}",
 }
 
 

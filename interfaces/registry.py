@@ -158,7 +158,9 @@ class Resource:
         config = self.config
         unknown = set(config.operations) - set(OPERATIONS)
         if unknown:
-            raise ImproperlyConfigured(f"{config.__name__}.operations: unknown {sorted(unknown)}; use {ALL_OPERATIONS}.")
+            raise ImproperlyConfigured(
+                f"{config.__name__}.operations: unknown {sorted(unknown)}; use {ALL_OPERATIONS}."
+            )
         bases = (config, *(OPERATIONS[op] for op in ALL_OPERATIONS if op in config.operations), ResourceViewSet)
         attrs: dict[str, Any] = {
             "queryset": self.model._default_manager.all(),
@@ -207,7 +209,9 @@ class ResourceRegistry:
             return self._register_one(model_or_iterable, config_class, options)
         return [self._register_one(model, config_class, options) for model in model_or_iterable]
 
-    def _register_one(self, model: type[models.Model], config_class: type[ResourceConfig] | None, options: dict) -> Resource:
+    def _register_one(
+        self, model: type[models.Model], config_class: type[ResourceConfig] | None, options: dict
+    ) -> Resource:
         if model._meta.abstract:
             raise ImproperlyConfigured(f"The model {model.__name__} is abstract, so it cannot be registered.")
         config = config_class or ResourceConfig
@@ -221,7 +225,9 @@ class ResourceRegistry:
         self._check_config(model, config)
         with self._lock:
             if model in self._by_model:
-                raise AlreadyRegistered(f"The model {model._meta.label} is already registered (as {self._by_model[model].name!r}).")
+                raise AlreadyRegistered(
+                    f"The model {model._meta.label} is already registered (as {self._by_model[model].name!r})."
+                )
             if name in self._resources or name in self._viewsets:
                 raise AlreadyRegistered(f"A resource named {name!r} is already registered.")
             resource = Resource(model, config, name)
@@ -256,7 +262,9 @@ class ResourceRegistry:
         return model_or_name in self._by_model
 
     def get(self, model_or_name: type[models.Model] | str) -> Resource:
-        resource = self._resources.get(model_or_name) if isinstance(model_or_name, str) else self._by_model.get(model_or_name)
+        resource = (
+            self._resources.get(model_or_name) if isinstance(model_or_name, str) else self._by_model.get(model_or_name)
+        )
         if resource is None:
             raise NotRegistered(f"{getattr(model_or_name, '__name__', model_or_name)} is not registered.")
         return resource

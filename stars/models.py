@@ -33,14 +33,19 @@ class Star(Definition):
         pass
 
     def clean(self) -> None:
-        if not isinstance(self.config, dict):
-            raise ValidationError({"config": "Config must be a JSON object."})
+        from .limits import config_errors
+
+        errors = config_errors(self.config)
+        if errors:
+            raise ValidationError({"config": errors})
 
 
 class Membership(models.Model):
     star = models.ForeignKey(Star, on_delete=models.CASCADE, related_name="memberships")
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="memberships")
-    name = models.SlugField(max_length=64, blank=True, validators=[slug_id_validator], help_text="Defaults to the agent id.")
+    name = models.SlugField(
+        max_length=64, blank=True, validators=[slug_id_validator], help_text="Defaults to the agent id."
+    )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.WORKER)
     order = models.PositiveIntegerField(default=0)
     description = models.TextField(blank=True, help_text="What this member is good at (shown to the leader).")
@@ -58,6 +63,11 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.star_id}/{self.name} ({self.role})"
 
+    def save(self, *args, **kwargs):
+        if not self.name:
+            self.name = self.agent_id
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if not self.name and self.agent_id:
             self.name = self.agent_id
@@ -73,11 +83,6 @@ class Membership(models.Model):
             errors["role"] = f"Star {self.star_id!r} already has a leader."
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args, **kwargs):
-        if not self.name:
-            self.name = self.agent_id
-        super().save(*args, **kwargs)
 
 
 class StarMessage(models.Model):

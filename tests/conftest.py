@@ -230,7 +230,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _close_run_engine_connections(django_db_blocker) -> Iterator[None]:
+def _close_run_engine_connections(django_db_setup, django_db_blocker) -> Iterator[None]:
     """The run engine and event followers hold connections on ``cosmos.db``'s thread pool;
     close them before pytest-django drops the test database (PostgreSQL refuses otherwise)."""
     yield

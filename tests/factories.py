@@ -76,17 +76,19 @@ def make_membership(star: Star, agent: Agent, **fields: Any) -> Membership:
 
 
 def workflow_definition(*agent_ids: str) -> dict:
-    """A valid definition with one agent step per agent id (one step on ``agent-1`` if none)."""
+    """A valid definition with one agent step per agent id (a fresh agent when none is given)."""
     return {
         "steps": [
             {"name": f"step-{index}", "type": "agent", "agent": agent_id, "prompt": "{{ input }}"}
-            for index, agent_id in enumerate(agent_ids or ("agent-1",), start=1)
+            for index, agent_id in enumerate(agent_ids or (make_agent().id,), start=1)
         ]
     }
 
 
 def build_workflow(id: str | None = None, **fields: Any) -> Workflow:
-    return Workflow(id=id or unique_id("workflow"), **({"definition": workflow_definition()} | fields))
+    if "definition" not in fields:
+        fields["definition"] = workflow_definition()
+    return Workflow(id=id or unique_id("workflow"), **fields)
 
 
 def make_workflow(id: str | None = None, **fields: Any) -> Workflow:

@@ -6,11 +6,13 @@ from django.contrib import admin
 
 from cosmos.admin import DefinitionAdmin
 
+from .forms import WorkflowForm
 from .models import Workflow
 
 
 @admin.register(Workflow)
 class WorkflowAdmin(DefinitionAdmin):
+    form = WorkflowForm
     list_display = ("id", "name", "step_count", "enabled", "source", "updated_at")
     fields = ("id", "name", "description", "definition", "enabled", "source", "created_at", "updated_at")
 

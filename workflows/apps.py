@@ -6,3 +6,12 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        from cosmos.kinds import register_kind
+
+        from .engine import execute_workflow
+        from .functions import autodiscover_functions
+        from .services import check_runnable
+
+        register_kind("workflow", execute_workflow, check_runnable)
+        autodiscover_functions()

@@ -68,13 +68,10 @@ def build_agent(spec: AgentSpec, *, extra_tools: Iterable[Tool] = ()) -> Runtime
     error: RunFailed | None = None
     params = spec.parameters
     try:
-        if params:
+        if params and ("timeout" in params or "max_retries" in params):
+            timeout, max_retries = _client_options(params)
             provider = get_provider(
-                spec.provider,
-                api_key=spec.api_key,
-                base_url=spec.base_url,
-                timeout=params.get("timeout", 60),
-                max_retries=params.get("max_retries", 3),
+                spec.provider, api_key=spec.api_key, base_url=spec.base_url, timeout=timeout, max_retries=max_retries
             )
         else:
             provider = get_provider(spec.provider, api_key=spec.api_key, base_url=spec.base_url)
@@ -95,3 +92,16 @@ def build_agent(spec: AgentSpec, *, extra_tools: Iterable[Tool] = ()) -> Runtime
         tool_map[extra.name] = extra
     tools = tuple(tool_map.values())
     return RuntimeAgent(spec, provider, tools, tuple(t.schema for t in tools), tool_map, error)
+
+
+def _client_options(params: Mapping[str, Any]) -> tuple[float, int]:
+    """(timeout, max_retries) from an agent's parameters; values that do not parse keep the defaults."""
+    try:
+        timeout = float(params.get("timeout") or 60)
+    except (TypeError, ValueError):
+        timeout = 60.0
+    try:
+        max_retries = int(params.get("max_retries", 3))
+    except (TypeError, ValueError):
+        max_retries = 3
+    return (timeout if timeout > 0 else 60.0), max(0, max_retries)

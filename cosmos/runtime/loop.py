@@ -253,7 +253,7 @@ async def _run_tools(
     """Run one turn's tool calls in parallel; each result is emitted as soon as it is ready."""
     if not calls:
         return []
-    out = emit if len(calls) == 1 else _serialized(emit)
+    out = _serialized(emit)  # parallel tools, and tools that fan out themselves, share one emit
 
     async def one(call: _Call) -> tuple[str, bool]:
         content, is_error = await _execute(agent, call, out, run_id, metadata, client_names)

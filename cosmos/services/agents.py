@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -110,6 +112,22 @@ def agent_spec(agent: Agent) -> AgentSpec:
         tools=tuple(tools),
         max_turns=int(parameters.get("max_turns", 10)),
     )
+
+
+# Under load many runs start for the same agent each second: one query per agent per
+# SPEC_CACHE_SECONDS instead of one per run. An edit reaches new runs within that time.
+SPEC_CACHE_SECONDS = 1.0
+_spec_cache: dict[str, tuple[float, AgentSpec]] = {}
+
+
+def cached_agent_spec(agent_id: str) -> AgentSpec:
+    now = time.monotonic()
+    hit = _spec_cache.get(agent_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    spec = agent_spec(get_agent(agent_id))
+    _spec_cache[agent_id] = (now + SPEC_CACHE_SECONDS, spec)
+    return spec
 
 
 def _full_clean(agent: Agent) -> None:

@@ -8,13 +8,14 @@ event in the same transaction, so a run that is terminal always has its terminal
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -110,6 +111,8 @@ def start_run(
                 caller=caller,
                 idempotency_key=idempotency_key or None,
                 max_attempts=1 if parent is not None else settings.ASTEROS.max_attempts,
+                # Optimistic: dispatch_run clears it if the broker refuses, for the reaper to resend.
+                dispatched_at=timezone.now() if dispatch else None,
             )
             if dispatch:
                 transaction.on_commit(lambda: dispatch_run(run.id))
@@ -144,30 +147,39 @@ def dispatch_run(run_id) -> None:
         execute_run.apply_async(args=[str(run_id)], retry=False)
     except Exception as exc:
         logger.warning("dispatch failed, the reaper will resend: %s", exc.__class__.__name__, extra={"run_id": str(run_id)})
-        return
-    Run.objects.filter(id=run_id).update(dispatched_at=timezone.now())
+        Run.objects.filter(id=run_id).update(dispatched_at=None)
 
 
 # --- worker side
 
 
 def claim_run(run_id: str, worker_id: str) -> Run | None:
-    """Take a queued run for this worker, with a lease. None if someone else has it."""
+    """Take a queued run for this worker, with a lease. None if someone else has it.
+
+    One ``UPDATE ... RETURNING`` (PostgreSQL, SQLite 3.35+): the claim is the hottest query of
+    the engine, so it is one round trip instead of an UPDATE and a SELECT.
+    """
     now = timezone.now()
-    updated = Run.objects.filter(id=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
-        status=RunStatus.RUNNING,
-        worker_id=worker_id,
-        lease_expires_at=now + _lease(),
-        attempts=F("attempts") + 1,
-        started_at=Coalesce(F("started_at"), now),
+    table = Run._meta.db_table
+    claimed = list(
+        Run.objects.raw(
+            f"UPDATE {table} SET status = %s, worker_id = %s, lease_expires_at = %s, attempts = attempts + 1, "
+            f"started_at = COALESCE(started_at, %s), updated_at = %s "
+            f"WHERE id = %s AND status = %s AND NOT cancel_requested RETURNING *",
+            [RunStatus.RUNNING, worker_id, now + _lease(), now, now, _uuid_param(run_id), RunStatus.QUEUED],
+        )
     )
-    if not updated:
+    if not claimed:
         # A queued run whose cancel was requested before any worker took it ends here.
         finish_unowned(run_id, RunStatus.CANCELLED, from_status=RunStatus.QUEUED, reason="cancelled before start")
         return None
-    run = Run.objects.select_related("session").get(id=run_id)
-    publish_lifecycle(run)
-    return run
+    return claimed[0]
+
+
+def _uuid_param(run_id) -> str:
+    # PostgreSQL stores uuid natively; SQLite stores the 32-digit hex Django writes.
+    value = uuid.UUID(str(run_id))
+    return str(value) if connection.vendor == "postgresql" else value.hex
 
 
 def next_seq(run_id: str) -> int:
@@ -294,7 +306,7 @@ def reap_expired_runs() -> dict[str, int]:
     for run_id, attempts, max_attempts in list(expired[:500]):
         if attempts < max_attempts:
             updated = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
-                status=RunStatus.QUEUED, worker_id="", lease_expires_at=None, dispatched_at=None
+                status=RunStatus.QUEUED, worker_id="", lease_expires_at=None, dispatched_at=now
             )
             if updated:
                 requeued += 1
@@ -313,6 +325,7 @@ def reap_expired_runs() -> dict[str, int]:
         | Q(dispatched_at__lt=now - timedelta(seconds=max(60, settings.ASTEROS.lease_seconds * 2)))
     )
     for run_id in list(stale.values_list("id", flat=True)[:500]):
+        Run.objects.filter(id=run_id).update(dispatched_at=now)
         dispatch_run(run_id)
         resent += 1
     # Child runs execute inside their parent's worker; orphans of a lost parent end here.

@@ -184,7 +184,9 @@ def require_access(
     if not principal_allows(principal, scope):
         raise AccessDenied(403, "permission_denied", f"This needs an API key with the {scope!r} scope.")
     if resource and isinstance(principal, KeyPrincipal) and not principal.allows_resource(resource, object_id):
-        raise AccessDenied(403, "permission_denied", f"This API key may not use {resource} {object_id or ''}".strip() + ".")
+        raise AccessDenied(
+            403, "permission_denied", f"This API key may not use {resource} {object_id or ''}".strip() + "."
+        )
     return principal
 
 

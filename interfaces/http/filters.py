@@ -57,7 +57,8 @@ def _convert(field: models.Field, value: str):
         raise ValidationError("use true or false")
     if field.choices and value not in {str(choice) for choice, _ in field.flatchoices}:
         raise ValidationError(f"use one of {', '.join(str(c) for c, _ in field.flatchoices)}")
-    return field.to_python(value)
+    # to_python, then the field's validators (length, slug, ...): a value no row can hold is a 400
+    return field.clean(value, None)
 
 
 class FieldFilterBackend(BaseFilterBackend):
@@ -105,7 +106,7 @@ class FieldFilterBackend(BaseFilterBackend):
                     "name": param,
                     "required": False,
                     "in": "query",
-                    "description": f"Only items whose {lookup.replace('__', ' ')} is this value (repeat for any of several).",
+                    "description": f"Only items whose {lookup.replace('__', ' ')} is this value (repeat: any of them).",
                     "schema": schema,
                 }
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
 ERROR_DESCRIPTIONS = {
@@ -25,6 +26,12 @@ class AsterAutoSchema(AutoSchema):
             return [name]
         return super().get_tags()
 
+    def _get_format_parameters(self):
+        # ?format=sse is documented where it matters: the event stream (EventSource links).
+        if getattr(self.view, "action", None) != "events":
+            return []
+        return super()._get_format_parameters()
+
     def _get_response_bodies(self, direction="response"):
         from .serializers import ErrorSerializer
 
@@ -43,3 +50,19 @@ class AsterAutoSchema(AutoSchema):
             body["description"] = ERROR_DESCRIPTIONS[code]
             responses[code] = body
         return responses
+
+
+class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents ``APIKeyAuthentication``: a Bearer token or an ``X-API-Key`` header."""
+
+    target_class = "interfaces.http.auth.APIKeyAuthentication"
+    name = ["BearerAuth", "ApiKeyAuth"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"BearerAuth": []}, {"ApiKeyAuth": []}]  # either one
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
+            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        ]

@@ -6,11 +6,12 @@ import copy
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cosmos.models import Run, RunStatus
-from stars.models import Membership, Role
+from cosmos.models import Run
+from stars.models import Role
 
 from .links import run_links
 
@@ -40,7 +41,7 @@ class ResourceSerializer(serializers.ModelSerializer):
     def get_fields(self):
         fields = super().get_fields()
         instance = getattr(self, "instance", None)
-        if instance is not None and not isinstance(instance, list | tuple) and not hasattr(instance, "model"):
+        if isinstance(instance, Model):
             for name in self.write_once_fields:
                 if name in fields:
                     fields[name].read_only = True
@@ -123,7 +124,9 @@ class RunRequestSerializer(serializers.Serializer):
     session_id = serializers.CharField(
         required=False, allow_null=True, min_length=1, max_length=128, help_text="Continue (or start) this session."
     )
-    stream = serializers.BooleanField(required=False, default=False, help_text="Answer with the SSE stream of the run's events.")
+    stream = serializers.BooleanField(
+        required=False, default=False, help_text="Answer with the SSE stream of the run's events."
+    )
     metadata = serializers.DictField(required=False, allow_null=True, help_text="Kept on the run, passed to tools.")
 
     def validate(self, attrs: dict) -> dict:
@@ -154,30 +157,51 @@ class AgentStatusSerializer(serializers.Serializer):
     last_activity = serializers.DateTimeField(allow_null=True)
 
 
-class MemberSerializer(serializers.ModelSerializer):
-    agent = serializers.CharField(source="agent_id", read_only=True)
+class MemberSerializer(serializers.Serializer):
+    """A star member (``stars.services.member_dict``)."""
 
-    class Meta:
-        model = Membership
-        fields = ("name", "agent", "role", "order", "description", "created_at")
-        read_only_fields = fields
+    name = serializers.CharField()
+    agent_id = serializers.CharField()
+    agent_name = serializers.CharField()
+    agent_enabled = serializers.BooleanField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    order = serializers.IntegerField()
+    description = serializers.CharField(allow_blank=True)
+    notes = serializers.CharField(allow_blank=True)
+    status = serializers.CharField(help_text="idle, or busy while it works in a star run.")
+    active_runs = serializers.ListField(child=serializers.CharField())
+    joined_at = serializers.DateTimeField(allow_null=True)
 
 
 class JoinSerializer(serializers.Serializer):
-    agent = serializers.CharField(max_length=64, help_text="The agent id.")
+    agent_id = serializers.CharField(max_length=64, required=False, help_text="The agent id.")
+    agent = serializers.CharField(max_length=64, required=False, write_only=True, help_text="Same as agent_id.")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.WORKER)
-    name = serializers.CharField(required=False, max_length=64, help_text="The member's name; defaults to the agent id.")
+    name = serializers.CharField(
+        required=False, max_length=64, help_text="The member's name; defaults to the agent id."
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
     order = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
 
+    def validate(self, attrs: dict) -> dict:
+        agent = attrs.pop("agent", None)
+        attrs["agent_id"] = attrs.get("agent_id") or agent
+        if not attrs["agent_id"]:
+            raise serializers.ValidationError({"agent_id": "Give the 'agent_id' of the agent that joins."})
+        return attrs
+
 
 class LeaveSerializer(serializers.Serializer):
-    agent = serializers.CharField(required=False, max_length=64, help_text="The agent id to remove.")
+    agent_id = serializers.CharField(required=False, max_length=64, help_text="The agent id to remove.")
+    agent = serializers.CharField(required=False, max_length=64, write_only=True, help_text="Same as agent_id.")
     name = serializers.CharField(required=False, max_length=64, help_text="Or the member name to remove.")
 
     def validate(self, attrs: dict) -> dict:
-        if not attrs.get("agent") and not attrs.get("name"):
-            raise serializers.ValidationError({"agent": "Give the 'agent' id or the member 'name' to remove."})
+        agent = attrs.pop("agent", None)
+        if agent and not attrs.get("agent_id"):
+            attrs["agent_id"] = agent
+        if bool(attrs.get("agent_id")) == bool(attrs.get("name")):
+            raise serializers.ValidationError({"agent_id": "Give exactly one of 'agent_id' or the member 'name'."})
         return attrs
 
 
@@ -189,7 +213,7 @@ class EventSerializer(serializers.Serializer):
 
 class EventPageSerializer(serializers.Serializer):
     run = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=RunStatus.choices)
+    status = serializers.CharField(help_text="The run's status now (queued, running, succeeded, failed, cancelled).")
     last_seq = serializers.IntegerField(help_text="The seq of the last event in this page (or ?after when empty).")
     next = serializers.CharField(allow_null=True, help_text="The next page; null once the run is over and read.")
     results = EventSerializer(many=True)

@@ -120,7 +120,9 @@ def run_event_stream(
     return stream_events(follow(str(run_id), after=after), encode=encode, heartbeat=heartbeat)
 
 
-def sse_response(stream: AsyncIterator[bytes], *, status: int = 200, headers: dict[str, str] | None = None) -> StreamingHttpResponse:
+def sse_response(
+    stream: AsyncIterator[bytes], *, status: int = 200, headers: dict[str, str] | None = None
+) -> StreamingHttpResponse:
     """A streaming response that proxies and middleware must not buffer or compress."""
     response = StreamingHttpResponse(stream, content_type=CONTENT_TYPE, status=status)
     response["Cache-Control"] = "no-cache"

@@ -221,7 +221,7 @@ def serve(env: dict[str, str], *args: str, log_dir: Path) -> tuple[str, str]:
             ) from exc
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
+                os.killpg(process.pid, signal.SIGTERM)
                 try:
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:

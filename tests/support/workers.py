@@ -1,6 +1,6 @@
 """Real ``celery worker`` processes for distributed-mode tests (PostgreSQL + Redis).
 
-A worker subprocess must use pytest-django's test database, so ``test_database_url`` rewrites
+A worker subprocess must use pytest-django's test database, so ``worker_database_url`` rewrites
 ``DATABASE_URL`` with the test database's name.
 """
 

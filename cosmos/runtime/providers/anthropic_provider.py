@@ -91,8 +91,11 @@ class AnthropicProvider:
             "max_tokens": int(params.get("max_tokens") or DEFAULT_MAX_TOKENS),
             "messages": to_anthropic_messages(request.messages),
         }
-        if request.system:
-            kwargs["system"] = request.system
+        # System messages inside the history (an AG-UI client may send some) join the system prompt.
+        extra = [m.get("content") or "" for m in request.messages if m.get("role") in ("system", "developer")]
+        system = "\n\n".join(part for part in (request.system, *extra) if part)
+        if system:
+            kwargs["system"] = system
         if request.tools:
             kwargs["tools"] = to_anthropic_tools(request.tools)
         for name in ("temperature", "top_p", "top_k"):

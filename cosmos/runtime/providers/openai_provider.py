@@ -45,6 +45,8 @@ def to_openai_messages(system: str, messages: Sequence[dict]) -> list[dict]:
             out.append(
                 {"role": "tool", "tool_call_id": message["tool_call_id"], "content": message.get("content") or ""}
             )
+        elif role in ("system", "developer"):
+            out.append({"role": "system", "content": message.get("content") or ""})
     return out
 
 

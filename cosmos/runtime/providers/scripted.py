@@ -147,11 +147,16 @@ def _planned_calls(request: ModelRequest) -> list[tuple[str, str]]:
             return []
         match = ARITHMETIC.search(text)
         return [("calculator", json.dumps({"expression": match.group(0).strip()}))] if match else []
+    if not isinstance(rules, list) or not all(isinstance(r, dict) and r.get("call") for r in rules):
+        raise ModelError(MODEL_ERROR, 'Scripted "rules" must be a list of {"when": regex, "call": tool, ...}.')
     calls: list[tuple[str, str]] = []
     for rule in rules:
         if after_tool and not rule.get("after_tool"):
             continue
-        match = re.search(rule.get("when", ""), text, re.IGNORECASE)
+        try:
+            match = re.search(str(rule.get("when", "")), text, re.IGNORECASE)
+        except re.error as exc:
+            raise ModelError(MODEL_ERROR, f"Scripted rule has a bad regex {rule.get('when')!r}: {exc}") from None
         if match is None:
             continue
         if "raw_arguments" in rule:

@@ -19,7 +19,7 @@ def test_event_vocabulary() -> None:
     }  # fmt: skip
     assert expected <= {e.value for e in EventType}
     assert all(e.value == e.name for e in EventType)
-    assert TERMINAL_EVENT_TYPES == {"RUN_FINISHED", "RUN_ERROR"}
+    assert {"RUN_FINISHED", "RUN_ERROR"} == TERMINAL_EVENT_TYPES
     assert EventType.TEXT_MESSAGE_START == "TEXT_MESSAGE_START"
 
 
@@ -74,3 +74,9 @@ def test_spec_defaults() -> None:
     spec = AgentSpec(id="a", name="A", api_key="secret-value")
     assert spec.provider == "scripted" and spec.max_turns == 10 and dict(spec.parameters) == {}
     assert "secret-value" not in repr(spec)
+
+
+def test_bad_client_options_do_not_break_the_build() -> None:
+    spec = AgentSpec(id="a", name="A", provider="openai", parameters={"timeout": "soon", "max_retries": None})
+    built = build_agent(spec)
+    assert built.error is None and built.provider is not None

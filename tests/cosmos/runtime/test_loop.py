@@ -372,3 +372,28 @@ async def test_history_is_not_mutated(recorder: Recorder) -> None:
     outcome = await run_agent(agent(("calculator",)), history, recorder)
     assert history == snapshot
     assert outcome.text == "The result is 3."
+
+
+async def test_emit_is_never_called_concurrently() -> None:
+    active = peak = 0
+    events: list[dict] = []
+
+    async def slow_emit(event: dict) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0)  # give other tasks the chance to enter
+        events.append(event)
+        active -= 1
+
+    async def fan_out(context: ToolContext) -> str:
+        await asyncio.gather(*(context.emit({"type": "CUSTOM", "name": f"part-{i}"}) for i in range(5)))
+        return "done"
+
+    rules = [{"when": ".", "call": "fan_out"}, {"when": ".", "call": "calculator", "arguments": {"expression": "1+1"}}]
+    bot = agent(("calculator",), extra=(local_tool(fan_out),), rules=rules)
+    await run_agent(bot, user("go"), slow_emit)
+
+    assert peak == 1
+    assert sum(1 for e in events if e["type"] == "CUSTOM") == 5
+    assert_well_formed(events)

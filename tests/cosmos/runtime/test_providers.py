@@ -74,7 +74,7 @@ async def test_tool_use_round_trip(model_server: ModelServer, provider: str, rec
     assert outcome.input_tokens > 0 and outcome.output_tokens > 0
     assert_well_formed(recorder.events)
 
-    first, second = model_server.model_requests(provider)
+    _first, second = model_server.model_requests(provider)
     if provider == "anthropic":
         assistant, results = second.body["messages"][1:]
         assert assistant["content"] == [
@@ -237,3 +237,16 @@ def test_anthropic_translation_merges_tool_results() -> None:
     assert openai_messages[0] == {"role": "system", "content": "be brief"}
     assert openai_messages[2]["tool_calls"][0]["function"] == {"name": "t", "arguments": '{"x": 1}'}
     assert [m["role"] for m in openai_messages] == ["system", "user", "assistant", "tool", "tool", "assistant", "user"]
+
+
+def test_system_messages_in_the_history() -> None:
+    from cosmos.runtime.providers import ModelRequest
+    from cosmos.runtime.providers.anthropic_provider import AnthropicProvider
+
+    history = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "hi"}]
+    provider = AnthropicProvider(api_key="k", base_url=None, timeout=5, max_retries=0)
+    arguments = provider._arguments(ModelRequest("m", "Be brief.", history, (), {"temperature": 0.2}))
+    assert arguments["system"] == "Be brief.\n\nAnswer in French."
+    assert arguments["messages"] == [{"role": "user", "content": "hi"}]
+    assert arguments["temperature"] == 0.2 and arguments["max_tokens"] == 4096
+    assert [m["role"] for m in to_openai_messages("Be brief.", history)] == ["system", "system", "user"]

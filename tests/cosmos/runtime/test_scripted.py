@@ -55,3 +55,12 @@ async def test_cancellation_stops_it_mid_sleep() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_bad_rules_are_a_model_error() -> None:
+    from cosmos.runtime.errors import ModelError
+
+    with pytest.raises(ModelError, match="bad regex"):
+        await collect(request("hi", rules=[{"when": "(", "call": "x"}]))
+    with pytest.raises(ModelError, match="must be a list"):
+        await collect(request("hi", rules=[{"when": "."}]))

@@ -1,0 +1,315 @@
+"""The built-in resources: agents, templates, stars, workflows, runs, sessions and tools.
+
+Each is one ``site.register`` call, exactly like an app registering its own model. Writes go
+through the services (agents through ``cosmos.services.agents`` so ``ASTEROS_MAX_AGENTS``
+holds); the seed's routes are extra actions (``/agents/{id}/run``, ``/stars/{id}/join``, ...).
+They live here, in the interfaces layer, because imports point down (interfaces -> workflows ->
+stars -> cosmos): the lower apps know nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status as http_status
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from cosmos.eventlog import read_events
+from cosmos.models import Agent, AgentTemplate, Run, Session, Source
+from cosmos.services import agents as agent_services
+from cosmos.services import runs as run_services
+from cosmos.services.errors import Invalid
+from stars import services as star_services
+from stars.models import Star
+from workflows.models import Workflow
+
+from ..registry import ResourceConfig, site
+from .auth import KIND_RESOURCES, KeyPrincipal
+from .links import api_url
+from .pagination import ResourcePagination
+from .runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
+from .serializers import (
+    AgentStatusSerializer,
+    EventPageSerializer,
+    JoinSerializer,
+    LeaveSerializer,
+    MemberSerializer,
+    RunRequestSerializer,
+    RunSerializer,
+)
+from .sse import parse_last_event_id, run_event_stream, sse_response
+from .views import ToolViewSet
+from .viewsets import STREAM_RENDERERS, wants_event_stream
+
+DEFINITION_READ_ONLY = ("source", "created_at", "updated_at")
+DEFINITION_ORDERING = ("id", "name", "created_at", "updated_at")
+DEFINITION_SEARCH = ("id", "name", "description")
+MAX_EVENTS_PAGE = 1000
+
+
+def _run_action(**kwargs):
+    """An ``@action`` that starts a run: JSON body, SSE-capable, needs the ``run`` scope."""
+    return action(
+        detail=True,
+        methods=["post"],
+        required_scope="run",
+        renderer_classes=STREAM_RENDERERS,
+        parser_classes=[JSONParser],
+        serializer_class=RunRequestSerializer,
+        filter_backends=[],
+        **kwargs,
+    )
+
+
+RUN_SCHEMA = {
+    "request": RunRequestSerializer,
+    "responses": RUN_RESPONSES,
+    "parameters": [WAIT_PARAMETER, IDEMPOTENCY_PARAMETER],
+}
+
+
+class AgentResource(ResourceConfig):
+    """Agents: definitions the runtime runs (a template merged with these overrides)."""
+
+    resource_name = "agents"
+    search_fields = DEFINITION_SEARCH
+    filter_fields = ("enabled", "source", "provider", "model", "template")
+    ordering_fields = DEFINITION_ORDERING
+    read_only_fields = DEFINITION_READ_ONLY
+
+    def create_object(self, data: dict) -> Agent:
+        agent_id = data.pop("id")
+        return agent_services.create_agent(agent_id, source=Source.DATABASE, **data)
+
+    def delete_object(self, instance: Agent) -> None:
+        agent_services.remove_agent(instance.id)
+
+    @extend_schema(summary="Run the agent", **RUN_SCHEMA)
+    @_run_action()
+    def run(self, request, *args, **kwargs):
+        """Start a run of this agent. 202 with the run and its links; SSE with stream: true."""
+        return start_run_response(request, kind="agent", target=self.get_object().id)
+
+    @extend_schema(summary="The agent's status", responses=AgentStatusSerializer)
+    @action(
+        detail=True, methods=["get"], serializer_class=AgentStatusSerializer, pagination_class=None, filter_backends=[]
+    )
+    def status(self, request, *args, **kwargs):
+        """idle or busy, its active runs, total runs, errors and tokens, last activity."""
+        return Response(AgentStatusSerializer(agent_services.agent_status(self.get_object().id)).data)
+
+
+class TemplateResource(ResourceConfig):
+    """Agent templates: reusable prompts, model settings and tools."""
+
+    resource_name = "templates"
+    search_fields = ("id", "name", "system_prompt")
+    filter_fields = ("provider", "model")
+    ordering_fields = ("id", "name", "created_at", "updated_at")
+    read_only_fields = ("created_at", "updated_at")
+
+
+class StarResource(ResourceConfig):
+    """Stars: teams of agents with one leader."""
+
+    resource_name = "stars"
+    search_fields = DEFINITION_SEARCH
+    filter_fields = ("enabled", "source", "mode")
+    ordering_fields = DEFINITION_ORDERING
+    read_only_fields = DEFINITION_READ_ONLY
+
+    @extend_schema(summary="Run the star", **RUN_SCHEMA)
+    @_run_action()
+    def run(self, request, *args, **kwargs):
+        """Start a run of this star (501 until the star engine is installed)."""
+        return start_run_response(request, kind="star", target=self.get_object().id, what="Star runs")
+
+    @extend_schema(summary="Add a member", request=JoinSerializer, responses={201: MemberSerializer})
+    @action(
+        detail=True, methods=["post"], serializer_class=JoinSerializer, parser_classes=[JSONParser], filter_backends=[]
+    )
+    def join(self, request, *args, **kwargs):
+        """Add an agent to the star as leader or worker (409 for a second leader or a member twice)."""
+        star = self.get_object()
+        body = JoinSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        member = star_services.join(
+            star.id,
+            data["agent_id"],
+            data["role"],
+            data.get("name"),
+            description=data.get("description", ""),
+            order=data.get("order"),
+        )
+        return Response(MemberSerializer(star_services.member_dict(member)).data, status=http_status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Remove a member", request=LeaveSerializer, responses={204: None})
+    @action(
+        detail=True, methods=["post"], serializer_class=LeaveSerializer, parser_classes=[JSONParser], filter_backends=[]
+    )
+    def leave(self, request, *args, **kwargs):
+        """Remove a member, by agent id or member name."""
+        star = self.get_object()
+        body = LeaveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        star_services.leave(star.id, agent_id=body.validated_data.get("agent_id"), name=body.validated_data.get("name"))
+        return Response(status=http_status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="The star's members", responses=MemberSerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=MemberSerializer,
+        pagination_class=ResourcePagination,
+        filter_backends=[],
+    )
+    def members(self, request, *args, **kwargs):
+        """The members, leader and workers, in order, each idle or busy."""
+        star = self.get_object()
+        page = self.paginate_queryset(star_services.members(star.id))
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+
+class WorkflowResource(ResourceConfig):
+    """Workflows: validated JSON definitions composing agents, stars and functions."""
+
+    resource_name = "workflows"
+    search_fields = DEFINITION_SEARCH
+    filter_fields = ("enabled", "source")
+    ordering_fields = DEFINITION_ORDERING
+    read_only_fields = DEFINITION_READ_ONLY
+
+    @extend_schema(summary="Execute the workflow", **RUN_SCHEMA)
+    @_run_action()
+    def execute(self, request, *args, **kwargs):
+        """Start a run of this workflow (501 until the workflow engine is installed)."""
+        return start_run_response(request, kind="workflow", target=self.get_object().id, what="Workflow runs")
+
+
+class SessionResource(ResourceConfig):
+    """Sessions: conversation threads carried across runs (history, state, concurrency policy)."""
+
+    resource_name = "sessions"
+    search_fields = ("id",)
+    filter_fields = ("kind", "target", "policy")
+    ordering_fields = ("created_at", "updated_at")
+    read_only_fields = ("created_at", "updated_at")
+
+
+class RunResource(ResourceConfig):
+    """Runs: every execution, newest first, with their events."""
+
+    resource_name = "runs"
+    serializer_class = RunSerializer
+    operations = ("list", "retrieve")
+    pagination = "cursor"
+    cursor_ordering = "-created_at"
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+    filter_fields = {
+        "status": "status",
+        "kind": "kind",
+        "target": "target",
+        "session": "session_id",
+        "parent": "parent_id",
+        "origin": "origin",
+    }
+
+    def principal_may_list(self, principal: KeyPrincipal) -> bool:
+        return True  # the queryset keeps the runs of the resources the key may use
+
+    def restrict_queryset(self, queryset: QuerySet, principal: KeyPrincipal) -> QuerySet:
+        if principal.allows_resource("runs"):
+            return queryset
+        allowed = Q(pk__in=[])
+        for kind, resource in KIND_RESOURCES.items():
+            ids = principal.allowed_ids(resource)
+            if ids is None:
+                allowed |= Q(kind=kind)
+            elif ids:
+                allowed |= Q(kind=kind, target__in=ids)
+        return queryset.filter(allowed)
+
+    def resource_key(self, obj: Run) -> tuple[str, str]:
+        return KIND_RESOURCES.get(obj.kind, "runs"), obj.target
+
+    @extend_schema(
+        summary="The run's events",
+        parameters=[
+            OpenApiParameter("after", OpenApiTypes.INT, description="Only events with a seq above this."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description=f"At most this many events (1-{MAX_EVENTS_PAGE})."),
+            OpenApiParameter(
+                "Last-Event-ID", OpenApiTypes.STR, OpenApiParameter.HEADER, description="SSE: resume after this seq."
+            ),
+        ],
+        responses={
+            (200, "application/json"): EventPageSerializer,
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR, description="With Accept: text/event-stream: the events as SSE, live until the end."
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=STREAM_RENDERERS,
+        serializer_class=EventPageSerializer,
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def events(self, request, *args, **kwargs):
+        """A page of events after ?after=N, or (Accept: text/event-stream) the live SSE stream."""
+        run = self.get_object()
+        after = _int_param(request.query_params.get("after"), "after", default=0, low=0)
+        if wants_event_stream(request):
+            try:
+                resume = parse_last_event_id(request.headers.get("Last-Event-ID"))
+            except ValueError:
+                raise Invalid("Last-Event-ID must be the seq of an event (a whole number).") from None
+            return sse_response(
+                run_event_stream(str(run.id), after=max(after, resume or 0)), headers={"X-Run-ID": str(run.id)}
+            )
+        limit = _int_param(request.query_params.get("limit"), "limit", default=100, low=1, high=MAX_EVENTS_PAGE)
+        rows = read_events(str(run.id), after, limit)
+        last = rows[-1][0] if rows else after
+        exhausted = run.is_terminal and len(rows) < limit
+        page = {
+            "run": run.id,
+            "status": run.status,
+            "last_seq": last,
+            "next": None if exhausted else api_url(request, f"runs/{run.id}/events?after={last}&limit={limit}"),
+            "results": [{"seq": seq, "type": event.get("type", ""), "event": event} for seq, event in rows],
+        }
+        return Response(EventPageSerializer(page).data)
+
+    @extend_schema(summary="Cancel the run", request=None, responses={202: RunSerializer})
+    @action(detail=True, methods=["post"], required_scope="run", serializer_class=RunSerializer, filter_backends=[])
+    def cancel(self, request, *args, **kwargs):
+        """Cancel a queued or running run (and its children); 409 when it is already over."""
+        run = run_services.cancel_run(self.get_object().id)
+        return Response(RunSerializer(run, context={"request": request}).data, status=http_status.HTTP_202_ACCEPTED)
+
+
+def _int_param(raw: str | None, name: str, *, default: int, low: int, high: int | None = None) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise Invalid(f"'{name}' must be a whole number {bounds}.", details={name: raw})
+    return value
+
+
+site.register(Agent, AgentResource)
+site.register(AgentTemplate, TemplateResource)
+site.register(Star, StarResource)
+site.register(Workflow, WorkflowResource)
+site.register(Session, SessionResource)
+site.register(Run, RunResource)
+site.register_viewset("tools", ToolViewSet)

@@ -1,0 +1,129 @@
+"""Starting a run over HTTP and answering: 202 with links, the SSE stream, or after ``?wait``.
+
+Used by ``POST /api/agents/{id}/run``, ``/api/stars/{id}/run`` and ``/api/workflows/{id}/execute``.
+Parsing and rendering only; the run itself is ``cosmos.services.runs.start_run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cosmos.db import db_call
+from cosmos.eventlog import follow
+from cosmos.kinds import kind_names
+from cosmos.logging import run_id_var
+from cosmos.models import TERMINAL_STATUSES, Run
+from cosmos.services.errors import Invalid, NotImplementedYet
+from cosmos.services.runs import next_seq, start_run
+
+from .auth import caller_of
+from .serializers import RunRequestSerializer, RunSerializer
+from .sse import run_event_stream, sse_response
+from .viewsets import wants_event_stream
+
+MAX_WAIT_SECONDS = 300.0
+
+WAIT_PARAMETER = OpenApiParameter(
+    "wait",
+    OpenApiTypes.NUMBER,
+    OpenApiParameter.QUERY,
+    description=f"Block until the run is done, for at most this many seconds (0 < wait <= {int(MAX_WAIT_SECONDS)}).",
+)
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The same key from the same caller returns the same run instead of starting another.",
+)
+RUN_RESPONSES = {
+    (202, "application/json"): OpenApiResponse(
+        RunSerializer, description="The run was accepted (or is still running after ?wait)."
+    ),
+    (200, "application/json"): OpenApiResponse(RunSerializer, description="The run is done (with ?wait)."),
+    (200, "text/event-stream"): OpenApiResponse(
+        OpenApiTypes.STR, description="With stream: true or Accept: text/event-stream: the run's AG-UI events as SSE."
+    ),
+}
+
+
+def require_kind(kind: str, what: str) -> None:
+    """501 until the engine of ``kind`` has registered itself (checked on every request)."""
+    if kind not in kind_names():
+        raise NotImplementedYet(
+            f"{what} are not available yet: no engine is installed for run kind {kind!r}.",
+            details={"kind": kind, "available_kinds": kind_names()},
+        )
+
+
+def parse_wait(request: Request) -> float | None:
+    raw = request.query_params.get("wait")
+    if raw is None or raw == "":
+        return None
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 < wait <= MAX_WAIT_SECONDS:  # also refuses nan
+        raise Invalid(
+            f"'wait' must be a number of seconds above 0 and at most {int(MAX_WAIT_SECONDS)}.", details={"wait": raw}
+        )
+    return wait
+
+
+async def wait_for_run(run_id: str, timeout: float) -> bool:
+    """Wait until the run is over (its terminal event); True if it ended within ``timeout``."""
+    after = await db_call(next_seq, run_id)
+    status = await db_call(lambda: Run.objects.filter(id=run_id).values_list("status", flat=True).first())
+    if status is None or status in TERMINAL_STATUSES:
+        return True
+    try:
+        async with asyncio.timeout(timeout):
+            async for _seq, _event in follow(run_id, after=after):
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def start_run_response(request: Request, *, kind: str, target: str, what: str = "Runs") -> Any:
+    """Parse the run request, start the run, and answer in the mode the client asked for.
+
+    Bad input is a 400 first; then a kind with no engine yet is a 501 (``what`` names it).
+    """
+    body = RunRequestSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    wait = parse_wait(request)
+    require_kind(kind, what)
+    run, created = start_run(
+        kind,
+        target,
+        body.run_input(),
+        session_id=body.validated_data.get("session_id"),
+        origin="api",
+        caller=caller_of(request.user),
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        metadata=body.validated_data.get("metadata"),
+    )
+    run_id_var.set(str(run.id))
+    headers = {
+        "Location": RunSerializer(run, context={"request": request}).get_links(run)["self"],
+        "X-Run-ID": str(run.id),
+    }
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    if body.validated_data.get("stream") or wants_event_stream(request):
+        return sse_response(run_event_stream(str(run.id)), headers=headers)
+    status = 202
+    if wait is not None:
+        async_to_sync(wait_for_run)(str(run.id), wait)
+        run.refresh_from_db()
+        if run.is_terminal:
+            status = 200
+    return Response(RunSerializer(run, context={"request": request}).data, status=status, headers=headers)

@@ -1,0 +1,34 @@
+"""Routes of the HTTP interface, all generated from the registry, under ASTEROS_API_PREFIX.
+
+No trailing slash: ``GET /api/agents`` is the seed's route. ``RequestContextMiddleware``
+drops a trailing slash under the prefix, so ``/api/agents/`` reaches the same view.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ..registry import site
+from .views import APIRootView
+
+API_NAMESPACE = "api"
+
+
+def api_prefix() -> str:
+    """The prefix without slashes, e.g. ``api`` or ``v1/api``."""
+    return settings.ASTEROS.api_prefix.strip("/")
+
+
+def build_urlpatterns() -> list:
+    prefix = api_prefix()
+    inner = [
+        path("schema", SpectacularAPIView.as_view(), name="schema"),
+        path("docs", SpectacularSwaggerView.as_view(url_name=f"{API_NAMESPACE}:schema"), name="docs"),
+        *site.get_urls(),
+    ]
+    return [
+        path(prefix, APIRootView.as_view(), name="asteros-api-root"),
+        path(f"{prefix}/", include((inner, API_NAMESPACE), namespace=API_NAMESPACE)),
+    ]

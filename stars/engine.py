@@ -1,0 +1,240 @@
+"""One star run in progress: members' work as child runs, their events and their messages.
+
+``StarRun.run_member`` is the one way a member works: it creates the member's child run
+(parent = the star run), announces it with ``SUBAGENT_STARTED``, executes it in this engine with
+the member timeout, then reports ``SUBAGENT_FINISHED`` or ``SUBAGENT_ERROR`` and records the
+messages. A member that fails never raises: the caller gets a ``MemberResult`` with the error.
+The modes (``stars.modes``) decide who works on what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cosmos.db import db_call
+from cosmos.models import Run, RunKind, RunStatus
+from cosmos.runtime.events import EventType, make_event
+from cosmos.services import runs as run_services
+from cosmos.services.errors import ServiceError
+
+from . import services
+from .limits import Limits
+from .team import Member, Team
+
+if TYPE_CHECKING:
+    from cosmos.engine import RunContext
+
+STAR_EVENT = "star"  # CUSTOM event names are "star.<what>"
+
+
+@dataclass(slots=True)
+class MemberResult:
+    member: Member
+    ok: bool
+    output: str = ""
+    error: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+
+    @property
+    def error_text(self) -> str:
+        code = self.error.get("code", "failed")
+        return f"Member {self.member.name!r} failed ({code}): {self.error.get('message', 'no reason given')}"
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class StarRun:
+    """The state of one star run: its context, team, limits, depth and counters."""
+
+    def __init__(self, context: RunContext, team: Team, limits: Limits, depth: int, path: tuple[str, ...]) -> None:
+        self.context = context
+        self.team = team
+        self.limits = limits
+        self.depth = depth
+        self.path = path  # the star ids from the outermost star run down to this one
+        self.delegations = 0
+
+    @property
+    def run(self) -> Run:
+        return self.context.run
+
+    @property
+    def star_id(self) -> str:
+        return self.team.star_id
+
+    # --- events and messages
+
+    async def custom(self, name: str, value: dict[str, Any]) -> None:
+        await self.context.emit(make_event(EventType.CUSTOM, name=f"{STAR_EVENT}.{name}", value=value))
+
+    async def say(self, sender: str, recipient: str, content: str) -> None:
+        """Store a message of this run and show it on the star run's stream."""
+        message = await db_call(services.record_message, self.star_id, sender, recipient, content, self.context.run_id)
+        await self.custom(
+            "message",
+            {"id": message.id, "from": sender, "to": recipient, "content": content, "runId": self.context.run_id},
+        )
+
+    async def emit_answer(self, text: str) -> None:
+        """The final answer as one AG-UI text message, so clients of the star see text."""
+        if not text:
+            return
+        message_id = str(uuid.uuid4())
+        await self.context.emit(make_event(EventType.TEXT_MESSAGE_START, messageId=message_id, role="assistant"))
+        await self.context.emit(make_event(EventType.TEXT_MESSAGE_CONTENT, messageId=message_id, delta=text))
+        await self.context.emit(make_event(EventType.TEXT_MESSAGE_END, messageId=message_id))
+
+    def _subagent(self, type_: EventType, member: Member, run_id: str | None, **fields: Any) -> dict:
+        return make_event(
+            type_,
+            runId=run_id,
+            parentRunId=self.context.run_id,
+            member=member.name,
+            agentId=member.agent_id,
+            role=member.role,
+            starId=self.star_id,
+            **fields,
+        )
+
+    # --- members at work
+
+    def route(self, member: Member) -> tuple[str, str, dict[str, Any]]:
+        """(kind, target, metadata) of a member's child run; a worker that leads a star runs that star.
+
+        Raises ``MemberRefused`` past ``max_depth``.
+        """
+        metadata: dict[str, Any] = {"star_id": self.star_id, "star_member": member.name, "star_role": member.role}
+        if member.is_leader or member.leads_star is None:
+            return RunKind.AGENT, member.agent_id, metadata
+        depth = self.depth + 1
+        if depth > self.limits.max_depth:
+            raise MemberRefused(
+                "max_depth",
+                f"Member {member.name!r} leads star {member.leads_star!r}; running it would nest stars {depth} deep, "
+                f"past the limit of {self.limits.max_depth} (max_depth of star {self.star_id!r}).",
+            )
+        metadata |= {"star_depth": depth, "star_path": [*self.path, member.leads_star]}
+        return RunKind.STAR, member.leads_star, metadata
+
+    async def run_member(
+        self,
+        member: Member,
+        raw_input: Any,
+        *,
+        instruction: str,
+        sender: str | None = None,
+        reply_to: str | None = None,
+        timeout: float | bool | None = True,
+        state: dict[str, Any] | None = None,
+    ) -> MemberResult:
+        """Run one member's share as a child run and wait for it.
+
+        ``sender``: record ``instruction`` as a message from sender to the member first.
+        ``reply_to``: record the member's answer as a message to them after.
+        ``timeout``: True for the star's member_timeout, None for none, or seconds.
+        """
+        if timeout is True:
+            timeout = self.limits.member_timeout
+        try:
+            kind, target, metadata = self.route(member)
+        except MemberRefused as refused:
+            return await self._refused(member, refused.code, refused.message)
+        if sender is not None:
+            await self.say(sender, member.name, instruction)
+        try:
+            child, _ = await db_call(
+                run_services.start_run,
+                kind,
+                target,
+                raw_input,
+                parent=self.run,
+                origin=RunKind.STAR,
+                caller=self.run.caller,
+                metadata=metadata,
+                dispatch=False,
+            )
+        except ServiceError as exc:  # e.g. the agent was disabled, or the nested star cannot run
+            return await self._refused(member, exc.code, exc.message)
+        child_id = str(child.id)
+        await self.context.emit(
+            self._subagent(
+                EventType.SUBAGENT_STARTED, member, child_id, kind=kind, target=target, instruction=instruction
+            )
+        )
+        task = asyncio.create_task(
+            self.context.engine.execute(child_id, timeout=timeout, parent_id=self.context.run_id, state=state)
+        )
+        try:
+            await task
+        except asyncio.CancelledError:
+            # The star is stopping. A child that never started must not stay queued.
+            await asyncio.shield(db_call(_cancel_if_queued, child_id))
+            raise
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            # We were cancelled while waiting, but the child's run absorbed the cancellation (it
+            # ends itself "cancelled" and returns): stop here too.
+            raise asyncio.CancelledError
+        child = await db_call(Run.objects.get, id=child_id)
+        if child.status == RunStatus.SUCCEEDED:
+            output = as_text(child.output)
+            await self.context.emit(self._subagent(EventType.SUBAGENT_FINISHED, member, child_id, output=output))
+            if reply_to is not None:
+                await self.say(member.name, reply_to, output)
+            return MemberResult(member, True, output=output, run_id=child_id)
+        error = dict(child.error or {})
+        if child.status == RunStatus.CANCELLED:
+            error = {"code": "cancelled", "message": "The member's run was cancelled."}
+        elif error.get("code") == "timeout" and timeout:
+            error["message"] = f"No answer within {timeout:g}s (member_timeout)."
+        error.setdefault("code", "failed")
+        error.setdefault("message", f"The member's run ended {child.status}.")
+        await self.context.emit(
+            self._subagent(
+                EventType.SUBAGENT_ERROR, member, child_id, status=child.status, error=error, message=error["message"]
+            )
+        )
+        return MemberResult(member, False, error=error, run_id=child_id)
+
+    async def _refused(self, member: Member, code: str, message: str) -> MemberResult:
+        error = {"code": code, "message": message}
+        await self.context.emit(
+            self._subagent(EventType.SUBAGENT_ERROR, member, None, status="refused", error=error, message=message)
+        )
+        return MemberResult(member, False, error=error)
+
+    async def team_usage(self) -> dict[str, int]:
+        return await db_call(descendant_usage, self.context.run_id)
+
+
+class MemberRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _cancel_if_queued(run_id: str) -> None:
+    run_services.finish_unowned(run_id, RunStatus.CANCELLED, from_status=RunStatus.QUEUED, reason="cancelled")
+
+
+def descendant_usage(run_id: str) -> dict[str, int]:
+    """Tokens and runs of every run below this one (members, and members of nested stars)."""
+    totals = {"runs": 0, "inputTokens": 0, "outputTokens": 0}
+    frontier = [run_id]
+    while frontier:
+        rows = list(Run.objects.filter(parent_id__in=frontier).values_list("id", "input_tokens", "output_tokens"))
+        for _, input_tokens, output_tokens in rows:
+            totals["runs"] += 1
+            totals["inputTokens"] += input_tokens
+            totals["outputTokens"] += output_tokens
+        frontier = [str(row[0]) for row in rows]
+    return totals
