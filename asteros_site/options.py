@@ -75,7 +75,9 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number; use an integer from {low} to {high}.") from None
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a whole number; use an integer from {low} to {high}."
+        ) from None
     if not low <= value <= high:
         raise ImproperlyConfigured(f"{name}={raw!r} is out of range; use an integer from {low} to {high}.")
     return value
@@ -94,7 +96,9 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
         return None
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if scheme not in schemes:
-        raise ImproperlyConfigured(f"{name} must be a URL starting with one of {', '.join(s + '://' for s in schemes)}.")
+        raise ImproperlyConfigured(
+            f"{name} must be a URL starting with one of {', '.join(s + '://' for s in schemes)}."
+        )
     return raw
 
 
@@ -112,7 +116,9 @@ def load_options(env: Mapping[str, str]) -> Options:
 
     log_level = env.get("ASTEROS_LOG_LEVEL", "info").strip().lower()
     if log_level not in LOG_LEVELS:
-        raise ImproperlyConfigured(f"ASTEROS_LOG_LEVEL={log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}.")
+        raise ImproperlyConfigured(
+            f"ASTEROS_LOG_LEVEL={log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}."
+        )
 
     api_key = env.get("ASTEROS_API_KEY") or None
     enable_auth = _bool(env, "ASTEROS_ENABLE_AUTH", False)

@@ -118,7 +118,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, ASTEROS.lease
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
-    "asteros-reap-expired-leases": {"task": "cosmos.reap_expired_runs", "schedule": max(2.0, ASTEROS.lease_seconds / 3)},
+    "asteros-reap-expired-leases": {
+        "task": "cosmos.reap_expired_runs",
+        "schedule": max(2.0, ASTEROS.lease_seconds / 3),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
 
-from .settings import *  # noqa: E402, F403
+from .settings import *  # noqa: F403
 
 # SQLite's shared-cache in-memory test database locks whole tables between threads (no busy
 # timeout), which the embedded worker thread would trip over; a file in WAL mode does not.

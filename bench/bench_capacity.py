@@ -33,7 +33,7 @@ os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def ensure_database(url: str) -> None:
@@ -67,7 +67,11 @@ def worker_connections(worker_pid: int) -> int:
     import psycopg
 
     out = subprocess.run(["ss", "-tnp"], capture_output=True, text=True).stdout
-    ports = {line.split()[3].rsplit(":", 1)[1] for line in out.splitlines() if f"pid={worker_pid}," in line and ":5432" in line}
+    ports = {
+        line.split()[3].rsplit(":", 1)[1]
+        for line in out.splitlines()
+        if f"pid={worker_pid}," in line and ":5432" in line
+    }
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         rows = conn.execute("SELECT client_port FROM pg_stat_activity WHERE client_port IS NOT NULL").fetchall()
     return sum(1 for (port,) in rows if str(port) in ports)
@@ -148,13 +152,12 @@ def main() -> None:
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-    print(f"\n{'submitted':>9} {'peak running':>12} {'done':>5} {'err':>4} {'runs/s':>7} {'p50 s':>6} {'p99 s':>6} {'DB conns':>8}")
+    columns = ("in_flight", "peak_running", "completed", "errors", "runs_per_s", "p50_s", "p99_s")
+    print("\n" + " ".join(f"{c:>12}" for c in (*columns, "db_conns")))
     for r in results:
-        print(
-            f"{r['in_flight']:>9} {r['peak_running']:>12} {r['completed']:>5} {r['errors']:>4} {r['runs_per_s']:>7} "
-            f"{r['p50_s']:>6} {r['p99_s']:>6} {r['worker_db_connections_peak']:>8}"
-        )
-    print(f"ASTEROS_DB_THREADS={os.environ.get('ASTEROS_DB_THREADS', '4')}, latency {args.latency_ms} ms, one worker process")
+        print(" ".join(f"{r[c]!s:>12}" for c in (*columns, "worker_db_connections_peak")))
+    threads = os.environ.get("ASTEROS_DB_THREADS", "4")
+    print(f"ASTEROS_DB_THREADS={threads}, latency {args.latency_ms} ms, one worker process")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ and re-reads the database, so the bus may be lossy without readers ever losing a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -83,10 +84,9 @@ class LocalBus(Bus):
             targets = list(self._subscriptions.get(channel, ()))
             listeners = list(self._listeners.get(channel, ()))
         for subscription in targets:
-            try:
+            # RuntimeError: the follower's loop is gone; it unsubscribes itself.
+            with contextlib.suppress(RuntimeError):
                 subscription.deliver(message)
-            except RuntimeError:  # the follower's loop is gone; it will be unsubscribed
-                pass
         for callback in listeners:
             try:
                 callback(message)

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import metrics
-from .bus import CANCEL_CHANNEL, get_bus
+from .bus import CANCEL_CHANNEL, LIFECYCLE_CHANNEL, get_bus
 from .db import db_call
 from .eventlog import EventSink, LostOwnership, RunWriter
 from .kinds import ExecutionResult, get_kind
@@ -35,6 +35,7 @@ from .logging import run_id_var
 from .models import Run, RunStatus, WorkerHeartbeat
 from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
+from .runtime.providers import preload_providers
 from .services import runs as run_services
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ class RunEngine:
         self.sink.start(self.loop)
         self.loop.create_task(self._tick_forever(), name="asteros-engine-tick")
         get_bus().add_listener(CANCEL_CHANNEL, self._on_cancel_signal)
+        # Import the model SDKs now (seconds), not inside the first run.
+        self.loop.run_in_executor(None, preload_providers)
         self._started.set()
         self.loop.run_forever()
 
@@ -263,7 +266,8 @@ class RunEngine:
     def _publish_lifecycle(self, run: Run) -> None:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.
         assert self.loop is not None
-        self.loop.run_in_executor(None, run_services.publish_lifecycle, run)
+        message = run_services.lifecycle_message(run)  # a snapshot: the row object changes later
+        self.loop.run_in_executor(None, get_bus().publish_sync, LIFECYCLE_CHANNEL, message)
 
     # --- stopping runs
 

@@ -207,7 +207,9 @@ def _run_status(run_id: str) -> str | None:
     return Run.objects.filter(id=run_id).values_list("status", flat=True).first()
 
 
-async def follow(run_id: str, after: int = 0, *, follow: bool = True, poll_seconds: float = 2.0) -> AsyncIterator[tuple[int, dict]]:
+async def follow(
+    run_id: str, after: int = 0, *, follow: bool = True, poll_seconds: float = 2.0
+) -> AsyncIterator[tuple[int, dict]]:
     """Yield ``(seq, event)`` for every event after ``after``, then the live tail until the end.
 
     The subscription is opened before the replay, so nothing published in between is missed;

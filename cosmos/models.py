@@ -180,7 +180,8 @@ class Run(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     worker_id = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", means "no key": the unique constraint below only applies to real keys.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     caller = models.CharField(max_length=200, blank=True, help_text="Who asked: an API key prefix or a user.")
     dispatched_at = models.DateTimeField(null=True, blank=True, help_text="Last time a task was sent to the broker.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -11,10 +11,19 @@ def banner(host: str, port: int | str) -> str:
     options = settings.ASTEROS
     shown_host = "localhost" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{shown_host}:{port}"
-    model = "anthropic (ANTHROPIC_API_KEY set)" if os.environ.get("ANTHROPIC_API_KEY") else "scripted (offline, no model calls)"
+    model = (
+        "anthropic (ANTHROPIC_API_KEY set)"
+        if os.environ.get("ANTHROPIC_API_KEY")
+        else "scripted (offline, no model calls)"
+    )
     lines = [
         f"AsterOS '{options.name}' is running on {base}",
-        f"  mode:      {options.mode}" + ("  (SQLite, in-memory channels, memory:// broker, in-process worker)" if not options.distributed else "  (PostgreSQL, Redis)"),
+        f"  mode:      {options.mode}"
+        + (
+            "  (SQLite, in-memory channels, memory:// broker, in-process worker)"
+            if not options.distributed
+            else "  (PostgreSQL, Redis)"
+        ),
         f"  admin:     {base}/admin/",
         f"  API:       {base}{options.api_prefix}/",
         f"  dashboard: {base}/dashboard/",

@@ -113,9 +113,14 @@ def load_demo() -> dict:
         agent_id="agent-2",
         defaults={"name": "agent-2", "role": Role.WORKER, "order": 1, "description": "Writes clear prose from notes."},
     )
-    workflow = Workflow(id="demo-workflow", name="Demo workflow", description="Research, then write.", definition=DEMO_WORKFLOW)
+    workflow = Workflow(
+        id="demo-workflow", name="Demo workflow", description="Research, then write.", definition=DEMO_WORKFLOW
+    )
     workflow.full_clean()
-    Workflow.objects.update_or_create(id=workflow.id, defaults={"name": workflow.name, "description": workflow.description, "definition": workflow.definition})
+    Workflow.objects.update_or_create(
+        id=workflow.id,
+        defaults={"name": workflow.name, "description": workflow.description, "definition": workflow.definition},
+    )
     return {"agents": len(DEMO_AGENTS), "stars": 1, "workflows": 1, "provider": model["provider"]}
 
 

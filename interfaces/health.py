@@ -49,7 +49,9 @@ def _channel_layer() -> dict:
 
 
 def _workers() -> dict:
-    recent = WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=max(30, settings.ASTEROS.lease_seconds * 2)))
+    recent = WorkerHeartbeat.objects.filter(
+        seen_at__gte=timezone.now() - timedelta(seconds=max(30, settings.ASTEROS.lease_seconds * 2))
+    )
     count = recent.count()
     if not settings.ASTEROS.distributed and embedded_worker_started():
         count = max(count, 1)

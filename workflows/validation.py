@@ -326,7 +326,7 @@ class _Validator:
     def target(self, step: dict, name: str, kind: str, known: set[str]) -> None:
         value = step.get(kind)
         if not isinstance(value, str) or not value:
-            self.error(name, f"'{kind}' must be the id of a {kind}.")
+            self.error(name, f"'{kind}' must name {'an' if kind == 'agent' else 'a'} {kind} (its id).")
         elif value not in known:
             self.error(name, f"unknown {kind} {value!r}.")
 

@@ -13,7 +13,18 @@ from ..models import ACTIVE_STATUSES, Agent, Run, RunKind, RunStatus, Source
 from ..runtime.agent import AgentSpec
 from .errors import Conflict, Invalid, NotFound, NotRunnable
 
-AGENT_FIELDS = ("name", "description", "template", "system_prompt", "provider", "model", "parameters", "tools", "metadata", "enabled")
+AGENT_FIELDS = (
+    "name",
+    "description",
+    "template",
+    "system_prompt",
+    "provider",
+    "model",
+    "parameters",
+    "tools",
+    "metadata",
+    "enabled",
+)
 
 
 def get_agent(agent_id: str) -> Agent:
@@ -69,7 +80,9 @@ def remove_agent(agent_id: str) -> None:
     if Run.objects.filter(kind=RunKind.AGENT, target=agent_id, status__in=ACTIVE_STATUSES).exists():
         raise Conflict(f"Agent {agent_id!r} has active runs; cancel them first.", code="agent_busy")
     if agent.memberships.exists():
-        raise Conflict(f"Agent {agent_id!r} is a member of a star; remove it from the star first.", code="agent_in_star")
+        raise Conflict(
+            f"Agent {agent_id!r} is a member of a star; remove it from the star first.", code="agent_in_star"
+        )
     agent.delete()
 
 
@@ -100,7 +113,9 @@ def agent_spec(agent: Agent) -> AgentSpec:
     """Merge the template with the agent's overrides into the runtime's spec."""
     template = agent.template
     parameters = {**(template.parameters if template else {}), **agent.parameters}
-    tools = list(template.tools if template else []) + [t for t in agent.tools if not template or t not in template.tools]
+    tools = list(template.tools if template else []) + [
+        t for t in agent.tools if not template or t not in template.tools
+    ]
     return AgentSpec(
         id=agent.id,
         name=agent.name or agent.id,

@@ -16,8 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from ..bus import CANCEL_CHANNEL, LIFECYCLE_CHANNEL, get_bus, run_channel
@@ -146,7 +145,9 @@ def dispatch_run(run_id) -> None:
     try:
         execute_run.apply_async(args=[str(run_id)], retry=False)
     except Exception as exc:
-        logger.warning("dispatch failed, the reaper will resend: %s", exc.__class__.__name__, extra={"run_id": str(run_id)})
+        logger.warning(
+            "dispatch failed, the reaper will resend: %s", exc.__class__.__name__, extra={"run_id": str(run_id)}
+        )
         Run.objects.filter(id=run_id).update(dispatched_at=None)
 
 
@@ -235,7 +236,9 @@ def finish_unowned(run_id: str, status: str, *, from_status: str, reason: str, c
         if seq == 0:
             events.append(make_event(EventType.RUN_STARTED, threadId=_thread_id(run), runId=str(run.id)))
         if status == RunStatus.CANCELLED:
-            events.append(make_event(EventType.RUN_FINISHED, threadId=_thread_id(run), runId=str(run.id), outcome="cancelled"))
+            events.append(
+                make_event(EventType.RUN_FINISHED, threadId=_thread_id(run), runId=str(run.id), outcome="cancelled")
+            )
             error = None
         else:
             error = {"code": code or "failed", "message": reason}
@@ -268,7 +271,12 @@ def request_cancel(run_id, *, cascade: bool = True) -> int:
     if cascade:
         frontier = ids[:]
         while frontier:
-            children = [str(i) for i in Run.objects.filter(parent_id__in=frontier, status__in=ACTIVE_STATUSES).values_list("id", flat=True)]
+            children = [
+                str(i)
+                for i in Run.objects.filter(parent_id__in=frontier, status__in=ACTIVE_STATUSES).values_list(
+                    "id", flat=True
+                )
+            ]
             ids += children
             frontier = children
     flagged = Run.objects.filter(id__in=ids, status__in=ACTIVE_STATUSES).update(cancel_requested=True)
@@ -282,7 +290,10 @@ def cancel_run(run_id) -> Run:
     """Cancel a run from any process. A finished run cannot be cancelled (Conflict)."""
     run = get_run(run_id)
     if run.is_terminal:
-        raise Conflict(f"Run {run.id} is already {run.status}; only queued or running runs can be cancelled.", code="not_cancelable")
+        raise Conflict(
+            f"Run {run.id} is already {run.status}; only queued or running runs can be cancelled.",
+            code="not_cancelable",
+        )
     request_cancel(run.id, cascade=True)
     run.refresh_from_db()
     return run
@@ -302,7 +313,9 @@ def reap_expired_runs() -> dict[str, int]:
     """Re-queue runs whose lease expired (up to max_attempts), fail the rest, resend lost dispatches."""
     now = timezone.now()
     requeued = failed = resent = 0
-    expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now).values_list("id", "attempts", "max_attempts")
+    expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now).values_list(
+        "id", "attempts", "max_attempts"
+    )
     for run_id, attempts, max_attempts in list(expired[:500]):
         if attempts < max_attempts:
             updated = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
@@ -329,19 +342,33 @@ def reap_expired_runs() -> dict[str, int]:
         dispatch_run(run_id)
         resent += 1
     # Child runs execute inside their parent's worker; orphans of a lost parent end here.
-    orphans = Run.objects.filter(
-        status=RunStatus.QUEUED, parent__isnull=False, created_at__lt=now - _lease()
-    ).exclude(parent__status=RunStatus.RUNNING)
+    orphans = Run.objects.filter(status=RunStatus.QUEUED, parent__isnull=False, created_at__lt=now - _lease()).exclude(
+        parent__status=RunStatus.RUNNING
+    )
     for run_id in list(orphans.values_list("id", flat=True)[:500]):
-        if finish_unowned(run_id, RunStatus.FAILED, from_status=RunStatus.QUEUED, reason="The parent run was lost.", code="parent_lost"):
+        if finish_unowned(
+            run_id,
+            RunStatus.FAILED,
+            from_status=RunStatus.QUEUED,
+            reason="The parent run was lost.",
+            code="parent_lost",
+        ):
             failed += 1
     if requeued or failed or resent:
         logger.info("reaper", extra={"requeued": requeued, "failed": failed, "resent": resent})
     return {"requeued": requeued, "failed": failed, "resent": resent}
 
 
+def lifecycle_message(run: Run) -> dict:
+    return {
+        "id": str(run.id),
+        "kind": run.kind,
+        "target": run.target,
+        "status": run.status,
+        "parent": str(run.parent_id or ""),
+    }
+
+
 def publish_lifecycle(run: Run) -> None:
-    get_bus().publish_sync(
-        LIFECYCLE_CHANNEL,
-        {"id": str(run.id), "kind": run.kind, "target": run.target, "status": run.status, "parent": str(run.parent_id or "")},
-    )
+    """Tell every process (the dashboard's feed) that a run changed status."""
+    get_bus().publish_sync(LIFECYCLE_CHANNEL, lifecycle_message(run))

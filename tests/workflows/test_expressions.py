@@ -66,7 +66,8 @@ def test_expressions(source, expected):
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("__import__('os').system('id')", "calls __import__()"),
+        ("__import__('os')", "calls __import__()"),
+        ("__import__('os').system('id')", "may only call functions by name"),
         ("open('/etc/passwd')", "calls open()"),
         ("eval('1')", "calls eval()"),
         ("input.upper()", "may only call functions by name"),
@@ -85,7 +86,7 @@ def test_expressions(source, expected):
     ],
 )
 def test_unsafe_or_broken_expressions_are_refused(source, message):
-    with pytest.raises(ExpressionError, match=None) as caught:
+    with pytest.raises(ExpressionError) as caught:
         compile_expression(source)
     assert message in str(caught.value)
 

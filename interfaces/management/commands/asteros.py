@@ -75,7 +75,9 @@ class Command(BaseCommand):
         if not created:
             self.stdout.write(f"admin user {username!r} exists")
         elif password:
-            self.stdout.write(self.style.WARNING(f"admin user {username!r} created with password: {password}  (shown once)"))
+            self.stdout.write(
+                self.style.WARNING(f"admin user {username!r} created with password: {password}  (shown once)")
+            )
         else:
             self.stdout.write(f"admin user {username!r} created with ASTEROS_ADMIN_PASSWORD")
 
@@ -88,4 +90,3 @@ class Command(BaseCommand):
             code = 130
         if code:
             sys.exit(code)
-
