@@ -207,3 +207,15 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- metrics: prometheus_client multiprocess mode (interfaces/http/metrics.py; docs/http.md) ---
+# In distributed mode run metrics are recorded by the worker processes, so every process of a
+# machine writes its values to one directory and the API's /metrics scrape sums them. It must be
+# set before prometheus_client is first imported, which is after settings in every entry point
+# (manage.py, asteros_site.asgi, celery -A asteros_site). Set PROMETHEUS_MULTIPROC_DIR yourself to
+# choose the directory (or to use it in embedded mode); empty it whenever all processes restart.
+if ASTEROS.distributed and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(BASE_DIR / "prometheus-multiproc")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+# --- end of the metrics block ---

@@ -322,7 +322,7 @@ def as_stars(stars_id: str, stars: Any, cosmos: Cosmos) -> Any:
         fields = {name: getattr(stars, name) for name in STAR_FIELDS}
     else:
         fields = _fields_of(stars, STAR_FIELDS)
-    fields = {key: value for key, value in fields.items() if value not in (None, "")}
+    fields = {key: value for key, value in fields.items() if key in STAR_FIELDS and value not in (None, "")}
     team = Stars(cosmos, fields.pop("name", "") or stars_id, id=stars_id, **fields)
     members = stars.get("members", ()) if isinstance(stars, Mapping) else getattr(stars, "members", None) or ()
     for entry in members() if callable(members) else members:

@@ -116,7 +116,7 @@ def load_demo() -> dict:
     workflow = Workflow(
         id="demo-workflow", name="Demo workflow", description="Research, then write.", definition=DEMO_WORKFLOW
     )
-    workflow.full_clean()
+    workflow.full_clean(validate_unique=False)  # it may exist: this is an upsert
     Workflow.objects.update_or_create(
         id=workflow.id,
         defaults={"name": workflow.name, "description": workflow.description, "definition": workflow.definition},

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from importlib import import_module
 from importlib.util import find_spec
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 from django.apps import apps as django_apps
@@ -161,7 +161,8 @@ class Resource:
             raise ImproperlyConfigured(
                 f"{config.__name__}.operations: unknown {sorted(unknown)}; use {ALL_OPERATIONS}."
             )
-        bases = (config, *(OPERATIONS[op] for op in ALL_OPERATIONS if op in config.operations), ResourceViewSet)
+        # ResourceViewSet before DRF's mixins, so its perform_* (the config's write hooks) win.
+        bases = (config, ResourceViewSet, *(OPERATIONS[op] for op in ALL_OPERATIONS if op in config.operations))
         attrs: dict[str, Any] = {
             "queryset": self.model._default_manager.all(),
             "serializer_class": self.serializer_class,
@@ -306,6 +307,8 @@ class ResourceRegistry:
         self, model: type[models.Model], config_class: type[ResourceConfig] | None = None, **options: Any
     ) -> Iterator[Resource]:
         """Register for the duration of a ``with`` block, with the URLconf rebuilt (tests)."""
+        if isinstance(settings.ROOT_URLCONF, str):
+            import_module(settings.ROOT_URLCONF)  # the project's routes are built without this one
         resource = self.register(model, config_class, **options)
         try:
             with reloaded_urls():
@@ -338,10 +341,11 @@ def reloaded_urls() -> Iterator[None]:
         root = import_module(root)
     fresh = import_module("interfaces.urls").build_urlpatterns()
 
-    urlconf = SimpleNamespace(
-        urlpatterns=[path("", include(fresh)), *root.urlpatterns],
-        **{h: getattr(root, h) for h in ("handler400", "handler403", "handler404", "handler500") if hasattr(root, h)},
-    )
+    urlconf = ModuleType("asteros_registry_urls")  # hashable, as URL resolvers are cached by urlconf
+    urlconf.urlpatterns = [path("", include(fresh)), *root.urlpatterns]
+    for handler in ("handler400", "handler403", "handler404", "handler500"):
+        if hasattr(root, handler):
+            setattr(urlconf, handler, getattr(root, handler))
     with override_settings(ROOT_URLCONF=urlconf):
         yield
 

@@ -23,6 +23,7 @@ from cosmos.services.errors import ServiceError
 
 from . import services
 from .limits import Limits
+from .models import StarMessage
 from .team import Member, Team
 
 if TYPE_CHECKING:
@@ -78,10 +79,12 @@ class StarRun:
     async def say(self, sender: str, recipient: str, content: str) -> None:
         """Store a message of this run and show it on the star run's stream."""
         message = await db_call(services.record_message, self.star_id, sender, recipient, content, self.context.run_id)
-        await self.custom(
-            "message",
-            {"id": message.id, "from": sender, "to": recipient, "content": content, "runId": self.context.run_id},
-        )
+        await self.show(message)
+
+    async def show(self, message: StarMessage | None) -> None:
+        if message is not None:
+            value = {"id": message.id, "from": message.sender, "to": message.recipient, "content": message.content}
+            await self.custom("message", value | {"runId": self.context.run_id})
 
     async def emit_answer(self, text: str) -> None:
         """The final answer as one AG-UI text message, so clients of the star see text."""
@@ -147,22 +150,13 @@ class StarRun:
             kind, target, metadata = self.route(member)
         except MemberRefused as refused:
             return await self._refused(member, refused.code, refused.message)
-        if sender is not None:
-            await self.say(sender, member.name, instruction)
-        try:
-            child, _ = await db_call(
-                run_services.start_run,
-                kind,
-                target,
-                raw_input,
-                parent=self.run,
-                origin=RunKind.STAR,
-                caller=self.run.caller,
-                metadata=metadata,
-                dispatch=False,
-            )
-        except ServiceError as exc:  # e.g. the agent was disabled, or the nested star cannot run
-            return await self._refused(member, exc.code, exc.message)
+        # One database round trip: the instruction as a message, and the member's child run.
+        message, child, refused = await db_call(
+            self._open_child, member, instruction if sender else None, sender, kind, target, raw_input, metadata
+        )
+        await self.show(message)
+        if refused is not None:  # e.g. the agent was disabled, or the nested star cannot run
+            return await self._refused(member, refused.code, refused.message)
         child_id = str(child.id)
         await self.context.emit(
             self._subagent(
@@ -183,12 +177,11 @@ class StarRun:
             # We were cancelled while waiting, but the child's run absorbed the cancellation (it
             # ends itself "cancelled" and returns): stop here too.
             raise asyncio.CancelledError
-        child = await db_call(Run.objects.get, id=child_id)
+        child, reply = await db_call(self._close_child, child_id, member.name, reply_to)
         if child.status == RunStatus.SUCCEEDED:
             output = as_text(child.output)
             await self.context.emit(self._subagent(EventType.SUBAGENT_FINISHED, member, child_id, output=output))
-            if reply_to is not None:
-                await self.say(member.name, reply_to, output)
+            await self.show(reply)
             return MemberResult(member, True, output=output, run_id=child_id)
         error = dict(child.error or {})
         if child.status == RunStatus.CANCELLED:
@@ -203,6 +196,43 @@ class StarRun:
             )
         )
         return MemberResult(member, False, error=error, run_id=child_id)
+
+    def _open_child(
+        self,
+        member: Member,
+        instruction: str | None,
+        sender: str | None,
+        kind: str,
+        target: str,
+        raw_input: Any,
+        metadata: dict[str, Any],
+    ) -> tuple[StarMessage | None, Run | None, ServiceError | None]:
+        message = None
+        if sender is not None and instruction is not None:
+            message = services.record_message(self.star_id, sender, member.name, instruction, self.context.run_id)
+        try:
+            child, _ = run_services.start_run(
+                kind,
+                target,
+                raw_input,
+                parent=self.run,
+                origin=RunKind.STAR,
+                caller=self.run.caller,
+                metadata=metadata,
+                dispatch=False,
+            )
+        except ServiceError as exc:
+            return message, None, exc
+        return message, child, None
+
+    def _close_child(self, child_id: str, member_name: str, reply_to: str | None) -> tuple[Run, StarMessage | None]:
+        child = Run.objects.get(id=child_id)
+        reply = None
+        if child.status == RunStatus.SUCCEEDED and reply_to is not None:
+            reply = services.record_message(
+                self.star_id, member_name, reply_to, as_text(child.output), self.context.run_id
+            )
+        return child, reply
 
     async def _refused(self, member: Member, code: str, message: str) -> MemberResult:
         error = {"code": code, "message": message}

@@ -116,8 +116,12 @@ def leave(star_id: str, *, agent_id: str | None = None, name: str | None = None)
         lookup = {"agent_id": agent_id} if agent_id else {"name": name}
         membership = Membership.objects.select_for_update().filter(star=star, **lookup).first()
         if membership is None:
-            who = f"agent {agent_id!r}" if agent_id else f"a member named {name!r}"
-            raise NotFound(f"Star {star_id!r} has no {who}.", code="not_a_member")
+            message = (
+                f"Agent {agent_id!r} is not a member of star {star_id!r}."
+                if agent_id
+                else f"Star {star_id!r} has no member named {name!r}."
+            )
+            raise NotFound(message, code="not_a_member")
         if membership.role == Role.LEADER:
             active = active_runs(star_id).values_list("id", flat=True).first()
             if active is not None:

@@ -209,8 +209,8 @@ class WorkflowRun:
         }
         if kind == "workflow":
             metadata["workflow_path"] = [*self.path, self.workflow_id]
-        try:
-            child, _ = await db_call(
+        starting = asyncio.ensure_future(
+            db_call(
                 run_services.start_run,
                 kind,
                 target,
@@ -221,8 +221,14 @@ class WorkflowRun:
                 metadata=metadata,
                 dispatch=False,
             )
+        )
+        try:
+            child, _ = await asyncio.shield(starting)
         except ServiceError as exc:
             raise StepError(f"could not start {kind} {target!r}: {exc.message}", retryable=False) from None
+        except asyncio.CancelledError:
+            await self._cancel_unstarted(starting)
+            raise
         child_id = str(child.id)
         fields = self._subagent_fields(name, kind, target, child_id)
         self.steps[name]["run"] = child_id
@@ -249,6 +255,20 @@ class WorkflowRun:
             message = error.get("message") or f"its {kind} run ended {child.status}."
         self.emit(EventType.SUBAGENT_ERROR, **fields, status=child.status, code=error.get("code"), message=message)
         raise StepError(message, retryable=retryable)
+
+    async def _cancel_unstarted(self, starting: asyncio.Future) -> None:
+        """Stopped while creating a child: once the row exists, end it so it never stays queued."""
+        try:
+            child, _ = await starting
+        except Exception:
+            return  # it was never created
+        await db_call(
+            run_services.finish_unowned,
+            str(child.id),
+            RunStatus.CANCELLED,
+            from_status=RunStatus.QUEUED,
+            reason="cancelled",
+        )
 
     async def _stop_child(self, child_id: str, task: asyncio.Task) -> None:
         """Cancel a child run (and its children) and wait until it has ended."""

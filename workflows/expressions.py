@@ -7,7 +7,7 @@ lists, and calls of the functions in ``FUNCTIONS``. Nothing is ever passed to ``
 tree is walked here, and lookups only read keys of dicts and items of lists, never Python
 attributes, so no expression can reach an object's internals.
 
-A lookup of something missing gives ``None`` (``steps.x.output`` of a step that was skipped,
+``true``, ``false`` and ``null`` may be written as in JSON. A lookup of something missing gives ``None`` (``steps.x.output`` of a step that was skipped,
 ``state.count`` before it is set), so expressions like ``state.count or 0`` just work.
 """
 
@@ -93,6 +93,9 @@ def _bounded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     return call
 
+
+# JSON spellings of the constants, since definitions are written in JSON.
+CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": _len,
@@ -217,7 +220,7 @@ def compile_expression(source: str) -> Expression:
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         _check_node(node, text)
-        if isinstance(node, ast.Name) and id(node) not in called:
+        if isinstance(node, ast.Name) and id(node) not in called and node.id not in CONSTANTS:
             names.add(node.id)
         ref = _step_reference(node)
         if ref is not None:
@@ -284,6 +287,8 @@ class _Evaluator:
         return node.value
 
     def visit_Name(self, node: ast.Name) -> Any:
+        if node.id in CONSTANTS:
+            return CONSTANTS[node.id]
         return self.context.get(node.id)
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:

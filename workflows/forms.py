@@ -8,6 +8,7 @@ outline of the steps shows each step's type and target with its errors next to i
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -115,7 +116,10 @@ class WorkflowForm(forms.ModelForm):
         self.fields["definition"].help_text += f" Functions: {functions}."
 
     def _post_clean(self) -> None:
+        syntax_errors = copy.copy(self._errors.get("definition"))
         super()._post_clean()  # runs Workflow.full_clean(), which validates the definition
+        if syntax_errors:  # not JSON: the model only saw the old value, its messages would mislead
+            self._errors["definition"] = syntax_errors
         grouped: dict[str, list[str]] = {}
         for message in self.errors.get("definition", ()):
             match = STEP_IN_MESSAGE.match(message)

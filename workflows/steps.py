@@ -87,14 +87,23 @@ async def run_function(wf: WorkflowRun, step: dict, scope: Scope, attempt: int, 
 async def run_parallel(wf: WorkflowRun, step: dict, scope: Scope, attempt: int, timeout: float | None) -> Any:
     branches = parallel_branches(step)
     semaphore = asyncio.Semaphore(step.get("max_concurrency") or len(branches))
+    fail_fast = step.get("fail_fast", False)
+    stopping = asyncio.Event()
 
     async def branch(steps: list) -> Any:
         async with semaphore:
-            return await wf.run_sequence(steps, scope.child())
+            if stopping.is_set():  # a sibling failed (fail_fast): this branch never starts
+                raise asyncio.CancelledError
+            try:
+                return await wf.run_sequence(steps, scope.child())
+            except StepFailed:
+                if fail_fast:
+                    stopping.set()  # before the slot is released to a waiting branch
+                raise
 
     tasks = [asyncio.create_task(branch(steps)) for _, steps in branches]
     try:
-        if step.get("fail_fast", False):
+        if fail_fast:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             if any(_failed(t) for t in tasks):
                 await _cancel(tasks)

@@ -130,7 +130,8 @@ class _Validator:
         unknown = sorted(set(step) - COMMON_KEYS - STEP_KEYS[kind])
         if unknown:
             allowed = sorted(STEP_KEYS[kind] | COMMON_KEYS - {"name", "type"})
-            self.error(name, f"unknown key(s) {_quoted(unknown)} for a {kind} step; it takes {_quoted(allowed)}.")
+            article = "an" if kind == "agent" else "a"
+            self.error(name, f"unknown key(s) {_quoted(unknown)} for {article} {kind} step; it takes {_quoted(allowed)}.")
         self.common(step, name)
         getattr(self, f"check_{kind}")(step, name, scope)
 

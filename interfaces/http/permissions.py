@@ -34,11 +34,11 @@ class ScopePermission(BasePermission):
         self.message = f"This needs an API key with the {scope!r} scope."
         if not principal_allows(request.user, scope):
             return False
-        resource = getattr(view, "resource_name", None)
         principal = request.user
-        if resource and isinstance(principal, KeyPrincipal) and principal.resources:
-            self.message = f"This API key may not use {resource}."
-            return principal.allows_resource(resource) or principal.allowed_ids(resource) != set()
+        may_use = getattr(view, "principal_may_use", None)
+        if may_use is not None and isinstance(principal, KeyPrincipal) and principal.resources:
+            self.message = f"This API key may not use {getattr(view, 'resource_name', 'this resource')}."
+            return may_use(principal)
         return True
 
     def has_object_permission(self, request, view, obj) -> bool:

@@ -218,7 +218,7 @@ class RunResource(ResourceConfig):
         "origin": "origin",
     }
 
-    def principal_may_list(self, principal: KeyPrincipal) -> bool:
+    def principal_may_use(self, principal: KeyPrincipal) -> bool:
         return True  # the queryset keeps the runs of the resources the key may use
 
     def restrict_queryset(self, queryset: QuerySet, principal: KeyPrincipal) -> QuerySet:

@@ -70,6 +70,10 @@ class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
             queryset = self.restrict_queryset(queryset, principal)
         return queryset
 
+    def principal_may_use(self, principal: KeyPrincipal) -> bool:
+        """A key limited to some resources may use this resource if it names any of it."""
+        return principal.allows_resource(self.resource_name) or bool(principal.allowed_ids(self.resource_name))
+
     def restrict_queryset(self, queryset: QuerySet, principal: KeyPrincipal) -> QuerySet:
         allowed = principal.allowed_ids(self.resource_name)
         return queryset if allowed is None else queryset.filter(pk__in=allowed)

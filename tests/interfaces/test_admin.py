@@ -90,6 +90,20 @@ def test_staff_sees_every_page(staff_client, staff_user, model):
 
 
 @pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_search_and_filters_answer(staff_client, staff_user, model):
+    obj = make_object(model, staff_user)
+    model_admin = admin.site._registry[model]
+    if model_admin.search_fields:
+        for term in ("no-such-thing", str(obj.pk)):
+            assert staff_client.get(url(model, "changelist"), {"q": term}).status_code == 200
+    changelist = staff_client.get(url(model, "changelist")).context["cl"]
+    for spec in changelist.filter_specs:  # every choice of every list filter
+        for choice in spec.choices(changelist):
+            page = url(model, "changelist") + choice["query_string"]
+            assert staff_client.get(page).status_code == 200, page
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
 def test_anonymous_is_sent_to_login(client, staff_user, model):
     obj = make_object(model, staff_user)
     for page in (url(model, "changelist"), url(model, "add"), url(model, "change", obj.pk)):

@@ -1,0 +1,182 @@
+"""Agent cards (A2A 1.0, section 8): one per agent, star and workflow, plus a directory.
+
+A card is built from the row at request time, so an edit in the admin shows at once. URLs are
+absolute: ``ASTEROS_PUBLIC_URL`` when set, else the request's scheme and host (an unspecified
+bind address such as ``0.0.0.0`` is replaced by ``localhost``: it is not reachable). Cards are
+public; with auth on they declare the two ways to pass a key (``Authorization: Bearer`` and
+``X-API-Key``) in ``securitySchemes`` and ``securityRequirements``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+
+from ..health import VERSION
+from ..http.links import base_urls
+from .targets import KIND_LABELS, Target
+
+PROTOCOL_VERSION = "1.0"
+JSONRPC = "JSONRPC"
+HTTP_JSON = "HTTP+JSON"
+INPUT_MODES = ["text/plain", "application/json"]
+OUTPUT_MODES = ["text/plain"]
+CARD_MAX_AGE = 60
+UNSPECIFIED_HOSTS = ("0.0.0.0", "::")
+
+
+def public_base(request: Any) -> str:
+    """``http(s)://host[:port]`` for links in cards, never an unspecified bind address."""
+    http, _ = base_urls(request)
+    parts = urlsplit(http)
+    if parts.hostname in UNSPECIFIED_HOSTS:
+        netloc = "localhost" + (f":{parts.port}" if parts.port else "")
+        http = urlunsplit(parts._replace(netloc=netloc))
+    return http.rstrip("/")
+
+
+def base_url(request: Any, target: Target) -> str:
+    return public_base(request) + target.path
+
+
+def card_url(request: Any, target: Target) -> str:
+    return base_url(request, target) + "/.well-known/agent-card.json"
+
+
+def security_fields() -> dict[str, Any]:
+    if not settings.ASTEROS.enable_auth:
+        return {}
+    return {
+        "securitySchemes": {
+            "bearer": {
+                "httpAuthSecurityScheme": {
+                    "scheme": "Bearer",
+                    "description": "An AsterOS API key as a bearer token: 'Authorization: Bearer <key>'.",
+                }
+            },
+            "apiKey": {
+                "apiKeySecurityScheme": {
+                    "location": "header",
+                    "name": "X-API-Key",
+                    "description": "An AsterOS API key in the X-API-Key header.",
+                }
+            },
+        },
+        # Either scheme is enough: two requirements, each with one scheme.
+        "securityRequirements": [{"schemes": {"bearer": {"list": []}}}, {"schemes": {"apiKey": {"list": []}}}],
+    }
+
+
+def build_card(request: Any, target: Target) -> dict[str, Any]:
+    """The AgentCard JSON of a target. Runs ORM queries (skills): call it in a thread."""
+    row = target.row
+    url = base_url(request, target)
+    name = row.name or row.id
+    card: dict[str, Any] = {
+        "name": name,
+        "description": row.description or _default_description(target),
+        "supportedInterfaces": [
+            {"url": url, "protocolBinding": JSONRPC, "protocolVersion": PROTOCOL_VERSION},
+            {"url": url, "protocolBinding": HTTP_JSON, "protocolVersion": PROTOCOL_VERSION},
+        ],
+        "provider": {"organization": settings.ASTEROS.name, "url": public_base(request)},
+        "version": VERSION,
+        "documentationUrl": public_base(request) + "/a2a/",
+        "capabilities": {"streaming": True, "pushNotifications": False, "extendedAgentCard": False},
+        **security_fields(),
+        "defaultInputModes": list(INPUT_MODES),
+        "defaultOutputModes": list(OUTPUT_MODES),
+        "skills": skills(target),
+    }
+    return card
+
+
+def card_etag(card: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+def _default_description(target: Target) -> str:
+    return f"The AsterOS {KIND_LABELS[target.kind]} {target.row.name or target.id!r}."
+
+
+def skills(target: Target) -> list[dict[str, Any]]:
+    if target.kind == "agent":
+        return _agent_skills(target)
+    if target.kind == "star":
+        return _star_skills(target)
+    return _workflow_skills(target)
+
+
+def _skill(skill_id: str, name: str, description: str, tags: list[str]) -> dict[str, Any]:
+    return {"id": skill_id, "name": name, "description": description, "tags": [t for t in tags if t]}
+
+
+def _agent_skills(target: Target) -> list[dict[str, Any]]:
+    from cosmos.runtime.tools import tool_registry
+    from cosmos.services.agents import agent_spec
+
+    agent = target.row
+    spec = agent_spec(agent)
+    main = _skill(
+        agent.id,
+        agent.name or agent.id,
+        agent.description or f"Chat with {agent.name or agent.id}.",
+        ["agent", *spec.tools],
+    )
+    tools = []
+    for tool_name in spec.tools:
+        tool = tool_registry.get(tool_name)
+        description = (tool.description if tool else "") or f"Uses the {tool_name} tool."
+        tools.append(_skill(f"{agent.id}.{tool_name}", tool_name, description, ["tool", tool_name]))
+    return [main, *tools]
+
+
+def _star_skills(target: Target) -> list[dict[str, Any]]:
+    star = target.row
+    members = list(star.memberships.select_related("agent").order_by("order", "id"))
+    main = _skill(
+        star.id,
+        star.name or star.id,
+        star.description or f"A team of {len(members)} agents working in {star.mode} mode.",
+        ["star", star.mode],
+    )
+    skills = [main]
+    for member in members:
+        description = member.description or member.agent.description or f"The {member.role} of the team."
+        skills.append(_skill(f"{star.id}.{member.name}", member.name, description, ["member", member.role]))
+    return skills
+
+
+def _workflow_skills(target: Target) -> list[dict[str, Any]]:
+    workflow = target.row
+    steps = (workflow.definition or {}).get("steps") if isinstance(workflow.definition, dict) else None
+    main = _skill(
+        workflow.id,
+        workflow.name or workflow.id,
+        workflow.description or f"Runs the workflow {workflow.name or workflow.id!r}.",
+        ["workflow"],
+    )
+    skills = [main]
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict) or not isinstance(step.get("name"), str):
+            continue
+        kind = str(step.get("type") or "")
+        description = str(step.get("description") or f"Step {step['name']!r} ({kind}).")
+        skills.append(_skill(f"{workflow.id}.{step['name']}", step["name"], description, ["step", kind]))
+    return skills
+
+
+def directory_entry(request: Any, target: Target) -> dict[str, Any]:
+    return {
+        "kind": target.kind,
+        "id": target.id,
+        "name": target.row.name or target.id,
+        "description": target.row.description or _default_description(target),
+        "url": base_url(request, target),
+        "agentCardUrl": card_url(request, target),
+    }
