@@ -7,6 +7,7 @@ workers and follows it through the bus, like any other reader.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TextIO
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from .eventlog import follow
 from .models import Run, RunStatus
 from .runtime.events import EventType
 from .services import runs as run_services
+
+CANCEL_WAIT_SECONDS = 15
 
 
 def render_event(event: dict, out: TextIO) -> None:
@@ -47,12 +50,20 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
         start_embedded_worker(concurrency=8)
     run, _ = await db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
     run_id = str(run.id)
+    last = 0
     try:
-        async for _seq, event in follow(run_id):
+        async for seq, event in follow(run_id):
+            last = seq
             render_event(event, out)
     except (asyncio.CancelledError, KeyboardInterrupt):
         await db_call(run_services.request_cancel, run_id)
         out.write("\ncancelling...\n")
+        out.flush()
+        # In embedded mode this process is the worker: stay until the run has ended cancelled.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+                async for _seq, event in follow(run_id, after=last):
+                    render_event(event, out)
         return 130
     status = await db_call(lambda: Run.objects.values_list("status", flat=True).get(id=run_id))
     return 0 if status == RunStatus.SUCCEEDED else 1

@@ -1,3 +1,16 @@
-"""Websocket routes (Channels). Each interface adds its consumers here."""
+"""Websocket routes (Channels). ``asteros_site/asgi.py`` serves them through
+``interfaces.ws.auth.WebsocketAuthMiddleware``. See interfaces/ws/consumers.py for the frames."""
 
-websocket_urlpatterns: list = []
+from django.urls import re_path
+
+from .ws.consumers import AGUIConsumer, DashboardConsumer, RunStreamConsumer
+
+websocket_urlpatterns: list = [
+    re_path(r"^ws/runs/(?P<run_id>[0-9A-Fa-f-]{32,36})/?$", RunStreamConsumer.as_asgi(), name="ws-run"),
+    re_path(
+        r"^ws/agui/(?P<collection>agents|stars|workflows)/(?P<object_id>[A-Za-z0-9_-]{1,64})/?$",
+        AGUIConsumer.as_asgi(),
+        name="ws-agui",
+    ),
+    re_path(r"^ws/dashboard/?$", DashboardConsumer.as_asgi(), name="ws-dashboard"),
+]

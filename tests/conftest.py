@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -179,54 +173,13 @@ def embedded_worker(django_db_setup, django_db_blocker) -> Iterator[object]:
         pytest.fail(problem)
     if problem:
         pytest.skip(problem)
-    process, log = _start_celery_worker()
+    from tests.support.workers import WorkerProcess
+
+    worker = WorkerProcess(concurrency=DISTRIBUTED_WORKER_CONCURRENCY).start()
     try:
-        yield process
+        yield worker.process
     finally:
-        _stop(process)
-        log.close()
-
-
-def _test_database_url() -> str:
-    """DATABASE_URL with its database name replaced by the test database's."""
-    from django.db import connection
-
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-def _start_celery_worker(timeout: float = 60) -> tuple[subprocess.Popen, object]:
-    from asteros_site.celery import app
-
-    hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
-    env = os.environ | {"DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
-    log = tempfile.NamedTemporaryFile(prefix="asteros-test-worker-", suffix=".log", mode="w+")  # noqa: SIM115
-    command = [sys.executable, "-m", "celery", "-A", "asteros_site", "worker", "--pool", "threads"]
-    command += ["-c", str(DISTRIBUTED_WORKER_CONCURRENCY), "-n", hostname, "--loglevel", "WARNING"]
-    command += ["--without-heartbeat", "--without-mingle", "--without-gossip"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        if app.control.ping(destination=[hostname], timeout=0.5):
-            return process, log
-    _stop(process)
-    log.seek(0)
-    output = log.read()[-3000:]
-    log.close()
-    raise RuntimeError(f"the celery worker did not start within {timeout:.0f}s (exit {process.returncode}):\n{output}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+        worker.close()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -238,3 +191,16 @@ def _close_run_engine_connections(django_db_setup, django_db_blocker) -> Iterato
 
     with django_db_blocker.unblock():
         close_pool_connections()
+
+
+@pytest.fixture
+def migrated_env(tmp_path) -> dict[str, str]:
+    """The environment of a fresh embedded AsterOS on a migrated temporary SQLite database,
+    for subprocesses (``tests.support.processes``); asserts ``migrate`` started no worker."""
+    from tests.support.processes import WORKER_LOG, embedded_env, manage
+
+    env = embedded_env(tmp_path)
+    result = manage(env, "migrate", "--noinput")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert WORKER_LOG not in result.stdout + result.stderr
+    return env

@@ -39,6 +39,7 @@ class A2AError(Exception):
         super().__init__(self.message)
         self.metadata = {key: str(value) for key, value in (metadata or {}).items() if value is not None}
         self.field_violations = field_violations or []
+        self.request_id: str | int | float | None = None  # JSON-RPC: the id of the failing request
 
     def details(self) -> list[dict[str, Any]]:
         metadata = {**self.metadata, "timestamp": now_iso()}

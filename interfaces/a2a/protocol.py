@@ -231,7 +231,9 @@ def parse_part(part: Any, index: int) -> dict[str, Any]:
 
 def parse_message(raw: Any) -> IncomingMessage:
     if not isinstance(raw, dict):
-        raise InvalidParamsError("'message' is required and must be an object.", field_violations=[("message", "required")])
+        raise InvalidParamsError(
+            "'message' is required and must be an object.", field_violations=[("message", "required")]
+        )
     message_id = field_value(raw, "messageId")
     if not isinstance(message_id, str) or not message_id.strip():
         raise InvalidParamsError(

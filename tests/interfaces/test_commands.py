@@ -9,13 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from io import StringIO
 from pathlib import Path
 
@@ -27,10 +24,9 @@ from cosmos.models import ACTIVE_STATUSES, Agent, RunStatus
 from cosmos.services.runs import start_run
 from stars.models import Membership, Role, Star
 from tests.factories import make_agent
+from tests.support.processes import ROOT, WORKER_LOG, free_port, wait_for_200
 from workflows.models import Workflow
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKER_LOG = "embedded worker started"
 WORKER_THREAD = "asteros-embedded-worker"
 
 
@@ -125,37 +121,6 @@ def test_the_worker_fixture_executes_dispatched_runs(embedded_worker):
     assert run.events.first().type == "RUN_STARTED" and run.events.last().type == "RUN_FINISHED"
 
 
-def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a fresh embedded AsterOS on a temporary SQLite database."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ASTEROS_REQUIRE_SERVICES")}
-    env |= {
-        "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'asteros.sqlite3'}",
-        "ASTEROS_LOG_LEVEL": "info",
-        "ASTEROS_ENABLE_LOGGING": "true",
-        "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": "asteros_site.settings",
-    }
-    env.pop("ASTEROS_PORT", None)
-    return env | extra
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-@pytest.fixture
-def migrated_env(tmp_path) -> dict[str, str]:
-    """A migrated temporary SQLite database; asserts ``migrate`` did not start a worker."""
-    env = embedded_env(tmp_path)
-    result = manage(env, "migrate", "--noinput")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert WORKER_LOG not in result.stdout + result.stderr
-    return env
-
-
 @pytest.mark.slow
 def test_migrate_does_not_start_the_worker(migrated_env):
     script = (
@@ -177,26 +142,6 @@ def test_migrate_does_not_start_the_worker(migrated_env):
 
 
 # --- runserver
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_200(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer 200 within {timeout:.0f}s")
 
 
 def serve(env: dict[str, str], *args: str, log_dir: Path) -> tuple[str, str]:

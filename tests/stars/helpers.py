@@ -35,7 +35,9 @@ def delegating_leader(*delegations: tuple[str, str], reply: str | None = None, *
     return make_agent(parameters=parameters, **fields)
 
 
-def make_team(leader: Agent | None, workers: dict[str, Agent], *, leader_name: str = "lead", **star_fields: Any) -> Star:
+def make_team(
+    leader: Agent | None, workers: dict[str, Agent], *, leader_name: str = "lead", **star_fields: Any
+) -> Star:
     """A star whose members have readable names: ``leader_name`` and the keys of ``workers``."""
     star = make_star(**star_fields)
     if leader is not None:

@@ -242,7 +242,10 @@ def test_cancelling_the_star_cancels_every_child():
     run_services.cancel_run(run.id)
 
     final = wait_for_run(run.id, 15)
-    assert final.status == RunStatus.CANCELLED, (final.error, [(c.metadata, c.status, c.error) for c in children(run.id)])
+    assert final.status == RunStatus.CANCELLED, (
+        final.error,
+        [(c.metadata, c.status, c.error) for c in children(run.id)],
+    )
     for child in children(run.id):
         assert wait_for_run(child.id, 15).status == RunStatus.CANCELLED, child
     assert {m["status"] for m in services.members(star.id)} == {"idle"}
@@ -278,6 +281,6 @@ def test_a_session_carries_the_star_conversation_across_runs():
     wait_for_run(second.id)
 
     lead = child_of(second.id, "lead")[0]
-    assert [m["content"] for m in lead.input["messages"]][0] == "my name is Ada"
+    assert lead.input["messages"][0]["content"] == "my name is Ada"
     stored = Session.objects.get(id="star-thread").messages
     assert [m["role"] for m in stored] == ["user", "assistant", "user", "assistant"]

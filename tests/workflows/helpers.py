@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import jsonpatch
+import pytest
 
 from cosmos.models import Agent, Run
 from cosmos.services import runs as run_services
@@ -66,3 +67,17 @@ def max_overlap(runs: Iterable[Run]) -> int:
         current += change
         highest = max(highest, current)
     return highest
+
+
+def _distributed() -> bool:
+    from django.conf import settings
+
+    return settings.ASTEROS.distributed
+
+
+# Functions registered by a test module exist in the test process only; in distributed mode the
+# runs execute in a separate ``celery worker`` process, which never imported them.
+in_process_functions = pytest.mark.skipif(
+    _distributed(),
+    reason="registers a workflow function in the test process; the distributed worker process does not have it",
+)

@@ -9,7 +9,7 @@ from cosmos.models import Run, RunStatus
 from cosmos.services import runs as run_services
 from tests.factories import make_star, make_workflow
 from tests.support.runs import assert_gapless, event_types, events, wait_for_run
-from tests.workflows.helpers import children, final_state, run_workflow, scripted, step_events
+from tests.workflows.helpers import children, final_state, in_process_functions, run_workflow, scripted, step_events
 from workflows.functions import FunctionContext, function_registry, workflow_function
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
@@ -108,6 +108,7 @@ def test_the_event_stream():
     assert None not in [v for e in stream for v in e.values()]
 
 
+@in_process_functions
 def test_the_output_template_and_the_shared_state():
     agent = scripted("[{input}]")
     definition = {
@@ -236,3 +237,20 @@ def test_a_workflow_input_can_be_a_conversation():
     run, _ = run_services.start_run("workflow", workflow.id, {"messages": messages})
     assert wait_for_run(run.id, 30).output == "last"
     assert Run.objects.filter(parent=run).get().input == {"message": "last"}
+
+
+def test_the_execute_api_runs_a_workflow_and_refuses_a_broken_one(api_client):
+    agent = scripted("<{input}>")
+    workflow = make_workflow(definition={"steps": [{"name": "a", "type": "agent", "agent": agent.id}]})
+
+    response = api_client.post(f"/api/workflows/{workflow.id}/execute?wait=20", {"input": "hi"}, format="json")
+    body = response.json()
+    assert (body["kind"], body["status"], body["output"]) == ("workflow", "succeeded", "<hi>")
+    assert {"events", "stream", "cancel"} <= set(body["links"])
+
+    type(agent).objects.filter(id=agent.id).delete()
+    response = api_client.post(f"/api/workflows/{workflow.id}/execute", {"input": "hi"}, format="json")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_workflow"
+    assert f"Step 'a': unknown agent {agent.id!r}." in error["message"]

@@ -13,7 +13,15 @@ from cosmos.models import Run, RunStatus
 from cosmos.services import runs as run_services
 from tests.factories import make_workflow
 from tests.support.runs import events, wait_for_children, wait_for_run
-from tests.workflows.helpers import child_of_step, children, final_state, run_workflow, scripted, start
+from tests.workflows.helpers import (
+    child_of_step,
+    children,
+    final_state,
+    in_process_functions,
+    run_workflow,
+    scripted,
+    start,
+)
 from workflows.functions import function_registry, workflow_function
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
@@ -91,6 +99,7 @@ def test_a_nested_workflow_failure_names_both_steps():
     assert run.error["message"] == "Step 'nested' failed: Step 'deep' failed: boom"
 
 
+@in_process_functions
 def test_retry_until_a_step_succeeds():
     step = {"name": "flaky", "type": "function", "function": "tests_flaky", "args": {"fail_times": 2}}
     run = run_workflow({"steps": [{**step, "retry": {"max_attempts": 3}}]})
@@ -124,6 +133,7 @@ def test_an_agent_step_times_out():
     assert [(c.status, c.error["code"]) for c in children(run)] == [("failed", "timeout"), ("failed", "timeout")]
 
 
+@in_process_functions
 def test_a_function_step_times_out():
     step = {"name": "nap", "type": "function", "function": "tests_sleep", "args": {"seconds": 20}, "timeout_seconds": 0.2}
     run = run_workflow({"steps": [step]}, timeout=15)

@@ -1,0 +1,404 @@
+"""The A2A operations, shared by both bindings: a task is a ``Run``, a context is a ``Session``.
+
+- ``taskId`` is the run id; only top-level runs of the target (not star members' or workflow
+  steps' child runs) are its tasks. With auth on, a key without the ``admin`` scope sees only
+  the tasks it started (``Run.caller``).
+- ``contextId`` is the session id: a message without one gets a new session; a message with one
+  continues that conversation (the agent sees its history). A ``taskId`` must name an existing
+  task of this agent with the same context; a task that is working or finished takes no more
+  messages (UnsupportedOperation), so a follow-up goes to a new task in the same context.
+- The ``messageId`` is the run's idempotency key (per caller and agent): a retried message
+  returns the task it already started instead of starting another.
+
+The functions named ``*_sync`` run ORM queries and are called through ``cosmos.db.db_call``;
+the rest are async and used by the views.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import DateTimeField, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils.dateparse import parse_datetime
+
+from cosmos.db import db_call
+from cosmos.eventlog import follow
+from cosmos.models import Run, RunEvent, RunStatus, Session
+from cosmos.runtime.events import EventType
+from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable, ServiceError
+from cosmos.services.runs import cancel_run, next_seq, start_run
+
+from ..http.auth import KeyPrincipal, caller_of, principal_allows
+from ..http.runs import wait_for_run
+from .errors import (
+    A2AError,
+    InternalError,
+    InvalidParamsError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+    iso,
+)
+from .protocol import (
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    ROLE_USER,
+    SUBMITTED,
+    WORKING,
+    IncomingMessage,
+    ListParams,
+    SendParams,
+    run_input,
+)
+from .targets import Target
+from .translate import TaskProjection
+
+# A blocking SendMessage waits at most this long, then answers with the task still working.
+BLOCKING_TIMEOUT_SECONDS = 300.0
+# CancelTask waits this long for a running task to reach TASK_STATE_CANCELED before answering.
+CANCEL_WAIT_SECONDS = 10.0
+LIST_EVENT_TYPES = (
+    EventType.RUN_STARTED,
+    EventType.RUN_FINISHED,
+    EventType.RUN_ERROR,
+    EventType.TEXT_MESSAGE_START,
+    EventType.TEXT_MESSAGE_CONTENT,
+    EventType.TEXT_MESSAGE_CHUNK,
+    EventType.TEXT_MESSAGE_END,
+)
+STATE_STATUSES = {
+    SUBMITTED: RunStatus.QUEUED,
+    WORKING: RunStatus.RUNNING,
+    COMPLETED: RunStatus.SUCCEEDED,
+    FAILED: RunStatus.FAILED,
+    CANCELED: RunStatus.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: their ``Run.caller`` and whether they may see every caller's tasks."""
+
+    principal: Any
+    name: str
+    sees_all: bool
+
+    @classmethod
+    def of(cls, principal: Any) -> Caller:
+        sees_all = not settings.ASTEROS.enable_auth or principal_allows(principal, "admin")
+        return cls(principal, caller_of(principal), sees_all)
+
+    @property
+    def is_key(self) -> bool:
+        return isinstance(self.principal, KeyPrincipal)
+
+
+def a2a_error_for(exc: ServiceError) -> A2AError:
+    """A service error met while serving A2A, as the A2A error a client understands."""
+    if isinstance(exc, Invalid):
+        return InvalidParamsError(exc.message, metadata={"code": exc.code})
+    if isinstance(exc, NotRunnable | Conflict):
+        return UnsupportedOperationError(exc.message, metadata={"code": exc.code})
+    if isinstance(exc, NotFound):
+        return TaskNotFoundError(exc.message)
+    return InternalError(exc.message, metadata={"code": exc.code})
+
+
+# --- reading tasks
+
+
+def context_of(run: Run) -> str:
+    return run.session_id or str(run.id)
+
+
+def status_time(run: Run) -> datetime:
+    return run.finished_at or run.started_at or run.created_at
+
+
+def tasks_of(target: Target, caller: Caller) -> QuerySet[Run]:
+    runs = Run.objects.filter(kind=target.kind, target=target.id, parent__isnull=True)
+    if not caller.sees_all:
+        runs = runs.filter(caller=caller.name)
+    return runs
+
+
+def find_run_sync(target: Target, caller: Caller, task_id: str) -> Run:
+    try:
+        run_id = uuid.UUID(task_id)
+    except (ValueError, TypeError, AttributeError):
+        raise TaskNotFoundError(f"No task with id {task_id!r}.", metadata={"taskId": task_id}) from None
+    run = tasks_of(target, caller).filter(id=run_id).first()
+    if run is None:
+        raise TaskNotFoundError(f"No task with id {task_id!r}.", metadata={"taskId": task_id})
+    return run
+
+
+def user_message(run: Run) -> dict[str, Any]:
+    """The message that started the task: as the A2A client sent it, or built from the input."""
+    task_id, context_id = str(run.id), context_of(run)
+    stored = (run.metadata or {}).get("a2a", {}).get("message") if isinstance(run.metadata, dict) else None
+    if isinstance(stored, dict) and stored.get("parts"):
+        return {**stored, "contextId": context_id, "taskId": task_id, "role": ROLE_USER}
+    run_input_value = run.input.get("message") if isinstance(run.input, dict) else None
+    if run_input_value is None and isinstance(run.input, dict) and isinstance(run.input.get("messages"), list):
+        users = [m for m in run.input["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+        run_input_value = users[-1].get("content") if users else ""
+    part = {"text": run_input_value} if isinstance(run_input_value, str) else {"data": run_input_value}
+    message_id = f"{task_id}-input"
+    return {"messageId": message_id, "contextId": context_id, "taskId": task_id, "role": ROLE_USER, "parts": [part]}
+
+
+def task_metadata(run: Run) -> dict[str, Any]:
+    return {"asteros": {"kind": run.kind, "target": run.target, "runStatus": run.status}}
+
+
+def project(run: Run, events: Iterable[dict[str, Any]]) -> TaskProjection:
+    projection = TaskProjection(str(run.id), context_of(run))
+    for event in events:
+        projection.apply(event, timestamp=iso(status_time(run)))
+    projection.reconcile(run.status, run.error, iso(status_time(run)))
+    return projection
+
+
+def task_json(
+    run: Run, events: Iterable[dict[str, Any]], *, history_length: int | None, include_artifacts: bool = True
+) -> dict[str, Any]:
+    return project(run, events).task(
+        user_message=user_message(run),
+        history_length=history_length,
+        include_artifacts=include_artifacts,
+        metadata=task_metadata(run),
+    )
+
+
+def load_task_sync(run_id: str, *, history_length: int | None = None) -> dict[str, Any]:
+    run = Run.objects.get(id=run_id)
+    events = RunEvent.objects.filter(run_id=run.id).order_by("seq").values_list("data", flat=True)
+    return task_json(run, events, history_length=history_length)
+
+
+def get_task_sync(target: Target, caller: Caller, task_id: str, history_length: int | None) -> dict[str, Any]:
+    run = find_run_sync(target, caller, task_id)
+    events = RunEvent.objects.filter(run_id=run.id).order_by("seq").values_list("data", flat=True)
+    return task_json(run, events, history_length=history_length)
+
+
+# --- listing
+
+
+def _encode_token(when: datetime, run_id: Any) -> str:
+    raw = json.dumps([when.isoformat(), str(run_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        when_text, run_id = json.loads(raw)
+        when = parse_datetime(when_text)
+        if when is None:
+            raise ValueError
+        return when, uuid.UUID(run_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise InvalidParamsError(
+            "'pageToken' is not a token this server handed out.", field_violations=[("pageToken", "unknown token")]
+        ) from None
+
+
+def list_tasks_sync(target: Target, caller: Caller, params: ListParams) -> dict[str, Any]:
+    runs = tasks_of(target, caller).annotate(
+        status_at=Coalesce("finished_at", "started_at", "created_at", output_field=DateTimeField())
+    )
+    if params.context_id:
+        runs = runs.filter(session_id=params.context_id)
+    if params.status:
+        status = STATE_STATUSES.get(params.status)
+        runs = runs.filter(status=status) if status else runs.none()
+    if params.status_timestamp_after:
+        after = parse_datetime(params.status_timestamp_after.replace("Z", "+00:00"))
+        if after is None:
+            raise InvalidParamsError(
+                "'statusTimestampAfter' must be an ISO 8601 timestamp.",
+                field_violations=[("statusTimestampAfter", "ISO 8601 timestamp")],
+            )
+        runs = runs.filter(status_at__gt=after)
+    total = runs.count()
+    if params.page_token:
+        when, run_id = _decode_token(params.page_token)
+        runs = runs.filter(Q(status_at__lt=when) | Q(status_at=when, id__lt=run_id))
+    page = list(runs.order_by("-status_at", "-id")[: params.page_size + 1])
+    more = len(page) > params.page_size
+    page = page[: params.page_size]
+    wants_events = params.include_artifacts or params.history_length != 0
+    types = LIST_EVENT_TYPES if wants_events else (EventType.RUN_STARTED, EventType.RUN_FINISHED, EventType.RUN_ERROR)
+    events: dict[Any, list[dict[str, Any]]] = {run.id: [] for run in page}
+    rows = RunEvent.objects.filter(run_id__in=list(events), type__in=types).order_by("run_id", "seq")
+    for run_id, data in rows.values_list("run_id", "data"):
+        events[run_id].append(data)
+    tasks = [
+        task_json(run, events[run.id], history_length=params.history_length, include_artifacts=params.include_artifacts)
+        for run in page
+    ]
+    return {
+        "tasks": tasks,
+        "nextPageToken": _encode_token(page[-1].status_at, page[-1].id) if more and page else "",
+        "pageSize": params.page_size,
+        "totalSize": total,
+    }
+
+
+# --- sending
+
+
+def _check_follow_up(target: Target, caller: Caller, message: IncomingMessage) -> str | None:
+    """Validate ``taskId``/``contextId``; return the context to use (None: a new one)."""
+    context_id = message.context_id
+    if message.task_id:
+        run = find_run_sync(target, caller, message.task_id)
+        if context_id and context_id != context_of(run):
+            raise InvalidParamsError(
+                f"contextId {context_id!r} does not match task {message.task_id!r} (its contextId is "
+                f"{context_of(run)!r}).",
+                field_violations=[("message.contextId", "does not match the task's contextId")],
+            )
+        if run.is_terminal:
+            raise UnsupportedOperationError(
+                f"Task {run.id} is finished ({run.status}) and takes no more messages; send a new message with "
+                f"contextId {context_of(run)!r} (and no taskId) to continue the conversation.",
+                metadata={"taskId": str(run.id), "contextId": context_of(run)},
+            )
+        raise UnsupportedOperationError(
+            f"Task {run.id} is still working and takes no messages while it runs; wait for it (GetTask or "
+            "SubscribeToTask) or cancel it, then send a new message in the same context.",
+            metadata={"taskId": str(run.id), "contextId": context_of(run)},
+        )
+    if context_id:
+        session = Session.objects.filter(id=context_id).first()
+        if session is not None and session.target and (session.kind, session.target) != (target.kind, target.id):
+            raise InvalidParamsError(
+                f"contextId {context_id!r} belongs to another agent; use a new context.",
+                field_violations=[("message.contextId", "belongs to another agent")],
+            )
+    return context_id
+
+
+def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
+    message = params.message
+    raw_input = run_input(message)
+    context_id = _check_follow_up(target, caller, message) or str(uuid.uuid4())
+    a2a: dict[str, Any] = {"message": message.stored()}
+    if params.metadata:
+        a2a["metadata"] = params.metadata
+    try:
+        run, _ = start_run(
+            target.kind,
+            target.id,
+            raw_input,
+            session_id=context_id,
+            origin="a2a",
+            caller=caller.name,
+            idempotency_key=f"a2a:{target.kind}:{target.id}:{message.message_id}"[:200],
+            metadata={"a2a": a2a},
+        )
+    except ServiceError as exc:
+        raise a2a_error_for(exc) from None
+    return run
+
+
+async def send_message(target: Target, caller: Caller, params: SendParams) -> dict[str, Any]:
+    """SendMessage: start the task and, unless ``returnImmediately``, wait until it is done."""
+    run = await db_call(start_task_sync, target, caller, params)
+    if not params.return_immediately:
+        await wait_for_run(str(run.id), BLOCKING_TIMEOUT_SECONDS)
+    task = await db_call(load_task_sync, str(run.id), history_length=params.history_length)
+    return {"task": task}
+
+
+async def send_streaming_message(target: Target, caller: Caller, params: SendParams) -> AsyncIterator[dict[str, Any]]:
+    """SendStreamingMessage: the new task first, then its updates until a terminal state.
+
+    The task is started before this returns, so errors (bad context, unknown task) are raised
+    here rather than inside the stream.
+    """
+    run = await db_call(start_task_sync, target, caller, params)
+    return await _subscription(str(run.id), history_length=params.history_length)
+
+
+async def subscribe(target: Target, caller: Caller, task_id: str) -> AsyncIterator[dict[str, Any]]:
+    """SubscribeToTask: the task as it is now, then its updates until a terminal state."""
+    run = await db_call(find_run_sync, target, caller, task_id)
+    if run.is_terminal:
+        raise UnsupportedOperationError(
+            f"Task {run.id} is finished ({run.status}); there is nothing to subscribe to. Use GetTask.",
+            metadata={"taskId": str(run.id)},
+        )
+    return await _subscription(str(run.id))
+
+
+async def _subscription(run_id: str, *, history_length: int | None = None) -> AsyncIterator[dict[str, Any]]:
+    """The task as of its latest event, then the translation of every later event."""
+    run, last, events = await db_call(_snapshot_sync, run_id)
+    projection = project(run, events)
+    first = projection.task(user_message=user_message(run), history_length=history_length, metadata=task_metadata(run))
+    return _stream(run, first, after=last, projection=projection)
+
+
+def _snapshot_sync(run_id: str) -> tuple[Run, int, list[dict[str, Any]]]:
+    last = next_seq(run_id)
+    run = Run.objects.get(id=run_id)
+    events = list(RunEvent.objects.filter(run_id=run_id, seq__lte=last).order_by("seq").values_list("data", flat=True))
+    return run, last, events
+
+
+async def _stream(
+    run: Run, first: dict[str, Any], *, after: int, projection: TaskProjection
+) -> AsyncIterator[dict[str, Any]]:
+    yield {"task": first}
+    if projection.final:
+        return
+    async for _seq, event in follow(str(run.id), after=after):
+        for payload in projection.apply(event):
+            yield payload
+        if projection.final:
+            return
+
+
+# --- cancelling
+
+
+def _cancel_sync(target: Target, caller: Caller, task_id: str) -> str:
+    run = find_run_sync(target, caller, task_id)
+    try:
+        cancel_run(run.id)
+    except Conflict as exc:
+        if exc.code == "not_cancelable":
+            raise TaskNotCancelableError(
+                f"Task {run.id} is already {run.status} and cannot be canceled.",
+                metadata={"taskId": str(run.id), "runStatus": run.status},
+            ) from None
+        raise a2a_error_for(exc) from None
+    return str(run.id)
+
+
+async def cancel_task(target: Target, caller: Caller, task_id: str, history_length: int | None = None) -> dict:
+    run_id = await db_call(_cancel_sync, target, caller, task_id)
+    await wait_for_run(run_id, CANCEL_WAIT_SECONDS)
+    return await db_call(load_task_sync, run_id, history_length=history_length)
+
+
+async def get_task(target: Target, caller: Caller, task_id: str, history_length: int | None) -> dict[str, Any]:
+    return await db_call(get_task_sync, target, caller, task_id, history_length)
+
+
+async def list_tasks(target: Target, caller: Caller, params: ListParams) -> dict[str, Any]:
+    return await db_call(list_tasks_sync, target, caller, params)

@@ -1,0 +1,51 @@
+"""``AGUIInterface``: the AG-UI endpoint as an ``Interface`` plugin (the seed's ``AddInterface``).
+
+Its routes are part of the project's URLconf (``interfaces/agui/urls.py``, included by
+``interfaces/urls.py``) and its websocket consumer is in ``interfaces.routing``, so they serve
+whichever ASGI server runs Django; ``start`` and the registration callbacks record and log
+where each registered agent, star and workflow can be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..base import Interface
+
+if TYPE_CHECKING:
+    from ..asteros import AsterOS
+
+logger = logging.getLogger(__name__)
+
+PATHS = {"agent": "/agui/agents/{id}", "star": "/agui/stars/{id}", "workflow": "/agui/workflows/{id}"}
+
+
+class AGUIInterface(Interface):
+    name = "agui"
+    type = "agui"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.endpoints: dict[str, str] = {}
+
+    def start(self, os: AsterOS) -> None:
+        super().start(os)
+        logger.info("AG-UI interface serving", extra={"os": os.name, "paths": sorted(PATHS.values())})
+
+    def stop(self) -> None:
+        logger.info("AG-UI interface stopped (its routes stay in the URLconf of this process)")
+
+    def _announce(self, kind: str, object_id: str) -> None:
+        path = PATHS[kind].format(id=object_id)
+        self.endpoints[f"{kind}:{object_id}"] = path
+        logger.info("AG-UI endpoint", extra={"kind": kind, "id": object_id, "path": path})
+
+    def on_agent_registered(self, agent_id: str, agent: Any) -> None:
+        self._announce("agent", agent_id)
+
+    def on_stars_registered(self, stars_id: str, stars: Any) -> None:
+        self._announce("star", stars_id)
+
+    def on_workflow_registered(self, workflow_id: str, workflow: Any) -> None:
+        self._announce("workflow", workflow_id)

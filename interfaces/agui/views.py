@@ -1,0 +1,133 @@
+"""AG-UI over HTTP: ``POST /agui/{agents|stars|workflows}/{id}`` with a RunAgentInput answers
+``text/event-stream``. Parse, authorize, start (``services.start_agui_run``), stream; every
+refusal is an HTTP 4xx in the one error shape before any stream opens."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from cosmos.db import db_call
+from cosmos.models import Agent
+from cosmos.services.errors import Invalid, NotFound, ServiceError
+from stars.models import Star
+from workflows.models import Workflow
+
+from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, require_access
+from ..http.errors import error_response
+from ..http.runs import require_kind
+from ..http.sse import format_event, parse_last_event_id, sse_response, stream_events
+from .input import parse_run_agent_input
+from .interface import PATHS
+from .services import agui_events, start_agui_run
+
+COLLECTIONS = {"agents": "agent", "stars": "star", "workflows": "workflow"}
+WHAT = {"agent": "Agents", "star": "Stars", "workflow": "Workflows"}
+
+
+def encode(seq: int | None, event: dict) -> bytes:
+    """One SSE frame per event, LF only; ``id:`` only on frames that end a stored event."""
+    return format_event(seq, event)
+
+
+def _decode(request: HttpRequest) -> Any:
+    if not request.body:
+        raise Invalid("The body is empty: send an AG-UI RunAgentInput as JSON.", code="malformed_request")
+    try:
+        return json.loads(request.body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Invalid(f"The body is not valid JSON: {exc}", code="malformed_request") from None
+
+
+def _refusal(exc: Exception) -> JsonResponse:
+    if isinstance(exc, AccessDenied):
+        return error_response(exc.code, exc.message, exc.status)
+    assert isinstance(exc, ServiceError)
+    return error_response(exc.code, exc.message, exc.status, exc.details)
+
+
+async def _principal(request: HttpRequest, scope: str, kind: str | None = None, object_id: str | None = None) -> Any:
+    user = await request.auser()
+    resource = KIND_RESOURCES[kind] if kind else None
+    return await db_call(require_access, request.headers, user, scope, resource=resource, object_id=object_id)
+
+
+@csrf_exempt
+async def run_endpoint(request: HttpRequest, collection: str, object_id: str) -> HttpResponse:
+    kind = COLLECTIONS[collection]
+    if request.method == "GET":
+        return await describe(request, kind, object_id)
+    if request.method != "POST":
+        response = error_response("method_not_allowed", "POST a RunAgentInput here (GET describes it).", 405)
+        response["Allow"] = "GET, POST"
+        return response
+    try:
+        principal = await _principal(request, "run", kind, object_id)
+        parsed = parse_run_agent_input(_decode(request))
+        try:
+            after = parse_last_event_id(request.headers.get("Last-Event-ID")) or 0
+        except ValueError:
+            raise Invalid("Last-Event-ID must be the seq of an event.", code="invalid_last_event_id") from None
+        require_kind(kind, WHAT[kind])
+        started = await db_call(start_agui_run, kind, object_id, parsed, caller=caller_of(principal))
+    except (AccessDenied, ServiceError) as exc:
+        return _refusal(exc)
+    stream = stream_events(agui_events(started, after), encode=encode)  # type: ignore[arg-type]
+    return sse_response(stream, headers={"X-Run-ID": started.run_id})
+
+
+def _definition(kind: str, object_id: str) -> dict:
+    model = {"agent": Agent, "star": Star, "workflow": Workflow}[kind]
+    row = model.objects.filter(pk=object_id).values("id", "name", "description", "enabled").first()
+    if row is None:
+        raise NotFound(f"No {kind} with id {object_id!r}.")
+    return row
+
+
+def _describe(kind: str, row: dict) -> dict:
+    return {
+        "kind": kind,
+        "id": row["id"],
+        "name": row["name"] or row["id"],
+        "description": row["description"],
+        "enabled": row["enabled"],
+        "endpoint": PATHS[kind].format(id=row["id"]),
+        "websocket": f"/ws/agui/{kind}s/{row['id']}/",
+        "protocolVersion": "1.0",
+        "capabilities": {
+            "transport": {"streaming": True, "websocket": True},
+            "tools": {"supported": True, "clientProvided": kind == "agent"},
+            "state": {"snapshots": True, "deltas": kind == "workflow", "persistentState": True},
+            "multiAgent": {"supported": kind != "agent"},
+        },
+    }
+
+
+async def describe(request: HttpRequest, kind: str, object_id: str) -> HttpResponse:
+    try:
+        await _principal(request, "read", kind, object_id)
+        row = await db_call(_definition, kind, object_id)
+    except (AccessDenied, ServiceError) as exc:
+        return _refusal(exc)
+    return JsonResponse(_describe(kind, row))
+
+
+def _catalogue() -> list[dict]:
+    out = []
+    for kind, model in (("agent", Agent), ("star", Star), ("workflow", Workflow)):
+        rows = model.objects.filter(enabled=True).order_by("id").values("id", "name", "description", "enabled")
+        out += [_describe(kind, row) for row in rows[:500]]
+    return out
+
+
+async def index(request: HttpRequest) -> HttpResponse:
+    """Every AG-UI endpoint of this AsterOS: what a frontend can connect to."""
+    try:
+        await _principal(request, "read")
+        endpoints = await db_call(_catalogue)
+    except (AccessDenied, ServiceError) as exc:
+        return _refusal(exc)
+    return JsonResponse({"protocolVersion": "1.0", "endpoints": endpoints})

@@ -1,0 +1,1 @@
+"""Websocket streams (Channels): run events, AG-UI over a socket, the dashboard feed."""

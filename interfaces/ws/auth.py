@@ -1,0 +1,158 @@
+"""Who is on the other end of a websocket, and what they may do.
+
+``WebsocketAuthMiddleware`` wraps the websocket router (``asteros_site/asgi.py``). It finds the
+credentials of the handshake and leaves the decision to the consumer, which knows what is being
+asked for (a run, an agent, the dashboard):
+
+- an API key in ``Authorization: Bearer <key>`` or ``X-API-Key`` (programs), or in the
+  ``Sec-WebSocket-Protocol`` list as ``asteros.key.<key>`` (browsers cannot set headers; offer
+  ``asteros`` too and the server answers with ``asteros``, never echoing the key);
+- or the Django session of a logged-in user (browser pages). A session is only trusted when the
+  handshake's ``Origin`` is this site (or absent): another site's page cannot borrow it.
+
+Keys never go in the query string (it ends up in access logs) and are never logged here.
+Consumers call ``authorize`` and, when it raises ``AccessDenied``, accept and close at once
+with ``close_code(exc)``: 4401 (not authenticated, or a bad key) or 4403 (not allowed), after a
+``{"type": "error", ...}`` frame that says why. (Closing before accepting would reach the
+client as an HTTP 403 with no code at all.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.auth import AuthMiddlewareStack
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.request import split_domain_port, validate_host
+
+from cosmos.db import db_call
+
+from ..http.auth import AccessDenied, KeyPrincipal, principal_allows, require_access
+
+KEY_PROTOCOL_PREFIX = "asteros.key."
+PUBLIC_PROTOCOL = "asteros"
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 400: 4400, 409: 4409}
+
+
+def _headers(scope: dict) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers") or ():
+        out[name.decode("latin-1").lower()] = value.decode("latin-1")
+    return out
+
+
+def key_from_subprotocols(protocols: Iterable[str]) -> str | None:
+    for protocol in protocols:
+        if protocol.startswith(KEY_PROTOCOL_PREFIX) and len(protocol) > len(KEY_PROTOCOL_PREFIX):
+            return protocol[len(KEY_PROTOCOL_PREFIX) :]
+    return None
+
+
+def answer_subprotocol(protocols: Iterable[str]) -> str | None:
+    """The subprotocol to accept with: ``asteros`` when offered, else any offered one but a key."""
+    offered = list(protocols)
+    if PUBLIC_PROTOCOL in offered:
+        return PUBLIC_PROTOCOL
+    for protocol in offered:
+        if not protocol.startswith(KEY_PROTOCOL_PREFIX):
+            return protocol
+    return offered[0] if offered else None  # only a key was offered: a browser insists on an answer
+
+
+def same_origin(headers: dict[str, str]) -> bool:
+    """No Origin (not a browser), or an Origin whose host is this request's host or an allowed one."""
+    origin = headers.get("origin")
+    if not origin:
+        return True
+    origin_host = urlsplit(origin).netloc.lower()
+    if not origin_host:
+        return False
+    if origin_host == headers.get("host", "").lower():
+        return True
+    domain, _port = split_domain_port(origin_host)
+    allowed = list(settings.ALLOWED_HOSTS) or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    return bool(domain) and validate_host(domain, allowed)
+
+
+class _Credentials:
+    """What the middleware found; consumers read it through ``authorize``."""
+
+    __slots__ = ("headers", "subprotocol", "user")
+
+    def __init__(self, headers: dict[str, str], user: Any, subprotocol: str | None) -> None:
+        self.headers = headers
+        self.user = user
+        self.subprotocol = subprotocol
+
+
+class _CredentialsMiddleware:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        if scope.get("type") != "websocket":
+            return await self.inner(scope, receive, send)
+        headers = _headers(scope)
+        protocols = list(scope.get("subprotocols") or ())
+        key = key_from_subprotocols(protocols)
+        auth_headers = {k: v for k, v in headers.items() if k in ("authorization", "x-api-key")}
+        if key and not auth_headers:
+            auth_headers = {"authorization": f"Bearer {key}"}
+        user = scope.get("user")
+        if user is None or not same_origin(headers):
+            user = AnonymousUser()
+        scope = {**scope, "asteros": _Credentials(auth_headers, user, answer_subprotocol(protocols))}
+        return await self.inner(scope, receive, send)
+
+
+def WebsocketAuthMiddleware(inner: Any) -> Any:  # noqa: N802 - a middleware "class" like AuthMiddlewareStack
+    """Sessions and users (Channels' auth stack), then AsterOS's credentials, around ``inner``."""
+    return AuthMiddlewareStack(_CredentialsMiddleware(inner))
+
+
+def credentials(scope: dict) -> _Credentials:
+    found = scope.get("asteros")
+    if isinstance(found, _Credentials):
+        return found
+    # A consumer mounted without the middleware (a test): only the scope's own headers count.
+    return _Credentials(_headers(scope), scope.get("user") or AnonymousUser(), None)
+
+
+async def authorize(
+    scope: dict,
+    required: str = "read",
+    *,
+    resource: str | None = None,
+    object_id: str | None = None,
+    staff_only: bool = False,
+) -> Any:
+    """The principal of this connection, allowed ``required`` (a key scope); else AccessDenied.
+
+    With ``ASTEROS_ENABLE_AUTH`` off anyone may connect, as with the HTTP API, except where
+    ``staff_only`` (the dashboard): that needs a staff session or a key with the scope.
+    """
+    found = credentials(scope)
+    principal = await db_call(
+        require_access, found.headers, found.user, required, resource=resource, object_id=object_id
+    )
+    if staff_only and not principal_allows(principal, required):
+        if principal is None or not getattr(principal, "is_authenticated", False):
+            raise AccessDenied(401, "not_authenticated", "Log in as staff (or send an API key) to use this.")
+        raise AccessDenied(403, "permission_denied", "Only staff may use the dashboard.")
+    return principal
+
+
+def may(principal: Any, required: str, *, resource: str | None = None, object_id: str | None = None) -> bool:
+    """A second check on an open connection (e.g. cancelling needs ``run``)."""
+    if not settings.ASTEROS.enable_auth:
+        return True
+    if not principal_allows(principal, required):
+        return False
+    return not (resource and isinstance(principal, KeyPrincipal) and not principal.allows_resource(resource, object_id))
+
+
+def close_code(exc: AccessDenied) -> int:
+    return CLOSE_CODES.get(exc.status, 4403)

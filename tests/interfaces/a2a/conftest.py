@@ -1,0 +1,130 @@
+"""A live AsterOS for the A2A tests: ``manage.py asteros serve`` as a subprocess, embedded mode.
+
+One temporary SQLite database is migrated and seeded (``seed.py``) once per session; each server
+gets its own copy of it. ``a2a_server`` has auth off; ``a2a_auth_server`` has auth on with the
+key ``AUTH_KEY``. Both also add the A2A plugin through ``ASTEROS_INTERFACES``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+AUTH_KEY = "a2a-test-key-0123456789"
+SEED_SCRIPT = (
+    "import django\n"
+    "django.setup()\n"
+    "from django.core.management import call_command\n"
+    "call_command('migrate', verbosity=0, interactive=False)\n"
+    "from django.db import connection\n"
+    "with connection.cursor() as cursor:\n"
+    "    cursor.execute('PRAGMA journal_mode=WAL')\n"  # persistent: the server reads while its worker writes
+    "from tests.interfaces.a2a.seed import seed\n"
+    "seed()\n"
+)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()[-4000:]
+
+
+def _env(database: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ASTEROS_REQUIRE_SERVICES", "ASTEROS_PORT")}
+    env |= {
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DJANGO_SETTINGS_MODULE": "asteros_site.settings",
+        "ASTEROS_LOG_LEVEL": "warning",
+        "ASTEROS_INTERFACES": "interfaces.a2a.A2AInterface",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    return env | extra
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def seeded_database(tmp_path_factory) -> Path:
+    database = tmp_path_factory.mktemp("a2a") / "seed.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "-c", SEED_SCRIPT], cwd=ROOT, env=_env(database), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return database
+
+
+def _start(seeded: Path, name: str, **extra: str) -> Iterator[LiveServer]:
+    database = seeded.with_name(f"{name}.sqlite3")
+    shutil.copy(seeded, database)
+    port = _free_port()
+    log = seeded.with_name(f"{name}.log")
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=_env(database, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+def _wait_until_up(server: LiveServer, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"the server exited:\n{server.output()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/a2a/", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server did not answer within {timeout:.0f}s:\n{server.output()}")
+
+
+@pytest.fixture(scope="session")
+def a2a_server(seeded_database) -> Iterator[LiveServer]:
+    yield from _start(seeded_database, "open")
+
+
+@pytest.fixture(scope="session")
+def a2a_auth_server(seeded_database) -> Iterator[LiveServer]:
+    yield from _start(seeded_database, "auth", ASTEROS_ENABLE_AUTH="true", ASTEROS_API_KEY=AUTH_KEY)

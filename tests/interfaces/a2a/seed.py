@@ -1,0 +1,41 @@
+"""The rows the live A2A test server serves. Run inside the server's environment (see conftest)."""
+
+from __future__ import annotations
+
+from stars.models import Role
+from tests.factories import make_agent, make_membership, make_star, make_workflow
+
+ECHO_REPLY = "echo: {input}"
+# Slow enough to be caught while running: the first token after 30 s, unless cancelled.
+SLOW_TTFT_MS = 30_000
+# Streams 12 tokens at 6 per second: about two seconds of visible progress.
+PACED = {"reply_tokens": 12, "tokens_per_second": 6, "ttft_ms": 300}
+
+
+def seed() -> None:
+    echo = make_agent(
+        "echo",
+        name="Echo",
+        description="Repeats what you say.",
+        parameters={"reply": ECHO_REPLY},
+        tools=["calculator"],
+    )
+    make_agent("slow", name="Slow", description="Takes its time.", parameters={"ttft_ms": SLOW_TTFT_MS})
+    make_agent("paced", name="Paced", description="Streams a dozen tokens.", parameters=PACED)
+    make_agent("failing", parameters={"fail": "the model is down", "error_code": "model_unavailable"})
+    make_agent("hidden", enabled=False)
+    worker = make_agent("writer", name="Writer", description="Writes.", parameters={"reply": "written: {input}"})
+    star = make_star("team", name="Team", description="A leader and a writer.")
+    make_membership(star, echo, name="lead", role=Role.LEADER, order=0)
+    make_membership(star, worker, name="writer", role=Role.WORKER, order=1, description="Writes prose.")
+    make_workflow(
+        "pipeline",
+        name="Pipeline",
+        description="Echo, then write.",
+        definition={
+            "steps": [
+                {"name": "first", "type": "agent", "agent": "echo", "prompt": "{{ input }}"},
+                {"name": "second", "type": "agent", "agent": "writer", "prompt": "{{ previous }}"},
+            ]
+        },
+    )

@@ -1,0 +1,60 @@
+"""Running the project as a user would: a fresh embedded AsterOS in a subprocess.
+
+Shared by the tests that need a real server process (runserver, the A2A and AG-UI clients)
+or a management command in its own process (migrate, the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_LOG = "embedded worker started"  # what cosmos.embedded logs when its worker starts
+
+
+def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh embedded AsterOS on a temporary SQLite database."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ASTEROS_REQUIRE_SERVICES")}
+    env |= {
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'asteros.sqlite3'}",
+        "ASTEROS_LOG_LEVEL": "info",
+        "ASTEROS_ENABLE_LOGGING": "true",
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "asteros_site.settings",
+    }
+    env.pop("ASTEROS_PORT", None)
+    return env | extra
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_200(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer 200 within {timeout:.0f}s")
