@@ -55,9 +55,12 @@ def test_agent_run_with_a_tool_succeeds_with_a_gapless_event_log():
     types = event_types(run.id)
     assert types[0] == "RUN_STARTED" and types[-1] == "RUN_FINISHED"
     assert types.count("RUN_FINISHED") == 1 and "RUN_ERROR" not in types
-    assert [
-        t for t in types if t.startswith("TOOL_CALL")
-    ] == ["TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_END", "TOOL_CALL_RESULT"]
+    assert [t for t in types if t.startswith("TOOL_CALL")] == [
+        "TOOL_CALL_START",
+        "TOOL_CALL_ARGS",
+        "TOOL_CALL_END",
+        "TOOL_CALL_RESULT",
+    ]
     result = RunEvent.objects.get(run=run, type="TOOL_CALL_RESULT").data
     assert result["content"] == "42"
     assert_contiguous(run.id)
