@@ -27,6 +27,8 @@ class A2AError(Exception):
     reason: ClassVar[str] = "INTERNAL_ERROR"
     domain: ClassVar[str] = A2A_DOMAIN
     default_message: ClassVar[str] = "Internal error"
+    # JSON-RPC errors travel in HTTP 200 responses, except these HTTP-level ones (401, 403, 404).
+    keeps_http_status: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -147,18 +149,29 @@ class VersionNotSupportedError(A2AError):
     default_message = "Version not supported"
 
 
-# --- authentication and authorization (not A2A errors: HTTP 401/403 on every binding)
+# --- HTTP-level errors (not A2A errors): 404, 401 and 403 on every binding
+
+
+class AgentNotFoundError(A2AError):
+    """Nothing is served at this base URL (no such agent, or it is disabled)."""
+
+    jsonrpc_code, http_status, grpc_status, reason = -32601, 404, "NOT_FOUND", "AGENT_NOT_FOUND"
+    domain = OUR_DOMAIN
+    keeps_http_status = True
+    default_message = "No A2A agent here."
 
 
 class UnauthenticatedError(A2AError):
     jsonrpc_code, http_status, grpc_status, reason = -32000, 401, "UNAUTHENTICATED", "UNAUTHENTICATED"
     domain = OUR_DOMAIN
+    keeps_http_status = True
     default_message = "Authentication credentials were not provided."
 
 
 class PermissionDeniedError(A2AError):
     jsonrpc_code, http_status, grpc_status, reason = -32000, 403, "PERMISSION_DENIED", "PERMISSION_DENIED"
     domain = OUR_DOMAIN
+    keeps_http_status = True
     default_message = "You may not do this."
 
 

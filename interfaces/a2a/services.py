@@ -159,7 +159,7 @@ def user_message(run: Run) -> dict[str, Any]:
 
 
 def task_metadata(run: Run) -> dict[str, Any]:
-    return {"asteros": {"kind": run.kind, "target": run.target, "runStatus": run.status}}
+    return {"asteros": {"runKind": run.kind, "target": run.target, "runStatus": run.status}}
 
 
 def project(run: Run, events: Iterable[dict[str, Any]]) -> TaskProjection:

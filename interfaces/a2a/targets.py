@@ -15,8 +15,6 @@ from django.db import models
 
 from cosmos.kinds import kind_names
 
-from .errors import MethodNotFoundError
-
 # URL segment -> run kind. The segments are also the resource names of API keys' ``resources``.
 RESOURCES: dict[str, str] = {"agents": "agent", "stars": "star", "workflows": "workflow"}
 KIND_LABELS = {"agent": "agent", "star": "star (team of agents)", "workflow": "workflow"}
@@ -67,14 +65,6 @@ def get_target(resource: str, object_id: str) -> Target | None:
     if row is None:
         return None
     return Target(resource, kind, row.pk, row)
-
-
-def require_target(resource: str, object_id: str) -> Target:
-    target = get_target(resource, object_id)
-    if target is None:
-        # Not an A2A error: there is no agent here at all (the SDK maps 404 to MethodNotFound).
-        raise MethodNotFoundError(f"No A2A agent at /a2a/{resource}/{object_id}.")
-    return target
 
 
 def all_targets() -> list[Target]:

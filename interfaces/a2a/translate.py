@@ -208,8 +208,11 @@ class TaskProjection:
         return [self._status(WORKING, message, when)]
 
     def _subagent(self, event: dict[str, Any], when: str) -> list[dict[str, Any]]:
-        fields = {key: value for key, value in event.items() if key != "type"}
-        who = fields.get("member") or fields.get("stepName") or fields.get("step") or fields.get("runId") or "sub-agent"
+        # "kind" is renamed: in A2A 1.0 payloads a "kind" field reads as the 0.3 discriminator.
+        fields = {("runKind" if key == "kind" else key): value for key, value in event.items() if key != "type"}
+        who = (
+            fields.get("member") or fields.get("stepName") or fields.get("agent") or fields.get("runId") or "sub-agent"
+        )
         what = {
             EventType.SUBAGENT_STARTED: "started",
             EventType.SUBAGENT_FINISHED: "finished",

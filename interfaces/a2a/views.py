@@ -29,10 +29,10 @@ from . import services
 from .cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
 from .errors import (
     A2AError,
+    AgentNotFoundError,
     InternalError,
     InvalidParamsError,
     JSONParseError,
-    MethodNotFoundError,
     PermissionDeniedError,
     PushNotificationNotSupportedError,
     UnauthenticatedError,
@@ -55,7 +55,7 @@ JSON = "application/json"
 async def resolve(resource: str, object_id: str) -> Target:
     target = await db_call(get_target, resource, object_id) if enabled() else None
     if target is None:
-        raise MethodNotFoundError(f"No A2A agent at /a2a/{resource}/{object_id}.")
+        raise AgentNotFoundError(f"No A2A agent at /a2a/{resource}/{object_id}.")
     return target
 
 
@@ -120,10 +120,10 @@ async def agent_card(request: HttpRequest, resource: str, object_id: str) -> Htt
     if request.method not in ("GET", "HEAD"):
         return _method_not_allowed("GET")
     if not enabled():
-        return _status_response(MethodNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
+        return _status_response(AgentNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
     target = await db_call(get_target, resource, object_id)
     if target is None:
-        return _status_response(MethodNotFoundError(f"No A2A agent at /a2a/{resource}/{object_id}."))
+        return _status_response(AgentNotFoundError(f"No A2A agent at /a2a/{resource}/{object_id}."))
     card = await db_call(build_card, request, target)
     etag = card_etag(card)
     if request.headers.get("If-None-Match") == etag:
@@ -149,7 +149,7 @@ async def directory(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return _method_not_allowed("GET")
     if not enabled():
-        return _status_response(MethodNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
+        return _status_response(AgentNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
     entries = await db_call(_directory, request)
     body = {"name": settings.ASTEROS.name, "protocolVersion": PROTOCOL_VERSION, "agents": entries}
     return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
@@ -161,7 +161,7 @@ async def cards(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return _method_not_allowed("GET")
     if not enabled():
-        return _status_response(MethodNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
+        return _status_response(AgentNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
     return JsonResponse({"agentCards": await db_call(_cards, request)}, json_dumps_params={"ensure_ascii": False})
 
 
@@ -175,7 +175,7 @@ def _rpc_error(error: A2AError, request_id: Any = None) -> dict[str, Any]:
 def _rpc_response(error: A2AError, request_id: Any = None) -> HttpResponse:
     # A2A and JSON-RPC errors travel in a 200 response; who-are-you and where-is-it errors keep
     # their HTTP status (401, 403, 404) so that any HTTP client sees them.
-    status = error.http_status if error.http_status in (401, 403, 404) else 200
+    status = error.http_status if error.keeps_http_status else 200
     response = JsonResponse(_rpc_error(error, request_id), status=status)
     return _with_auth_header(response, error)
 

@@ -51,7 +51,7 @@ class RunAgentInput:
     tools: list[dict] = field(default_factory=list)
     context: list[dict] = field(default_factory=list)
     state: Any = None
-    has_state: bool = False  # "state" was sent and is not null
+    has_state: bool = False  # "state" was sent, and is neither null nor {} (a client with no state yet)
     forwarded_props: Any = None
     parent_run_id: str | None = None
     protocol_version: str | None = None
@@ -121,7 +121,7 @@ def parse_run_agent_input(body: Any) -> RunAgentInput:
         tools=tools,
         context=context,
         state=state,
-        has_state=state is not None,
+        has_state=state is not None and state != {},
         forwarded_props=body.get("forwardedProps"),
         parent_run_id=parent_run_id,
         protocol_version=protocol_version,
@@ -318,7 +318,9 @@ def to_internal_messages(parsed: RunAgentInput, state: Any = None) -> list[dict]
             out.append({"role": "system", "content": message["content"]})
         elif role == "user":
             settle()
-            out.append({"role": "user", "content": content_text(message["content"])})
+            text = content_text(message["content"])
+            if text:  # only media the models cannot take: dropped with it, as the spec asks
+                out.append({"role": "user", "content": text})
         elif role == "assistant":
             settle()
             calls = []

@@ -5,8 +5,9 @@ websocket consumer alike: one pipeline, two transports.
   ``runId`` is the run's id, any other string is kept in ``metadata["agui"]``. Posting the same
   ``runId`` again attaches to that run instead of starting another (idempotency key
   ``agui:<runId>`` per caller), so a client that lost its stream can read it again.
-- The thread's state: the input's ``state`` when sent (and not null) is the truth and is saved
-  on the session; otherwise the session's saved state is used. It opens the stream as
+- The thread's state: the input's ``state`` when sent (and neither null nor ``{}``, which is
+  what a client with no state yet sends) is the truth and is saved on the session; otherwise
+  the session's saved state is used, so a reloaded page gets its thread's state back. It opens the stream as
   ``STATE_SNAPSHOT``; whatever the run's own ``STATE_SNAPSHOT`` / ``STATE_DELTA`` make of it
   is saved on the session when the run ends.
 """

@@ -210,7 +210,12 @@ class AGUITranslator:
             out.append({"type": "STEP_FINISHED", "stepName": step})
         for subagent in self._subagents:
             out.append(
-                {"type": "SUBAGENT_ERROR", "subagentRunId": subagent, "message": ABANDONED_SUBAGENT, "code": "abandoned"}
+                {
+                    "type": "SUBAGENT_ERROR",
+                    "subagentRunId": subagent,
+                    "message": ABANDONED_SUBAGENT,
+                    "code": "abandoned",
+                }
             )
             self._finished_subagents.add(subagent)
         self._texts.clear()
@@ -353,7 +358,8 @@ class AGUITranslator:
         if not isinstance(event.get("name"), str):
             return [*out, *self._custom(event)]
         wire = dict(event)
-        wire.setdefault("value", {})
+        if wire.get("value") is None:
+            wire["value"] = {}  # CUSTOM requires a value, and a null is not one
         return [*out, conform(wire)]
 
     # --- everything else

@@ -188,7 +188,9 @@ def compute_summary() -> dict:
         "finishedPerMinute": sum(1 for row in finished if row[0] is None),
         "tokensPerMinute": sum(row[4] + row[5] for row in finished),
         "errorsPerMinute": sum(1 for row in finished if row[1] == RunStatus.FAILED),
-        "errorsLastHour": Run.objects.filter(status=RunStatus.FAILED, finished_at__gte=now - timedelta(hours=1)).count(),
+        "errorsLastHour": Run.objects.filter(
+            status=RunStatus.FAILED, finished_at__gte=now - timedelta(hours=1)
+        ).count(),
         "latencyMs": latency,
         "workers": workers,
     }
@@ -233,7 +235,9 @@ def retry_run(run_id: Any, *, caller: str, origin: str = "dashboard") -> Run:
     if run.parent_id is not None:
         raise Invalid("Retry the top-level run: a child run is re-created by its parent.", code="not_retryable")
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
-        raise Conflict(f"Run {run.id} is {run.status}; only failed or cancelled runs can be retried.", code="not_retryable")
+        raise Conflict(
+            f"Run {run.id} is {run.status}; only failed or cancelled runs can be retried.", code="not_retryable"
+        )
     metadata = {**(run.metadata or {}), "retry_of": str(run.id)}
     new, _ = start_run(
         run.kind, run.target, run.input, session_id=run.session_id, origin=origin, caller=caller, metadata=metadata

@@ -44,6 +44,16 @@ def _headers(scope: dict) -> dict[str, str]:
     return out
 
 
+def key_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The key-carrying headers, spelled as ``interfaces.http.auth`` looks them up."""
+    out = {}
+    if "authorization" in headers:
+        out["Authorization"] = headers["authorization"]
+    if "x-api-key" in headers:
+        out["X-API-Key"] = headers["x-api-key"]
+    return out
+
+
 def key_from_subprotocols(protocols: Iterable[str]) -> str | None:
     for protocol in protocols:
         if protocol.startswith(KEY_PROTOCOL_PREFIX) and len(protocol) > len(KEY_PROTOCOL_PREFIX):
@@ -98,9 +108,9 @@ class _CredentialsMiddleware:
         headers = _headers(scope)
         protocols = list(scope.get("subprotocols") or ())
         key = key_from_subprotocols(protocols)
-        auth_headers = {k: v for k, v in headers.items() if k in ("authorization", "x-api-key")}
+        auth_headers = key_headers(headers)
         if key and not auth_headers:
-            auth_headers = {"authorization": f"Bearer {key}"}
+            auth_headers = {"Authorization": f"Bearer {key}"}
         user = scope.get("user")
         if user is None or not same_origin(headers):
             user = AnonymousUser()
@@ -108,7 +118,7 @@ class _CredentialsMiddleware:
         return await self.inner(scope, receive, send)
 
 
-def WebsocketAuthMiddleware(inner: Any) -> Any:  # noqa: N802 - a middleware "class" like AuthMiddlewareStack
+def WebsocketAuthMiddleware(inner: Any) -> Any:
     """Sessions and users (Channels' auth stack), then AsterOS's credentials, around ``inner``."""
     return AuthMiddlewareStack(_CredentialsMiddleware(inner))
 
@@ -118,7 +128,7 @@ def credentials(scope: dict) -> _Credentials:
     if isinstance(found, _Credentials):
         return found
     # A consumer mounted without the middleware (a test): only the scope's own headers count.
-    return _Credentials(_headers(scope), scope.get("user") or AnonymousUser(), None)
+    return _Credentials(key_headers(_headers(scope)), scope.get("user") or AnonymousUser(), None)
 
 
 async def authorize(

@@ -214,9 +214,7 @@ class AGUIConsumer(BaseConsumer):
         try:
             parsed = parse_run_agent_input(content)
             require_kind(self.kind, WHAT[self.kind])
-            started = await db_call(
-                start_agui_run, self.kind, self.target, parsed, caller=caller_of(self.principal)
-            )
+            started = await db_call(start_agui_run, self.kind, self.target, parsed, caller=caller_of(self.principal))
         except ServiceError as exc:
             # No run started: AG-UI lets a stream open with RUN_ERROR.
             error = {"type": "RUN_ERROR", "message": exc.message, "code": exc.code}
@@ -233,7 +231,9 @@ class AGUIConsumer(BaseConsumer):
             raise
         except Exception:
             logger.exception("AG-UI socket stream failed", extra={"run_id": started.run_id})
-            await self.send_json({"type": "RUN_ERROR", "message": "The stream failed on the server.", "code": "internal"})
+            await self.send_json(
+                {"type": "RUN_ERROR", "message": "The stream failed on the server.", "code": "internal"}
+            )
 
     async def cancel_current(self) -> None:
         if self.current_run is None or self.task is None or self.task.done():
@@ -245,10 +245,8 @@ class AGUIConsumer(BaseConsumer):
                 }
             )
             return
-        try:
+        with contextlib.suppress(ServiceError):  # it finished meanwhile: its stream ends on its own
             await db_call(cancel_run, self.current_run)
-        except ServiceError:
-            pass  # it finished meanwhile: its stream ends on its own
 
     async def disconnect(self, code: int) -> None:
         await _cancel_task(self.task)

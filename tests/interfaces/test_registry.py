@@ -57,7 +57,9 @@ def test_register_generates_crud_with_filter_search_ordering_and_pagination(api_
     star = make_star()
     for index, (sender, content) in enumerate([("ann", "hello there"), ("bob", "general kenobi"), ("ann", "bye")]):
         response = api_client.post(
-            "/api/star-messages", {"star": star.id, "sender": sender, "recipient": "*", "content": content}, format="json"
+            "/api/star-messages",
+            {"star": star.id, "sender": sender, "recipient": "*", "content": content},
+            format="json",
         )
         assert response.status_code == 201, response.content
         assert response.json()["id"] == index + 1 or response.json()["id"]
@@ -102,9 +104,8 @@ def test_a_temporary_registration_goes_away(api_client):
 def test_registering_twice_is_an_error():
     with pytest.raises(AlreadyRegistered, match="already registered"):
         site.register(Agent)
-    with site.temporarily(StarMessage, resource_name="agents-two"):
-        with pytest.raises(AlreadyRegistered):
-            site.register(StarMessage)
+    with site.temporarily(StarMessage, resource_name="agents-two"), pytest.raises(AlreadyRegistered):
+        site.register(StarMessage)
     with pytest.raises(AlreadyRegistered, match="named 'agents'"):
         site.register(StarMessage, resource_name="agents")
     assert not site.is_registered(StarMessage)
@@ -155,7 +156,11 @@ def test_writes_of_agents_go_through_the_service_so_max_agents_holds(api_client,
     make_agent()
     response = api_client.post("/api/agents", {"id": "one-too-many", "provider": "scripted"}, format="json")
     assert response.status_code == 409
-    assert response.json()["error"] == {"code": "cosmos_full", "message": "cosmos is full (max 1 agents)", "details": None}
+    assert response.json()["error"] == {
+        "code": "cosmos_full",
+        "message": "cosmos is full (max 1 agents)",
+        "details": None,
+    }
 
 
 # --- autodiscovery
@@ -186,7 +191,9 @@ def discoverable_app(tmp_path, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_autodiscovery_imports_asteros_modules_and_start_upserts_rows_from_code(discoverable_app, django_assert_num_queries):
+def test_autodiscovery_imports_asteros_modules_and_start_upserts_rows_from_code(
+    discoverable_app, django_assert_num_queries
+):
     with django_assert_num_queries(0):  # importing registers in memory only
         imported = autodiscover([discoverable_app, "no_such_app"])
     assert imported == ["discoverable_app.asteros"]
@@ -359,7 +366,7 @@ def test_interfaces_resolve_from_dotted_paths_and_refuse_others():
     assert interface.name == "http" and interface.type == "http"
     with pytest.raises(ImproperlyConfigured, match="ASTEROS_INTERFACES"):
         resolve_interface("no.such.Interface")
-    with pytest.raises(ImproperlyConfigured, match="not an interfaces.base.Interface"):
+    with pytest.raises(ImproperlyConfigured, match=r"not an interfaces\.base\.Interface"):
         resolve_interface("interfaces.registry.ResourceConfig")
 
 

@@ -52,7 +52,9 @@ def test_revoked_keys_are_refused_and_last_use_is_recorded(api_client, auth_on):
 def test_scopes_nest_admin_over_run_over_read(api_client, keys, auth_on):
     agent_url = "/api/agents"
     assert api_client.get(agent_url, **bearer(keys.admin)).status_code == 200
-    assert_error(api_client.post(agent_url, {"id": "x", "provider": "scripted"}, format="json", **bearer(keys.run)), 403)
+    assert_error(
+        api_client.post(agent_url, {"id": "x", "provider": "scripted"}, format="json", **bearer(keys.run)), 403
+    )
     created = api_client.post(agent_url, {"id": "x", "provider": "scripted"}, format="json", **bearer(keys.admin))
     assert created.status_code == 201
 

@@ -63,7 +63,11 @@ def asteros_server(request, tmp_path_factory) -> Iterator[str]:
                 time.sleep(0.1)
         created = httpx.post(
             f"{base}/api/agents",
-            json={"id": "live-agent", "provider": "scripted", "parameters": {"reply_tokens": 8, "tokens_per_second": 25}},
+            json={
+                "id": "live-agent",
+                "provider": "scripted",
+                "parameters": {"reply_tokens": 8, "tokens_per_second": 25},
+            },
         )
         assert created.status_code == 201, created.text
         yield base
@@ -107,7 +111,9 @@ def test_last_event_id_resumes_after_that_event(asteros_server):
     run = httpx.post(f"{asteros_server}/api/agents/live-agent/run?wait=30", json={"input": "again"}, timeout=40).json()
     assert run["status"] == "succeeded"
     full = parse_sse(
-        httpx.get(f"{asteros_server}/api/runs/{run['id']}/events", headers={"Accept": "text/event-stream"}, timeout=30).content
+        httpx.get(
+            f"{asteros_server}/api/runs/{run['id']}/events", headers={"Accept": "text/event-stream"}, timeout=30
+        ).content
     )
     resumed = parse_sse(
         httpx.get(

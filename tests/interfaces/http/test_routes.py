@@ -114,7 +114,10 @@ ROUTES: dict[tuple[str, str], Case] = {
     # templates
     ("GET", "/api/templates"): Case(bad_query="provider=" + "x" * 40),
     ("POST", "/api/templates"): Case(
-        scope="admin", status=201, body={"id": "made-template", "provider": "scripted"}, bad_body={"id": "t", "tools": 3}
+        scope="admin",
+        status=201,
+        body={"id": "made-template", "provider": "scripted"},
+        bad_body={"id": "t", "tools": 3},
     ),
     ("GET", "/api/templates/{id}"): Case(no_bad_input=NO_INPUT),
     ("PUT", "/api/templates/{id}"): Case(scope="admin", body={"provider": "openai"}, bad_body={"parameters": [1]}),
@@ -122,7 +125,9 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/templates/{id}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
     # stars
     ("GET", "/api/stars"): Case(bad_query="mode=dictatorship"),
-    ("POST", "/api/stars"): Case(scope="admin", status=201, body={"id": "made-star"}, bad_body={"id": "s", "mode": "x"}),
+    ("POST", "/api/stars"): Case(
+        scope="admin", status=201, body={"id": "made-star"}, bad_body={"id": "s", "mode": "x"}
+    ),
     ("GET", "/api/stars/{id}"): Case(no_bad_input=NO_INPUT),
     ("PUT", "/api/stars/{id}"): Case(scope="admin", body={"mode": "broadcast"}, bad_body={"config": [1]}),
     ("PATCH", "/api/stars/{id}"): Case(scope="admin", body={"description": "d"}, bad_body={"enabled": "perhaps"}),
@@ -149,7 +154,9 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("PATCH", "/api/workflows/{id}"): Case(scope="admin", body={"name": "W"}, bad_body={"definition": {}}),
     ("DELETE", "/api/workflows/{id}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
-    ("POST", "/api/workflows/{id}/execute"): Case(scope="run", status=_workflow_status(), body={"input": "x"}, bad_body={}),
+    ("POST", "/api/workflows/{id}/execute"): Case(
+        scope="run", status=_workflow_status(), body={"input": "x"}, bad_body={}
+    ),
     # sessions
     ("GET", "/api/sessions"): Case(bad_query="policy=whenever"),
     ("POST", "/api/sessions"): Case(scope="admin", status=201, body={"id": "made-session"}, bad_body={"id": ""}),

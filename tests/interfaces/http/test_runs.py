@@ -67,7 +67,9 @@ def test_the_same_idempotency_key_from_the_same_caller_returns_the_same_run(api_
     url = f"/api/agents/{agent.id}/run"
     first = api_client.post(url, {"input": "hi"}, format="json", HTTP_IDEMPOTENCY_KEY="abc", **bearer(keys.run))
     again = api_client.post(url, {"input": "hi"}, format="json", HTTP_IDEMPOTENCY_KEY="abc", **bearer(keys.run))
-    other_caller = api_client.post(url, {"input": "hi"}, format="json", HTTP_IDEMPOTENCY_KEY="abc", **bearer(keys.admin))
+    other_caller = api_client.post(
+        url, {"input": "hi"}, format="json", HTTP_IDEMPOTENCY_KEY="abc", **bearer(keys.admin)
+    )
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"] != other_caller.json()["id"]
     assert again["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
@@ -213,7 +215,9 @@ def test_a_key_limited_to_some_resources_sees_only_them(api_client, auth_on):
     assert [a["id"] for a in listed] == [mine.id]
     assert_error(api_client.get(f"/api/agents/{theirs.id}", **bearer(raw)), 404)
     assert_error(api_client.post(f"/api/agents/{theirs.id}/run", {"input": "x"}, format="json", **bearer(raw)), 404)
-    assert api_client.post(f"/api/agents/{mine.id}/run", {"input": "x"}, format="json", **bearer(raw)).status_code == 202
+    assert (
+        api_client.post(f"/api/agents/{mine.id}/run", {"input": "x"}, format="json", **bearer(raw)).status_code == 202
+    )
     runs = {r["target"] for r in api_client.get("/api/runs", **bearer(raw)).json()["results"]}
     assert runs == {mine.id} and str(my_run.id)
     assert_error(api_client.get("/api/stars", **bearer(raw)), 403, "permission_denied")

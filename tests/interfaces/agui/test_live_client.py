@@ -1,0 +1,136 @@
+"""Against a live server (``asteros serve``): the official ``@ag-ui/client`` from Node, and the
+raw bytes of the SSE response read as they arrive.
+
+The Node test needs ``node`` and ``npm`` (``npm ci`` installs the pinned client into
+tests/js/node_modules when it is missing); without them it is skipped, except in CI (``CI`` set),
+where it fails.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from .live import LiveServer
+
+JS = Path(__file__).resolve().parents[2] / "js"
+IN_CI = bool(os.environ.get("CI"))
+
+pytestmark = pytest.mark.slow
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        reason = f"{tool} is not installed: the official AG-UI client runs on Node.js (apt-get install nodejs npm)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def install_client() -> None:
+    if (JS / "node_modules" / "@ag-ui" / "client" / "package.json").exists():
+        return
+    npm = require("npm")
+    result = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"npm ci failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+
+
+def test_the_official_ag_ui_client_against_a_live_server(live_server: LiveServer):
+    node = require("node")
+    install_client()
+    result = subprocess.run(
+        [node, "agui_client.mjs", live_server.url], cwd=JS, capture_output=True, text=True, timeout=120
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines, f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}\n{live_server.log()}"
+    report = json.loads(lines[-1])
+    assert result.returncode == 0 and not report["problems"], (report["problems"], result.stderr[-3000:])
+    # The client would warn about anything outside the 1.0 schema it had to strip: there is none.
+    assert "[ag-ui]" not in result.stderr, result.stderr[-3000:]
+
+    runs = report["scenarios"]
+    for name in (
+        "text",
+        "server_tool",
+        "frontend_tool_call",
+        "frontend_tool_result",
+        "state",
+        "state_restored",
+        "workflow_state",
+    ):
+        types = runs[name]["types"]
+        assert types[0] == "RUN_STARTED", (name, types)
+        assert types[-1] == "RUN_FINISHED", (name, types)
+        assert "RUN_ERROR" not in types, (name, types)
+    assert runs["text"]["lastText"] == "(offline scripted model) You said: hello from node"
+    assert runs["server_tool"]["arguments"] == {"expression": "6 * 7"}
+    assert runs["server_tool"]["lastText"] == "The result is 42."
+    assert runs["frontend_tool_call"]["arguments"] == {"color": "blue"}
+    assert runs["frontend_tool_call"]["finished"]["outcome"] == "success"
+    assert len(runs["frontend_tool_call"]["finished"]["pendingToolCallIds"]) == 1
+    assert runs["frontend_tool_result"]["lastText"] == "The result is background set to blue."
+    assert runs["state"]["state"] == {"theme": "dark", "count": 2}
+    assert runs["state_restored"]["state"] == {"theme": "dark", "count": 2}
+    assert runs["workflow_state"]["state"]["steps"]["first"]["status"] == "succeeded"
+    assert 400 <= runs["bad_body"]["status"] < 500
+    assert json.loads(runs["bad_body"]["body"])["error"]["code"] == "invalid_input"
+
+
+def test_the_raw_bytes_arrive_event_by_event_with_lf_only(live_server: LiveServer):
+    url = urlsplit(live_server.url)
+    body = {
+        "threadId": f"raw-{uuid.uuid4().hex[:8]}",
+        "runId": str(uuid.uuid4()),
+        "messages": [{"id": "u1", "role": "user", "content": "count slowly"}],
+    }
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    started = time.monotonic()
+    connection.request(
+        "POST",
+        "/agui/agents/agui-paced",
+        body=json.dumps(body),
+        headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+    )
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+    assert response.getheader("Transfer-Encoding") == "chunked"
+    chunks: list[tuple[float, bytes]] = []
+    while True:
+        data = response.read1(65536)
+        if not data:
+            break
+        chunks.append((time.monotonic() - started, data))
+    connection.close()
+
+    raw = b"".join(data for _, data in chunks)
+    assert b"\r" not in raw, "LF line endings only"
+    assert len(chunks) > 1, "the events arrive as they happen, not as one body"
+    assert chunks[-1][0] - chunks[0][0] > 0.2, "30 tokens at 60/s take half a second: the first ones came early"
+    events = []
+    for frame in raw.decode().split("\n\n")[:-1]:
+        lines = frame.split("\n")
+        if all(line.startswith(":") for line in lines):
+            continue
+        data_lines = [line for line in lines if line.startswith("data: ")]
+        assert len(data_lines) == 1 and all(line.startswith(("id: ", "data: ")) for line in lines), lines
+        events.append(json.loads(data_lines[0][6:]))
+    types = [event["type"] for event in events]
+    assert types[0] == "RUN_STARTED" and types[-1] == "RUN_FINISHED" and "RUN_ERROR" not in types
+    assert types.count("TEXT_MESSAGE_CONTENT") > 1
