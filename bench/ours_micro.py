@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-url", required=True)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-run", action="store_true", help="scenario 1 only (no model server needed)")
     args = parser.parse_args()
     url = args.model_url
 
@@ -57,6 +58,9 @@ def main() -> None:
     build_time = micro.time_us(build, rounds, inner)
     build_memory = micro.memory_kib(build, memory_runs)
 
+    if args.no_run:
+        print(json.dumps({"build": {**build_time, **build_memory}}))
+        return
     agent = build()
     scripted = build_agent(AgentSpec(id="s", name="s", tools=("calculator",)))
 

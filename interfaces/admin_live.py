@@ -123,11 +123,11 @@ def run_with_input(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
 @admin.action(description="Retry the selected failed or cancelled runs as new runs")
 def retry_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     started, skipped = [], []
-    for run in queryset.only("id"):
+    for run_id in queryset.values_list("id", flat=True):
         try:
-            started.append(str(retry_run(run.id, caller=_caller(request), origin=ORIGIN).id))
+            started.append(str(retry_run(run_id, caller=_caller(request), origin=ORIGIN).id))
         except ServiceError as exc:
-            skipped.append(f"{str(run.id)[:8]}: {exc.message}")
+            skipped.append(f"{str(run_id)[:8]}: {exc.message}")
     if started:
         modeladmin.message_user(
             request, format_html("Retried as new run(s): {}.", _run_links(started)), messages.SUCCESS

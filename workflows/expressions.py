@@ -7,8 +7,9 @@ lists, and calls of the functions in ``FUNCTIONS``. Nothing is ever passed to ``
 tree is walked here, and lookups only read keys of dicts and items of lists, never Python
 attributes, so no expression can reach an object's internals.
 
-``true``, ``false`` and ``null`` may be written as in JSON. A lookup of something missing gives ``None`` (``steps.x.output`` of a step that was skipped,
-``state.count`` before it is set), so expressions like ``state.count or 0`` just work.
+``true``, ``false`` and ``null`` may be written as in JSON. A lookup of something missing gives
+``None`` (``steps.x.output`` of a step that was skipped, ``state.count`` before it is set), so
+expressions like ``state.count or 0`` just work.
 """
 
 from __future__ import annotations

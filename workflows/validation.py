@@ -131,7 +131,9 @@ class _Validator:
         if unknown:
             allowed = sorted(STEP_KEYS[kind] | COMMON_KEYS - {"name", "type"})
             article = "an" if kind == "agent" else "a"
-            self.error(name, f"unknown key(s) {_quoted(unknown)} for {article} {kind} step; it takes {_quoted(allowed)}.")
+            self.error(
+                name, f"unknown key(s) {_quoted(unknown)} for {article} {kind} step; it takes {_quoted(allowed)}."
+            )
         self.common(step, name)
         getattr(self, f"check_{kind}")(step, name, scope)
 

@@ -143,6 +143,9 @@ def micro(args: argparse.Namespace) -> None:
     build_time = m.time_us(build, rounds, inner)
     build_memory = m.memory_kib(build, memory_runs)
 
+    if args.no_run:
+        print(json.dumps({"build": {**build_time, **build_memory}, "python": sys.version.split()[0]}))
+        return
     agent = make_agent(url)
 
     async def one_run() -> int:
@@ -178,6 +181,7 @@ def main() -> None:
     mi = sub.add_parser("micro")
     mi.add_argument("--model-url", required=True)
     mi.add_argument("--quick", action="store_true")
+    mi.add_argument("--no-run", action="store_true", help="scenario 1 only (no model server needed)")
     args = parser.parse_args()
     {"serve": serve, "micro": micro}[args.command](args)
 

@@ -117,7 +117,7 @@ def event_stream(frames: AsyncIterator[tuple[str | None, dict[str, Any]]], task_
 
 @csrf_exempt
 async def agent_card(request: HttpRequest, resource: str, object_id: str) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
+    if request.method != "GET":
         return _method_not_allowed("GET")
     if not enabled():
         return _status_response(AgentNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
@@ -146,7 +146,7 @@ def _cards(request: HttpRequest) -> list[dict[str, Any]]:
 @csrf_exempt
 async def directory(request: HttpRequest) -> HttpResponse:
     """Every A2A agent of this server: kind, id, name, description, base URL and card URL."""
-    if request.method not in ("GET", "HEAD"):
+    if request.method != "GET":
         return _method_not_allowed("GET")
     if not enabled():
         return _status_response(AgentNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
@@ -158,7 +158,7 @@ async def directory(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 async def cards(request: HttpRequest) -> HttpResponse:
     """The full agent card of every A2A agent of this server."""
-    if request.method not in ("GET", "HEAD"):
+    if request.method != "GET":
         return _method_not_allowed("GET")
     if not enabled():
         return _status_response(AgentNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
@@ -183,7 +183,7 @@ def _rpc_response(error: A2AError, request_id: Any = None) -> HttpResponse:
 @csrf_exempt
 async def jsonrpc_endpoint(request: HttpRequest, resource: str, object_id: str) -> HttpResponse:
     """``POST <base>``: one JSON-RPC request. ``GET <base>`` answers the agent card."""
-    if request.method in ("GET", "HEAD"):
+    if request.method == "GET":
         return await agent_card(request, resource, object_id)
     if request.method != "POST":
         return _method_not_allowed("GET, POST")

@@ -134,13 +134,18 @@ def run_usage(run_id: str) -> list[dict]:
 async def agui_events(started: AGUIRun, after: int = 0) -> AsyncIterator[tuple[int | None, dict]]:
     """``(seq, event)`` of the run's AG-UI stream, live until its terminal event.
 
-    One stored event may become several wire events; only the last of them carries the stored
-    ``seq`` (the others ``None``), so resuming after a ``seq`` repeats nothing and loses nothing.
-    Events up to ``after`` are still translated (the translator needs them) but not yielded.
+    ``RUN_STARTED`` and ``STATE_SNAPSHOT`` go out at once, whether or not a worker has claimed
+    the run yet. One stored event may become several wire events; only the last of them carries
+    the stored ``seq`` (the others ``None``), so resuming after a ``seq`` repeats nothing and
+    loses nothing. Events up to ``after`` are still translated (the translator needs them) but
+    not yielded.
     """
     translator = AGUITranslator(
         started.thread_id, started.agui_run_id, state=started.state, parent_run_id=started.parent_run_id
     )
+    if after == 0:
+        for item in translator.open(started.run_id):
+            yield None, item
     async for seq, event in follow(started.run_id, after=0):
         if event.get("type") in TERMINAL_TYPES:
             translator.usage = await db_call(run_usage, started.run_id) or None

@@ -155,14 +155,19 @@ class AGUITranslator:
             started["parentRunId"] = self.parent_run_id
         return [started, {"type": "STATE_SNAPSHOT", "snapshot": copy.deepcopy(self.state)}]
 
-    def _on_run_started(self, event: dict) -> list[dict]:
+    def open(self, internal_run_id: str | None = None) -> list[dict]:
+        """``RUN_STARTED`` and the state, sent at once, before the worker has even claimed the
+        run; the stored ``RUN_STARTED`` then adds nothing."""
         if self.started:
             return []
         self.started = True
         opening = self._opening()
-        if event.get("runId"):
-            opening[0]["metadata"] = {"asteros": {"runId": event["runId"]}}
+        if internal_run_id:
+            opening[0]["metadata"] = {"asteros": {"runId": internal_run_id}}
         return opening
+
+    def _on_run_started(self, event: dict) -> list[dict]:
+        return self.open(event.get("runId"))
 
     def _on_run_finished(self, event: dict) -> list[dict]:
         out = self._close_all()

@@ -167,7 +167,9 @@ def compute_summary() -> dict:
         .order_by()[:10000]
     )
     latencies = [
-        (done - created).total_seconds() * 1000 for parent, _status, created, done, _i, _o in finished if parent is None
+        max(0.0, (done - created).total_seconds() * 1000)
+        for parent, _status, created, done, _i, _o in finished
+        if parent is None
     ]
     latency = (
         {

@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 
 from cosmos.models import RunStatus
-from tests.workflows.helpers import child_of_step, children, final_state, max_overlap, run_workflow, scripted, step_events
+from tests.workflows.helpers import (
+    child_of_step,
+    children,
+    final_state,
+    max_overlap,
+    run_workflow,
+    scripted,
+    step_events,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
 
@@ -46,7 +54,10 @@ def test_max_concurrency_bounds_the_branches_running_at_once():
 
 def test_multi_step_branches_run_in_order_and_see_the_steps_before_them():
     agent = scripted("[{input}]")
-    branch_a = {"name": "a", "steps": [agent_step("a1", agent, "a1"), agent_step("a2", agent, "{{ steps.a1.output }}+")]}
+    branch_a = {
+        "name": "a",
+        "steps": [agent_step("a1", agent, "a1"), agent_step("a2", agent, "{{ steps.a1.output }}+")],
+    }
     run = run_workflow(
         {
             "steps": [
@@ -78,7 +89,11 @@ def test_fail_fast_cancels_the_running_branches_and_skips_the_waiting_ones():
     assert slow_run.started_at < bad_run.finished_at <= slow_run.finished_at  # it was running when the other failed
     assert child_of_step(run, "never") == []
     steps = final_state(run.id)["steps"]
-    assert (steps["slow"]["status"], steps["bad"]["status"], steps["never"]["status"]) == ("cancelled", "failed", "skipped")
+    assert (steps["slow"]["status"], steps["bad"]["status"], steps["never"]["status"]) == (
+        "cancelled",
+        "failed",
+        "skipped",
+    )
 
 
 def test_without_fail_fast_every_branch_runs_before_the_step_fails():
@@ -104,7 +119,8 @@ def test_a_loop_ends_when_until_holds_and_feeds_each_round_the_last_output():
         agent_step("grow", agent, "{{ previous }}"),
     ]
     run = run_workflow(
-        {"steps": [{"name": "refine", "type": "loop", "max_iterations": 10, "until": "state.n >= 3", "steps": body}]}, "x"
+        {"steps": [{"name": "refine", "type": "loop", "max_iterations": 10, "until": "state.n >= 3", "steps": body}]},
+        "x",
     )
 
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -135,7 +151,13 @@ def test_a_loop_ends_at_its_bound():
 
 def test_a_loop_ends_on_the_agents_stop_token():
     agent = scripted("final text [DONE]")
-    loop = {"name": "refine", "type": "loop", "max_iterations": 5, "stop_token": "[DONE]", "steps": [agent_step("a", agent)]}
+    loop = {
+        "name": "refine",
+        "type": "loop",
+        "max_iterations": 5,
+        "stop_token": "[DONE]",
+        "steps": [agent_step("a", agent)],
+    }
     run = run_workflow({"steps": [loop]})
 
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -147,7 +169,9 @@ def test_a_loop_ends_on_the_agents_stop_token():
 # --- condition
 
 
-@pytest.mark.parametrize(("message", "taken", "skipped"), [("urgent: fix", "fast", "slow"), ("whenever", "slow", "fast")])
+@pytest.mark.parametrize(
+    ("message", "taken", "skipped"), [("urgent: fix", "fast", "slow"), ("whenever", "slow", "fast")]
+)
 def test_a_condition_takes_one_branch(message, taken, skipped):
     agent = scripted("{input}")
     condition = {
@@ -182,7 +206,11 @@ def test_a_false_condition_without_else_passes_the_previous_output_on():
 
 def routes(agent, *, when: bool = False) -> list[dict]:
     """billing (runs ``pay``), tech (runs ``fix``) and other (runs nothing)."""
-    billing = {"name": "billing", "description": "Invoices and payments", "steps": [agent_step("pay", agent, "PAY {{ input }}")]}
+    billing = {
+        "name": "billing",
+        "description": "Invoices and payments",
+        "steps": [agent_step("pay", agent, "PAY {{ input }}")],
+    }
     tech = {"name": "tech", "description": "Bugs", "steps": [agent_step("fix", agent, "FIX {{ input }}")]}
     other = {"name": "other", "steps": []}
     if when:
@@ -203,7 +231,13 @@ def test_a_router_takes_the_first_route_whose_when_holds(message, output):
 def test_a_router_by_expression_with_a_default():
     agent = scripted("{input}")
     classify = agent_step("classify", agent, "{{ input }}")
-    router = {"name": "route", "type": "router", "expression": "lower(strip(previous))", "routes": routes(agent), "default": "other"}
+    router = {
+        "name": "route",
+        "type": "router",
+        "expression": "lower(strip(previous))",
+        "routes": routes(agent),
+        "default": "other",
+    }
     assert run_workflow({"steps": [classify, router]}, " TECH").output == "FIX  TECH"
     run = run_workflow({"steps": [classify, router]}, "unknown")
     assert run.output == "unknown"
@@ -229,4 +263,5 @@ def test_a_router_that_matches_nothing_fails_naming_the_step():
     router = {"name": "route", "type": "router", "agent": chooser.id, "routes": [{"name": "a", "steps": []}]}
     run = run_workflow({"steps": [router]})
     assert run.status == RunStatus.FAILED
-    assert run.error["message"] == "Step 'route' failed: no route matched: agent %r answered 'no idea'; the routes are a." % chooser.id
+    expected = f"Step 'route' failed: no route matched: agent {chooser.id!r} answered 'no idea'; the routes are a."
+    assert run.error["message"] == expected

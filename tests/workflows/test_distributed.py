@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -57,5 +58,7 @@ def test_a_workflow_run_in_a_worker_is_followed_from_this_process(worker):
     assert "STATE_SNAPSHOT" in types and "STATE_DELTA" in types
     run = Run.objects.get(id=run.id)
     assert (run.status, run.output) == (RunStatus.SUCCEEDED, "TEXT[NOTES[eels]]")
-    assert run.worker_id.split(":")[1] == str(worker.process.pid)
+    # Executed by a worker process (this one, or the session's shared worker), never by this process;
+    # the steps' child runs ran in the same worker as the workflow.
+    assert run.worker_id.split(":")[1] != str(os.getpid())
     assert {c.worker_id for c in Run.objects.filter(parent=run)} == {run.worker_id}

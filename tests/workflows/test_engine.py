@@ -63,13 +63,25 @@ def test_outputs_pass_between_agent_steps_through_templates():
     first, second = children(run)
     assert (first.kind, first.target, first.input) == ("agent", research.id, {"message": "facts on octopuses"})
     assert second.input == {"message": f"{notes} / {notes} / octopuses"}
-    assert first.metadata == {"workflow_id": run.target, "workflow_run": str(run.id), "workflow_step": "research", "attempt": 1}
+    assert first.metadata == {
+        "workflow_id": run.target,
+        "workflow_run": str(run.id),
+        "workflow_step": "research",
+        "attempt": 1,
+    }
     assert first.origin == "workflow" and first.max_attempts == 1
 
 
 def test_the_event_stream():
     agent = scripted("ok {input}")
-    run = run_workflow({"steps": [{"name": "one", "type": "agent", "agent": agent.id}, {"name": "two", "type": "agent", "agent": agent.id}]})
+    run = run_workflow(
+        {
+            "steps": [
+                {"name": "one", "type": "agent", "agent": agent.id},
+                {"name": "two", "type": "agent", "agent": agent.id},
+            ]
+        }
+    )
 
     assert_gapless(run.id)
     stream = events(run.id)
@@ -151,8 +163,18 @@ def test_function_steps_and_built_ins_need_no_child_run():
             "steps": [
                 {"name": "rate", "type": "agent", "agent": agent.id},
                 {"name": "parse", "type": "function", "function": "parse_json", "args": {"text": "{{ previous }}"}},
-                {"name": "remember", "type": "function", "function": "set_state", "args": {"best": "{{ previous.score }}"}},
-                {"name": "tags", "type": "function", "function": "join", "args": {"items": "{{ steps.parse.output.tags }}", "separator": "+"}},
+                {
+                    "name": "remember",
+                    "type": "function",
+                    "function": "set_state",
+                    "args": {"best": "{{ previous.score }}"},
+                },
+                {
+                    "name": "tags",
+                    "type": "function",
+                    "function": "join",
+                    "args": {"items": "{{ steps.parse.output.tags }}", "separator": "+"},
+                },
             ],
             "output": "{{ previous }} {{ state.best * 2 }}",
         }
@@ -184,7 +206,7 @@ def test_a_nested_workflow_step_runs_the_other_workflow_as_a_child():
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.output == "<<in:x!>>"
-    nested, after = children(run)
+    nested, _after = children(run)
     assert (nested.kind, nested.target, nested.status) == ("workflow", inner.id, RunStatus.SUCCEEDED)
     assert nested.metadata["workflow_path"] == [run.target]
     (grandchild,) = children(nested)
@@ -233,7 +255,11 @@ def test_the_demo_workflow_passes_data_from_research_to_the_writer(monkeypatch):
 def test_a_workflow_input_can_be_a_conversation():
     agent = scripted("{input}")
     workflow = make_workflow(definition={"steps": [{"name": "echo", "type": "agent", "agent": agent.id}]})
-    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "hi"}, {"role": "user", "content": "last"}]
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "last"},
+    ]
     run, _ = run_services.start_run("workflow", workflow.id, {"messages": messages})
     assert wait_for_run(run.id, 30).output == "last"
     assert Run.objects.filter(parent=run).get().input == {"message": "last"}

@@ -126,7 +126,9 @@ def test_retries_run_a_fresh_child_each_time_and_wait_between_attempts():
 
 def test_an_agent_step_times_out():
     slow = scripted(ttft_ms=20_000)
-    run = run_workflow({"steps": [agent_step("slow", slow, timeout_seconds=0.3, retry={"max_attempts": 2})]}, timeout=15)
+    run = run_workflow(
+        {"steps": [agent_step("slow", slow, timeout_seconds=0.3, retry={"max_attempts": 2})]}, timeout=15
+    )
 
     assert run.status == RunStatus.FAILED
     assert run.error["message"] == "Step 'slow' failed: timed out after 0.3s."
@@ -135,14 +137,25 @@ def test_an_agent_step_times_out():
 
 @in_process_functions
 def test_a_function_step_times_out():
-    step = {"name": "nap", "type": "function", "function": "tests_sleep", "args": {"seconds": 20}, "timeout_seconds": 0.2}
+    step = {
+        "name": "nap",
+        "type": "function",
+        "function": "tests_sleep",
+        "args": {"seconds": 20},
+        "timeout_seconds": 0.2,
+    }
     run = run_workflow({"steps": [step]}, timeout=15)
     assert run.error["message"] == "Step 'nap' failed: timed out after 0.2s."
 
 
 def test_a_composite_step_timeout_cancels_its_children():
     slow = scripted(ttft_ms=20_000)
-    fan = {"name": "fan", "type": "parallel", "timeout_seconds": 0.5, "branches": [agent_step("a", slow), agent_step("b", slow)]}
+    fan = {
+        "name": "fan",
+        "type": "parallel",
+        "timeout_seconds": 0.5,
+        "branches": [agent_step("a", slow), agent_step("b", slow)],
+    }
     run = run_workflow({"steps": [fan]}, timeout=15)
 
     assert run.error["message"] == "Step 'fan' failed: timed out after 0.5s."
@@ -193,4 +206,6 @@ def test_a_step_whose_agent_was_disabled_fails_clearly():
     run = wait_for_run(run.id, 15)
 
     assert run.status == RunStatus.FAILED
-    assert run.error["message"] == f"Step 'b' failed: could not start agent {agent.id!r}: Agent {agent.id!r} is disabled."
+    assert (
+        run.error["message"] == f"Step 'b' failed: could not start agent {agent.id!r}: Agent {agent.id!r} is disabled."
+    )

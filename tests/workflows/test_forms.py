@@ -49,7 +49,7 @@ def test_the_form_shows_every_error_and_groups_them_under_their_steps():
     page = str(form["definition"])
     assert '<code>research</code> agent → ghost<div class="errornote"' in page
     assert "unknown agent &#x27;ghost&#x27;.</div>" in page
-    assert "branch &#x27;write&#x27;:<ul><li><code>write</code> agent → writer<div class=\"errornote\"" in page
+    assert 'branch &#x27;write&#x27;:<ul><li><code>write</code> agent → writer<div class="errornote"' in page
     assert "a loop needs &#x27;max_iterations&#x27;" in page
 
 
@@ -63,9 +63,11 @@ def test_a_json_syntax_error_says_where():
 
 
 def test_the_definition_is_pretty_printed_and_outlined():
-    workflow = make_workflow(definition={"steps": [{"name": "a", "type": "agent", "agent": "writer", "prompt": "é {{ input }}"}]})
+    workflow = make_workflow(
+        definition={"steps": [{"name": "a", "type": "agent", "agent": "writer", "prompt": "é {{ input }}"}]}
+    )
     page = str(WorkflowForm(instance=workflow)["definition"])
-    assert '{\n  &quot;steps&quot;: [\n    {\n      &quot;name&quot;: &quot;a&quot;' in page
+    assert "{\n  &quot;steps&quot;: [\n    {\n      &quot;name&quot;: &quot;a&quot;" in page
     assert "é {{ input }}" in page  # not escaped to \\u00e9
     assert "<code>a</code> agent → writer" in page
     assert 'rows="12"' in page and "monospace" in page

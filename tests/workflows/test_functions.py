@@ -77,7 +77,7 @@ def test_builtin_functions_are_registered_and_discovered():
         ('{"a": 1}', {"a": 1}),
         ('Sure! Here it is:\n```json\n{"score": 8, "tags": ["x"]}\n```\nAnything else?', {"score": 8, "tags": ["x"]}),
         ("The list: [1, 2, 3].", [1, 2, 3]),
-        ("not json {broken then {\"ok\": true}", {"ok": True}),
+        ('not json {broken then {"ok": true}', {"ok": True}),
         ({"already": "data"}, {"already": "data"}),
     ],
 )

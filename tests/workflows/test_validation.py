@@ -53,7 +53,10 @@ CASES = {
     "unknown agent": ([{"name": "a", "type": "agent", "agent": "ghost"}], "Step 'a': unknown agent 'ghost'."),
     "agent missing": ([{"name": "a", "type": "agent"}], "Step 'a': 'agent' must name an agent (its id)."),
     "unknown star": ([{"name": "a", "type": "star", "star": "ghost"}], "Step 'a': unknown star 'ghost'."),
-    "unknown workflow": ([{"name": "a", "type": "workflow", "workflow": "ghost"}], "Step 'a': unknown workflow 'ghost'."),
+    "unknown workflow": (
+        [{"name": "a", "type": "workflow", "workflow": "ghost"}],
+        "Step 'a': unknown workflow 'ghost'.",
+    ),
     "unknown function": (
         [{"name": "a", "type": "function", "function": "ghost"}],
         "Step 'a': unknown function 'ghost'; known functions: ",
@@ -96,7 +99,15 @@ CASES = {
         "Step 'b': 'prompt' refers to step 'a', which does not run before it.",
     ),
     "reference across condition branches": (
-        [{"name": "c", "type": "condition", "if": "true", "then": [agent("t")], "else": [agent("e", "{{ steps.t.output }}")]}],
+        [
+            {
+                "name": "c",
+                "type": "condition",
+                "if": "true",
+                "then": [agent("t")],
+                "else": [agent("e", "{{ steps.t.output }}")],
+            }
+        ],
         "Step 'e': 'prompt' refers to step 't', which does not run before it.",
     ),
     "reference to itself": ([agent("a", "{{ steps.a.output }}")], "Step 'a': 'prompt' refers to its own step"),
@@ -118,9 +129,18 @@ CASES = {
         [{"name": "l", "type": "loop", "until": "true", "steps": [agent("a")]}],
         "Step 'l': a loop needs 'max_iterations' (1 to 1000) so that it always ends.",
     ),
-    "loop bound zero": ([loop("l", [agent("a")], max_iterations=0)], "Step 'l': 'max_iterations' must be a whole number"),
-    "loop bound text": ([loop("l", [agent("a")], max_iterations="3")], "Step 'l': 'max_iterations' must be a whole number"),
-    "loop bound huge": ([loop("l", [agent("a")], max_iterations=10**6)], "Step 'l': 'max_iterations' must be a whole number"),
+    "loop bound zero": (
+        [loop("l", [agent("a")], max_iterations=0)],
+        "Step 'l': 'max_iterations' must be a whole number",
+    ),
+    "loop bound text": (
+        [loop("l", [agent("a")], max_iterations="3")],
+        "Step 'l': 'max_iterations' must be a whole number",
+    ),
+    "loop bound huge": (
+        [loop("l", [agent("a")], max_iterations=10**6)],
+        "Step 'l': 'max_iterations' must be a whole number",
+    ),
     "loop without a body": ([loop("l", [])], "Step 'l': a loop needs a non-empty 'steps' list"),
     "loop stop token": ([loop("l", [agent("a")], stop_token=" ")], "Step 'l': 'stop_token' must be non-empty text."),
     # nested workflows
@@ -141,7 +161,10 @@ CASES = {
     "bad when": ([router("r", [{"name": "x", "when": "1 +", "steps": []}])], "Step 'r': 'routes[1].when' is not valid"),
     "bad template": ([agent("a", "Hello {{ input")], "Step 'a': 'prompt' is not a valid template: "),
     "unknown name": ([agent("a", "{{ inptu }}")], "Step 'a': 'prompt' uses unknown name 'inptu'"),
-    "loop outside a loop": ([agent("a", "{{ loop.iteration }}")], "uses unknown name 'loop' ('loop' only exists inside"),
+    "loop outside a loop": (
+        [agent("a", "{{ loop.iteration }}")],
+        "uses unknown name 'loop' ('loop' only exists inside",
+    ),
     "output outside until": (
         [{"name": "c", "type": "condition", "if": "output", "then": [agent("a")]}],
         "Step 'c': 'if' uses unknown name 'output' ('output' only exists in a loop's 'until')",
@@ -153,27 +176,48 @@ CASES = {
     "step not an object": (["a"], "Step #1 must be an object."),
     "timeout": ([agent("a", timeout_seconds=0)], "Step 'a': 'timeout_seconds' must be a number of seconds above 0"),
     "retry shape": ([agent("a", retry=3)], "Step 'a': 'retry' must be an object with 'max_attempts'"),
-    "retry attempts": ([agent("a", retry={"max_attempts": 0})], "Step 'a': 'retry.max_attempts' must be a whole number"),
-    "retry backoff": ([agent("a", retry={"backoff_seconds": -1})], "Step 'a': 'retry.backoff_seconds' must be a number"),
-    "continue_on_error": ([agent("a", continue_on_error="yes")], "Step 'a': 'continue_on_error' must be true or false."),
+    "retry attempts": (
+        [agent("a", retry={"max_attempts": 0})],
+        "Step 'a': 'retry.max_attempts' must be a whole number",
+    ),
+    "retry backoff": (
+        [agent("a", retry={"backoff_seconds": -1})],
+        "Step 'a': 'retry.backoff_seconds' must be a number",
+    ),
+    "continue_on_error": (
+        [agent("a", continue_on_error="yes")],
+        "Step 'a': 'continue_on_error' must be true or false.",
+    ),
     "parallel without branches": ([parallel("p")], "Step 'p': a parallel step needs 'branches'"),
     "parallel concurrency": ([parallel("p", agent("a"), max_concurrency=0)], "Step 'p': 'max_concurrency' must be"),
     "parallel fail_fast": ([parallel("p", agent("a"), fail_fast="no")], "Step 'p': 'fail_fast' must be true or false."),
     "branch without a name": ([parallel("p", {"steps": [agent("a")]})], "Step 'p': branch #1 needs a 'name'."),
-    "branch without steps": ([parallel("p", {"name": "b", "steps": []})], "Step 'p': branch #1 needs a non-empty 'steps'"),
+    "branch without steps": (
+        [parallel("p", {"name": "b", "steps": []})],
+        "Step 'p': branch #1 needs a non-empty 'steps'",
+    ),
     "branch names twice": (
         [parallel("p", {"name": "b", "steps": [agent("x")]}, {"name": "b", "steps": [agent("y")]})],
         "Step 'p': two branches are named 'b'.",
     ),
     "branch not an object": ([parallel("p", "x")], "Step 'p': branch #1 must be a step or a"),
-    "condition without if": ([{"name": "c", "type": "condition", "then": [agent("a")]}], "Step 'c': a condition needs 'if'"),
-    "condition without then": ([{"name": "c", "type": "condition", "if": "true"}], "Step 'c': a condition needs a non-empty 'then'"),
+    "condition without if": (
+        [{"name": "c", "type": "condition", "then": [agent("a")]}],
+        "Step 'c': a condition needs 'if'",
+    ),
+    "condition without then": (
+        [{"name": "c", "type": "condition", "if": "true"}],
+        "Step 'c': a condition needs a non-empty 'then'",
+    ),
     "router without routes": ([router("r", [], expression="input")], "Step 'r': a router needs 'routes'"),
     "router agent and expression": (
         [router("r", [{"name": "x", "steps": []}], agent="writer", expression="input")],
         "Step 'r': a router chooses with 'agent' or with 'expression', not both.",
     ),
-    "router without a choice": ([router("r", [{"name": "x", "steps": []}])], "Step 'r': a router needs 'agent', 'expression'"),
+    "router without a choice": (
+        [router("r", [{"name": "x", "steps": []}])],
+        "Step 'r': a router needs 'agent', 'expression'",
+    ),
     "router default": (
         [router("r", [{"name": "x", "steps": []}], expression="input", default="y")],
         "Step 'r': 'default' must be one of the route names ('x').",
@@ -186,7 +230,10 @@ CASES = {
         [router("r", [{"name": "x", "steps": []}, {"name": "x", "steps": []}], expression="input")],
         "Step 'r': two routes are named 'x'.",
     ),
-    "route without steps": ([router("r", [{"name": "x"}], expression="input")], "Step 'r': route #1 needs a 'steps' list"),
+    "route without steps": (
+        [router("r", [{"name": "x"}], expression="input")],
+        "Step 'r': route #1 needs a 'steps' list",
+    ),
     "prompt without agent": (
         [router("r", [{"name": "x", "steps": []}], expression="input", prompt="hi")],
         "Step 'r': 'prompt' is only used with 'agent'.",
@@ -231,7 +278,9 @@ def test_a_nested_workflow_that_includes_this_one_through_others():
 
 
 def test_every_error_is_reported_at_once_in_step_order():
-    messages = errors_of({"steps": [agent("a", "{{ steps.b.output }}"), {"name": "b", "type": "agent", "agent": "ghost"}]})
+    messages = errors_of(
+        {"steps": [agent("a", "{{ steps.b.output }}"), {"name": "b", "type": "agent", "agent": "ghost"}]}
+    )
     assert messages == [
         "Step 'a': 'prompt' refers to step 'b', which does not run before it.",
         "Step 'b': unknown agent 'ghost'.",
@@ -244,7 +293,13 @@ def test_a_definition_using_every_feature_is_valid():
         "steps": [
             agent("research", "Research {{ input }}", retry={"max_attempts": 2, "backoff_seconds": 0.5}),
             {"name": "team", "type": "star", "star": "team", "prompt": "{{ steps.research.output }}"},
-            {"name": "nested", "type": "workflow", "workflow": "inner", "input": "{{ previous }}", "timeout_seconds": 30},
+            {
+                "name": "nested",
+                "type": "workflow",
+                "workflow": "inner",
+                "input": "{{ previous }}",
+                "timeout_seconds": 30,
+            },
             parallel(
                 "fan",
                 agent("facts", "{{ steps.research.output }}"),
@@ -255,7 +310,12 @@ def test_a_definition_using_every_feature_is_valid():
             loop(
                 "refine",
                 [
-                    {"name": "count", "type": "function", "function": "set_state", "args": {"round": "{{ state.round + 1 }}"}},
+                    {
+                        "name": "count",
+                        "type": "function",
+                        "function": "set_state",
+                        "args": {"round": "{{ state.round + 1 }}"},
+                    },
                     agent("draft", "{{ loop.iteration }}: {{ steps.fan.output.facts }} {{ steps.answers.output }}"),
                 ],
                 until="contains(output, 'OK') or state.round >= 3",

@@ -198,11 +198,7 @@
       line.setAttribute("stroke", s.color);
       svg.appendChild(line);
     });
-    var label = document.createElementNS(ns, "text");
-    label.setAttribute("x", "4");
-    label.setAttribute("y", "10");
-    label.textContent = "max " + (id === "chart-latency" ? fmtMs(max) : fmtNum(max));
-    svg.appendChild(label);
+    document.getElementById(id + "-max").textContent = "max " + (id === "chart-latency" ? fmtMs(max) : fmtNum(max));
   }
 
   // --- rendering

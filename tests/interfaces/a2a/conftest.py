@@ -77,7 +77,7 @@ def seeded_database(tmp_path_factory) -> Path:
     return database
 
 
-def _start(seeded: Path, name: str, **extra: str) -> Iterator[LiveServer]:
+def _launch(seeded: Path, name: str, **extra: str) -> LiveServer:
     database = seeded.with_name(f"{name}.sqlite3")
     shutil.copy(seeded, database)
     port = _free_port()
@@ -91,18 +91,18 @@ def _start(seeded: Path, name: str, **extra: str) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_until_up(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+    return LiveServer(f"http://127.0.0.1:{port}", process, log)
+
+
+def _stop(server: LiveServer) -> None:
+    process = server.process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=3)
+        except subprocess.TimeoutExpired:  # a throwaway server: no need to wait for a graceful stop
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
 
 
 def _wait_until_up(server: LiveServer, timeout: float = 60) -> None:
@@ -121,10 +121,26 @@ def _wait_until_up(server: LiveServer, timeout: float = 60) -> None:
 
 
 @pytest.fixture(scope="session")
-def a2a_server(seeded_database) -> Iterator[LiveServer]:
-    yield from _start(seeded_database, "open")
+def _servers(seeded_database) -> Iterator[dict[str, LiveServer]]:
+    """Both servers start together (in parallel) the first time either is needed."""
+    servers = {
+        "open": _launch(seeded_database, "open"),
+        "auth": _launch(seeded_database, "auth", ASTEROS_ENABLE_AUTH="true", ASTEROS_API_KEY=AUTH_KEY),
+    }
+    try:
+        yield servers
+    finally:
+        for server in servers.values():
+            _stop(server)
 
 
 @pytest.fixture(scope="session")
-def a2a_auth_server(seeded_database) -> Iterator[LiveServer]:
-    yield from _start(seeded_database, "auth", ASTEROS_ENABLE_AUTH="true", ASTEROS_API_KEY=AUTH_KEY)
+def a2a_server(_servers) -> LiveServer:
+    _wait_until_up(_servers["open"])
+    return _servers["open"]
+
+
+@pytest.fixture(scope="session")
+def a2a_auth_server(_servers) -> LiveServer:
+    _wait_until_up(_servers["auth"])
+    return _servers["auth"]

@@ -8,6 +8,6 @@ from .live import LiveServer, live_asteros
 
 
 @pytest.fixture(scope="session")
-def live_server() -> LiveServer:
+def asteros_server() -> LiveServer:
     """A live ``asteros serve`` (embedded mode, temporary database, demo data), one per process."""
     return live_asteros()

@@ -1,8 +1,8 @@
 """One live AsterOS for the tests that need a real server: the official AG-UI client (Node), the
 raw bytes on the wire, and headless Chromium on the dashboard.
 
-``live_asteros()`` starts ``manage.py asteros serve`` (Daphne, HTTP and websockets, with the
-embedded worker) once per test process, on a free port and a temporary SQLite database that is
+``live_asteros()`` starts ``manage.py runserver --noreload`` (Daphne: HTTP and websockets, with
+the embedded worker) once per test process, on a free port and a temporary SQLite database that is
 migrated and seeded (the demo, an admin user, a few agents made for these tests), and stops it
 when the process exits. Both test folders' ``live_asteros`` fixtures share it.
 """
@@ -102,7 +102,9 @@ def live_asteros() -> LiveServer:
         port = free_port()
         with (directory / "stdout.log").open("w") as out, (directory / "stderr.log").open("w") as err:
             process = subprocess.Popen(
-                [sys.executable, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                # runserver (Daphne's, with the banner and the worker): it also serves the admin's
+                # static files with DEBUG on, so the admin screenshots look like the admin.
+                [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
                 cwd=ROOT,
                 env=env,
                 stdout=out,

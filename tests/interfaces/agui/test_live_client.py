@@ -52,14 +52,14 @@ def install_client() -> None:
     assert result.returncode == 0, f"npm ci failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
 
 
-def test_the_official_ag_ui_client_against_a_live_server(live_server: LiveServer):
+def test_the_official_ag_ui_client_against_a_live_server(asteros_server: LiveServer):
     node = require("node")
     install_client()
     result = subprocess.run(
-        [node, "agui_client.mjs", live_server.url], cwd=JS, capture_output=True, text=True, timeout=120
+        [node, "agui_client.mjs", asteros_server.url], cwd=JS, capture_output=True, text=True, timeout=120
     )
     lines = result.stdout.strip().splitlines()
-    assert lines, f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}\n{live_server.log()}"
+    assert lines, f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}\n{asteros_server.log()}"
     report = json.loads(lines[-1])
     assert result.returncode == 0 and not report["problems"], (report["problems"], result.stderr[-3000:])
     # The client would warn about anything outside the 1.0 schema it had to strip: there is none.
@@ -93,8 +93,8 @@ def test_the_official_ag_ui_client_against_a_live_server(live_server: LiveServer
     assert json.loads(runs["bad_body"]["body"])["error"]["code"] == "invalid_input"
 
 
-def test_the_raw_bytes_arrive_event_by_event_with_lf_only(live_server: LiveServer):
-    url = urlsplit(live_server.url)
+def test_the_raw_bytes_arrive_event_by_event_with_lf_only(asteros_server: LiveServer):
+    url = urlsplit(asteros_server.url)
     body = {
         "threadId": f"raw-{uuid.uuid4().hex[:8]}",
         "runId": str(uuid.uuid4()),

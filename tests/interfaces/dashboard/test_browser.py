@@ -1,0 +1,145 @@
+"""The dashboard in headless Chromium (Debian's ``chromium``, driven by Playwright through
+``executable_path``; ``playwright install`` is never run): log into the admin, open the
+dashboard, start a run of the demo agent, watch its text stream in and its status turn
+succeeded. Screenshots go to ``artifacts/`` (git-ignored).
+
+Skipped when Chromium or Playwright is missing, except in CI (``CI`` set), where that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interfaces.agui.live import ADMIN_PASSWORD, ADMIN_USER, LiveServer
+from tests.support.processes import ROOT
+
+CHROMIUM = os.environ.get("ASTEROS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "artifacts"
+TIMEOUT_MS = 20_000
+
+pytestmark = pytest.mark.slow
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        missing(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright for Python is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def logged_in(browser, asteros_server: LiveServer) -> Iterator[tuple[object, list[str]]]:
+    """One browser page, logged into the admin as staff, for the tests of this module."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{asteros_server.url}/admin/login/?next=/dashboard/")
+    page.fill("#id_username", ADMIN_USER)
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r".*/dashboard/.*"))
+    yield page, errors
+    context.close()
+
+
+@pytest.fixture
+def page(logged_in, asteros_server: LiveServer) -> Iterator[object]:
+    page, errors = logged_in
+    if "/dashboard/" not in page.url or "?" in page.url:
+        page.goto(f"{asteros_server.url}/dashboard/")
+    errors.clear()
+    yield page
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_start_a_run_of_the_demo_agent_and_watch_it(page, asteros_server: LiveServer):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#conn")).to_have_text("live")
+    expect(page.locator('#cards [data-target="agent:chat-agent"]')).to_be_visible()
+    page.select_option("#start-target", "agent:chat-agent")
+    page.fill("#start-input", "hello from chromium")
+    shot(page, "dashboard-before-run.png")
+    page.click("#start-button")
+
+    message = page.locator("#watch-body .run-view.depth-0 .msg.assistant .text").first
+    expect(message).to_have_text("(offline scripted model) You said: hello from chromium")
+    expect(page.locator("#watch-status")).to_have_text("succeeded")
+    run_id = page.locator("#watch-title").inner_text().strip()
+    row = page.locator(f'#runs-body tr[data-run-id="{run_id}"]')
+    expect(row.locator(".status")).to_have_text("succeeded")
+    expect(row).to_have_class(re.compile("selected"))
+    shot(page, "dashboard-run-succeeded.png")
+
+    # A tool call opens and closes in the watch panel.
+    page.fill("#start-input", "What is 6 * 7?")
+    page.click("#start-button")
+    tool = page.locator("#watch-body .tool.closed").first
+    expect(tool.locator(".tname")).to_contain_text("calculator")
+    expect(tool.locator(".result")).to_contain_text("42")
+    expect(page.locator("#watch-body .msg.assistant .text").last).to_have_text("The result is 42.")
+    expect(page.locator("#watch-status")).to_have_text("succeeded")
+    shot(page, "dashboard-tool-call.png")
+
+
+def test_a_workflows_child_runs_nest_and_the_admin_shows_the_run(page, asteros_server: LiveServer):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#conn")).to_have_text("live")
+    page.select_option("#start-target", "workflow:agui-flow")
+    page.fill("#start-input", "plan a picnic")
+    page.click("#start-button")
+    child = page.locator("#watch-body .child .run-view.depth-1").first
+    expect(child.locator(".msg.assistant .text")).to_contain_text("plan a picnic")
+    expect(page.locator("#watch-status")).to_have_text("succeeded")
+    expect(page.locator("#watch-body .state pre").first).to_contain_text('"succeeded"')
+    shot(page, "dashboard-workflow-nested.png")
+
+    run_id = page.locator("#watch-title").inner_text().strip()
+    page.click("#watch-admin")
+    expect(page.locator("#asteros-live")).to_contain_text("succeeded")
+    expect(page.locator("#asteros-children tbody tr")).to_have_count(1)
+    expect(page.locator("table[data-asteros-timeline] tr[data-seq]").first).to_be_visible()
+    expect(page.get_by_role("link", name="Watch live").first).to_have_attribute(
+        "href", re.compile(f"/dashboard/\\?run={run_id}")
+    )
+    shot(page, "admin-run-page.png")
