@@ -57,3 +57,27 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# ---- benchmarks: bench/, BENCHMARKS.md ------------------------------------------------------
+#   make bench            every scenario, side by side with Agno's AgentOS (bench-only venv)
+#   make bench QUICK=1    fewer rounds and smaller levels (under 3 minutes on a quiet machine)
+#   make bench SCENARIOS=1,2 BENCH_ARGS="--services env"
+# The peer's venv (bench/.venv-peer) is reinstalled only when bench/peer-requirements.txt changes.
+
+PEER_VENV := bench/.venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed
+QUICK ?=
+SCENARIOS ?=
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+$(PEER_VENV)/bin/python:
+	$(PYTHON) -m venv $(PEER_VENV)
+
+$(PEER_STAMP): bench/peer-requirements.txt | $(PEER_VENV)/bin/python
+	$(PEER_VENV)/bin/python -m pip install --disable-pip-version-check -q -r bench/peer-requirements.txt
+	touch $(PEER_STAMP)
+
+bench: venv $(PEER_STAMP)
+	$(BIN)/python bench/bench_vs_agno.py $(if $(QUICK),--quick) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)

@@ -22,7 +22,7 @@ ports, so a benchmark never competes for connections with anything else on a sha
 services".
 
 Prints one table (scenario, ours, Agno, ratio: above 1 means we win, lower-is-better figures
-inverted), medians over rounds with the spread (min–max); writes ``bench/results/*.json``.
+inverted), medians over rounds with the spread (min..max); writes ``bench/results/*.json``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +65,10 @@ def plan(quick: bool) -> dict[str, Any]:
         return {
             "rounds": 1,
             "s3_levels": [1, 16],
-            "s3_seconds": 4.0,
+            "s3_seconds": 3.0,
             "s4_levels": [100],
-            "s5_clients": [1, 10],
-            "s5_runs_per_client": {1: 2, 10: 1, 100: 1},
+            "s5_clients": [1, 5],
+            "s5_runs_per_client": {1: 1, 5: 1},
             "s6_seconds": 2.0,
             "s6_concurrency": 8,
         }
@@ -234,7 +233,7 @@ class Services:
                 self._start_private(initdb, pg_ctl, redis)
                 self.kind = "private (started by the harness)"
                 return True
-            except Exception as exc:  # noqa: BLE001 - fall back to the environment, and say why
+            except Exception as exc:
                 self.stop()
                 self.problem = f"private services failed: {exc}"
                 if self.mode == "private":
@@ -387,7 +386,7 @@ class Stack:
         command = [OURS_PY, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)]
         proc = self.start(name, command, env)
         url = f"http://127.0.0.1:{port}"
-        wait_http(url + "/health", proc)
+        wait_http(url + "/api/agents", proc)  # /health is 503 in distributed mode until a worker answers
         return proc, url
 
     def ours_worker(self, name: str, env: dict[str, str]) -> Proc:
@@ -480,6 +479,8 @@ class Table:
             return value
 
         def fmt(x: float) -> str:
+            if float(x).is_integer() and abs(x) < 1000:
+                return str(int(x))
             if abs(x) >= 1000:
                 return f"{x:,.0f}"
             if abs(x) >= 100:
@@ -490,7 +491,7 @@ class Table:
 
         text = f"{fmt(value['median'])} {unit}".strip()
         if value.get("n", 1) > 1 and value["max"] != value["min"]:
-            text += f" ({fmt(value['min'])}–{fmt(value['max'])})"
+            text += f" ({fmt(value['min'])}..{fmt(value['max'])})"
         return text
 
     def render(self) -> str:
@@ -501,7 +502,7 @@ class Table:
                 r["metric"] + (" ↑" if r["higher_is_better"] else " ↓"),
                 self.cell(r["ours"], r["unit"]),
                 self.cell(r["agno"], r["unit"]),
-                f"{r['ratio']:.2f}" if r["ratio"] is not None else "–",
+                f"{r['ratio']:.2f}" if r["ratio"] is not None else "-",
             )
             for r in self.rows
         ]
@@ -515,7 +516,7 @@ class Table:
         lines = ["| scenario | metric | ours | Agno | ratio |", "|---|---|---|---|---|"]
         for r in self.rows:
             arrow = " ↑" if r["higher_is_better"] else " ↓"
-            ratio = f"**{r['ratio']:.2f}**" if r["ratio"] is not None else "–"
+            ratio = f"**{r['ratio']:.2f}**" if r["ratio"] is not None else "-"
             lines.append(
                 f"| {r['scenario']} | {r['metric']}{arrow} | {self.cell(r['ours'], r['unit'])} | "
                 f"{self.cell(r['agno'], r['unit'])} | {ratio} |"
@@ -558,13 +559,37 @@ def scenarios_1_2(ctx: Context, which: set[int]) -> None:
         return agg(values)
 
     if 1 in which:
-        ctx.table.add("1 build agent, 1 tool", "time", pick(ours_rounds, "build", "us"), pick(peer_rounds, "build", "us"), "µs", False)
-        ctx.table.add("1 build agent, 1 tool", "memory (tracemalloc)", pick(ours_rounds, "build", "kib"), pick(peer_rounds, "build", "kib"), "KiB", False)
+        ctx.table.add(
+            "1 build agent, 1 tool",
+            "time",
+            pick(ours_rounds, "build", "us"),
+            pick(peer_rounds, "build", "us"),
+            "µs",
+            False,
+        )
+        ctx.table.add(
+            "1 build agent, 1 tool",
+            "memory (tracemalloc)",
+            pick(ours_rounds, "build", "kib"),
+            pick(peer_rounds, "build", "kib"),
+            "KiB",
+            False,
+        )
     if want_run:
         note = "both: OpenAI SDK → local model server, 0 latency (Agno ships no in-process fake model)"
-        ctx.table.add("2 in-process run (tool + 2 turns)", "time per run", pick(ours_rounds, "run", "us"), pick(peer_rounds, "run", "us"), "µs", False, note)
+        ctx.table.add(
+            "2 in-process run (tool + 2 turns)",
+            "time per run",
+            pick(ours_rounds, "run", "us"),
+            pick(peer_rounds, "run", "us"),
+            "µs",
+            False,
+            note,
+        )
         scripted = pick(ours_rounds, "run_scripted", "us")
-        ctx.table.add("2 in-process run (tool + 2 turns)", "ours, offline scripted model (reference)", scripted, "–", "µs", False)
+        ctx.table.add(
+            "2 in-process run (tool + 2 turns)", "ours, offline scripted model (reference)", scripted, "-", "µs", False
+        )
 
 
 class Context:
@@ -594,13 +619,18 @@ def round_trip(ctx: Context, label: str, args: list[str]) -> dict[int, list[dict
                 timeout=ctx.plan["s3_seconds"] + 40,
             )  # fmt: skip
             results[c].append(r)
-            print(f"  3 {label} c={c}: {r['per_s']} runs/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms errors {r['errors']}", flush=True)
+            print(
+                f"  3 {label} c={c}: {r['per_s']} runs/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms "
+                f"errors {r['errors']}",
+                flush=True,
+            )
     return results
 
 
 def add_round_trip_rows(ctx: Context, mode: str, ours: dict | str, peer: dict | str | None) -> None:
     for c in ctx.plan["s3_levels"]:
-        def get(side: dict | str | None, key: str) -> dict | str | None:
+
+        def get(side: dict | str | None, key: str, c: int = c) -> dict | str | None:
             if side is None or isinstance(side, str):
                 return side
             return agg([r[key] for r in side[c] if r["completed"]])
@@ -612,7 +642,14 @@ def add_round_trip_rows(ctx: Context, mode: str, ours: dict | str, peer: dict | 
         if not isinstance(ours, str) and not isinstance(peer, str):
             errors = (sum(r["errors"] for r in ours[c]), sum(r["errors"] for r in (peer or {}).get(c, [])))
             if any(errors):
-                ctx.table.add(name, "errors", {"median": errors[0], "min": errors[0], "max": errors[0]}, {"median": errors[1], "min": errors[1], "max": errors[1]} if peer else None, "", False)
+                ctx.table.add(
+                    name,
+                    "errors",
+                    {"median": errors[0], "min": errors[0], "max": errors[0]},
+                    {"median": errors[1], "min": errors[1], "max": errors[1]} if peer else None,
+                    "",
+                    False,
+                )
 
 
 def streaming(ctx: Context, label: str, args: list[str]) -> dict[int, list[dict]]:
@@ -620,22 +657,48 @@ def streaming(ctx: Context, label: str, args: list[str]) -> dict[int, list[dict]
     for _ in range(ctx.plan["rounds"]):
         for c in ctx.plan["s5_clients"]:
             count = c * ctx.plan["s5_runs_per_client"][c]
-            r = loadgen(*args, "--concurrency", str(c), "--count", str(count), "--max-seconds", "120", "--request-timeout", "120", timeout=260)
+            r = loadgen(
+                *args,
+                "--concurrency",
+                str(c),
+                "--count",
+                str(count),
+                "--max-seconds",
+                "120",
+                "--request-timeout",
+                "120",
+                timeout=260,
+            )
             results[c].append(r)
-            print(f"  5 {label} clients={c}: {r.get('events_per_s')} events/s ttft {r.get('ttft_p50_ms')} ms last token {r.get('ttlt_p50_ms')} ms errors {r['errors']}", flush=True)
+            print(
+                f"  5 {label} clients={c}: {r.get('events_per_s')} events/s ttft {r.get('ttft_p50_ms')} ms "
+                f"last token {r.get('ttlt_p50_ms')} ms errors {r['errors']}",
+                flush=True,
+            )
     return results
 
 
 def add_streaming_rows(ctx: Context, mode: str, ours: dict, peer: dict | str | None) -> None:
     for c in ctx.plan["s5_clients"]:
-        def get(side: dict | str | None, key: str) -> dict | str | None:
+
+        def get(side: dict | str | None, key: str, c: int = c) -> dict | str | None:
             if side is None or isinstance(side, str):
                 return side
             return agg([r.get(key) for r in side[c] if r["completed"]])
 
         name = f"5 streaming 1,000 tokens, {mode}, {c} client{'s' if c > 1 else ''}"
-        ctx.table.add(name, "events/s delivered", get(ours, "events_per_s"), get(peer, "events_per_s"), "/s", True, "ours coalesces token deltas: fewer, larger events")
-        ctx.table.add(name, "text KiB/s delivered", get(ours, "text_kib_per_s"), get(peer, "text_kib_per_s"), "KiB/s", True)
+        ctx.table.add(
+            name,
+            "events/s delivered",
+            get(ours, "events_per_s"),
+            get(peer, "events_per_s"),
+            "/s",
+            True,
+            "ours coalesces token deltas: fewer, larger events",
+        )
+        ctx.table.add(
+            name, "text KiB/s delivered", get(ours, "text_kib_per_s"), get(peer, "text_kib_per_s"), "KiB/s", True
+        )
         ctx.table.add(name, "time to first token p50", get(ours, "ttft_p50_ms"), get(peer, "ttft_p50_ms"), "ms", False)
         ctx.table.add(name, "time to last token p50", get(ours, "ttlt_p50_ms"), get(peer, "ttlt_p50_ms"), "ms", False)
 
@@ -668,11 +731,26 @@ def capacity(ctx: Context, label: str, args: list[str], pids: dict[str, int]) ->
     levels = []
     for n in ctx.plan["s4_levels"]:
         with RSSSampler(pids) as sampler:
-            r = loadgen(*args, "--concurrency", str(n), "--count", str(n), "--max-seconds", "60", "--request-timeout", "180", timeout=260)
+            r = loadgen(
+                *args,
+                "--concurrency",
+                str(n),
+                "--count",
+                str(n),
+                "--max-seconds",
+                "60",
+                "--request-timeout",
+                "180",
+                timeout=260,
+            )
         r["rss_peak_kib"] = dict(sampler.peak)
         r["level"] = n
         levels.append(r)
-        print(f"  4 {label} N={n}: {r['per_s']} runs/s p99 {r['p99_ms']} ms errors {r['errors']} {r['error_kinds']} rss {r['rss_peak_kib']}", flush=True)
+        print(
+            f"  4 {label} N={n}: {r['per_s']} runs/s p99 {r['p99_ms']} ms errors {r['errors']} "
+            f"{r['error_kinds']} rss {r['rss_peak_kib']}",
+            flush=True,
+        )
         time.sleep(2)
     return levels
 
@@ -705,7 +783,9 @@ def phase_single(ctx: Context, which: set[int]) -> None:
         add_round_trip_rows(ctx, "embedded", ctx.raw["s3_embedded"], ctx.raw["s3_agno"])
     if 5 in which:
         ours_stream = streaming(ctx, "ours embedded", ours_run_args(ours_url, "bench-stream", "talk"))
-        peer_stream = streaming(ctx, "Agno", peer_run_args(peer_url, "bench-stream", "talk")) if peer_url else ctx.peer_missing
+        peer_stream = (
+            streaming(ctx, "Agno", peer_run_args(peer_url, "bench-stream", "talk")) if peer_url else ctx.peer_missing
+        )
         ctx.raw["s5_embedded"], ctx.raw["s5_agno"] = ours_stream, peer_stream
         add_streaming_rows(ctx, "embedded", ours_stream, peer_stream)
     if 6 in which:
@@ -772,10 +852,17 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
     if peer_proc:
         idle["agno"] = rss_kib(peer_proc.pid)
     ctx.raw["rss_idle_distributed_kib"] = idle
-    ours_levels = capacity(ctx, "ours distributed", ours_run_args(url, "bench-slow", "hello"), {"api": api.pid, "worker": worker.pid})
+    ours_levels = capacity(
+        ctx, "ours distributed", ours_run_args(url, "bench-slow", "hello"), {"api": api.pid, "worker": worker.pid}
+    )
     peer_levels: list | str | None = ctx.peer_missing
     if peer_proc:
-        peer_levels = capacity(ctx, "Agno background", peer_run_args(peer_url, "bench-slow", "hello", background=True), {"agno": peer_proc.pid})
+        peer_levels = capacity(
+            ctx,
+            "Agno background",
+            peer_run_args(peer_url, "bench-slow", "hello", background=True),
+            {"agno": peer_proc.pid},
+        )
     ctx.raw["s4"] = {"ours": ours_levels, "agno": peer_levels}
     if 4 in which:
         for i, n in enumerate(ctx.plan["s4_levels"]):
@@ -786,8 +873,12 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
                 return None if value is None else {"median": value, "min": value, "max": value, "n": 1}
 
             name = f"4 capacity, 1 s model, {n} in flight"
-            ctx.table.add(name, "completed runs/s", one(o["per_s"]), one(p["per_s"]) if isinstance(p, dict) else p, "/s", True)
-            ctx.table.add(name, "p99 completion", one(o["p99_ms"]), one(p["p99_ms"]) if isinstance(p, dict) else p, "ms", False)
+            ctx.table.add(
+                name, "completed runs/s", one(o["per_s"]), one(p["per_s"]) if isinstance(p, dict) else p, "/s", True
+            )
+            ctx.table.add(
+                name, "p99 completion", one(o["p99_ms"]), one(p["p99_ms"]) if isinstance(p, dict) else p, "ms", False
+            )
             ctx.table.add(name, "errors", one(o["errors"]), one(p["errors"]) if isinstance(p, dict) else p, "", False)
     if 7 in which:
         top_o = ours_levels[-1]["rss_peak_kib"]
@@ -797,14 +888,47 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
             return None if value is None else {"median": value / 1024, "min": value / 1024, "max": value / 1024, "n": 1}
 
         peer_idle = mib(idle.get("agno")) if peer_proc else ctx.peer_missing
-        ctx.table.add("7 RSS idle (distributed)", "API process", mib(idle["ours_api"]), peer_idle, "MiB", False, "Agno: one process serves and runs")
-        ctx.table.add("7 RSS idle (distributed)", "worker process", mib(idle["ours_worker"]), "(same process)", "MiB", False)
-        ctx.table.add("7 RSS idle (distributed)", "all processes", mib(idle["ours_api"] + idle["ours_worker"]), peer_idle, "MiB", False)
+        ctx.table.add(
+            "7 RSS idle (distributed)",
+            "API process",
+            mib(idle["ours_api"]),
+            peer_idle,
+            "MiB",
+            False,
+            "Agno: one process serves and runs",
+        )
+        ctx.table.add(
+            "7 RSS idle (distributed)", "worker process", mib(idle["ours_worker"]), "(same process)", "MiB", False
+        )
+        ctx.table.add(
+            "7 RSS idle (distributed)",
+            "all processes",
+            mib(idle["ours_api"] + idle["ours_worker"]),
+            peer_idle,
+            "MiB",
+            False,
+        )
         n = ctx.plan["s4_levels"][-1]
         peer_peak = mib(top_p["agno"]) if top_p else ctx.peer_missing
-        ctx.table.add(f"7 RSS at scenario 4's peak ({n} in flight)", "API process", mib(top_o["api"]), peer_peak, "MiB", False)
-        ctx.table.add(f"7 RSS at scenario 4's peak ({n} in flight)", "worker process", mib(top_o["worker"]), "(same process)", "MiB", False)
-        ctx.table.add(f"7 RSS at scenario 4's peak ({n} in flight)", "all processes", mib(top_o["api"] + top_o["worker"]), peer_peak, "MiB", False)
+        ctx.table.add(
+            f"7 RSS at scenario 4's peak ({n} in flight)", "API process", mib(top_o["api"]), peer_peak, "MiB", False
+        )
+        ctx.table.add(
+            f"7 RSS at scenario 4's peak ({n} in flight)",
+            "worker process",
+            mib(top_o["worker"]),
+            "(same process)",
+            "MiB",
+            False,
+        )
+        ctx.table.add(
+            f"7 RSS at scenario 4's peak ({n} in flight)",
+            "all processes",
+            mib(top_o["api"] + top_o["worker"]),
+            peer_peak,
+            "MiB",
+            False,
+        )
     stack.stop(worker)
     stack.stop(api)
     if peer_proc:
@@ -832,11 +956,15 @@ def versions(peer_py: Path | None) -> dict[str, str]:
         except PackageNotFoundError:
             return "not installed"
 
-    found = {f"ours:{p}": ours(p) for p in ("django", "djangorestframework", "channels", "daphne", "celery", "openai", "anthropic")}
+    found = {
+        f"ours:{p}": ours(p)
+        for p in ("django", "djangorestframework", "channels", "daphne", "celery", "openai", "anthropic")
+    }
     if peer_py:
         code = (
             "import json; from importlib.metadata import version as v; "
-            "print(json.dumps({p: v(p) for p in ('agno','fastapi','uvicorn','starlette','openai','anthropic','sqlalchemy')}))"
+            "names = ('agno', 'fastapi', 'uvicorn', 'starlette', 'openai', 'anthropic', 'sqlalchemy'); "
+            "print(json.dumps({p: v(p) for p in names}))"
         )
         done = subprocess.run([str(peer_py), "-c", code], capture_output=True, text=True, timeout=60)
         if done.returncode == 0:
@@ -845,7 +973,11 @@ def versions(peer_py: Path | None) -> dict[str, str]:
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
@@ -884,7 +1016,10 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args, stack, table)
     services = Services(args.services, logdir)
     skipped: dict[str, str] = {}
-    print(f"bench: scenarios {sorted(which)}, {'QUICK' if args.quick else 'full'}, load average {load_before[0]:.2f}", flush=True)
+    print(
+        f"bench: scenarios {sorted(which)}, {'QUICK' if args.quick else 'full'}, load average {load_before[0]:.2f}",
+        flush=True,
+    )
     if load_before[0] > 1.5:
         print("bench: warning: the machine is busy (load average above 1.5): figures will be noisy", flush=True)
     try:
@@ -936,7 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table.render())
     print(
         f"\n{elapsed:.0f} s; load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; "
-        f"ratio > 1 means we win (↑ higher is better, ↓ lower is better, inverted); results: {out.relative_to(ROOT)}"
+        f"ratio > 1 means we win (↑ higher is better, ↓ lower is better, inverted); results: {out}"
     )
     return 0
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from urllib.parse import urlsplit
@@ -122,7 +121,7 @@ class Connection:
 class SSEStats:
     """Counts SSE events as the bytes arrive (events end with a blank line)."""
 
-    __slots__ = ("buffer", "events", "text_bytes", "first_token", "last_token", "ok", "error", "start")
+    __slots__ = ("buffer", "error", "events", "first_token", "last_token", "ok", "start", "text_bytes")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -207,10 +206,10 @@ async def run_load(args: argparse.Namespace) -> dict:
                 start = time.perf_counter()
                 stats = SSEStats(start) if args.mode == "run" else None
                 try:
-                    status, size = await asyncio.wait_for(
+                    status, _size = await asyncio.wait_for(
                         connection.request(raw, stats.feed if stats else None), args.request_timeout
                     )
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     connection.close()
                     note_error("timeout")
                     continue

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import micro  # noqa: E402
+import micro
 
-from cosmos.runtime import AgentSpec, build_agent, run_agent  # noqa: E402
+from cosmos.runtime import AgentSpec, build_agent, run_agent
 
 QUESTION = [{"role": "user", "content": "What is 6 * 7?"}]
 

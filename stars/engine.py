@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cosmos.engine import RunContext
 
 STAR_EVENT = "star"  # CUSTOM event names are "star.<what>"
+INSTRUCTION_PREVIEW = 2000  # characters of an instruction shown in SUBAGENT_STARTED
 
 
 @dataclass(slots=True)
@@ -44,6 +45,11 @@ class MemberResult:
     def error_text(self) -> str:
         code = self.error.get("code", "failed")
         return f"Member {self.member.name!r} failed ({code}): {self.error.get('message', 'no reason given')}"
+
+
+def clip(text: str, limit: int = INSTRUCTION_PREVIEW) -> str:
+    """A preview for events; the whole text is the child run's input."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def as_text(value: Any) -> str:
@@ -146,6 +152,8 @@ class StarRun:
         """
         if timeout is True:
             timeout = self.limits.member_timeout
+        elif timeout is False:
+            timeout = None
         try:
             kind, target, metadata = self.route(member)
         except MemberRefused as refused:
@@ -160,23 +168,19 @@ class StarRun:
         child_id = str(child.id)
         await self.context.emit(
             self._subagent(
-                EventType.SUBAGENT_STARTED, member, child_id, kind=kind, target=target, instruction=instruction
+                EventType.SUBAGENT_STARTED, member, child_id, kind=kind, target=target, instruction=clip(instruction)
             )
         )
         task = asyncio.create_task(
             self.context.engine.execute(child_id, timeout=timeout, parent_id=self.context.run_id, state=state)
         )
         try:
-            await task
+            # Shielded: if we are cancelled (the star, or the leader whose tool call this is), the
+            # child is stopped through the run services below, so it always ends "cancelled".
+            await asyncio.shield(task)
         except asyncio.CancelledError:
-            # The star is stopping. A child that never started must not stay queued.
-            await asyncio.shield(db_call(_cancel_if_queued, child_id))
+            await asyncio.shield(stop_child(child_id, task))
             raise
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            # We were cancelled while waiting, but the child's run absorbed the cancellation (it
-            # ends itself "cancelled" and returns): stop here too.
-            raise asyncio.CancelledError
         child, reply = await db_call(self._close_child, child_id, member.name, reply_to)
         if child.status == RunStatus.SUCCEEDED:
             output = as_text(child.output)
@@ -252,8 +256,10 @@ class MemberRefused(Exception):
         self.message = message
 
 
-def _cancel_if_queued(run_id: str) -> None:
-    run_services.finish_unowned(run_id, RunStatus.CANCELLED, from_status=RunStatus.QUEUED, reason="cancelled")
+async def stop_child(child_id: str, task: asyncio.Task, grace: float = 10.0) -> None:
+    """Cancel a member's run (and its own children) and wait briefly for it to end."""
+    await db_call(run_services.request_cancel, child_id)
+    await asyncio.wait({task}, timeout=grace)
 
 
 def descendant_usage(run_id: str) -> dict[str, int]:

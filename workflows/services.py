@@ -1,19 +1,15 @@
-"""Workflow services: look up, check before a run, and register from code."""
+"""Workflow services: look up a workflow, and check it before a run.
+
+Code registration (``AsterOS.register_workflow``) saves through ``full_clean()``, so it validates
+exactly as the admin and the API do.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.exceptions import ValidationError
-from django.db import transaction
-
-from cosmos.models import Source
-from cosmos.services.errors import Invalid, NotFound, NotRunnable
+from cosmos.services.errors import NotFound, NotRunnable
 
 from .models import Workflow
 from .validation import validate_definition
-
-WORKFLOW_FIELDS = ("name", "description", "definition", "enabled")
 
 
 def get_workflow(workflow_id: str) -> Workflow:
@@ -37,25 +33,3 @@ def check_runnable(workflow_id: str) -> None:
         raise NotRunnable(
             f"Workflow {workflow_id!r} is not valid: {' '.join(errors)}", code="invalid_workflow", details=errors
         )
-
-
-def upsert_workflow(workflow_id: str, *, source: str = Source.CODE, **fields: Any) -> Workflow:
-    """Create or update a workflow, validated exactly as the admin and the API validate it.
-
-    For code registration (``asteros.py`` modules), which may run at every start. Raises
-    ``Invalid`` with the per-field messages in ``details``.
-    """
-    unknown = set(fields) - set(WORKFLOW_FIELDS)
-    if unknown:
-        raise Invalid(f"Unknown workflow field(s): {', '.join(sorted(unknown))}.")
-    with transaction.atomic():
-        workflow = Workflow.objects.select_for_update().filter(id=workflow_id).first() or Workflow(id=workflow_id)
-        for key, value in fields.items():
-            setattr(workflow, key, value)
-        workflow.source = source
-        try:
-            workflow.full_clean()
-        except ValidationError as exc:
-            raise Invalid(f"Workflow {workflow_id!r} is not valid.", details=exc.message_dict) from None
-        workflow.save()
-    return workflow

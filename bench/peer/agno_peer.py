@@ -32,8 +32,8 @@ os.environ.setdefault("AGNO_DEBUG", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for micro.py (stdlib only)
 
-from agno.agent import Agent  # noqa: E402
-from agno.models.openai import OpenAIChat  # noqa: E402
+from agno.agent import Agent
+from agno.models.openai import OpenAIChat
 
 MODEL_ID = "fake-model"
 API_KEY = "local"

@@ -46,7 +46,6 @@ from .targets import Target, all_targets, enabled, get_target
 logger = logging.getLogger(__name__)
 
 A2A_JSON = "application/a2a+json"
-JSON = "application/json"
 
 
 # --- shared steps
@@ -107,9 +106,8 @@ def _encode(name: str | None, data: dict[str, Any]) -> bytes:
     return format_event(None, data, event=name)
 
 
-def event_stream(frames: AsyncIterator[tuple[str | None, dict[str, Any]]], task_id: str | None = None) -> HttpResponse:
-    headers = {"X-Run-ID": task_id} if task_id else None
-    return sse_response(stream_events(frames, encode=_encode), headers=headers)  # type: ignore[arg-type]
+def event_stream(frames: AsyncIterator[tuple[str | None, dict[str, Any]]]) -> HttpResponse:
+    return sse_response(stream_events(frames, encode=_encode))  # type: ignore[arg-type]
 
 
 # --- cards and the directory (public)

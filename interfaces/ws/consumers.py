@@ -4,7 +4,8 @@
   its end (``cosmos.eventlog.follow``: replay and live tail with no gap and no repeat). Frames:
   ``{"type": "event", "runId", "seq", "event"}`` then ``{"type": "end", "runId", "status"}``
   and a normal close (1000). Send ``{"type": "cancel"}`` to cancel the run.
-- ``ws/agui/{agents|stars|workflows}/{id}/``: ``AGUIConsumer``. Send a ``RunAgentInput``;
+- ``ws/agui/{kind}/{id}/`` (``agents``, ``stars``, ``workflows``; the singular works too):
+  ``AGUIConsumer``. Send a ``RunAgentInput``;
   receive the same AG-UI events as the SSE endpoint (bare event objects). Send
   ``{"type": "cancel"}`` to cancel the run in progress; the stream ends with ``RUN_FINISHED``
   and the ``cancelled`` outcome. Several runs may follow one another on one socket.
@@ -44,7 +45,14 @@ from .auth import authorize, close_code, credentials, may
 
 logger = logging.getLogger(__name__)
 
-COLLECTIONS = {"agents": "agent", "stars": "star", "workflows": "workflow"}
+COLLECTIONS = {
+    "agents": "agent",
+    "stars": "star",
+    "workflows": "workflow",
+    "agent": "agent",
+    "star": "star",
+    "workflow": "workflow",
+}
 WHAT = {"agent": "Agents", "star": "Stars", "workflow": "Workflows"}
 LIFECYCLE_BATCH_SECONDS = 0.15
 SUMMARY_SECONDS = 1.0

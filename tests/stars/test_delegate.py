@@ -253,6 +253,21 @@ def test_cancelling_the_star_cancels_every_child():
     assert_gapless(run.id)
 
 
+def test_cancelling_only_the_leader_stops_its_delegations_too():
+    leader = delegating_leader(("a", "long one"))
+    star = make_team(leader, {"a": worker("A", ttft_ms=30_000)})
+    run, _ = run_services.start_run("star", star.id, "take ages")
+    lead, busy = wait_for_children(run.id, 2, statuses=("running",))
+
+    run_services.cancel_run(lead.id)
+
+    final = wait_for_run(run.id, 15)
+    assert final.status == RunStatus.FAILED and final.error["code"] == "leader_failed"
+    assert "cancelled" in final.error["message"]
+    assert wait_for_run(lead.id, 5).status == RunStatus.CANCELLED
+    assert wait_for_run(busy.id, 5).status == RunStatus.CANCELLED  # not left running for the reaper
+
+
 def test_a_failing_leader_fails_the_star_with_the_reason():
     star = make_team(failing_worker("leader model down"), {"a": worker("A")})
 

@@ -35,7 +35,7 @@ def fan_out(agent, count: int, **fields) -> dict:
 
 
 def test_parallel_branches_overlap_and_return_their_outputs_by_name():
-    slow = scripted("<{input}>", ttft_ms=400)
+    slow = scripted("<{input}>", ttft_ms=1000)
     run = run_workflow({"steps": [fan_out(slow, 4)]}, "x")
 
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -44,7 +44,7 @@ def test_parallel_branches_overlap_and_return_their_outputs_by_name():
 
 
 def test_max_concurrency_bounds_the_branches_running_at_once():
-    slow = scripted("<{input}>", ttft_ms=300)
+    slow = scripted("<{input}>", ttft_ms=600)
     run = run_workflow({"steps": [fan_out(slow, 5, max_concurrency=2)]})
 
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -73,9 +73,11 @@ def test_multi_step_branches_run_in_order_and_see_the_steps_before_them():
 
 
 def test_fail_fast_cancels_the_running_branches_and_skips_the_waiting_ones():
-    failing = scripted(fail="boom")
+    failing, warmup = scripted(fail="boom"), scripted(ttft_ms=500)
     slow = scripted(ttft_ms=20_000)
-    branches = [agent_step("slow", slow), agent_step("bad", failing), agent_step("never", slow)]
+    # "bad" fails only after a warm-up step, so "slow" is surely running by then.
+    bad = {"name": "bad-branch", "steps": [agent_step("warmup", warmup), agent_step("bad", failing)]}
+    branches = [agent_step("slow", slow), bad, agent_step("never", slow)]
     run = run_workflow(
         {"steps": [{"name": "fan", "type": "parallel", "branches": branches, "max_concurrency": 2, "fail_fast": True}]},
         timeout=15,

@@ -201,7 +201,7 @@ def test_cancelling_a_child_fails_its_step():
 
 def test_a_step_whose_agent_was_disabled_fails_clearly():
     agent = scripted()
-    run = start({"steps": [agent_step("a", scripted(ttft_ms=500)), agent_step("b", agent)]})
+    run = start({"steps": [agent_step("a", scripted(ttft_ms=1500)), agent_step("b", agent)]})
     type(agent).objects.filter(id=agent.id).update(enabled=False)
     run = wait_for_run(run.id, 15)
 

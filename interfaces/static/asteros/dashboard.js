@@ -415,7 +415,7 @@
       case "TOOL_CALL_START": {
         var args = el("pre", { className: "args mono" });
         var tool = el("div", { className: "tool open", dataset: { toolCallId: e.toolCallId } }, [
-          el("span", { className: "tname", text: "🔧 " + e.toolCallName }),
+          el("span", { className: "tname", text: "tool " + e.toolCallName }),
           el("span", { className: "badge tstate", text: "calling" }),
           args,
         ]);

@@ -8,8 +8,8 @@ from tests.factories import make_agent, make_membership, make_star, make_workflo
 ECHO_REPLY = "echo: {input}"
 # Slow enough to be caught while running: the first token after 30 s, unless cancelled.
 SLOW_TTFT_MS = 30_000
-# Streams 12 tokens at 6 per second: about two seconds of visible progress.
-PACED = {"reply_tokens": 12, "tokens_per_second": 6, "ttft_ms": 300}
+# Streams 12 tokens at 6 per second after a second: about three seconds of visible progress.
+PACED = {"reply_tokens": 12, "tokens_per_second": 6, "ttft_ms": 1000}
 
 
 def seed() -> None:

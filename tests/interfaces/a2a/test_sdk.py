@@ -32,6 +32,16 @@ from .helpers import (
 pytestmark = pytest.mark.slow
 
 
+async def working(client, task_id: str) -> pb.Task:
+    """The task once a worker has picked it up (no longer submitted), polled for at most 10 s."""
+    for _ in range(200):
+        task = await client.get_task(pb.GetTaskRequest(id=task_id))
+        if state_name(task.status.state) != "TASK_STATE_SUBMITTED":
+            return task
+        await asyncio.sleep(0.05)
+    return task
+
+
 async def test_the_card_resolves_with_both_bindings(a2a_server):
     async with httpx.AsyncClient() as http:
         card = await A2ACardResolver(http, base(a2a_server.url)).get_agent_card()
@@ -104,6 +114,7 @@ async def test_cancelling_a_running_task(a2a_server, binding):
         events = await collect(client.send_message(pb.SendMessageRequest(message=message("take your time"))))
         task = events[0].task
         assert state_name(task.status.state) in ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")
+        assert state_name((await working(client, task.id)).status.state) == "TASK_STATE_WORKING"
         cancelled = await client.cancel_task(pb.CancelTaskRequest(id=task.id))
         assert state_name(cancelled.status.state) == "TASK_STATE_CANCELED"
         again = await client.get_task(pb.GetTaskRequest(id=task.id))
@@ -149,12 +160,7 @@ async def test_subscribing_to_a_running_task(a2a_server, binding):
     url = base(a2a_server.url, object_id="paced")
     async with sdk_client(url, binding, polling=True) as starter:
         task = (await collect(starter.send_message(pb.SendMessageRequest(message=message("go")))))[0].task
-        for _ in range(100):  # until the worker has it
-            current = await starter.get_task(pb.GetTaskRequest(id=task.id))
-            if state_name(current.status.state) != "TASK_STATE_SUBMITTED":
-                break
-            await asyncio.sleep(0.05)
-        assert state_name(current.status.state) == "TASK_STATE_WORKING"
+        assert state_name((await working(starter, task.id)).status.state) == "TASK_STATE_WORKING"
     async with sdk_client(url, binding, streaming=True) as client:
         events = await collect(client.subscribe(pb.SubscribeToTaskRequest(id=task.id)))
         done = await client.get_task(pb.GetTaskRequest(id=task.id))

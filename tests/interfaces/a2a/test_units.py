@@ -11,17 +11,25 @@ from a2a.types import a2a_pb2 as pb
 from django.test import RequestFactory
 from google.protobuf.json_format import ParseDict
 
+from interfaces.a2a import services
 from interfaces.a2a.cards import public_base
 from interfaces.a2a.errors import (
     ContentTypeNotSupportedError,
     InvalidParamsError,
+    PermissionDeniedError,
     PushNotificationNotSupportedError,
+    TaskNotFoundError,
     VersionNotSupportedError,
 )
 from interfaces.a2a.interface import A2AInterface
+from interfaces.a2a.jsonrpc import Call, dispatch
 from interfaces.a2a.protocol import check_version, parse_send_params, run_input
+from interfaces.a2a.services import Caller
+from interfaces.a2a.targets import Target, get_target
 from interfaces.a2a.translate import TaskProjection
 from interfaces.asteros import AsterOS
+from interfaces.http.auth import KeyPrincipal
+from tests.factories import make_agent, make_run
 
 
 @pytest.mark.parametrize("value", ["1.0", "1.0.2", " 1.0 "])
@@ -199,3 +207,35 @@ def test_the_plugin_is_told_about_registrations():
     finally:
         os_.stop()
     assert interface.served == {}
+
+
+@pytest.mark.django_db
+def test_keys_see_only_their_own_tasks_unless_admin(settings_options):
+    settings_options(enable_auth=True, api_key="k" * 16)
+    agent = make_agent()
+    target = get_target("agents", agent.id)
+    mine = make_run(target=agent.id, caller="key:mine", status="succeeded", events=["RUN_STARTED", "RUN_FINISHED"])
+    theirs = make_run(target=agent.id, caller="key:theirs")
+    child = make_run(target=agent.id, caller="key:mine", parent=mine)
+    me = Caller.of(KeyPrincipal(name="mine", scopes=("run",), prefix="mine"))
+    admin = Caller.of(KeyPrincipal(name="boss", scopes=("admin",), prefix="boss"))
+    assert set(services.tasks_of(target, me)) == {mine}
+    assert set(services.tasks_of(target, admin)) == {mine, theirs}, "child runs are not tasks"
+    with pytest.raises(TaskNotFoundError):
+        services.find_run_sync(target, me, str(theirs.id))
+    with pytest.raises(TaskNotFoundError):
+        services.find_run_sync(target, admin, str(child.id))
+    task = services.get_task_sync(target, me, str(mine.id), None)
+    ParseDict(task, pb.Task())
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED" and task["history"][0]["parts"] == [{"text": "hello"}]
+
+
+async def test_a_read_only_key_may_read_but_not_run(settings_options):
+    settings_options(enable_auth=True, api_key="k" * 16)
+    reader = Caller.of(KeyPrincipal(name="reader", scopes=("read",)))
+    target = Target("agents", "agent", "any", None)
+    for method in ("SendMessage", "SendStreamingMessage", "CancelTask"):
+        with pytest.raises(PermissionDeniedError):
+            await dispatch(target, reader, Call(1, method, {}))
+    with pytest.raises(InvalidParamsError):  # allowed, then refused for its (missing) params
+        await dispatch(target, reader, Call(1, "GetTask", {}))

@@ -113,7 +113,7 @@ def test_run_with_an_input_from_the_agents_list(staff_client):
     runs = Run.objects.filter(origin="admin")
     assert sorted(runs.values_list("target", flat=True)) == sorted(a.pk for a in agents)
     assert {tuple(r.input.items()) for r in runs} == {(("message", "hello admin"),)}
-    assert "Started 2 run(s)" in [str(m) for m in get_messages(response.wsgi_request)][0]
+    assert "Started 2 run(s)" in next(str(m) for m in get_messages(response.wsgi_request))
 
 
 @pytest.mark.parametrize("model", ["star", "workflow"])

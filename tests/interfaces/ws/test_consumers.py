@@ -210,7 +210,7 @@ async def test_agui_over_a_socket_runs_and_cancels(embedded_worker):
     await comm.disconnect()
 
     slow = await sync_to_async(make_agent)(parameters={"reply_tokens": 500, "tokens_per_second": 20})
-    comm = communicator(f"/ws/agui/agents/{slow.id}")
+    comm = communicator(f"/ws/agui/agent/{slow.id}")  # the singular kind works too
     assert (await comm.connect(timeout=TIMEOUT))[0]
     await comm.send_json_to({"type": "run", "input": agui_input("slow")})
     events = await until(comm, lambda e: e["type"] == "TEXT_MESSAGE_CONTENT")
