@@ -115,6 +115,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The broker must not redeliver a message while its run's lease could still be alive.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, ASTEROS.lease_seconds * 10)}
+if not ASTEROS.redis_url:
+    # memory:// is polled (1 s by default): poll often so an embedded run starts at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {

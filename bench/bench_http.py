@@ -38,6 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 AGENTS_FOR_LIST = 20
+WORKER_COMMAND = (
+    *(PYTHON, "-m", "celery", "-A", "asteros_site", "worker", "--pool", "threads", "-c", "50"),
+    *("--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"),
+)
 
 
 def free_port() -> int:
@@ -78,8 +82,7 @@ def server(env: dict[str, str], kind: str, workdir: Path, *, worker: bool = Fals
     if worker:
         processes.append(
             subprocess.Popen(
-                [PYTHON, "-m", "celery", "-A", "asteros_site", "worker", "--pool", "threads", "-c", "50"]
-                + ["--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+                [*WORKER_COMMAND],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -66,9 +66,10 @@ def plan(quick: bool) -> dict[str, Any]:
             "rounds": 1,
             "s3_levels": [1, 16],
             "s3_seconds": 3.0,
-            "s4_levels": [100],
-            "s5_clients": [1, 5],
-            "s5_runs_per_client": {1: 1, 5: 1},
+            "s4_levels": [50],
+            "s5_clients": [1, 2],
+            "s5_runs_per_client": {1: 1, 2: 1},
+            "distributed_extras": False,  # scenarios 5 and 6 against the distributed stack too
             "s6_seconds": 2.0,
             "s6_concurrency": 8,
         }
@@ -81,6 +82,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "s5_runs_per_client": {1: 5, 10: 3, 100: 1},
         "s6_seconds": 8.0,
         "s6_concurrency": 8,
+        "distributed_extras": True,
     }
 
 
@@ -169,19 +171,39 @@ def rss_kib(pid: int) -> int:
 
 
 class RSSSampler:
-    """Peak RSS of some processes, sampled every 0.2 s on a thread while the block runs."""
+    """Peak RSS of some processes (and, given a database, its peak connections), sampled every
+    0.2 s on a thread while the block runs."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], database_url: str | None = None) -> None:
         self.pids = pids
         self.peak = dict.fromkeys(pids, 0)
+        self.database_url = database_url
+        self.peak_connections = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _connections(self, conn: Any) -> int:
+        name = self.database_url.rsplit("/", 1)[1]
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0]
+
     def _run(self) -> None:
-        while not self._stop.is_set():
-            for name, pid in self.pids.items():
-                self.peak[name] = max(self.peak[name], rss_kib(pid))
-            self._stop.wait(0.2)
+        conn = None
+        if self.database_url:
+            import psycopg
+
+            with contextlib.suppress(Exception):
+                conn = psycopg.connect(self.database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+        try:
+            while not self._stop.is_set():
+                for name, pid in self.pids.items():
+                    self.peak[name] = max(self.peak[name], rss_kib(pid))
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        self.peak_connections = max(self.peak_connections, self._connections(conn))
+                self._stop.wait(0.2)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def __enter__(self) -> RSSSampler:
         self._thread.start()
@@ -494,6 +516,9 @@ class Table:
             text += f" ({fmt(value['min'])}..{fmt(value['max'])})"
         return text
 
+    def sorted_rows(self) -> list[dict]:
+        return sorted(self.rows, key=lambda r: int(r["scenario"].split()[0]))  # stable: phases interleave
+
     def render(self) -> str:
         headers = ("scenario", "metric", "ours", "Agno", "ratio")
         body = [
@@ -504,7 +529,7 @@ class Table:
                 self.cell(r["agno"], r["unit"]),
                 f"{r['ratio']:.2f}" if r["ratio"] is not None else "-",
             )
-            for r in self.rows
+            for r in self.sorted_rows()
         ]
         widths = [max(len(str(x)) for x in column) for column in zip(headers, *body, strict=False)]
         lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))]
@@ -514,7 +539,7 @@ class Table:
 
     def markdown(self) -> str:
         lines = ["| scenario | metric | ours | Agno | ratio |", "|---|---|---|---|---|"]
-        for r in self.rows:
+        for r in self.sorted_rows():
             arrow = " ↑" if r["higher_is_better"] else " ↓"
             ratio = f"**{r['ratio']:.2f}**" if r["ratio"] is not None else "-"
             lines.append(
@@ -726,11 +751,11 @@ def check_agent_list(url: str, expect: int = 20) -> int:
     return len(items)
 
 
-def capacity(ctx: Context, label: str, args: list[str], pids: dict[str, int]) -> list[dict]:
+def capacity(ctx: Context, label: str, args: list[str], pids: dict[str, int], database_url: str) -> list[dict]:
     """Scenario 4 for one system: each level N sends N runs at once and waits for all of them."""
     levels = []
     for n in ctx.plan["s4_levels"]:
-        with RSSSampler(pids) as sampler:
+        with RSSSampler(pids, database_url) as sampler:
             r = loadgen(
                 *args,
                 "--concurrency",
@@ -744,11 +769,12 @@ def capacity(ctx: Context, label: str, args: list[str], pids: dict[str, int]) ->
                 timeout=260,
             )
         r["rss_peak_kib"] = dict(sampler.peak)
+        r["db_connections_peak"] = sampler.peak_connections
         r["level"] = n
         levels.append(r)
         print(
             f"  4 {label} N={n}: {r['per_s']} runs/s p99 {r['p99_ms']} ms errors {r['errors']} "
-            f"{r['error_kinds']} rss {r['rss_peak_kib']}",
+            f"{r['error_kinds']} rss {r['rss_peak_kib']} db connections {r['db_connections_peak']}",
             flush=True,
         )
         time.sleep(2)
@@ -771,8 +797,10 @@ def phase_single(ctx: Context, which: set[int]) -> None:
     ours_short = ours_run_args(ours_url, "bench-0", "hello")
     peer_short = peer_run_args(peer_url, "bench-0", "hello") if peer_url else None
     warm_up(ours_short)
-    if peer_short:
+    warm_up(ours_run_args(ours_url, "bench-stream", "talk"))  # both SDKs imported before measuring
+    if peer_short and peer_url:
         warm_up(peer_short)
+        warm_up(peer_run_args(peer_url, "bench-stream", "talk"))
     time.sleep(1)
     ctx.raw["rss_idle_kib"] = {"ours_embedded": rss_kib(ours_proc.pid)}
     if peer_proc:
@@ -812,18 +840,21 @@ def phase_single(ctx: Context, which: set[int]) -> None:
 def phase_distributed(ctx: Context, which: set[int], services: Services) -> None:
     """Scenario 3 distributed, 5 and 6 distributed, then 4 and 7 against AgentOS background runs."""
     stack = ctx.stack
-    env = stack.ours_env(ctx.models, services.database("asteros_bench_ours"), services.redis_url)
+    ours_db = services.database("asteros_bench_ours")
+    env = stack.ours_env(ctx.models, ours_db, services.redis_url)
     stack.ours_setup(env)
     api, url = stack.ours_server("ours-api", env)
     worker = stack.ours_worker("ours-worker", env)
     warm_up(ours_run_args(url, "bench-0", "hello"))  # also proves the worker is up
+    warm_up(ours_run_args(url, "bench-stream", "talk"))
+    time.sleep(1)
     if 3 in which:
         ctx.raw["s3_distributed"] = round_trip(ctx, "ours distributed", ours_run_args(url, "bench-0", "hello"))
         add_round_trip_rows(ctx, "distributed", ctx.raw["s3_distributed"], ctx.raw.get("s3_agno"))
-    if 5 in which:
+    if 5 in which and ctx.plan["distributed_extras"]:
         ctx.raw["s5_distributed"] = streaming(ctx, "ours distributed", ours_run_args(url, "bench-stream", "talk"))
         add_streaming_rows(ctx, "distributed", ctx.raw["s5_distributed"], ctx.raw.get("s5_agno"))
-    if 6 in which:
+    if 6 in which and ctx.plan["distributed_extras"]:
         reads = rest_reads(ctx, "ours distributed GET /api/agents", f"{url}/api/agents")
         ctx.raw.setdefault("s6", {})["distributed"] = reads
         peer = ctx.raw["s6"].get("agno")
@@ -843,9 +874,11 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
     worker = stack.ours_worker("ours-worker-slow", slow_env)
     warm_up(ours_run_args(url, "bench-slow", "hello"))
     peer_proc = peer_url = None
+    peer_db = services.database("asteros_bench_agno")
     if ctx.peer_py:
-        db = f"postgres:{services.database('asteros_bench_agno')}"
-        peer_proc, peer_url = stack.peer_server("agno-postgres", ctx.models, db, ["--max-concurrency", "1000"])
+        peer_proc, peer_url = stack.peer_server(
+            "agno-postgres", ctx.models, f"postgres:{peer_db}", ["--max-concurrency", "1000"]
+        )
         warm_up(peer_run_args(peer_url, "bench-slow", "hello", background=True))
     time.sleep(2)
     idle = {"ours_api": rss_kib(api.pid), "ours_worker": rss_kib(worker.pid)}
@@ -853,7 +886,11 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
         idle["agno"] = rss_kib(peer_proc.pid)
     ctx.raw["rss_idle_distributed_kib"] = idle
     ours_levels = capacity(
-        ctx, "ours distributed", ours_run_args(url, "bench-slow", "hello"), {"api": api.pid, "worker": worker.pid}
+        ctx,
+        "ours distributed",
+        ours_run_args(url, "bench-slow", "hello"),
+        {"api": api.pid, "worker": worker.pid},
+        ours_db,
     )
     peer_levels: list | str | None = ctx.peer_missing
     if peer_proc:
@@ -862,6 +899,7 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
             "Agno background",
             peer_run_args(peer_url, "bench-slow", "hello", background=True),
             {"agno": peer_proc.pid},
+            peer_db,
         )
     ctx.raw["s4"] = {"ours": ours_levels, "agno": peer_levels}
     if 4 in which:
@@ -880,6 +918,14 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
                 name, "p99 completion", one(o["p99_ms"]), one(p["p99_ms"]) if isinstance(p, dict) else p, "ms", False
             )
             ctx.table.add(name, "errors", one(o["errors"]), one(p["errors"]) if isinstance(p, dict) else p, "", False)
+            ctx.table.add(
+                name,
+                "peak PostgreSQL connections",
+                one(o["db_connections_peak"]),
+                one(p["db_connections_peak"]) if isinstance(p, dict) else p,
+                "",
+                False,
+            )
     if 7 in which:
         top_o = ours_levels[-1]["rss_peak_kib"]
         top_p = peer_levels[-1]["rss_peak_kib"] if isinstance(peer_levels, list) else None
@@ -1000,6 +1046,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-python", default=str(DEFAULT_PEER_PY), help="python of the bench-only venv with agno")
     parser.add_argument("--services", choices=("auto", "private", "env", "none"), default="auto")
     parser.add_argument("--out", default=None, help="results JSON path (default bench/results/bench-<time>.json)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override a setting of the plan, e.g. --set 's4_levels=[250]' --set rounds=1",
+    )
     args = parser.parse_args(argv)
     which = {int(x) for x in args.scenarios.split(",") if x.strip()}
     if not which <= set(ALL_SCENARIOS):
@@ -1014,6 +1067,13 @@ def main(argv: list[str] | None = None) -> int:
     table = Table()
     stack = Stack(logdir, peer_py)
     ctx = Context(args, stack, table)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in ctx.plan:
+            parser.error(f"--set: unknown setting {key!r}; settings: {', '.join(ctx.plan)}")
+        ctx.plan[key] = json.loads(value)
+        if key == "s5_clients":
+            ctx.plan["s5_runs_per_client"] = dict.fromkeys(ctx.plan[key], 1) | ctx.plan["s5_runs_per_client"]
     services = Services(args.services, logdir)
     skipped: dict[str, str] = {}
     print(

@@ -15,6 +15,7 @@ the dashboard's live view and a timeline that keeps growing over ``ws/runs/{id}/
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -50,8 +51,6 @@ class RunInputForm(forms.Form):
     session = forms.CharField(required=False, max_length=128, help_text="Optional: continue this session.")
 
     def clean_input(self) -> Any:
-        import json
-
         text = self.cleaned_data["input"].strip()
         if text.startswith("{"):
             try:

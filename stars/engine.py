@@ -245,9 +245,6 @@ class StarRun:
         )
         return MemberResult(member, False, error=error)
 
-    async def team_usage(self) -> dict[str, int]:
-        return await db_call(descendant_usage, self.context.run_id)
-
 
 class MemberRefused(Exception):
     def __init__(self, code: str, message: str) -> None:

@@ -20,9 +20,10 @@ from cosmos.models import Run, RunKind, Session
 from cosmos.runtime.errors import RunFailed
 from cosmos.services.errors import ServiceError
 
-from .engine import StarRun
+from .engine import StarRun, descendant_usage
+from .models import StarMessage
 from .modes import MODES, Task
-from .services import USER
+from .services import USER, record_message
 from .team import Team, check_star, load_team
 
 if TYPE_CHECKING:
@@ -66,6 +67,17 @@ def load_task(run: Run) -> Task:
     return Task(text, {"message": text})
 
 
+def load_run(run: Run, mode: str | None) -> tuple[Team, Task]:
+    """The team (or why it cannot run) and the task, in one trip to the database."""
+    return load_team(run.target, mode), load_task(run)
+
+
+def close_run(star: StarRun, answer: str) -> tuple[StarMessage, dict[str, int]]:
+    """The answer as the leader's message to the user, and the team's usage."""
+    message = record_message(star.star_id, star.team.leader.name, USER, answer, star.context.run_id)
+    return message, descendant_usage(star.context.run_id)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -78,14 +90,13 @@ async def execute_star(context: RunContext) -> ExecutionResult:
     if mode is not None and not isinstance(mode, str):
         raise RunFailed("invalid_mode", f"'mode' must be one of {', '.join(MODES)}, not {mode!r}.")
     try:
-        team: Team = await db_call(load_team, run.target, mode)
+        team, task = await db_call(load_run, run, mode)
         limits = team.limits(rounds=run_option(run, "rounds"))
     except ServiceError as exc:
         raise RunFailed(exc.code, exc.message) from None
     except ValueError as exc:
         raise RunFailed("invalid_config", f"Star {run.target!r}: {exc}") from None
     depth, path = nesting(run)
-    task = await db_call(load_task, run)
     star = StarRun(context, team, limits, depth, path)
     await star.custom(
         "started",
@@ -104,9 +115,9 @@ async def execute_star(context: RunContext) -> ExecutionResult:
         },
     )
     answer = await MODES[team.mode](star, task)
-    await star.say(team.leader.name, USER, answer)
+    message, usage = await db_call(close_run, star, answer)
+    await star.show(message)
     await star.emit_answer(answer)
-    usage = await star.team_usage()
     await star.custom("finished", {"starId": team.star_id, "mode": team.mode, "delegations": star.delegations, **usage})
 
     session_id = run.session_id

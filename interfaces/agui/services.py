@@ -97,16 +97,16 @@ def start_agui_run(kind: str, target: str, parsed: RunAgentInput, *, caller: str
         metadata={"agui": agui},
     )
     if not created:
-        return attach(run, parsed)
+        return attach(run, parsed, kind, target)
     if parsed.has_state:
         save_state(parsed.thread_id, state)
     return AGUIRun(str(run.id), parsed.thread_id, parsed.run_id, parsed.parent_run_id, state, True)
 
 
-def attach(run: Run, parsed: RunAgentInput) -> AGUIRun:
+def attach(run: Run, parsed: RunAgentInput, kind: str, target: str) -> AGUIRun:
     """The same ``runId`` again: its stream, if it is the same thread's run of the same target."""
     agui = (run.metadata or {}).get("agui") or {}
-    if run.origin != ORIGIN or agui.get("threadId") != parsed.thread_id:
+    if run.origin != ORIGIN or agui.get("threadId") != parsed.thread_id or (run.kind, run.target) != (kind, target):
         raise Conflict(
             f"runId {parsed.run_id!r} already names another run; send a new runId for a new run.",
             code="run_id_in_use",

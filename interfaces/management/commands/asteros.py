@@ -24,6 +24,9 @@ class Command(BaseCommand):
         serve.add_argument("--host", default="127.0.0.1")
         serve.add_argument("--port", type=int, default=settings.ASTEROS.port)
         serve.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+        serve.add_argument(
+            "--no-static", action="store_true", help="Do not serve /static/ (a proxy serves collectstatic's output)."
+        )
         sub.add_parser("demo", help="Create (or update) the demo agents, star and workflow. Idempotent.")
         run = sub.add_parser("run", help="Run an agent and stream its answer here.")
         run.add_argument("agent")
@@ -39,22 +42,27 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
 
-    def handle_serve(self, host: str, port: int, server: str, **_options) -> None:
+    def handle_serve(self, host: str, port: int, server: str, no_static: bool, **_options) -> None:
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        from asteros_site.asgi import application
         from cosmos.embedded import start_embedded_worker
         from interfaces.banner import banner
 
         start_embedded_worker()
         self.stdout.write(banner(host, port))
         self.stdout.flush()
+        if not no_static:
+            # Only /static/ requests are intercepted: the admin and dashboard are styled
+            # without a proxy. Behind a proxy, use --no-static and collectstatic.
+            application = ASGIStaticFilesHandler(application)
         if server == "uvicorn":
             import uvicorn
 
-            uvicorn.run("asteros_site.asgi:application", host=host, port=port, log_level="warning", lifespan="off")
+            uvicorn.run(application, host=host, port=port, log_level="warning", lifespan="off")
             return
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
-
-        from asteros_site.asgi import application
 
         Server(
             application=application,

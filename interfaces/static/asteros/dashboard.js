@@ -13,6 +13,7 @@
   var CHART_POINTS = 120;
   var MAX_RUN_ROWS = 60;
   var MAX_DEPTH = 4;
+  var MAX_KNOWN_RUNS = 2000; // finished runs beyond this are forgotten, oldest first
 
   var state = {
     runs: new Map(), // id -> row
@@ -152,6 +153,17 @@
       }
     }
     if (state.watched) state.watched.onRow(row);
+    if (!old && state.runs.size > MAX_KNOWN_RUNS) forgetOldRuns();
+  }
+
+  function forgetOldRuns() {
+    var finished = [];
+    state.runs.forEach(function (row) { if (!ACTIVE[row.status]) finished.push(row); });
+    finished.sort(function (a, b) { return a.createdAt < b.createdAt ? -1 : 1; });
+    var watched = state.watched ? state.watched.runId : null;
+    finished.slice(0, state.runs.size - MAX_KNOWN_RUNS + 100).forEach(function (row) {
+      if (row.id !== watched) state.runs.delete(row.id);
+    });
   }
 
   function onSummary(summary) {

@@ -236,6 +236,9 @@ async def test_the_same_run_id_reattaches_and_last_event_id_resumes(embedded_wor
     other_thread = dict(body, threadId="another-thread")
     response, _ = await post(f"/agui/agents/{agent.id}", other_thread)
     assert response.status_code == 409
+    other_agent = await sync_to_async(make_agent)()
+    response, _ = await post(f"/agui/agents/{other_agent.id}", body)
+    assert response.status_code == 409 and json.loads(response.content)["error"]["code"] == "run_id_in_use"
 
 
 @pytest.mark.django_db(transaction=True)
