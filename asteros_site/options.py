@@ -29,6 +29,8 @@ class Options:
     enable_metrics: bool = True
     enable_health: bool = True
     enable_logging: bool = True
+    enable_a2a: bool = True
+    enable_agui: bool = True
     api_key: str | None = None
     log_level: str = "info"
     max_agents: int = 50
@@ -155,6 +157,8 @@ def load_options(env: Mapping[str, str]) -> Options:
         enable_metrics=_bool(env, "ASTEROS_ENABLE_METRICS", True),
         enable_health=_bool(env, "ASTEROS_ENABLE_HEALTH", True),
         enable_logging=_bool(env, "ASTEROS_ENABLE_LOGGING", True),
+        enable_a2a=_bool(env, "ASTEROS_ENABLE_A2A", True),
+        enable_agui=_bool(env, "ASTEROS_ENABLE_AGUI", True),
         api_key=api_key,
         log_level=log_level,
         max_agents=_int(env, "ASTEROS_MAX_AGENTS", 50, low=1, high=1_000_000),

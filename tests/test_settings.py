@@ -19,7 +19,15 @@ def pick(opts: Options, *names: str) -> dict:
 
 
 VALUES = ("name", "port", "api_prefix", "log_level", "max_agents")
-SWITCHES = ("auto_discover", "enable_cors", "enable_metrics", "enable_health", "enable_logging")
+SWITCHES = (
+    "auto_discover",
+    "enable_cors",
+    "enable_metrics",
+    "enable_health",
+    "enable_logging",
+    "enable_a2a",
+    "enable_agui",
+)
 
 
 def test_defaults_match_the_design_table():
@@ -51,6 +59,8 @@ def test_every_value_is_read():
         ASTEROS_ENABLE_METRICS="0",
         ASTEROS_ENABLE_HEALTH="false",
         ASTEROS_ENABLE_LOGGING="FALSE",
+        ASTEROS_ENABLE_A2A="off",
+        ASTEROS_ENABLE_AGUI="0",
         ASTEROS_LOG_LEVEL="DEBUG",
         ASTEROS_MAX_AGENTS="7",
         ALLOWED_HOSTS="a.example, b.example",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -292,6 +293,13 @@ def _check_follow_up(target: Target, caller: Caller, message: IncomingMessage) -
     return context_id
 
 
+def _idempotency_key(target: Target, message_id: str) -> str:
+    """Per agent and message; long message ids are hashed to stay within the column."""
+    if len(message_id) > 100:
+        message_id = "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
+    return f"a2a:{target.kind}:{target.id}:{message_id}"
+
+
 def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
     message = params.message
     raw_input = run_input(message)
@@ -307,7 +315,7 @@ def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
             session_id=context_id,
             origin="a2a",
             caller=caller.name,
-            idempotency_key=f"a2a:{target.kind}:{target.id}:{message.message_id}"[:200],
+            idempotency_key=_idempotency_key(target, message.message_id),
             metadata={"a2a": a2a},
         )
     except ServiceError as exc:

@@ -27,7 +27,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 def run_star(star, task="Plan the launch", timeout: float = 30, **options) -> Run:
     run, _ = run_services.start_run("star", star.id, {"message": task, **options})
-    return wait_for_run(run.id, timeout)
+    try:
+        return wait_for_run(run.id, timeout)
+    except AssertionError:
+        for r in Run.objects.order_by("created_at"):
+            print("DEBUG", r.id, r.kind, r.target, r.status, r.parent_id, r.started_at, r.finished_at, r.worker_id)
+            print("DEBUG   ", [e["type"] + ":" + str(e.get("name", e.get("member", ""))) for e in events(r.id)])
+        raise
 
 
 def test_delegation_reaches_the_workers_and_their_answers_reach_the_final_answer():

@@ -7,6 +7,7 @@ key ``AUTH_KEY``. Both also add the A2A plugin through ``ASTEROS_INTERFACES``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +44,16 @@ class LiveServer:
     url: str
     process: subprocess.Popen
     log: Path
+    name: str  # its ASTEROS_NAME, unique: tells it apart from another server that took the port
+    database: Path
+    extra: dict[str, str]
 
     def output(self) -> str:
         return self.log.read_text()[-4000:]
+
+
+class PortTaken(Exception):
+    """Someone else listens on the port picked for the server (tests running in parallel)."""
 
 
 def _env(database: Path, **extra: str) -> dict[str, str]:
@@ -77,21 +86,26 @@ def seeded_database(tmp_path_factory) -> Path:
     return database
 
 
-def _launch(seeded: Path, name: str, **extra: str) -> LiveServer:
-    database = seeded.with_name(f"{name}.sqlite3")
-    shutil.copy(seeded, database)
+def _launch(database: Path, label: str, **extra: str) -> LiveServer:
     port = _free_port()
-    log = seeded.with_name(f"{name}.log")
-    with log.open("w") as out:
+    name = f"a2a-test-{label}-{uuid.uuid4().hex[:8]}"
+    log = database.with_name(f"{label}.log")
+    with log.open("a") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
-            env=_env(database, **extra),
+            env=_env(database, ASTEROS_NAME=name, **extra),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return LiveServer(f"http://127.0.0.1:{port}", process, log)
+    return LiveServer(f"http://127.0.0.1:{port}", process, log, name, database, extra)
+
+
+def _copy_and_launch(seeded: Path, label: str, **extra: str) -> LiveServer:
+    database = seeded.with_name(f"{label}.sqlite3")
+    shutil.copy(seeded, database)
+    return _launch(database, label, **extra)
 
 
 def _stop(server: LiveServer) -> None:
@@ -109,10 +123,14 @@ def _wait_until_up(server: LiveServer, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
+            if "Address already in use" in server.output():
+                raise PortTaken(server.url)
             raise AssertionError(f"the server exited:\n{server.output()}")
         try:
             with urllib.request.urlopen(f"{server.url}/a2a/", timeout=2) as response:
                 if response.status == 200:
+                    if json.loads(response.read()).get("name") != server.name:
+                        raise PortTaken(server.url)
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -120,12 +138,25 @@ def _wait_until_up(server: LiveServer, timeout: float = 60) -> None:
     raise AssertionError(f"the server did not answer within {timeout:.0f}s:\n{server.output()}")
 
 
+def _up(servers: dict[str, LiveServer], label: str) -> LiveServer:
+    """Wait for the server; if another process got its port first, start it again on another."""
+    for _attempt in range(3):
+        server = servers[label]
+        try:
+            _wait_until_up(server)
+            return server
+        except PortTaken:
+            _stop(server)
+            servers[label] = _launch(server.database, label, **server.extra)
+    raise AssertionError(f"could not find a free port for the {label} server")
+
+
 @pytest.fixture(scope="session")
 def _servers(seeded_database) -> Iterator[dict[str, LiveServer]]:
     """Both servers start together (in parallel) the first time either is needed."""
     servers = {
-        "open": _launch(seeded_database, "open"),
-        "auth": _launch(seeded_database, "auth", ASTEROS_ENABLE_AUTH="true", ASTEROS_API_KEY=AUTH_KEY),
+        "open": _copy_and_launch(seeded_database, "open"),
+        "auth": _copy_and_launch(seeded_database, "auth", ASTEROS_ENABLE_AUTH="true", ASTEROS_API_KEY=AUTH_KEY),
     }
     try:
         yield servers
@@ -136,11 +167,9 @@ def _servers(seeded_database) -> Iterator[dict[str, LiveServer]]:
 
 @pytest.fixture(scope="session")
 def a2a_server(_servers) -> LiveServer:
-    _wait_until_up(_servers["open"])
-    return _servers["open"]
+    return _up(_servers, "open")
 
 
 @pytest.fixture(scope="session")
 def a2a_auth_server(_servers) -> LiveServer:
-    _wait_until_up(_servers["auth"])
-    return _servers["auth"]
+    return _up(_servers, "auth")
