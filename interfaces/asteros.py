@@ -374,6 +374,20 @@ def upsert_workflow(workflow_id: str, fields: dict[str, Any]) -> Any:
 # --- the process's instances
 
 
+def configured_interfaces() -> list[str]:
+    """A2A and AG-UI (unless switched off), then those listed in ASTEROS_INTERFACES."""
+    options = settings.ASTEROS
+    defaults = [
+        path
+        for path, enabled in (
+            ("interfaces.a2a.A2AInterface", options.enable_a2a),
+            ("interfaces.agui.AGUIInterface", options.enable_agui),
+        )
+        if enabled and path not in options.interfaces
+    ]
+    return [*defaults, *options.interfaces]
+
+
 def default_os() -> AsterOS:
     """The process's own AsterOS, with the interfaces of ASTEROS_INTERFACES."""
     global _default
@@ -381,7 +395,7 @@ def default_os() -> AsterOS:
         existing = _default
     if existing is not None:
         return existing
-    created = AsterOS(name=settings.ASTEROS.name, interfaces=settings.ASTEROS.interfaces)
+    created = AsterOS(name=settings.ASTEROS.name, interfaces=configured_interfaces())
     with _instances_lock:
         if _default is None:
             _default = created

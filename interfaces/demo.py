@@ -114,7 +114,10 @@ def load_demo() -> dict:
         defaults={"name": "agent-2", "role": Role.WORKER, "order": 1, "description": "Writes clear prose from notes."},
     )
     workflow = Workflow(
-        id="demo-workflow", name="Demo workflow", description="Research, then write.", definition=DEMO_WORKFLOW
+        id="demo-workflow",
+        name="Demo workflow",
+        description="Research, fan out a check and questions in parallel, then write in a loop.",
+        definition=DEMO_WORKFLOW,
     )
     workflow.full_clean(validate_unique=False)  # it may exist: this is an upsert
     Workflow.objects.update_or_create(

@@ -19,9 +19,12 @@ def interface_urlconfs() -> list[str]:
     """``interfaces.<package>.urls`` for every interface package but http, sorted by name."""
     import interfaces
 
+    switched_off = {
+        name for name, on in (("a2a", settings.ASTEROS.enable_a2a), ("agui", settings.ASTEROS.enable_agui)) if not on
+    }
     found = []
     for module in pkgutil.iter_modules(interfaces.__path__):
-        if not module.ispkg or module.name in ("http", "management", "migrations"):
+        if not module.ispkg or module.name in ("http", "management", "migrations", *switched_off):
             continue
         name = f"interfaces.{module.name}.urls"
         if find_spec(name) is not None:

@@ -33,6 +33,20 @@ def run_star(star, task="Plan the launch", timeout: float = 30, **options) -> Ru
         for r in Run.objects.order_by("created_at"):
             print("DEBUG", r.id, r.kind, r.target, r.status, r.parent_id, r.started_at, r.finished_at, r.worker_id)
             print("DEBUG   ", [e["type"] + ":" + str(e.get("name", e.get("member", ""))) for e in events(r.id)])
+        import subprocess
+
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select pid, state, wait_event_type, wait_event, left(query, 150), now() - xact_start"
+                " from pg_stat_activity where datname = current_database()"
+            )
+            for row in cursor.fetchall():
+                print("DEBUG PG", row)
+        worker_pid = Run.objects.get(id=run.id).worker_id.split(":")[1]
+        dump = subprocess.run(["/tmp/pyspy/bin/py-spy", "dump", "--pid", worker_pid], capture_output=True, text=True)
+        print("DEBUG SPY", dump.stdout, dump.stderr)
         raise
 
 

@@ -46,12 +46,9 @@ class Command(BaseCommand):
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         from asteros_site.asgi import application
-        from cosmos.embedded import start_embedded_worker
-        from interfaces.banner import banner
+        from interfaces.serving import start_serving
 
-        start_embedded_worker()
-        self.stdout.write(banner(host, port))
-        self.stdout.flush()
+        start_serving(host, port, self.stdout)
         if not no_static:
             # Only /static/ requests are intercepted: the admin and dashboard are styled
             # without a proxy. Behind a proxy, use --no-static and collectstatic.

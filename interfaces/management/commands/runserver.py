@@ -5,14 +5,12 @@ child), so the worker never starts in the reloader's parent."""
 from daphne.management.commands.runserver import Command as DaphneRunserver
 from django.conf import settings
 
-from cosmos.embedded import start_embedded_worker
-from interfaces.banner import banner
+from interfaces.serving import start_serving
 
 
 class Command(DaphneRunserver):
     default_port = str(settings.ASTEROS.port)
 
     def inner_run(self, *args, **options):
-        start_embedded_worker()
-        self.stdout.write(banner(self.addr, self.port))
+        start_serving(self.addr, self.port, self.stdout)
         return super().inner_run(*args, **options)

@@ -1,0 +1,19 @@
+"""What every serving process does before it serves: start the OS, the worker, the banner."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from cosmos.embedded import start_embedded_worker
+
+from .asteros import start_all
+from .banner import banner
+
+
+def start_serving(host: str, port: int | str, out: TextIO) -> None:
+    """Write code registrations and start the interfaces (so the first request is not the one
+    that pays for it), start the embedded worker (a no-op in distributed mode), print the banner."""
+    start_all(strict=False)
+    start_embedded_worker()
+    out.write(banner(host, port) + "\n")
+    out.flush()
