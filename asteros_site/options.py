@@ -48,6 +48,7 @@ class Options:
     max_attempts: int = 3
     worker_concurrency: int = 300
     db_threads: int = 4
+    db_pool_size: int = 20
 
     @property
     def distributed(self) -> bool:
@@ -176,4 +177,5 @@ def load_options(env: Mapping[str, str]) -> Options:
         max_attempts=_int(env, "ASTEROS_MAX_ATTEMPTS", 3, low=1, high=100),
         worker_concurrency=_int(env, "ASTEROS_WORKER_CONCURRENCY", 300, low=1, high=10_000),
         db_threads=_int(env, "ASTEROS_DB_THREADS", 4, low=1, high=64),
+        db_pool_size=_int(env, "ASTEROS_DB_POOL_SIZE", 20, low=2, high=1000),
     )

@@ -83,7 +83,16 @@ TEMPLATES = [
 
 # --- database: SQLite when embedded, DATABASE_URL (PostgreSQL) when distributed
 if ASTEROS.database_url:
-    DATABASES = {"default": dj_database_url.parse(ASTEROS.database_url, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(ASTEROS.database_url)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # One pool per process: ASGI runs each sync view on a thread of its own, so per-thread
+        # persistent connections would open (and strand) one connection per request.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": ASTEROS.db_pool_size,
+            "timeout": 10,
+        }
 else:
     DATABASES = {
         "default": {

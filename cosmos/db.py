@@ -48,20 +48,25 @@ async def db_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 
 def close_pool_connections() -> None:
-    """Close the database connection of every pool thread (tests drop their database after)."""
+    """Close every connection of this process (tests drop their database after): those of the
+    pool threads, each closed by its own thread, then PostgreSQL's connection pools."""
     import threading
 
     from django.db import connections
 
-    if _executor is None:
-        return
-    workers = settings.ASTEROS.db_threads
-    barrier = threading.Barrier(workers)
+    if _executor is not None:
+        workers = settings.ASTEROS.db_threads
+        barrier = threading.Barrier(workers)
 
-    def close_here() -> None:
-        # Each task holds its thread until all have arrived, so every thread closes its own.
-        barrier.wait(timeout=10)
-        connections.close_all()
+        def close_here() -> None:
+            # Each task holds its thread until all have arrived, so every thread closes its own.
+            barrier.wait(timeout=10)
+            connections.close_all()
 
-    for future in [_executor.submit(close_here) for _ in range(workers)]:
-        future.result(timeout=15)
+        for future in [_executor.submit(close_here) for _ in range(workers)]:
+            future.result(timeout=15)
+    # With PostgreSQL's pool, a closed connection goes back to the pool: close the pools too.
+    for each in connections.all():
+        close_pool = getattr(each, "close_pool", None)
+        if close_pool is not None:
+            close_pool()

@@ -377,6 +377,9 @@ def test_interfaces_listed_in_settings_belong_to_the_default_os(settings_options
     with pytest.raises(AlreadyRegistered):  # the HTTP interface is there by default: listing it again clashes
         asteros_module.default_os()
     settings_options(interfaces=())
+    assert set(asteros_module.default_os().interfaces) == {"http", "a2a", "agui"}, "A2A and AG-UI are on by default"
+    monkeypatch.setattr(asteros_module, "_default", None)
+    settings_options(enable_a2a=False, enable_agui=False)
     assert set(asteros_module.default_os().interfaces) == {"http"}
 
 
