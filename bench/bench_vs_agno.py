@@ -8,7 +8,7 @@ Scenarios: 1 agent build (µs, KiB), 2 in-process run, 3 server round trip (c = 
 (1 s model latency, ramped toward 1000 in flight), 5 streaming (1,000 tokens, 1/10/100 clients),
 6 REST reads (the agent list, 20 agents), 7 RSS (idle, and at scenario 4's peak).
 
-Everything runs on 127.0.0.1: the local model server(s) (``bench/model_server.py``), our server
+Everything runs on 127.0.0.1: the local model server(s) (``tests/support/model_server.py``), our server
 (``manage.py asteros serve``, embedded; and, with services, distributed: 1 API process and
 1 ``celery worker --pool threads -c 1000``), the peer (``bench/peer/agno_peer.py serve``: AgentOS,
 one uvicorn process, in the bench-only virtual environment), and the load generator
@@ -361,7 +361,7 @@ class Stack:
 
     def model_server(self, name: str, **options: float) -> str:
         port = free_port()
-        command = [OURS_PY, str(BENCH / "model_server.py"), "--port", str(port)]
+        command = [OURS_PY, "-m", "tests.support.model_server", "--port", str(port)]
         for key, value in options.items():
             command += [f"--{key.replace('_', '-')}", str(value)]
         proc = self.start(name, command, dict(os.environ))
