@@ -21,10 +21,47 @@ def wait_for_run(run_id, timeout: float = 30, statuses: Iterable[str] = TERMINAL
         if run.status in wanted:
             return run
         if time.monotonic() >= deadline:
+            _debug_dump(run)
             raise AssertionError(
-                f"run {run_id} is still {run.status} after {timeout:g}s (waiting for {sorted(wanted)})"
+                f"run {run_id} is still {run.status} after {timeout:g}s (waiting for {sorted(wanted)})\n"
+                + describe_tree(run_id)
             )
         time.sleep(poll)
+
+
+def describe_tree(run_id) -> str:
+    """The run and its descendants, one line each: kind, target, status, last event."""
+    lines: list[str] = []
+
+    def walk(run: Run, depth: int) -> None:
+        last = RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", "type").first()
+        lines.append(f"{'  ' * depth}{run.kind}:{run.target} {run.id} {run.status} last event {last}")
+        for child in Run.objects.filter(parent=run).order_by("created_at"):
+            walk(child, depth + 1)
+
+    walk(Run.objects.get(id=run_id), 0)
+    return "\n".join(lines)
+
+
+def _debug_dump(run: Run) -> None:
+    import os
+    import subprocess
+
+    spy = os.environ.get("ASTEROS_TEST_SPY")
+    if not spy or not run.worker_id:
+        return
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select pid, state, wait_event_type, wait_event, left(query, 150), now() - xact_start"
+            " from pg_stat_activity where datname = current_database()"
+        )
+        for row in cursor.fetchall():
+            print("DEBUG PG", row)
+    pid = run.worker_id.split(":")[1]
+    dump = subprocess.run([spy, "dump", "--pid", pid], capture_output=True, text=True)
+    print("DEBUG SPY", dump.stdout, dump.stderr)
 
 
 def wait_for_children(parent_id, count: int, timeout: float = 30, statuses: Iterable[str] | None = None) -> list[Run]:
