@@ -7,6 +7,12 @@ environment exactly as in production, so CI's distributed pass is the real confi
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
+if os.environ.get("REDIS_URL"):
+    # A metrics directory of this test session's own (its worker subprocesses inherit it), so
+    # counts from other sessions or earlier runs never mix into the assertions.
+    import tempfile
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="asteros-test-metrics-"))
 
 from .settings import *  # noqa: F403
 

@@ -1,4 +1,4 @@
-"""Process hooks: a reaper pass when a Celery worker starts."""
+"""Process hooks: a worker starts its run engine (and so the periodic reaper) at once."""
 
 import logging
 import os
@@ -9,9 +9,13 @@ logger = logging.getLogger(__name__)
 
 
 @worker_ready.connect
-def reap_on_worker_start(**_kwargs) -> None:
+def start_engine_and_reap(**_kwargs) -> None:
+    """A worker with no task yet must still reap: the runs of a killed worker are ``running``,
+    not queued, so no task would ever start this process's engine and its periodic reaper."""
+    from .engine import get_engine
     from .services.runs import reap_expired_runs
 
+    get_engine()
     try:
         reap_expired_runs()
     except Exception as exc:  # the engine's periodic reaper tries again

@@ -9,6 +9,8 @@ stars -> cosmos): the lower apps know nothing about HTTP.
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,7 +31,7 @@ from workflows.models import Workflow
 from ..registry import ResourceConfig, site
 from .auth import KIND_RESOURCES, KeyPrincipal
 from .links import api_url
-from .pagination import ResourcePagination
+from .pagination import ResourcePagination, cursor_pagination
 from .runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
 from .serializers import (
     AgentStatusSerializer,
@@ -39,6 +41,7 @@ from .serializers import (
     MemberSerializer,
     RunRequestSerializer,
     RunSerializer,
+    StarMessageSerializer,
 )
 from .sse import parse_last_event_id, run_event_stream, sse_response
 from .views import ToolViewSet
@@ -112,6 +115,14 @@ class TemplateResource(ResourceConfig):
     read_only_fields = ("created_at", "updated_at")
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 class StarResource(ResourceConfig):
     """Stars: teams of agents with one leader."""
 
@@ -172,6 +183,25 @@ class StarResource(ResourceConfig):
         star = self.get_object()
         page = self.paginate_queryset(star_services.members(star.id))
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @extend_schema(summary="Messages between the star's members", responses=StarMessageSerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=StarMessageSerializer,
+        pagination_class=cursor_pagination("id"),
+        filter_backends=[],
+    )
+    def messages(self, request, *args, **kwargs):
+        """Who said what to whom, oldest first, cursor-paged; ``?run=<id>`` for one star run."""
+        star = self.get_object()
+        run_id = request.query_params.get("run")
+        if run_id is not None and not _is_uuid(run_id):
+            raise Invalid(f"'run' must be a run id (a UUID), not {run_id[:60]!r}.")
+        page = self.paginate_queryset(star_services.messages(star.id, run_id=run_id))
+        return self.get_paginated_response(
+            StarMessageSerializer([star_services.message_dict(m) for m in page], many=True).data
+        )
 
 
 class WorkflowResource(ResourceConfig):

@@ -157,6 +157,24 @@ class AgentStatusSerializer(serializers.Serializer):
     last_activity = serializers.DateTimeField(allow_null=True)
 
 
+class StarMessageSerializer(serializers.Serializer):
+    """One message between members of a star run (``stars.services.message_dict``)."""
+
+    id = serializers.IntegerField()
+    star = serializers.CharField()
+    run = serializers.CharField(allow_null=True)
+    sender = serializers.CharField(source="from", help_text="The member who spoke.")
+    recipient = serializers.CharField(source="to", help_text="A member name, or '*' for everyone.")
+    content = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # The wire keys are "from" and "to", as in the seed (Python keywords as field names).
+        data["from"], data["to"] = data.pop("sender"), data.pop("recipient")
+        return data
+
+
 class MemberSerializer(serializers.Serializer):
     """A star member (``stars.services.member_dict``)."""
 

@@ -15,7 +15,7 @@ from tests.support.runs import assert_gapless, wait_for_run
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
 
 
-def run_star(star_id: str, task: object = "Name a colour", timeout: float = 30, **options) -> Run:
+def run_star(star_id: str, task: object = "Name a colour", timeout: float = 60, **options) -> Run:
     raw = {"message": task, **options} if isinstance(task, str) else task
     run, _ = run_services.start_run("star", star_id, raw)
     return wait_for_run(run.id, timeout)
@@ -82,7 +82,7 @@ def test_round_robin_members_speak_in_turn_over_a_shared_transcript_and_the_lead
 def test_round_robin_rounds_can_be_set_per_run():
     star = make_team(make_agent(), {"ann": worker("A")}, mode="round_robin", config={"rounds": 3})
 
-    run = run_star(star.id, {"message": "go"}, timeout=30)
+    run = run_star(star.id, {"message": "go"})
     assert len(children(run.id)) == 3 * 2 + 1
 
     run, _ = run_services.start_run("star", star.id, "go", metadata={"rounds": 1})

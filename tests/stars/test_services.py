@@ -236,3 +236,18 @@ def test_the_delegate_tool_describes_the_workers_and_the_limits():
     assert "- a: a is good at a" in tool.description and "- b: b is good at b" in tool.description
     assert "At most 4 delegations" in tool.description and "in parallel" in tool.description
     assert describe_team(team.workers).count("\n") == 1
+
+
+@pytest.mark.django_db
+def test_the_messages_endpoint_pages_through_the_history_with_a_cursor(api_client):
+    star = make_star(leader=make_agent(), workers=[make_agent()])
+    for index in range(5):
+        StarMessage.objects.create(star=star, sender="lead", recipient="*", content=f"message {index}")
+
+    first = api_client.get(f"/api/stars/{star.id}/messages", {"limit": 2}).json()
+    second = api_client.get(first["next"]).json()
+
+    assert [m["content"] for m in first["results"]] == ["message 0", "message 1"]
+    assert [m["content"] for m in second["results"]] == ["message 2", "message 3"]
+    assert first["results"][0]["from"] == "lead" and first["results"][0]["to"] == "*"
+    assert api_client.get(f"/api/stars/{star.id}/messages", {"run": "nope"}).json()["error"]["code"] == "invalid"

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from cosmos.models import TERMINAL_STATUSES, Run, RunEvent
 
 
-def wait_for_run(run_id, timeout: float = 30, statuses: Iterable[str] = TERMINAL_STATUSES, poll: float = 0.05) -> Run:
+def wait_for_run(run_id, timeout: float = 60, statuses: Iterable[str] = TERMINAL_STATUSES, poll: float = 0.05) -> Run:
     """The run once its status is one of ``statuses`` (terminal by default); AssertionError after ``timeout``."""
     wanted = {str(s) for s in statuses}
     deadline = time.monotonic() + timeout
@@ -21,7 +21,6 @@ def wait_for_run(run_id, timeout: float = 30, statuses: Iterable[str] = TERMINAL
         if run.status in wanted:
             return run
         if time.monotonic() >= deadline:
-            _debug_dump(run)
             raise AssertionError(
                 f"run {run_id} is still {run.status} after {timeout:g}s (waiting for {sorted(wanted)})\n"
                 + describe_tree(run_id)
@@ -43,28 +42,7 @@ def describe_tree(run_id) -> str:
     return "\n".join(lines)
 
 
-def _debug_dump(run: Run) -> None:
-    import os
-    import subprocess
-
-    spy = os.environ.get("ASTEROS_TEST_SPY")
-    if not spy or not run.worker_id:
-        return
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select pid, state, wait_event_type, wait_event, left(query, 150), now() - xact_start"
-            " from pg_stat_activity where datname = current_database()"
-        )
-        for row in cursor.fetchall():
-            print("DEBUG PG", row)
-    pid = run.worker_id.split(":")[1]
-    dump = subprocess.run([spy, "dump", "--pid", pid], capture_output=True, text=True)
-    print("DEBUG SPY", dump.stdout, dump.stderr)
-
-
-def wait_for_children(parent_id, count: int, timeout: float = 30, statuses: Iterable[str] | None = None) -> list[Run]:
+def wait_for_children(parent_id, count: int, timeout: float = 60, statuses: Iterable[str] | None = None) -> list[Run]:
     """The parent's child runs (oldest first) once there are ``count`` of them (in ``statuses``, if given)."""
     wanted = {str(s) for s in statuses} if statuses is not None else None
     deadline = time.monotonic() + timeout

@@ -140,6 +140,7 @@ ROUTES: dict[tuple[str, str], Case] = {
         scope="admin", status=204, body=lambda w: {"agent_id": w.worker.id}, bad_body={}
     ),
     ("GET", "/api/stars/{id}/members"): Case(no_bad_input="paginates only (limit/offset fall back to defaults)"),
+    ("GET", "/api/stars/{id}/messages"): Case(bad_query="run=not-a-run-id"),
     # workflows
     ("GET", "/api/workflows"): Case(bad_query="enabled=maybe"),
     ("POST", "/api/workflows"): Case(
