@@ -106,6 +106,10 @@ class RunContext:
         await asyncio.create_task(
             self.engine.execute(str(child.id), timeout=timeout, parent_id=self.run_id, state=state)
         )
+        # A cancel of this run reaches the awaited child, which ends cancelled and returns
+        # normally; asyncio then resumes this run as if nothing happened. Stop it here.
+        if self.engine.stop_requested(self.run_id):
+            raise asyncio.CancelledError
         return await db_call(Run.objects.get, id=child.id)
 
 
@@ -270,6 +274,10 @@ class RunEngine:
         self.loop.run_in_executor(None, get_bus().publish_sync, LIFECYCLE_CHANNEL, message)
 
     # --- stopping runs
+
+    def stop_requested(self, run_id: str) -> bool:
+        local = self.local.get(run_id)
+        return local is not None and local.stop_reason is not None
 
     def _stop_local(self, run_id: str, reason: str) -> bool:
         local = self.local.get(run_id)
