@@ -46,7 +46,6 @@ test: export SECRET_KEY ?= make-test-not-a-secret
 test: venv lint check-migrations
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-check-migrations: export SECRET_KEY ?= make-test-not-a-secret
 check-migrations: venv
 	$(MANAGE) makemigrations --check --dry-run
 

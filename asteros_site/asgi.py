@@ -7,6 +7,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asteros_site.settings")
 django_asgi_app = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
+from .options import require_secret_key  # noqa: E402
+
+require_secret_key(settings.ASTEROS)  # never serve with an empty or default secret
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from interfaces.routing import websocket_urlpatterns  # noqa: E402

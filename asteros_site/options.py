@@ -105,6 +105,20 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+def require_secret_key(options: Options) -> None:
+    """Refuse to serve without a real secret when DEBUG is off (no silent default secret).
+
+    Called by every serving entry point (asgi.py, wsgi.py). Commands that sign nothing
+    (``migrate``, ``makemigrations``, ``check``, a Celery worker) run without one; anything
+    that does sign (sessions, CSRF) meets Django's own refusal of an empty SECRET_KEY.
+    """
+    if not options.debug and not options.secret_key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off; `make run` sets DEBUG=1 for local use, "
+            "production must provide its own key."
+        )
+
+
 def load_options(env: Mapping[str, str]) -> Options:
     """Read and validate every option; raise ImproperlyConfigured on the first bad one."""
     name = (env.get("ASTEROS_NAME") or "AsterOS").strip()
@@ -134,11 +148,6 @@ def load_options(env: Mapping[str, str]) -> Options:
 
     debug = _bool(env, "DEBUG", False)
     secret_key = env.get("SECRET_KEY") or None
-    if not debug and not secret_key:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off; `make run` sets DEBUG=1 for local use, "
-            "production must provide its own key."
-        )
 
     database_url = _url(env, "DATABASE_URL", ("postgres", "postgresql", "sqlite", "pgsql"))
     redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))

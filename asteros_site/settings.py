@@ -20,9 +20,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ASTEROS = load_options(os.environ)
 
 DEBUG = ASTEROS.debug
-# A fixed key is only ever used with DEBUG on (``make run``, tests); load_options refuses a
-# missing key otherwise.
-SECRET_KEY = ASTEROS.secret_key or "asteros-insecure-debug-only-key"
+# A fixed key is only ever used with DEBUG on (``make run``, tests). With DEBUG off and no key
+# the setting stays empty: serving refuses to start (options.require_secret_key) and Django
+# refuses any signing, while commands that sign nothing (migrate, makemigrations) still work.
+SECRET_KEY = ASTEROS.secret_key or ("asteros-insecure-debug-only-key" if DEBUG else "")
 ALLOWED_HOSTS = list(ASTEROS.allowed_hosts)
 if DEBUG:
     ALLOWED_HOSTS += ["testserver"]

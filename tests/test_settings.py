@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from asteros_site.options import Options, load_options
+from asteros_site.options import Options, load_options, require_secret_key
+from tests.support.processes import ROOT
 
 BASE = {"SECRET_KEY": "not-a-real-secret"}
 
@@ -137,11 +142,35 @@ def test_auth_with_a_key_is_accepted():
     assert opts.enable_auth and opts.api_key == "a-long-enough-key!"
 
 
-def test_a_secret_key_is_required_when_debug_is_off():
-    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
-        load_options({})
-    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
-        load_options({"DEBUG": "false", "SECRET_KEY": ""})
+def test_serving_requires_a_secret_key_when_debug_is_off():
+    for env in ({}, {"DEBUG": "false", "SECRET_KEY": ""}):
+        opts = load_options(env)
+        assert opts.secret_key is None
+        with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set when DEBUG is off"):
+            require_secret_key(opts)
+    require_secret_key(load_options({"SECRET_KEY": "a-real-one"}))
+    require_secret_key(load_options({"DEBUG": "1"}))
+
+
+@pytest.mark.parametrize("entry_point", ["asteros_site.asgi", "asteros_site.wsgi"])
+def test_the_server_entry_points_refuse_an_empty_secret_but_commands_run(entry_point, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "REDIS_URL")}
+    env |= {"DJANGO_SETTINGS_MODULE": "asteros_site.settings", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+
+    served = subprocess.run(
+        [sys.executable, "-c", f"import {entry_point}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert served.returncode != 0 and "SECRET_KEY must be set when DEBUG is off" in served.stderr
+    assert checked.returncode == 0, checked.stderr[-2000:]
 
 
 def test_debug_runs_without_a_secret_key():
