@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from typing import TextIO
 
 from django.conf import settings
@@ -50,6 +51,8 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
         start_embedded_worker(concurrency=8)
     run, _ = await db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
     run_id = str(run.id)
+    # Ctrl-C cancels this task, whatever handler a library installed meanwhile.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, asyncio.current_task().cancel)
     last = 0
     try:
         async for seq, event in follow(run_id):
@@ -59,8 +62,9 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
         await db_call(run_services.request_cancel, run_id)
         out.write("\ncancelling...\n")
         out.flush()
-        # In embedded mode this process is the worker: stay until the run has ended cancelled.
-        with contextlib.suppress(TimeoutError):
+        # In embedded mode this process is the worker: stay until the run has ended cancelled
+        # (a second Ctrl-C stops waiting; the flagged run is then finished by the next reaper).
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             async with asyncio.timeout(CANCEL_WAIT_SECONDS):
                 async for _seq, event in follow(run_id, after=last):
                     render_event(event, out)

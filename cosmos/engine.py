@@ -118,6 +118,9 @@ class RunEngine:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_seconds = settings.ASTEROS.lease_seconds
         self.local: dict[str, LocalRun] = {}
+        # Cancel signals for runs not (yet) registered here: a signal can land between a claim's
+        # commit and the run's registration. Kept one tick, keyed by run id, valued by loop time.
+        self._early_cancels: dict[str, float] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sink: EventSink | None = None
         self._started = threading.Event()
@@ -205,6 +208,8 @@ class RunEngine:
             writer.emit_nowait(make_event(EventType.CUSTOM, name="asteros.retry", value={"attempt": run.attempts}))
         metrics.run_started(run)
         try:
+            if self._early_cancels.pop(run_id, None) is not None:
+                self._stop_local(run_id, CANCELLED_BY_USER)  # raises at the next await
             while await db_call(run_services.session_predecessor_active, run):
                 await asyncio.sleep(0.2)
             result = await get_kind(run.kind).execute(context)
@@ -297,8 +302,12 @@ class RunEngine:
         if self.loop is None:
             return
         for run_id in message.get("runs", ()):
-            if run_id in self.local:
-                self.loop.call_soon_threadsafe(self._stop_local, run_id, CANCELLED_BY_USER)
+            self.loop.call_soon_threadsafe(self._cancel_signalled, run_id)
+
+    def _cancel_signalled(self, run_id: str) -> None:
+        if not self._stop_local(run_id, CANCELLED_BY_USER) and run_id not in self.local:
+            assert self.loop is not None
+            self._early_cancels[run_id] = self.loop.time()
 
     def _on_lost(self, run_id: str) -> None:
         self._stop_local(run_id, LOST_LEASE)
@@ -320,6 +329,9 @@ class RunEngine:
                 logger.warning("engine tick failed: %s", exc.__class__.__name__)
 
     async def _renew(self) -> None:
+        assert self.loop is not None
+        horizon = self.loop.time() - self.lease_seconds
+        self._early_cancels = {rid: at for rid, at in self._early_cancels.items() if at > horizon}
         ids = list(self.local)
         ours, cancel = await db_call(run_services.renew_leases, self.worker_id, ids)
         for run_id in ids:

@@ -93,5 +93,10 @@ class Command(BaseCommand):
             code = asyncio.run(stream_run(agent, message, session_id=session, out=self.stdout._out))
         except KeyboardInterrupt:
             code = 130
+        if code == 130:
+            # Interrupted: leave now. Exiting normally would join the embedded worker's threads,
+            # which may still hold the run; it is flagged, so the reaper ends it cancelled.
+            sys.stdout.flush()
+            os._exit(130)
         if code:
             sys.exit(code)
