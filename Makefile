@@ -69,7 +69,7 @@ QUICK ?=
 SCENARIOS ?=
 BENCH_ARGS ?=
 
-.PHONY: bench
+.PHONY: bench soak
 
 $(PEER_VENV)/bin/python:
 	$(PYTHON) -m venv $(PEER_VENV)
@@ -80,3 +80,11 @@ $(PEER_STAMP): bench/peer-requirements.txt | $(PEER_VENV)/bin/python
 
 bench: venv $(PEER_STAMP)
 	$(BIN)/python bench/bench_vs_agno.py $(if $(QUICK),--quick) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)
+
+# ---- soak: bench/soak.py (not in `make test`: minutes by design) ----------------------------
+#   make soak                                      10,000 runs at 50 runs/s, then an audit
+#   make soak SOAK_ARGS="--runs 2000 --rate 100"
+SOAK_ARGS ?=
+
+soak: venv
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)

@@ -49,16 +49,21 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
     if not settings.ASTEROS.distributed:
         # Embedded: this process is the worker (a memory:// broker reaches no other process).
         start_embedded_worker(concurrency=8)
-    run, _ = await db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
-    run_id = str(run.id)
-    # Ctrl-C cancels this task, whatever handler a library installed meanwhile.
+    # Ctrl-C cancels this task, whatever SIGINT handler a library (the in-process Celery worker)
+    # installed meanwhile: a bare KeyboardInterrupt would skip the cancel below.
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, asyncio.current_task().cancel)
+    starting = asyncio.ensure_future(
+        db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
+    )
     last = 0
     try:
-        async for seq, event in follow(run_id):
+        run, _ = await asyncio.shield(starting)
+        async for seq, event in follow(str(run.id)):
             last = seq
             render_event(event, out)
     except (asyncio.CancelledError, KeyboardInterrupt):
+        run, _ = await starting  # a Ctrl-C during the start still cancels the run it created
+        run_id = str(run.id)
         await db_call(run_services.request_cancel, run_id)
         out.write("\ncancelling...\n")
         out.flush()
@@ -69,5 +74,5 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
                 async for _seq, event in follow(run_id, after=last):
                     render_event(event, out)
         return 130
-    status = await db_call(lambda: Run.objects.values_list("status", flat=True).get(id=run_id))
+    status = await db_call(lambda: Run.objects.values_list("status", flat=True).get(id=run.id))
     return 0 if status == RunStatus.SUCCEEDED else 1

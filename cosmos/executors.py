@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from .db import db_call
 from .kinds import ExecutionResult, register_kind
 from .models import Run, Session
-from .runtime.agent import build_agent
+from .runtime.agent import RuntimeAgent, build_agent
 from .runtime.loop import run_agent
+from .runtime.tools import Tool
 from .services.agents import cached_agent_spec, check_runnable
 
 if TYPE_CHECKING:
@@ -27,16 +28,18 @@ def conversation_for(run: Run) -> list[dict]:
     return [*history, {"role": "user", "content": content}]
 
 
-def _load(run: Run):
+def _load(run: Run, extra_tools: tuple[Tool, ...]) -> tuple[RuntimeAgent, list[dict]]:
     if run.session_id:
         run.session = Session.objects.get(id=run.session_id)
-    return cached_agent_spec(run.target), conversation_for(run)
+    # Built here, on a database thread: a tool may come from a resolver that reads the database
+    # (remote agents declared in the admin).
+    agent = build_agent(cached_agent_spec(run.target), extra_tools=extra_tools)
+    return agent, conversation_for(run)
 
 
 async def execute_agent(context: RunContext) -> ExecutionResult:
     run = context.run
-    spec, messages = await db_call(_load, run)
-    agent = build_agent(spec, extra_tools=context.state.get("extra_tools", ()))
+    agent, messages = await db_call(_load, run, tuple(context.state.get("extra_tools", ())))
     outcome = await run_agent(
         agent,
         messages,

@@ -45,6 +45,13 @@ class Definition(models.Model):
         super().save(*args, **kwargs)
 
 
+def _model_problem(provider: str, model: str) -> str | None:
+    """Why a registered provider (e.g. ``a2a``) refuses this model name, or None."""
+    from .runtime.providers import model_problem
+
+    return model_problem(provider, model) if provider else None
+
+
 def _validate_provider_and_tools(provider: str, tools: object, errors: dict) -> None:
     from .runtime.providers import provider_names
     from .runtime.tools import tool_registry
@@ -83,6 +90,9 @@ class AgentTemplate(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         _validate_provider_and_tools(self.provider, self.tools, errors)
+        # A template may leave the model for its agents to name.
+        if "provider" not in errors and self.model and (problem := _model_problem(self.provider, self.model)):
+            errors["model"] = problem
         if not isinstance(self.parameters, dict):
             errors["parameters"] = "Parameters must be a JSON object."
         if errors:
@@ -105,7 +115,12 @@ class Agent(Definition):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
+        template = self.template if self.template_id else None
+        model = self.model or (template.model if template else "")
+        provider = self.provider or (template.provider if template else "")
         _validate_provider_and_tools(self.provider, self.tools, errors)
+        if "provider" not in errors and provider and (problem := _model_problem(provider, model)):
+            errors["model"] = problem
         if not isinstance(self.parameters, dict):
             errors["parameters"] = "Parameters must be a JSON object."
         if not isinstance(self.metadata, dict):
@@ -198,7 +213,11 @@ class Run(models.Model):
                 name="run_idempotency_per_caller",
             ),
         ]
-        indexes = [models.Index(fields=["kind", "target", "status"])]
+        indexes = [
+            models.Index(fields=["kind", "target", "status"]),
+            # A caller's active runs and its tokens since midnight (per-API-key quotas).
+            models.Index(fields=["caller", "status", "finished_at"], name="run_caller_status_finished"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.target} {self.id} ({self.status})"

@@ -62,6 +62,9 @@ class _Call:
         except ValueError as exc:
             self.error = f"Invalid JSON arguments for tool {self.name!r}: {exc}. Send one JSON object."
             return
+        except RecursionError:  # a model may nest brackets thousands deep
+            self.error = f"Invalid JSON arguments for tool {self.name!r}: nested too deeply. Send one JSON object."
+            return
         if isinstance(value, dict):
             self.arguments = value
         else:
@@ -135,7 +138,7 @@ async def run_agent(
     input_tokens = output_tokens = 0
 
     for turn in range(max_turns):
-        request = ModelRequest(model, spec.system_prompt, history, offered, spec.parameters)
+        request = ModelRequest(model, spec.system_prompt, history, offered, spec.parameters, emit)
         text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
         input_tokens += used_in
         output_tokens += used_out

@@ -27,7 +27,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .events import Emit
 
@@ -225,12 +225,30 @@ class ResolvedTools:
     missing: tuple[str, ...]
 
 
+class ToolResolver(Protocol):
+    """Tools the registry does not hold itself, e.g. remote agents declared as database rows.
+
+    A higher layer adds one with ``tool_registry.add_resolver`` (in its ``AppConfig.ready()``).
+    ``resolve`` may read the database, so it is called from synchronous code only; it should be
+    cheap (cached), since runs resolve their tools every time they start.
+    """
+
+    def resolve(self, name: str) -> Tool | None: ...
+
+    def names(self) -> Iterable[str]: ...
+
+
 class ToolRegistry:
-    """Process-wide tools by name. Lookups of a list of names are cached, so agent builds are cheap."""
+    """Process-wide tools by name. Lookups of a list of names are cached, so agent builds are cheap.
+
+    Tools registered from code win; a name they do not know is asked of the resolvers, in the
+    order they were added. Lists that need a resolver are not cached here: the resolver caches.
+    """
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
         self._resolved: dict[tuple[str, ...], ResolvedTools] = {}
+        self._resolvers: list[ToolResolver] = []
 
     def register(self, tool: Tool) -> Tool:
         self._tools[tool.name] = tool  # re-registering a name replaces it (e.g. a reloaded module)
@@ -241,14 +259,34 @@ class ToolRegistry:
         if self._tools.pop(name, None) is not None:
             self._resolved.clear()
 
-    def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+    def add_resolver(self, resolver: ToolResolver) -> None:
+        if resolver not in self._resolvers:
+            self._resolvers.append(resolver)
+            self._resolved.clear()
+
+    def remove_resolver(self, resolver: ToolResolver) -> None:
+        if resolver in self._resolvers:
+            self._resolvers.remove(resolver)
+            self._resolved.clear()
+
+    def get(self, name: str, *, resolve: bool = True) -> Tool | None:
+        """The tool of this name; ``resolve=False`` looks only at the tools registered from code."""
+        tool = self._tools.get(name)
+        if tool is None and resolve:
+            for resolver in self._resolvers:
+                tool = resolver.resolve(name)
+                if tool is not None:
+                    break
+        return tool
 
     def names(self) -> list[str]:
-        return sorted(self._tools)
+        names = set(self._tools)
+        for resolver in self._resolvers:
+            names.update(resolver.names())
+        return sorted(names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return isinstance(name, str) and self.get(name) is not None
 
     def __len__(self) -> int:
         return len(self._tools)
@@ -256,14 +294,19 @@ class ToolRegistry:
     def resolve(self, names: Sequence[str]) -> ResolvedTools:
         key = names if type(names) is tuple else tuple(names)
         resolved = self._resolved.get(key)
-        if resolved is None:
-            tools = tuple(self._tools[n] for n in key if n in self._tools)
-            resolved = self._resolved[key] = ResolvedTools(
-                tools=tools,
-                schemas=tuple(t.schema for t in tools),
-                by_name=types.MappingProxyType({t.name: t for t in tools}),
-                missing=tuple(n for n in key if n not in self._tools),
-            )
+        if resolved is not None:
+            return resolved
+        static = all(n in self._tools for n in key)
+        found = [self.get(n) for n in key]
+        tools = tuple(t for t in found if t is not None)
+        resolved = ResolvedTools(
+            tools=tools,
+            schemas=tuple(t.schema for t in tools),
+            by_name=types.MappingProxyType({t.name: t for t in tools}),
+            missing=tuple(n for n, t in zip(key, found, strict=True) if t is None),
+        )
+        if static or not self._resolvers:
+            self._resolved[key] = resolved
         return resolved
 
     def schemas(self, names: Sequence[str]) -> tuple[dict, ...]:

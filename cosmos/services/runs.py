@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +28,19 @@ from .errors import Conflict, Invalid, NotFound
 logger = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 200_000
+
+# Checks a higher layer registers in its AppConfig.ready() (interfaces: per-API-key quotas).
+# Each gets the caller of a new top-level run inside the transaction that inserts it, before
+# the insert, and refuses by raising a ServiceError: so a check that locks and counts cannot be
+# raced by parallel requests, and a refused run leaves nothing behind. Child runs are part of a
+# run already admitted and are never checked.
+AdmissionCheck = Callable[[str], None]
+_admission_checks: list[AdmissionCheck] = []
+
+
+def register_admission_check(check: AdmissionCheck) -> None:
+    if check not in _admission_checks:
+        _admission_checks.append(check)
 
 
 def _lease() -> timedelta:
@@ -92,6 +105,9 @@ def start_run(
 
     try:
         with transaction.atomic():
+            if parent is None:
+                for check in _admission_checks:
+                    check(caller)
             session = None
             if session_id:
                 session, _ = Session.objects.select_for_update().get_or_create(

@@ -122,6 +122,24 @@ def test_cancel_stops_a_running_run_and_ends_it_cancelled():
     assert_contiguous(run.id)
 
 
+def test_a_cancel_signal_that_reaches_the_worker_before_the_run_still_stops_it():
+    # The race this covers: a cancel lands between the worker's claim and its registering the
+    # run. Here the signal (with no database flag) is sent before the run is even dispatched.
+    from cosmos.bus import CANCEL_CHANNEL, get_bus
+
+    agent = slow_agent(30_000)
+    run, _ = run_services.start_run("agent", agent.id, "take your time", dispatch=False)
+    get_bus().publish_sync(CANCEL_CHANNEL, {"runs": [str(run.id)]})
+    time.sleep(0.2)  # let the signal reach the worker first
+    run_services.dispatch_run(run.id)
+
+    run = wait_status(run.id, timeout=10)
+
+    assert run.status == RunStatus.CANCELLED
+    assert event_types(run.id)[-1] == "RUN_FINISHED"
+    assert_contiguous(run.id)
+
+
 def test_cancelling_a_finished_run_is_a_clear_conflict():
     agent = make_agent()
     run, _ = run_services.start_run("agent", agent.id, "hi")

@@ -1,9 +1,13 @@
 """Model providers: ``get_provider(name, ...)`` returns a cached ``Provider``.
 
-SDKs are imported on first use of their provider, so importing the runtime stays cheap.
+SDKs are imported on first use of their provider, so importing the runtime stays cheap. A higher
+layer adds providers of its own with ``register_provider`` (in its ``AppConfig.ready()``), e.g.
+the ``a2a`` provider of ``interfaces.a2a``, whose "model" is a remote A2A agent.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ..errors import UNKNOWN_PROVIDER, RunFailed
 from .base import (
@@ -31,14 +35,38 @@ __all__ = [
     "get_provider",
     "preload_providers",
     "provider_names",
+    "model_problem",
+    "register_provider",
 ]
 
 _NAMES = frozenset({"anthropic", "openai", "scripted"})
 _cache: dict[tuple, Provider] = {}
+# name -> (factory(api_key=, base_url=, timeout=, max_retries=), check of a model name or None)
+_registered: dict[str, tuple[Callable[..., Provider], Callable[[str], str | None] | None]] = {}
 
 
 def provider_names() -> frozenset[str]:
-    return _NAMES
+    return _NAMES | _registered.keys()
+
+
+def register_provider(
+    name: str, factory: Callable[..., Provider], *, check_model: Callable[[str], str | None] | None = None
+) -> None:
+    """Add (or replace) a provider. ``factory`` gets ``api_key``, ``base_url``, ``timeout`` and
+    ``max_retries`` as keywords; ``check_model(model)`` returns why a model name is refused, or None
+    (agents and templates are validated with it)."""
+    if name in _NAMES:
+        raise ValueError(f"{name!r} is a built-in provider.")
+    _registered[name] = (factory, check_model)
+    for key in [key for key in _cache if key[0] == name]:
+        del _cache[key]
+
+
+def model_problem(provider: str, model: str) -> str | None:
+    """Why ``model`` is not a model of ``provider`` (only registered providers check), or None."""
+    entry = _registered.get(provider)
+    check = entry[1] if entry else None
+    return check(model) if check is not None else None
 
 
 def get_provider(
@@ -63,6 +91,8 @@ def get_provider(
 
 
 def _create(name: str, *, api_key: str | None, base_url: str | None, timeout: float, max_retries: int) -> Provider:
+    if name in _registered:
+        return _registered[name][0](api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
     if name == "scripted":
         from .scripted import ScriptedProvider
 
@@ -75,7 +105,8 @@ def _create(name: str, *, api_key: str | None, base_url: str | None, timeout: fl
         from .openai_provider import OpenAIProvider
 
         return OpenAIProvider(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
-    raise RunFailed(UNKNOWN_PROVIDER, f"Unknown model provider {name!r}; choose one of {', '.join(sorted(_NAMES))}.")
+    known = ", ".join(sorted(provider_names()))
+    raise RunFailed(UNKNOWN_PROVIDER, f"Unknown model provider {name!r}; choose one of {known}.")
 
 
 def preload_providers(*names: str) -> None:

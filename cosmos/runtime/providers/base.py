@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..events import Emit
+
 
 @dataclass(slots=True)
 class ModelRequest:
@@ -18,6 +20,9 @@ class ModelRequest:
     messages: Sequence[dict]  # internal format, see cosmos.runtime.loop
     tools: Sequence[dict] = ()  # [{"name", "description", "parameters"}]
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Where a provider may report events other than the model's text and tool calls (e.g. the
+    # progress of a remote agent); the loop's emit. Never called concurrently with the stream.
+    emit: Emit | None = None
 
 
 @dataclass(slots=True)
