@@ -3,6 +3,7 @@
 #   make run            venv, migrate, demo data, admin user, serve on 127.0.0.1:$ASTEROS_PORT (8080)
 #   make test           venv, ruff (lint + format check), makemigrations --check, pytest
 #   make lint | format  ruff only
+#   make fuzz           the fuzz tests at full strength (FUZZ_EXAMPLES=200 per target)
 #
 # Variables: PYTHON (python3), HOST (127.0.0.1), PORT ($ASTEROS_PORT or 8080), PYTEST_ARGS.
 
@@ -22,6 +23,7 @@ help:
 	@echo "make run     serve AsterOS with the demo data on http://$(HOST):$(PORT) (admin at /admin/)"
 	@echo "make test    ruff, migrations check and the test suite"
 	@echo "make lint    ruff check and format check; make format rewrites"
+	@echo "make fuzz    the fuzz tests (schemathesis, A2A, AG-UI, websockets, workflows) at 200 examples each"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,3 +90,17 @@ SOAK_ARGS ?=
 
 soak: venv
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+# ---- fuzz: the fuzz tests at full strength (tests/support/fuzzing.py) -------------------------
+# `make test` runs the same tests bounded (a few dozen examples each, derandomized). This runs
+# them with FUZZ_EXAMPLES examples per target (per operation for schemathesis), new random ones
+# each time, and no per-test timeout. Tens of minutes on a laptop.
+#   make fuzz                         200 examples per target
+#   make fuzz FUZZ_EXAMPLES=1000 PYTEST_ARGS="tests/interfaces/a2a"
+FUZZ_EXAMPLES ?= 200
+
+.PHONY: fuzz
+fuzz: export SECRET_KEY ?= make-test-not-a-secret
+fuzz: export FUZZ_EXAMPLES := $(FUZZ_EXAMPLES)
+fuzz: venv
+	$(BIN)/pytest -m fuzz -o timeout=0 $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ the variable and what it accepts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ class Options:
     cors_allowed_origins: tuple[str, ...] = ()
     public_url: str | None = None
     interfaces: tuple[str, ...] = field(default_factory=tuple)
+    a2a_remote_allowlist: tuple[str, ...] = ()
     database_url: str | None = None
     redis_url: str | None = None
     debug: bool = False
@@ -91,6 +93,22 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> t
     if raw is None:
         return default
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+_HOST_ENTRY = re.compile(r"^(\*\.)?[a-z0-9_.-]+(:\d{1,5})?$")
+
+
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma list of ``host``, ``host:port`` or ``*.domain`` entries, lower-cased."""
+    hosts = tuple(entry.lower() for entry in _list(env, name))
+    for entry in hosts:
+        port = entry.rpartition(":")[2] if ":" in entry else ""
+        if not _HOST_ENTRY.match(entry) or (port and not 1 <= int(port) <= 65535):
+            raise ImproperlyConfigured(
+                f"{name}: {entry!r} is not a host entry; use host, host:port or *.domain, comma-separated "
+                "(no scheme, no path)."
+            )
+    return hosts
 
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
@@ -176,6 +194,7 @@ def load_options(env: Mapping[str, str]) -> Options:
         cors_allowed_origins=_list(env, "ASTEROS_CORS_ALLOWED_ORIGINS"),
         public_url=_url(env, "ASTEROS_PUBLIC_URL", ("http", "https")),
         interfaces=_list(env, "ASTEROS_INTERFACES"),
+        a2a_remote_allowlist=_hosts(env, "ASTEROS_A2A_REMOTE_ALLOWLIST"),
         database_url=database_url,
         redis_url=redis_url,
         debug=debug,

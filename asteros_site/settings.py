@@ -63,6 +63,10 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
+# Messages live in the server-side session, not in a cookie: the admin shows a new API key once
+# as a message, and a signed cookie is readable by anything that logs Set-Cookie headers.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 ROOT_URLCONF = "asteros_site.urls"
 ASGI_APPLICATION = "asteros_site.asgi.application"
 WSGI_APPLICATION = "asteros_site.wsgi.application"
@@ -130,12 +134,21 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Runs are long and mostly waiting: take one message at a time per slot.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# The broker must not redeliver a message while its run's lease could still be alive.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, ASTEROS.lease_seconds * 10)}
+# The broker must not redeliver a message while its run's lease could still be alive. Sending a
+# task must not wait for a broker that is down (kombu would retry for ~6 s, inside the request
+# that starts the run): one quick retry, then the run stays queued for the reaper to send.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(3600, ASTEROS.lease_seconds * 10),
+    "max_retries": 1,
+    "interval_start": 0,
+}
 if not ASTEROS.redis_url:
     # memory:// is polled (1 s by default): poll often so an embedded run starts at once.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if (ASTEROS.redis_url or "").startswith("redis://"):
+    # kombu's Redis transport with one fix: a worker survives a Redis restart (cosmos/broker.py).
+    CELERY_BROKER_TRANSPORT = "cosmos.broker:RedisTransport"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "asteros-reap-expired-leases": {
@@ -181,6 +194,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["interfaces.http.permissions.ScopePermission"],
+    "DEFAULT_PARSER_CLASSES": [
+        "interfaces.http.parsers.JSONParser",  # deep nesting is a 400, not a RecursionError
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_vs_agno import OURS_PY, RESULTS, ROOT, Services, Stack, rss_kib, wait_http  # noqa: E402
+from bench_vs_agno import OURS_PY, RESULTS, ROOT, Services, Stack, rss_kib, wait_http
 
 AGENT = "soak"
 FINAL_EVENTS = ("RUN_FINISHED", "RUN_ERROR")
@@ -51,6 +51,10 @@ SELECT count(*) FILTER (WHERE n <> last OR first <> 1),
 FROM (SELECT run_id, count(*) AS n, min(seq) AS first, max(seq) AS last,
              count(*) FILTER (WHERE type = ANY(%s)) AS finals
       FROM cosmos_runevent GROUP BY run_id) AS per_run
+"""
+
+RUNS_WITHOUT_EVENTS = """
+SELECT count(*) FROM cosmos_run r WHERE NOT EXISTS (SELECT 1 FROM cosmos_runevent e WHERE e.run_id = r.id)
 """
 
 
@@ -159,9 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 for row in conn.execute("SELECT id, status FROM cosmos_run WHERE id = ANY(%s::uuid[])", (accepted,))
             }
             gaps, bad_finals, events = conn.execute(AUDIT_EVENTS, (list(FINAL_EVENTS),)).fetchone()
-            without_events = conn.execute(
-                "SELECT count(*) FROM cosmos_run r WHERE NOT EXISTS (SELECT 1 FROM cosmos_runevent e WHERE e.run_id = r.id)"
-            ).fetchone()[0]
+            without_events = conn.execute(RUNS_WITHOUT_EVENTS).fetchone()[0]
             counts = status_counts(conn)
         missing = len(accepted) - len(found)
         not_succeeded = sum(1 for status in found.values() if status != "succeeded")

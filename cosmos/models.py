@@ -115,7 +115,10 @@ class Agent(Definition):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        template = self.template if self.template_id else None
+        try:
+            template = self.template if self.template_id else None
+        except AgentTemplate.DoesNotExist:  # reported by the field's own check
+            template = None
         model = self.model or (template.model if template else "")
         provider = self.provider or (template.provider if template else "")
         _validate_provider_and_tools(self.provider, self.tools, errors)

@@ -7,6 +7,11 @@ class InterfacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import admin_live
+        from cosmos.services.runs import register_admission_check
+
+        from . import admin_live, quotas
+        from .a2a import declared
 
         admin_live.install()  # run/cancel/retry actions and the live Run page, on cosmos's admin
+        register_admission_check(quotas.admit_run)  # per-API-key run quotas, on every entry point
+        declared.install()  # remote A2A agents declared in the admin: tools, and the "a2a" provider

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
+from django.core.validators import MinValueValidator
 from django.db import models
+
+from .a2a.models import RemoteAgent  # noqa: F401  (a model of this app, kept with the A2A client)
 
 SCOPES = ("read", "run", "admin")
 KEY_PREFIX = "ak_"
@@ -24,6 +28,19 @@ class APIKey(models.Model):
         default=list, blank=True, help_text='Optional: limit to resources like "agents:chat-agent"; empty = all.'
     )
     revoked = models.BooleanField(default=False)
+    # Quotas (interfaces.quotas); empty means unlimited. To stop a key altogether, revoke it.
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Empty: unlimited."
+    )
+    max_concurrent_runs = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Queued or running runs; empty: unlimited."
+    )
+    tokens_per_day = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Input + output tokens of runs finished since 00:00 UTC; empty: unlimited.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
@@ -35,14 +52,21 @@ class APIKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def generate(cls, name: str, scopes: list[str], resources: list[str] | None = None) -> tuple[APIKey, str]:
-        """Create a key; the raw key is returned once and never stored."""
+    def generate(
+        cls, name: str, scopes: list[str], resources: list[str] | None = None, **limits: Any
+    ) -> tuple[APIKey, str]:
+        """Create a key (``limits``: the quota fields); the raw key is returned once and never stored."""
         prefix = secrets.token_hex(4)
         raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
         key = cls.objects.create(
-            name=name, prefix=prefix, hashed_key=hash_key(raw), scopes=scopes, resources=resources or []
+            name=name, prefix=prefix, hashed_key=hash_key(raw), scopes=scopes, resources=resources or [], **limits
         )
         return key, raw
+
+    @property
+    def caller(self) -> str:
+        """The ``Run.caller`` of the runs this key starts (``interfaces.http.auth.caller_of``)."""
+        return f"key:{self.prefix}"
 
     def has_scope(self, scope: str) -> bool:
         # admin implies run, run implies read.

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cosmos.models import Agent, AgentTemplate, Run, RunEvent, RunKind, RunStatus
+from interfaces.a2a.models import RemoteAgent
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
 
@@ -73,6 +74,16 @@ def build_membership(star: Star, agent: Agent, **fields: Any) -> Membership:
 
 def make_membership(star: Star, agent: Agent, **fields: Any) -> Membership:
     return _saved(build_membership(star, agent, **fields))
+
+
+def build_remote_agent(name: str | None = None, **fields: Any) -> RemoteAgent:
+    """A remote A2A agent row; its URL names nothing that answers unless ``url`` is given."""
+    defaults = {"url": "http://127.0.0.1:9/a2a/agents/nowhere"}
+    return RemoteAgent(name=name or unique_id("remote"), **(defaults | fields))
+
+
+def make_remote_agent(name: str | None = None, **fields: Any) -> RemoteAgent:
+    return _saved(build_remote_agent(name, **fields))
 
 
 def workflow_definition(*agent_ids: str) -> dict:

@@ -8,6 +8,7 @@ unique ``name`` and a ``type``; composite steps hold nested step lists (``branch
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -84,17 +85,28 @@ def parallel_branches(step: dict) -> list[tuple[str | None, list[Any]]]:
     return result
 
 
+_DONE = object()
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
 def iter_steps(steps: Any) -> Iterator[dict]:
-    """Every step object, nested ones included, in definition order."""
-    for step in _as_list(steps):
-        if isinstance(step, dict):
+    """Every step object, nested ones included, in definition order.
+
+    A stack, not recursion: validation walks a definition before it knows how deep it is, and
+    one nested a thousand levels deep (code can register one) must get its error, not a
+    RecursionError.
+    """
+    stack: list[Iterator[Any]] = [iter(_as_list(steps))]
+    while stack:
+        step = next(stack[-1], _DONE)
+        if step is _DONE:
+            stack.pop()
+        elif isinstance(step, dict):
             yield step
-            for block in blocks(step):
-                yield from iter_steps(block.steps)
+            stack.append(itertools.chain.from_iterable(block.steps for block in blocks(step)))
 
 
 def step_names(steps: Any) -> list[str]:

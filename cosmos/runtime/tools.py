@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import logging
 import re
 import types
 import typing
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 from .events import Emit
 
 DEFAULT_TIMEOUT = 30.0
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +276,11 @@ class ToolRegistry:
         tool = self._tools.get(name)
         if tool is None and resolve:
             for resolver in self._resolvers:
-                tool = resolver.resolve(name)
+                try:
+                    tool = resolver.resolve(name)
+                except Exception as exc:  # e.g. no database here: the name stays unknown, builds never raise
+                    logger.warning("tool resolver %r failed for %r: %s", resolver, name, exc)
+                    continue
                 if tool is not None:
                     break
         return tool
@@ -282,7 +288,10 @@ class ToolRegistry:
     def names(self) -> list[str]:
         names = set(self._tools)
         for resolver in self._resolvers:
-            names.update(resolver.names())
+            try:
+                names.update(resolver.names())
+            except Exception as exc:
+                logger.warning("tool resolver %r failed to list its tools: %s", resolver, exc)
         return sorted(names)
 
     def __contains__(self, name: object) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
 A2A_DOMAIN = "a2a-protocol.org"
 OUR_DOMAIN = "asteros"
 
@@ -173,6 +174,23 @@ class PermissionDeniedError(A2AError):
     domain = OUR_DOMAIN
     keeps_http_status = True
     default_message = "You may not do this."
+
+
+class QuotaExceededError(A2AError):
+    """A quota of the caller's API key is used up (``interfaces.quotas``): HTTP 429 with
+    ``Retry-After`` on both bindings; ErrorInfo names the quota and limit, RetryInfo the delay."""
+
+    jsonrpc_code, http_status, grpc_status, reason = -32000, 429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"
+    domain = OUR_DOMAIN
+    keeps_http_status = True
+    default_message = "A quota of this API key is used up."
+
+    def __init__(self, message: str | None = None, *, quota: str, limit: int, retry_after: int) -> None:
+        super().__init__(message, metadata={"quota": quota, "limit": limit, "retryAfterSeconds": retry_after})
+        self.retry_after = retry_after
+
+    def details(self) -> list[dict[str, Any]]:
+        return [*super().details(), {"@type": RETRY_INFO_TYPE, "retryDelay": f"{self.retry_after}s"}]
 
 
 def now_iso() -> str:

@@ -8,7 +8,6 @@ Errors are ``A2AError`` with the spec's codes; the view renders them with the re
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from ..http.auth import principal_allows
+from ..http.parsers import loads
 from . import services
 from .errors import (
     A2AError,
@@ -60,7 +60,7 @@ class Call:
 def parse_body(body: bytes) -> Call:
     """Parse the HTTP body into one request; raise -32700 / -32600 with the id when known."""
     try:
-        data = json.loads(body.decode("utf-8") if body else "")
+        data = loads(body.decode("utf-8") if body else "")
     except (ValueError, UnicodeDecodeError) as exc:
         raise JSONParseError(f"Invalid JSON payload: {exc}") from None
     if isinstance(data, list):

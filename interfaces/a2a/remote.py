@@ -13,19 +13,31 @@ stream is forwarded into the calling run's events while it lasts:
 The client is small and speaks A2A 1.0 only: it reads the card (``<url>/.well-known/agent-card.json``
 or the card URL itself), picks the first ``JSONRPC`` or ``HTTP+JSON`` interface of protocol 1.0
 (or the one asked for), and streams when the card says it can. Register remote agents in an app's
-``asteros.py`` or ``tools.py`` (both imported in every process, workers included).
+``asteros.py`` or ``tools.py`` (both imported in every process, workers included), or declare them
+in the admin (``interfaces.a2a.declared``).
+
+Every request, redirects included, must go to the remote agent's own host (as its URL names it:
+``host``, or ``host:port`` when the URL has a port) or to a host of ``ASTEROS_A2A_REMOTE_ALLOWLIST``
+(``host``, ``host:port`` or ``*.domain``, as ``http_get``'s allowlist); anything else is refused
+with ``RemoteA2ANotAllowed`` before it is sent.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
+from django.conf import settings
 
-from cosmos.runtime.events import EventType, make_event
+from cosmos.logging import run_id_var
+from cosmos.runtime.builtin_tools import host_allowed
+from cosmos.runtime.errors import ModelError
+from cosmos.runtime.events import Emit, EventType, make_event
+from cosmos.runtime.providers import Finish, ModelRequest, ProviderEvent, TextDelta
 from cosmos.runtime.tools import Tool, ToolContext, tool_registry
 
 from .cards import HTTP_JSON, JSONRPC
@@ -33,6 +45,13 @@ from .protocol import SUPPORTED_VERSIONS, TERMINAL_STATES, VERSION_HEADER
 
 CARD_PATH = "/.well-known/agent-card.json"
 DEFAULT_TIMEOUT = 300.0
+CARD_MAX_AGE = 300.0  # a card is read again after this long, so a moved endpoint is followed
+MAX_REDIRECTS = 5
+ALLOWLIST_OPTION = "ASTEROS_A2A_REMOTE_ALLOWLIST"
+# Run error codes of the ``a2a`` provider (an agent that is a remote agent).
+REMOTE_AGENT_NOT_FOUND = "remote_agent_not_found"
+REMOTE_AGENT_NOT_ALLOWED = "remote_agent_not_allowed"
+REMOTE_AGENT_FAILED = "remote_agent_failed"
 REMOTE_EVENT = "a2a.remote"
 FAILED_STATES = frozenset({"TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"})
 MESSAGE_PARAMETERS = {
@@ -48,6 +67,23 @@ class RemoteA2AError(Exception):
     """The remote agent could not be reached, answered an error, or its task failed."""
 
 
+class RemoteA2ANotAllowed(RemoteA2AError):
+    """A request (or a redirect) would leave the hosts a remote agent may reach."""
+
+
+def remote_allowlist() -> tuple[str, ...]:
+    """The hosts of ``ASTEROS_A2A_REMOTE_ALLOWLIST``, lower-cased; read at call time."""
+    options = getattr(settings, "ASTEROS", None)
+    return tuple(h.lower() for h in getattr(options, "a2a_remote_allowlist", ()) or ())
+
+
+def own_host_entry(url: str) -> str:
+    """The allowlist entry a remote agent's URL grants: its host, with the port if the URL names one."""
+    parsed = httpx.URL(url)
+    host = (parsed.host or "").lower()
+    return f"{host}:{parsed.port}" if parsed.port else host
+
+
 class RemoteA2AAgent:
     """A client for one remote A2A 1.0 agent, given its base URL or its card's URL."""
 
@@ -59,6 +95,7 @@ class RemoteA2AAgent:
         self.binding = binding
         self.timeout = timeout
         self._card: dict[str, Any] | None = None
+        self._card_expires = 0.0
 
     @property
     def card_url(self) -> str:
@@ -68,8 +105,34 @@ class RemoteA2AAgent:
         extra = self._headers() if callable(self._headers) else self._headers
         return {VERSION_HEADER: SUPPORTED_VERSIONS[-1], **dict(extra or {})}
 
+    def allowed(self, url: httpx.URL) -> bool:
+        """May a request go to ``url``? Its own host, or one of the allowlist."""
+        return host_allowed(url, (own_host_entry(self.url), *remote_allowlist()))
+
+    async def _check_request(self, request: httpx.Request) -> None:
+        # An httpx request hook: it sees every request, each redirect hop included, before it is sent.
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise RemoteA2ANotAllowed(f"Refused to call {url}: only http and https URLs are allowed.")
+        if not self.allowed(url):
+            where = f"{url.host}:{url.port}" if url.port else url.host
+            raise RemoteA2ANotAllowed(
+                f"Refused to call {url}: {where!r} is not the remote agent's own host "
+                f"({own_host_entry(self.url)}) and not on {ALLOWLIST_OPTION}."
+            )
+
+    def client(self, timeout: float | None = None) -> httpx.AsyncClient:
+        """An HTTP client that follows redirects only while they stay on allowed hosts."""
+        timeout = self.timeout if timeout is None else timeout
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            event_hooks={"request": [self._check_request]},
+        )
+
     async def card(self, http: httpx.AsyncClient) -> dict[str, Any]:
-        if self._card is None:
+        if self._card is None or time.monotonic() >= self._card_expires:
             try:
                 response = await http.get(self.card_url, headers=self.headers())
                 response.raise_for_status()
@@ -78,8 +141,14 @@ class RemoteA2AAgent:
                 raise RemoteA2AError(f"Cannot read the agent card at {self.card_url}: {exc}") from None
             if not isinstance(card, dict) or not isinstance(card.get("supportedInterfaces"), list):
                 raise RemoteA2AError(f"{self.card_url} is not an A2A 1.0 agent card (no supportedInterfaces).")
-            self._card = card
+            self._card, self._card_expires = card, time.monotonic() + CARD_MAX_AGE
         return self._card
+
+    async def fetch_card(self, timeout: float | None = None) -> dict[str, Any]:
+        """Read the card now (not from the cache), with its own client."""
+        self._card = None
+        async with self.client(timeout) as http:
+            return await self.card(http)
 
     def interface(self, card: dict[str, Any]) -> tuple[str, str]:
         """(binding, url) of the first usable interface, in the card's order of preference."""
@@ -98,7 +167,7 @@ class RemoteA2AAgent:
         if context_id:
             message["contextId"] = context_id
         params = {"message": message}
-        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=10.0)) as http:
+        async with self.client() as http:
             card = await self.card(http)
             binding, url = self.interface(card)
             streaming = bool((card.get("capabilities") or {}).get("streaming"))
@@ -237,48 +306,62 @@ class _Answer:
             self.status_text = _text(message.get("parts"))
 
     @property
+    def artifact_text(self) -> str:
+        return "\n\n".join(text for text in self.artifacts.values() if text)
+
+    @property
     def text(self) -> str:
-        texts = [text for text in self.artifacts.values() if text]
-        return "\n\n".join(texts) or self.message or self.status_text
+        return self.artifact_text or self.message or self.status_text
 
 
 def _text(parts: Any) -> str:
     return "".join(p["text"] for p in parts or () if isinstance(p, dict) and isinstance(p.get("text"), str))
 
 
-def remote_agent_tool(
-    name: str,
-    url: str,
-    *,
-    description: str | None = None,
-    headers: Headers = None,
-    binding: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Tool:
-    """A tool that asks the remote A2A agent at ``url`` and returns its answer."""
-    remote = RemoteA2AAgent(url, headers=headers, binding=binding, timeout=timeout)
+class Exchange:
+    """One message to a remote agent and its answer, forwarded into a run's events as it streams.
 
-    async def ask(message: str, context: ToolContext) -> str:
-        answer = _Answer()
-        fields = {"agent": name, "url": remote.url, "toolCallId": context.tool_call_id, "parentRunId": context.run_id}
-        await context.emit(make_event(EventType.SUBAGENT_STARTED, **fields))
+    ``deltas`` yields the answer's text as it grows (the artifacts' text; a message or status
+    text at the end when there is no artifact), and emits ``SUBAGENT_STARTED``, one ``CUSTOM
+    a2a.remote`` per remote ``StreamResponse``, then ``SUBAGENT_FINISHED`` or ``SUBAGENT_ERROR``.
+    It raises ``RemoteA2AError`` when the remote cannot be reached or its task fails.
+    """
+
+    def __init__(self, remote: RemoteA2AAgent, name: str, emit: Emit, **ids: Any) -> None:
+        self.remote = remote
+        self.name = name
+        self.emit = emit
+        self.ids = {k: v for k, v in ids.items() if v is not None}  # toolCallId, parentRunId
+        self.answer = _Answer()
+
+    async def deltas(self, message: str) -> AsyncIterator[str]:
+        answer = self.answer
+        fields = {"agent": self.name, "url": self.remote.url, **self.ids}
+        await self.emit(make_event(EventType.SUBAGENT_STARTED, **fields))
+        sent = ""
         try:
-            async for payload in remote.send(message):
+            async for payload in self.remote.send(message):
                 answer.add(payload)
-                value = {"toolCallId": context.tool_call_id, "agent": name, "payload": payload}
-                await context.emit(make_event(EventType.CUSTOM, name=REMOTE_EVENT, value=value))
+                value = {**self.ids, "agent": self.name, "payload": payload}
+                await self.emit(make_event(EventType.CUSTOM, name=REMOTE_EVENT, value=value))
+                grown = answer.artifact_text
+                if len(grown) > len(sent) and grown.startswith(sent):
+                    yield grown[len(sent) :]
+                    sent = grown
             if answer.state in FAILED_STATES:
                 raise RemoteA2AError(
                     f"The remote agent's task ended {answer.state}: {answer.status_text or 'no reason given'}"
                 )
             if answer.state and answer.state not in TERMINAL_STATES and not answer.text:
                 raise RemoteA2AError(f"The remote agent stopped in {answer.state} without an answer.")
+            if not sent and answer.text:
+                yield answer.text
         except RemoteA2AError as exc:
-            await context.emit(
+            await self.emit(
                 make_event(EventType.SUBAGENT_ERROR, **fields, taskId=answer.task_id or None, message=str(exc))
             )
             raise
-        await context.emit(
+        await self.emit(
             make_event(
                 EventType.SUBAGENT_FINISHED,
                 **fields,
@@ -287,18 +370,107 @@ def remote_agent_tool(
                 output=answer.text,
             )
         )
-        return answer.text
+
+
+def remote_agent_tool(
+    name: str,
+    url: str | RemoteA2AAgent,
+    *,
+    description: str | None = None,
+    headers: Headers = None,
+    binding: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Tool:
+    """A tool that asks the remote A2A agent at ``url`` (or this client) and returns its answer."""
+    if isinstance(url, RemoteA2AAgent):
+        remote = url
+    else:
+        remote = RemoteA2AAgent(url, headers=headers, binding=binding, timeout=timeout)
+
+    async def ask(message: str, context: ToolContext) -> str:
+        exchange = Exchange(remote, name, context.emit, toolCallId=context.tool_call_id, parentRunId=context.run_id)
+        async for _delta in exchange.deltas(message):
+            pass
+        return exchange.answer.text
 
     return Tool(
         name,
         description or f"Ask the remote A2A agent at {remote.url}; it answers in text.",
         MESSAGE_PARAMETERS,
         ask,
-        timeout=timeout,
+        timeout=remote.timeout,
         needs_context=True,
     )
 
 
-def register_remote_agent(name: str, url: str, **options: Any) -> Tool:
+# Remote agents registered from code, by name: the ``a2a`` provider finds them here too.
+_code_remotes: dict[str, RemoteA2AAgent] = {}
+
+
+def register_remote_agent(
+    name: str,
+    url: str,
+    *,
+    description: str | None = None,
+    headers: Headers = None,
+    binding: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Tool:
     """Add a remote A2A agent to the tool registry under ``name`` (see ``remote_agent_tool``)."""
-    return tool_registry.register(remote_agent_tool(name, url, **options))
+    remote = RemoteA2AAgent(url, headers=headers, binding=binding, timeout=timeout)
+    tool = tool_registry.register(remote_agent_tool(name, remote, description=description))
+    _code_remotes[name] = remote
+    return tool
+
+
+def code_remote(name: str) -> RemoteA2AAgent | None:
+    """The remote agent registered from code under ``name``, while its tool is registered."""
+    remote = _code_remotes.get(name)
+    return remote if remote is not None and tool_registry.get(name, resolve=False) is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The ``a2a`` provider: an agent whose "model" is a remote agent (e.g. a star member)
+
+
+async def _no_events(event: dict) -> None:
+    return None
+
+
+class RemoteAgentProvider:
+    """Sends the conversation's last user message to the remote agent named by the request's
+    model and streams its answer as the agent's own text. ``find`` maps a name to a client
+    (remote agents from code, then those declared in the admin)."""
+
+    name = "a2a"
+
+    def __init__(self, find: Callable[[str], Any]) -> None:
+        self._find = find  # async: name -> RemoteA2AAgent | None
+
+    def __repr__(self) -> str:
+        return "<RemoteAgentProvider>"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        remote = await self._find(request.model) if request.model else None
+        if remote is None:
+            raise ModelError(
+                REMOTE_AGENT_NOT_FOUND,
+                f"No enabled remote A2A agent named {request.model!r} (the model of an agent of provider a2a).",
+            )
+        exchange = Exchange(remote, request.model, request.emit or _no_events, parentRunId=run_id_var.get())
+        try:
+            async for delta in exchange.deltas(_last_user_text(request.messages)):
+                yield TextDelta(delta)
+        except RemoteA2ANotAllowed as exc:
+            raise ModelError(REMOTE_AGENT_NOT_ALLOWED, str(exc)) from None
+        except RemoteA2AError as exc:
+            raise ModelError(REMOTE_AGENT_FAILED, str(exc)) from None
+        yield Finish("stop")
+
+
+def _last_user_text(messages: Any) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return ""

@@ -40,10 +40,12 @@ from cosmos.services.runs import cancel_run, next_seq, start_run
 
 from ..http.auth import KeyPrincipal, caller_of, principal_allows
 from ..http.runs import wait_for_run
+from ..quotas import QuotaExceeded
 from .errors import (
     A2AError,
     InternalError,
     InvalidParamsError,
+    QuotaExceededError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
@@ -106,6 +108,8 @@ class Caller:
 
 def a2a_error_for(exc: ServiceError) -> A2AError:
     """A service error met while serving A2A, as the A2A error a client understands."""
+    if isinstance(exc, QuotaExceeded):
+        return QuotaExceededError(exc.message, quota=exc.quota, limit=exc.limit, retry_after=exc.retry_after)
     if isinstance(exc, Invalid):
         return InvalidParamsError(exc.message, metadata={"code": exc.code})
     if isinstance(exc, NotRunnable | Conflict):

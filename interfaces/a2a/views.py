@@ -9,7 +9,6 @@ trailing slash on every path, POST included.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
@@ -24,6 +23,7 @@ from cosmos.services.errors import ServiceError
 
 from ..http.auth import AccessDenied, require_access
 from ..http.errors import AUTHENTICATE_HEADER
+from ..http.parsers import loads
 from ..http.sse import format_event, sse_response, stream_events
 from . import services
 from .cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
@@ -70,9 +70,12 @@ async def authenticate(request: HttpRequest, target: Target, scope: str = "read"
     return Caller.of(principal)
 
 
-def _with_auth_header(response: HttpResponse, error: A2AError) -> HttpResponse:
+def _with_headers(response: HttpResponse, error: A2AError) -> HttpResponse:
     if error.http_status == 401:
         response["WWW-Authenticate"] = AUTHENTICATE_HEADER
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     return response
 
 
@@ -175,7 +178,7 @@ def _rpc_response(error: A2AError, request_id: Any = None) -> HttpResponse:
     # their HTTP status (401, 403, 404) so that any HTTP client sees them.
     status = error.http_status if error.keeps_http_status else 200
     response = JsonResponse(_rpc_error(error, request_id), status=status)
-    return _with_auth_header(response, error)
+    return _with_headers(response, error)
 
 
 @csrf_exempt
@@ -211,7 +214,7 @@ async def jsonrpc_endpoint(request: HttpRequest, resource: str, object_id: str) 
 
 def _status_response(error: A2AError) -> HttpResponse:
     response = JsonResponse(error.status_body(), status=error.http_status, content_type=A2A_JSON)
-    return _with_auth_header(response, error)
+    return _with_headers(response, error)
 
 
 def _method_not_allowed(allowed: str) -> HttpResponse:
@@ -225,7 +228,7 @@ def _json_body(request: HttpRequest, *, optional: bool = False) -> dict[str, Any
     if not request.body and optional:
         return {}
     try:
-        data = json.loads(request.body.decode("utf-8") if request.body else "")
+        data = loads(request.body.decode("utf-8") if request.body else "")
     except (ValueError, UnicodeDecodeError) as exc:
         raise JSONParseError(f"Invalid JSON payload: {exc}") from None
     return require_params(data)

@@ -28,6 +28,8 @@ from typing import Any
 
 from cosmos.services.errors import Invalid
 
+from ..http.parsers import loads
+
 MAX_ID_CHARS = 128
 MAX_TOOLS = 128
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -200,7 +202,7 @@ def _check_tool_call(call: Any, path: str, problems: _Problems) -> None:
         return
     if arguments.strip():
         try:
-            value = json.loads(arguments)
+            value = loads(arguments)
         except ValueError:
             problems.add(f"{path}.function.arguments", "is not valid JSON.")
             return

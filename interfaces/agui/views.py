@@ -4,7 +4,6 @@ refusal is an HTTP 4xx in the one error shape before any stream opens."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,8 +15,9 @@ from cosmos.services.errors import Invalid, NotFound, ServiceError
 from stars.models import Star
 from workflows.models import Workflow
 
-from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, require_access
-from ..http.errors import error_response
+from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, require_access, session_user_with_csrf
+from ..http.errors import error_response, service_error_response
+from ..http.parsers import loads
 from ..http.runs import require_kind
 from ..http.sse import format_event, parse_last_event_id, sse_response, stream_events
 from .input import parse_run_agent_input
@@ -37,7 +37,7 @@ def _decode(request: HttpRequest) -> Any:
     if not request.body:
         raise Invalid("The body is empty: send an AG-UI RunAgentInput as JSON.", code="malformed_request")
     try:
-        return json.loads(request.body)
+        return loads(request.body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Invalid(f"The body is not valid JSON: {exc}", code="malformed_request") from None
 
@@ -46,11 +46,11 @@ def _refusal(exc: Exception) -> JsonResponse:
     if isinstance(exc, AccessDenied):
         return error_response(exc.code, exc.message, exc.status)
     assert isinstance(exc, ServiceError)
-    return error_response(exc.code, exc.message, exc.status, exc.details)
+    return service_error_response(exc)  # a quota's 429 with Retry-After, too
 
 
 async def _principal(request: HttpRequest, scope: str, kind: str | None = None, object_id: str | None = None) -> Any:
-    user = await request.auser()
+    user = session_user_with_csrf(request, await request.auser())
     resource = KIND_RESOURCES[kind] if kind else None
     return await db_call(require_access, request.headers, user, scope, resource=resource, object_id=object_id)
 

@@ -8,6 +8,9 @@ scope's list of byte pairs) and the session user.
 Keys travel as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. The setting's key is
 compared with ``hmac.compare_digest``; database keys are looked up by their SHA-256, so no
 comparison leaks timing about a stored key. Keys never appear in a log line or an error.
+
+Resolving a key counts the request against the key's requests-per-minute quota
+(``interfaces.quotas``): every entry point authenticates here, so the quota holds on all of them.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from .. import quotas
 from ..models import KEY_PREFIX, APIKey, hash_key
 
 SCOPE_ORDER = {"read": 0, "run": 1, "admin": 2}
@@ -41,6 +46,7 @@ class KeyPrincipal:
     resources: tuple[str, ...] = ()
     key_id: int | None = None
     prefix: str = ""
+    requests_per_minute: int | None = None
     is_authenticated: bool = True
     is_staff: bool = False
 
@@ -77,11 +83,12 @@ SETTINGS_PRINCIPAL = KeyPrincipal(name="settings", scopes=("admin",), prefix="se
 class AccessDenied(Exception):
     """Raised by ``require_access``; carries the HTTP status (401 or 403) and an error code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.details = details
 
 
 def _header_lookup(headers: Any) -> Mapping[str, str]:
@@ -109,11 +116,15 @@ def raw_key_from_headers(headers: Any) -> str | None:
 
 
 def principal_for_key(raw: str | None) -> KeyPrincipal | None:
-    """Resolve a raw key to a principal, comparing in constant time. None if not valid."""
+    """Resolve a raw key to a principal, comparing in constant time. None if not valid.
+
+    Counts one request of the key; ``quotas.QuotaExceeded`` (429) past its requests per minute.
+    """
     if not raw:
         return None
     configured = settings.ASTEROS.api_key
     if configured and hmac.compare_digest(raw.encode(), configured.encode()):
+        count_key_request(SETTINGS_PRINCIPAL)
         return SETTINGS_PRINCIPAL
     if not raw.startswith(KEY_PREFIX):
         return None
@@ -126,13 +137,25 @@ def principal_for_key(raw: str | None) -> KeyPrincipal | None:
         APIKey.objects.filter(pk=key.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
         ).update(last_used_at=now)
-    return KeyPrincipal(
+    principal = KeyPrincipal(
         name=key.name,
         scopes=tuple(key.scopes or ()),
         resources=tuple(key.resources or ()),
         key_id=key.pk,
         prefix=key.prefix,
+        requests_per_minute=key.requests_per_minute,
     )
+    count_key_request(principal)
+    return principal
+
+
+def count_key_request(principal: Any) -> None:
+    """Count one request of a key against its requests per minute (QuotaExceeded past it).
+
+    Resolving a key does this; websockets call it again for each run a message starts.
+    """
+    if isinstance(principal, KeyPrincipal) and principal.prefix:
+        quotas.count_request(principal.prefix, principal.requests_per_minute)
 
 
 def session_principal(user: Any) -> Any:
@@ -140,6 +163,20 @@ def session_principal(user: Any) -> Any:
     if user is not None and getattr(user, "is_authenticated", False) and getattr(user, "is_active", False):
         return user
     return None
+
+
+def session_user_with_csrf(request: Any, user: Any) -> Any:
+    """``user`` (the request's session user), or None when a write lacks a valid CSRF token.
+
+    For views exempt from CSRF because programs call them with keys (AG-UI): as with DRF's
+    ``SessionAuthentication``, a session counts on a write only with its token, since another
+    site's page can make the browser send the session cookie but cannot read the token.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS", "TRACE") or not getattr(user, "is_authenticated", False):
+        return user
+    check = CsrfViewMiddleware(lambda _request: None)
+    check.process_request(request)
+    return user if check.process_view(request, None, (), {}) is None else None
 
 
 def principal_allows(principal: Any, scope: str) -> bool:

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -55,11 +56,43 @@ def error_body(code: str, message: str, details: Any = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def error_response(code: str, message: str, status_code: int, details: Any = None) -> JsonResponse:
-    response = JsonResponse(error_body(code, message, details), status=status_code)
+def error_response(
+    code: str, message: str, status_code: int, details: Any = None, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    response = JsonResponse(error_body(code, message, details), status=status_code, headers=headers)
     if status_code == 401:
         response["WWW-Authenticate"] = AUTHENTICATE_HEADER
     return response
+
+
+def service_error_headers(exc: Exception) -> dict[str, str]:
+    """``Retry-After`` for an error that says when to retry (a quota), ``WWW-Authenticate`` for 401s."""
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if getattr(exc, "status", None) == 401:
+        headers["WWW-Authenticate"] = AUTHENTICATE_HEADER
+    return headers
+
+
+def service_error_response(exc: ServiceError) -> JsonResponse:
+    """A ServiceError outside DRF (AG-UI), in the one error shape with its headers."""
+    return error_response(exc.code, exc.message, exc.status, exc.details, service_error_headers(exc))
+
+
+# A database that cannot be reached (restarting, a network cut) or refuses for a moment (no
+# connection free in the pool, a deadlock): the client should retry soon; it is not our bug.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = "The database cannot be reached right now; try again in a few seconds."
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response() -> JsonResponse:
+    """The 503 for a database error outside DRF (``RequestContextMiddleware.process_exception``)."""
+    return error_response(
+        "unavailable", DATABASE_UNAVAILABLE, 503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    )
 
 
 def status_error_response(status_code: int, message: str | None = None, details: Any = None) -> JsonResponse:
@@ -86,8 +119,14 @@ def _parse_message(exc: exceptions.ParseError) -> tuple[str, str]:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, DATABASE_ERRORS):
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+        return Response(error_body("unavailable", DATABASE_UNAVAILABLE), status=503, headers=headers)
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=exc.status, headers=service_error_headers(exc)
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

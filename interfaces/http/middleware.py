@@ -5,10 +5,11 @@
 - gives each request an id (``X-Request-ID``, kept from the client when sane) that every log
   line of the request carries, and writes one access-log line (method, path, status, ms);
 - refuses bodies over ``ASTEROS_MAX_BODY_BYTES`` with a 413 naming the limit, before any view
-  reads them;
+  reads them, and a ``Content-Length`` that is not a number with a 400;
 - drops a trailing slash under ``ASTEROS_API_PREFIX`` (``/api/agents/`` = ``/api/agents``);
 - rewrites Django's own error pages (404, 405, 500, ...) into the one JSON error shape, except
-  for the admin and the dashboard, which are HTML pages for people;
+  for the admin and the dashboard, which are HTML pages for people; a view that hits an
+  unreachable database answers 503 ``unavailable`` with ``Retry-After`` instead of a 500;
 - starts the AsterOS instances (code registrations written to the database, interfaces
   started) once per process, on the first request, if the serving command has not already.
 """
@@ -24,7 +25,7 @@ from django.conf import settings
 
 from cosmos.logging import request_id_var, run_id_var
 
-from .errors import payload_too_large, status_error_response
+from .errors import DATABASE_ERRORS, database_unavailable_response, payload_too_large, status_error_response
 
 access_logger = logging.getLogger("asteros.access")
 logger = logging.getLogger(__name__)
@@ -96,6 +97,10 @@ class RequestContextMiddleware:
         return request_id, time.perf_counter()
 
     def _early_response(self, request):
+        declared = request.META.get("CONTENT_LENGTH")
+        if declared and not declared.strip().isdigit():
+            # Later middleware (the metrics) would fail on int() of it: a 500 for bad input.
+            return status_error_response(400, "The Content-Length header is not a number of bytes.")
         size = body_size(request)
         limit = settings.ASTEROS.max_body_bytes
         if size is not None and size > limit:
@@ -123,6 +128,14 @@ class RequestContextMiddleware:
             extra["run_id"] = run_id
         access_logger.info("request", extra=extra)
         return response
+
+    def process_exception(self, request, exception):
+        """A view outside DRF that hit an unreachable database answers 503, not 500 (DRF views
+        get the same from ``errors.exception_handler``)."""
+        if isinstance(exception, DATABASE_ERRORS) and not request.path_info.startswith(HTML_PREFIXES):
+            logger.warning("database unavailable: %s", exception.__class__.__name__)
+            return database_unavailable_response()
+        return None
 
     # --- sync and async entry points
 

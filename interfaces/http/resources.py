@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status as http_status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from cosmos.eventlog import read_events
@@ -32,7 +31,9 @@ from ..registry import ResourceConfig, site
 from .auth import KIND_RESOURCES, KeyPrincipal
 from .links import api_url
 from .pagination import ResourcePagination, cursor_pagination
+from .parsers import JSONParser
 from .runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
+from .schema import SSE_EVENT_SCHEMA
 from .serializers import (
     AgentStatusSerializer,
     EventPageSerializer,
@@ -278,7 +279,7 @@ class RunResource(ResourceConfig):
         responses={
             (200, "application/json"): EventPageSerializer,
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="With Accept: text/event-stream: the events as SSE, live until the end."
+                SSE_EVENT_SCHEMA, description="With Accept: text/event-stream: the events as SSE, live until the end."
             ),
         },
     )
@@ -343,3 +344,8 @@ site.register(Workflow, WorkflowResource)
 site.register(Session, SessionResource)
 site.register(Run, RunResource)
 site.register_viewset("tools", ToolViewSet)
+
+from ..a2a.models import RemoteAgent  # noqa: E402  (kept with the A2A client, served like the others)
+from ..a2a.resources import RemoteAgentResource  # noqa: E402
+
+site.register(RemoteAgent, RemoteAgentResource)

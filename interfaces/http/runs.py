@@ -24,6 +24,7 @@ from cosmos.services.errors import Invalid, NotImplementedYet
 from cosmos.services.runs import next_seq, start_run
 
 from .auth import caller_of
+from .schema import SSE_EVENT_SCHEMA
 from .serializers import RunRequestSerializer, RunSerializer
 from .sse import run_event_stream, sse_response
 from .viewsets import wants_event_stream
@@ -48,7 +49,7 @@ RUN_RESPONSES = {
     ),
     (200, "application/json"): OpenApiResponse(RunSerializer, description="The run is done (with ?wait)."),
     (200, "text/event-stream"): OpenApiResponse(
-        OpenApiTypes.STR, description="With stream: true or Accept: text/event-stream: the run's AG-UI events as SSE."
+        SSE_EVENT_SCHEMA, description="With stream: true or Accept: text/event-stream: the run's AG-UI events as SSE."
     ),
 }
 

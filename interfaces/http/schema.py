@@ -10,7 +10,28 @@ ERROR_DESCRIPTIONS = {
     "401": "No credentials, or an API key that is not valid.",
     "403": "The API key lacks the scope (or the resource) this needs.",
     "404": "Not found.",
+    "429": "A quota of the API key is used up (error code quota_exceeded; details name it); see Retry-After.",
     "default": 'Any other error, in the same shape: {"error": {"code", "message", "details"}}.',
+}
+
+RETRY_AFTER_HEADER = {
+    "description": "Seconds until the quota frees.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+# One event of a ``text/event-stream`` answer, as OpenAPI before 3.2 documents a stream (and
+# schemathesis reads it): the schema of each event, not of the whole body as one string.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "One Server-Sent Event. `data` is one AG-UI event as compact JSON; `id` is its seq.",
+    "properties": {
+        "id": {"type": "string", "description": "The run event's seq: resume with Last-Event-ID or ?after."},
+        "event": {"type": "string", "description": "The SSE event name (the default, message)."},
+        "data": {"type": "string", "description": 'One AG-UI event, e.g. {"type":"RUN_STARTED",...}.'},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
 }
 
 
@@ -38,7 +59,7 @@ class AsterAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        codes = ["401", "403", "default"]
+        codes = ["401", "403", "429", "default"]
         if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
             codes.insert(0, "400")
         if "{" in self.path:
@@ -48,6 +69,8 @@ class AsterAutoSchema(AutoSchema):
                 continue
             body = self._get_response_for_code(ErrorSerializer, code, ("application/json",), direction)
             body["description"] = ERROR_DESCRIPTIONS[code]
+            if code == "429":
+                body["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
             responses[code] = body
         return responses
 

@@ -26,6 +26,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from django.db import connections
 from django.http import StreamingHttpResponse
 
 from cosmos.eventlog import follow
@@ -120,10 +121,29 @@ def run_event_stream(
     return stream_events(follow(str(run_id), after=after), encode=encode, heartbeat=heartbeat)
 
 
+def release_request_connections() -> None:
+    """Give the request's database connections back before a stream starts.
+
+    A sync view's connection is only closed when its response is (for a stream: when the client
+    goes); meanwhile it is held out of the process's pool (``ASTEROS_DB_POOL_SIZE``), so a score
+    of open streams would starve every other request, and the stream's own reads, which go
+    through ``cosmos.db``. Async views hold none. A test's transaction is left alone.
+    """
+    try:
+        asyncio.get_running_loop()
+        return  # on the event loop: an async view, whose reads went through cosmos.db
+    except RuntimeError:
+        pass
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
 def sse_response(
     stream: AsyncIterator[bytes], *, status: int = 200, headers: dict[str, str] | None = None
 ) -> StreamingHttpResponse:
     """A streaming response that proxies and middleware must not buffer or compress."""
+    release_request_connections()
     response = StreamingHttpResponse(stream, content_type=CONTENT_TYPE, status=status)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

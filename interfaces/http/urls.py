@@ -11,6 +11,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ..registry import site
+from .keys import KeyUsageView
 from .views import APIRootView
 
 API_NAMESPACE = "api"
@@ -26,6 +27,7 @@ def build_urlpatterns() -> list:
     inner = [
         path("schema", SpectacularAPIView.as_view(), name="schema"),
         path("docs", SpectacularSwaggerView.as_view(url_name=f"{API_NAMESPACE}:schema"), name="docs"),
+        path("keys/me/usage", KeyUsageView.as_view(), name="key-usage"),
         *site.get_urls(),
     ]
     return [

@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cosmos.services.errors import NotFound
+from cosmos.services.errors import NotFound, ServiceError
 
 from ..health import VERSION, health_report
 from .auth import AccessDenied, authenticate_request, principal_allows
@@ -56,7 +56,7 @@ def may_see_details(request) -> bool:
         return True
     try:
         principal = authenticate_request(request.headers, getattr(request._request, "user", None))
-    except AccessDenied:
+    except (AccessDenied, ServiceError):  # a bad key, or one over its quota: liveness only
         return False
     return principal_allows(principal, "read")
 

@@ -71,8 +71,11 @@ class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
         return queryset
 
     def principal_may_use(self, principal: KeyPrincipal) -> bool:
-        """A key limited to some resources may use this resource if it names any of it."""
-        return principal.allows_resource(self.resource_name) or bool(principal.allowed_ids(self.resource_name))
+        """A key limited to some resources may use this resource if it names any of it; adding
+        rows needs all of it (``"agents"`` or ``"agents:*"``), as a new row is none of its ids."""
+        if principal.allows_resource(self.resource_name):
+            return True
+        return self.action != "create" and bool(principal.allowed_ids(self.resource_name))
 
     def restrict_queryset(self, queryset: QuerySet, principal: KeyPrincipal) -> QuerySet:
         allowed = principal.allowed_ids(self.resource_name)

@@ -12,7 +12,8 @@ asked for (a run, an agent, the dashboard):
 
 Keys never go in the query string (it ends up in access logs) and are never logged here.
 Consumers call ``authorize`` and, when it raises ``AccessDenied``, accept and close at once
-with ``close_code(exc)``: 4401 (not authenticated, or a bad key) or 4403 (not allowed), after a
+with ``close_code(exc)``: 4401 (not authenticated, or a bad key), 4403 (not allowed) or 4429 (the
+key's requests per minute are used up; the frame's ``details`` say when to retry), after a
 ``{"type": "error", ...}`` frame that says why. (Closing before accepting would reach the
 client as an HTTP 403 with no code at all.)
 """
@@ -31,10 +32,11 @@ from django.http.request import split_domain_port, validate_host
 from cosmos.db import db_call
 
 from ..http.auth import AccessDenied, KeyPrincipal, principal_allows, require_access
+from ..quotas import QuotaExceeded
 
 KEY_PROTOCOL_PREFIX = "asteros.key."
 PUBLIC_PROTOCOL = "asteros"
-CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 400: 4400, 409: 4409}
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 400: 4400, 409: 4409, 429: 4429}
 
 
 def _headers(scope: dict) -> dict[str, str]:
@@ -142,16 +144,23 @@ async def authorize(
     """The principal of this connection, allowed ``required`` (a key scope); else AccessDenied.
 
     With ``ASTEROS_ENABLE_AUTH`` off anyone may connect, as with the HTTP API, except where
-    ``staff_only`` (the dashboard): that needs a staff session or a key with the scope.
+    ``staff_only`` (the dashboard): that needs a staff session or a key with the scope and no
+    resource limit.
     """
     found = credentials(scope)
-    principal = await db_call(
-        require_access, found.headers, found.user, required, resource=resource, object_id=object_id
-    )
+    try:
+        principal = await db_call(
+            require_access, found.headers, found.user, required, resource=resource, object_id=object_id
+        )
+    except QuotaExceeded as exc:  # the handshake counts as one request of the key
+        raise AccessDenied(exc.status, exc.code, exc.message, exc.details) from None
     if staff_only and not principal_allows(principal, required):
         if principal is None or not getattr(principal, "is_authenticated", False):
             raise AccessDenied(401, "not_authenticated", "Log in as staff (or send an API key) to use this.")
         raise AccessDenied(403, "permission_denied", "Only staff may use the dashboard.")
+    if staff_only and isinstance(principal, KeyPrincipal) and principal.resources:
+        # The dashboard shows every run of every target: more than such a key may see.
+        raise AccessDenied(403, "permission_denied", "An API key limited to some resources may not use the dashboard.")
     return principal
 
 

@@ -15,7 +15,12 @@
 
 Live data comes from the AsterOS bus (Redis pub/sub in distributed mode), so every consumer
 sees runs executed by any worker process; the consumers use no channel layer of their own.
-Close codes: 4400 bad request, 4401 not authenticated, 4403 forbidden, 4404 not found.
+Close codes: 4400 bad request, 4401 not authenticated, 4403 forbidden, 4404 not found, 4429 the
+API key's requests per minute are used up, 4503 the database cannot be reached (reconnect with
+``?after=N`` in a few seconds), 1009 a frame over ASTEROS_MAX_BODY_BYTES (after an
+``error`` frame with the code ``payload_too_large``). A frame that is not a JSON object gets an
+``error`` frame (``malformed_request``) and the socket stays open. Each run a message starts counts as one more request
+of the key, and runs started here meet the key's run quotas like any other (``interfaces.quotas``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from cosmos.bus import LIFECYCLE_CHANNEL, get_bus
 from cosmos.db import db_call
@@ -39,7 +45,9 @@ from cosmos.services.runs import cancel_run
 from ..agui.input import parse_run_agent_input
 from ..agui.services import agui_events, start_agui_run
 from ..dashboard import services as dashboard
-from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of
+from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, count_key_request
+from ..http.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
+from ..http.parsers import loads
 from ..http.runs import require_kind
 from .auth import authorize, close_code, credentials, may
 
@@ -54,6 +62,7 @@ COLLECTIONS = {
     "workflow": "workflow",
 }
 WHAT = {"agent": "Agents", "star": "Stars", "workflow": "Workflows"}
+FRAME_TOO_BIG = 1009  # RFC 6455: a message too big to process
 LIFECYCLE_BATCH_SECONDS = 0.15
 SUMMARY_SECONDS = 1.0
 
@@ -63,14 +72,17 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     principal: Any = None
 
-    async def refuse(self, code: int, error: str, message: str) -> None:
+    async def refuse(self, code: int, error: str, message: str, details: Any = None) -> None:
         """Accept, say why, close with ``code`` (a close before accept would hide the code)."""
         await self.accept(credentials(self.scope).subprotocol)
-        await self.send_json({"type": "error", "code": error, "message": message})
+        frame = {"type": "error", "code": error, "message": message}
+        if details is not None:
+            frame["details"] = details
+        await self.send_json(frame)
         await self.close(code=code)
 
     async def deny(self, exc: AccessDenied) -> None:
-        await self.refuse(close_code(exc), exc.code, exc.message)
+        await self.refuse(close_code(exc), exc.code, exc.message, exc.details)
 
     async def send_error(self, exc: Exception, ref: Any = None) -> None:
         if isinstance(exc, ServiceError):
@@ -91,8 +103,15 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         return json.dumps(content, separators=(",", ":"), ensure_ascii=False, default=str)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        limit = settings.ASTEROS.max_body_bytes
+        if _frame_size(text_data, bytes_data, limit) > limit:
+            # A frame is a request body: the same limit, then a close with "message too big".
+            message = f"The frame is larger than the limit of {limit} bytes (ASTEROS_MAX_BODY_BYTES)."
+            await self.send_json({"type": "error", "code": "payload_too_large", "message": message})
+            await self.close(code=FRAME_TOO_BIG)
+            return
         try:
-            content = json.loads(text_data or (bytes_data or b"").decode() or "null")
+            content = loads(text_data or (bytes_data or b"").decode() or "null")
         except ValueError:
             await self.send_json({"type": "error", "code": "malformed_request", "message": "Send JSON objects."})
             return
@@ -100,6 +119,14 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": "malformed_request", "message": "Send JSON objects."})
             return
         await self.receive_json(content)
+
+
+def _frame_size(text_data: str | None, bytes_data: bytes | None, limit: int) -> int:
+    if text_data is None:
+        return len(bytes_data or b"")
+    if len(text_data) > limit:  # at least a byte per character: no need to encode it
+        return len(text_data)
+    return len(text_data.encode())
 
 
 async def _cancel_task(task: asyncio.Task | None) -> None:
@@ -136,6 +163,9 @@ class RunStreamConsumer(BaseConsumer):
             return
         try:
             brief = await db_call(_run_brief, self.run_id)
+        except DATABASE_ERRORS:
+            await self.refuse(4503, "unavailable", DATABASE_UNAVAILABLE)
+            return
         except Exception:  # not a UUID
             brief = None
         if brief is None:
@@ -222,6 +252,7 @@ class AGUIConsumer(BaseConsumer):
         try:
             parsed = parse_run_agent_input(content)
             require_kind(self.kind, WHAT[self.kind])
+            await db_call(count_key_request, self.principal)  # each run started here is a request
             started = await db_call(start_agui_run, self.kind, self.target, parsed, caller=caller_of(self.principal))
         except ServiceError as exc:
             # No run started: AG-UI lets a stream open with RUN_ERROR.
@@ -306,10 +337,11 @@ class DashboardConsumer(BaseConsumer):
         try:
             if action == "start":
                 kind = content.get("kind")
-                if kind not in WHAT:
+                if not isinstance(kind, str) or kind not in WHAT:  # a list or an object is not hashable
                     raise Invalid("'kind' must be agent, star or workflow.")
                 self.check("run", KIND_RESOURCES[kind], str(content.get("target")))
                 require_kind(kind, WHAT[kind])
+                await db_call(count_key_request, self.principal)
                 row = await db_call(
                     dashboard.start,
                     kind,
@@ -326,6 +358,7 @@ class DashboardConsumer(BaseConsumer):
                     row = await db_call(dashboard.cancel, run_id)
                     await self.send_json({"type": "cancelled", "run": row, "ref": ref})
                 else:
+                    await db_call(count_key_request, self.principal)
                     row = await db_call(dashboard.retry, run_id, caller=caller_of(self.principal))
                     await self.send_json({"type": "retried", "run": row, "ref": ref})
             elif action == "snapshot":

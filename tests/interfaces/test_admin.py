@@ -22,6 +22,7 @@ from tests.factories import (
     add_event,
     make_agent,
     make_membership,
+    make_remote_agent,
     make_run,
     make_star,
     make_template,
@@ -38,6 +39,7 @@ OBJECTS = {
     "auth.User": lambda user: user,
     "auth.Group": lambda user: Group.objects.create(name="operators"),
     "interfaces.APIKey": lambda user: APIKey.generate("ci", ["read"])[0],
+    "interfaces.RemoteAgent": lambda user: make_remote_agent(),
     "cosmos.AgentTemplate": lambda user: make_template(),
     "cosmos.Agent": lambda user: make_agent(tools=["calculator"]),
     "cosmos.Session": lambda user: Session.objects.create(id="session-1", kind="agent", target="chat-agent"),
@@ -340,3 +342,38 @@ def test_revoke_action(staff_client):
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.revoked
+
+
+def test_key_pages_show_quota_usage_and_limits_are_editable(staff_client):
+    key, _ = APIKey.generate("metered", ["run"], max_concurrent_runs=3, tokens_per_day=1000)
+    other, _ = APIKey.generate("idle", ["read"])
+    make_run(caller=key.caller)  # active
+    make_run(
+        caller=key.caller, status=RunStatus.SUCCEEDED, finished_at=timezone.now(), input_tokens=70, output_tokens=5
+    )
+
+    listing = staff_client.get(url(APIKey, "changelist"))
+    rows = {row.prefix: row for row in listing.context["cl"].result_list}
+    assert (rows[key.prefix].active_run_count, rows[key.prefix].tokens_today_count) == (1, 75)
+    assert (rows[other.prefix].active_run_count, rows[other.prefix].tokens_today_count) == (0, 0)
+    page = listing.content.decode().lower()
+    assert "1 / 3" in page and "75 / 1000" in page and "tokens today (utc)" in page
+
+    change = staff_client.get(url(APIKey, "change", key.pk)).content.decode()
+    assert "active runs: 1 / 3" in change and "tokens today (UTC): 75 / 1000" in change
+    assert 'name="requests_per_minute"' in change and 'name="usage"' not in change  # usage is read-only
+
+    data = {"name": "metered", "scopes": ["run"], "resources": "[]", "requests_per_minute": "60"}
+    data |= {"max_concurrent_runs": "", "tokens_per_day": "0"}
+    errors = form_errors(staff_client.post(url(APIKey, "change", key.pk), data))
+    assert "greater than or equal to 1" in errors  # 0 is not a limit: revoke the key instead
+    data["tokens_per_day"] = ""
+    assert staff_client.post(url(APIKey, "change", key.pk), data).status_code == 302
+    key.refresh_from_db()
+    assert (key.requests_per_minute, key.max_concurrent_runs, key.tokens_per_day) == (60, None, None)
+
+
+def test_a_new_key_gets_its_limits(staff_client):
+    data = {"name": "ci", "scopes": ["run"], "resources": "[]", "max_concurrent_runs": "2"}
+    assert staff_client.post(url(APIKey, "add"), data).status_code == 302
+    assert APIKey.objects.get(name="ci").max_concurrent_runs == 2

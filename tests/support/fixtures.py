@@ -7,10 +7,21 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.model_server import ModelServer
+from tests.support.services import RedisServer, redis_server_binary
 
 
 @pytest.fixture
 def model_server() -> Iterator[ModelServer]:
     """A fresh fake Anthropic/OpenAI server on a free local port, stopped after the test."""
     with ModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private ``redis-server`` on a free port, for a test that stops or restarts Redis (never
+    the shared one); shut down after the test."""
+    if redis_server_binary() is None:
+        pytest.skip("needs redis-server installed")
+    with RedisServer() as server:
         yield server

@@ -12,8 +12,12 @@ Behaviour is deterministic:
 - otherwise reply "(local model server) You said: <text>", or exactly N tokens with ``reply_tokens``.
 
 Knobs for tests: ``fail_next(status=429, times=2)`` (or 500, or ``stall_seconds=`` which hangs
-before the first byte), a model named ``no-such-...`` answers 404 in each API's error shape,
-``require_key`` checks the key, and ``requests`` records what arrived (secret headers redacted).
+before the first byte, or ``stall_mid_stream_seconds=`` which hangs after the first token;
+``times=None`` keeps failing until ``clear()``), ``reply_next(text, chunk_chars=...)`` answers
+with exact text (a huge one in big deltas), ``call_tool_next(name, raw_arguments)`` calls a tool
+with arguments sent as given (invalid JSON included; ``times=None`` calls it forever), a model
+named ``no-such-...`` answers 404 in each API's error shape, ``require_key`` checks the key, and
+``requests`` records what arrived (secret headers redacted).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncio
 import collections
 import itertools
 import json
+import math
 import re
 import socket
 import threading
@@ -75,6 +80,40 @@ class _Failure:
     status: int | None
     stall_seconds: float
     retry_after_ms: int | None
+    stall_mid_stream_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _Script:
+    """A scripted answer: exact text (in ``chunk_chars`` pieces, or token by token), or one tool call."""
+
+    text: str = ""
+    chunk_chars: int = 0
+    tool_name: str | None = None
+    tool_arguments: str = ""
+
+
+class _Queue:
+    """Knobs consumed one per model request, then (if set) one that applies to every request."""
+
+    __slots__ = ("forever", "items")
+
+    def __init__(self) -> None:
+        self.items: collections.deque = collections.deque()
+        self.forever: Any = None
+
+    def add(self, item: Any, times: int | None) -> None:
+        if times is None:
+            self.forever = item
+        else:
+            self.items.extend([item] * times)
+
+    def pop(self) -> Any:
+        return self.items.popleft() if self.items else self.forever
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.forever = None
 
 
 @dataclass(slots=True)
@@ -176,7 +215,8 @@ class ModelServer:
         self.reply_tokens = reply_tokens
         self.require_key = require_key
         self._records: collections.deque[RecordedRequest] = collections.deque(maxlen=max_records)
-        self._failures: collections.deque[_Failure] = collections.deque()
+        self._failures = _Queue()
+        self._scripts = _Queue()
         self._ids = itertools.count(1)
         self._thread = ServerThread(self, host=host, port=port)
 
@@ -206,22 +246,40 @@ class ModelServer:
     def fail_next(
         self,
         status: int | None = None,
-        times: int = 1,
+        times: int | None = 1,
         *,
         stall_seconds: float = 0.0,
+        stall_mid_stream_seconds: float = 0.0,
         retry_after_ms: int | None = 20,
     ) -> None:
-        """Make the next ``times`` model requests fail.
+        """Make the next ``times`` model requests fail; ``times=None``: every request until ``clear()``.
 
         ``status`` answers with that HTTP error (in the API's error shape). ``stall_seconds`` hangs
         before the first byte (until the client gives up), then answers normally unless ``status`` is
-        set. With neither, the status is 500. ``retry_after_ms`` is sent as ``retry-after-ms`` so SDK
+        set. ``stall_mid_stream_seconds`` streams the first token, then hangs (until the client gives
+        up), then goes on. With none of them, the status is 500. ``retry_after_ms`` is sent as
+        ``retry-after-ms`` (and rounded up to whole seconds as ``retry-after``, as real APIs do) so SDK
         retries stay fast; None leaves the SDK to its own backoff.
         """
-        if status is None and not stall_seconds:
+        if status is None and not stall_seconds and not stall_mid_stream_seconds:
             status = 500
-        for _ in range(times):
-            self._failures.append(_Failure(status, stall_seconds, retry_after_ms))
+        self._failures.add(_Failure(status, stall_seconds, retry_after_ms, stall_mid_stream_seconds), times)
+
+    def reply_next(self, text: str, *, chunk_chars: int = 0, times: int | None = 1) -> None:
+        """Answer the next ``times`` model requests with exactly ``text`` (tools or not).
+
+        ``chunk_chars`` streams it in pieces of that many characters (a multi-megabyte answer in a
+        few hundred deltas); 0 streams it token by token.
+        """
+        self._scripts.add(_Script(text=text, chunk_chars=chunk_chars), times)
+
+    def call_tool_next(self, name: str, arguments: str, *, times: int | None = 1) -> None:
+        """Answer the next ``times`` model requests with a call of tool ``name``; ``times=None``
+        calls it on every request, tool results or not (a model stuck in a loop).
+
+        ``arguments`` is the raw JSON text the model sends, as is: it may be invalid JSON.
+        """
+        self._scripts.add(_Script(tool_name=name, tool_arguments=arguments), times)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -233,6 +291,7 @@ class ModelServer:
     def clear(self) -> None:
         self._records.clear()
         self._failures.clear()
+        self._scripts.clear()
 
     # -- ASGI ----------------------------------------------------------------------------------
 
@@ -273,8 +332,8 @@ class ModelServer:
         if not isinstance(body, dict):
             await self._error(send, api, 400, "The body must be a JSON object.")
             return
-        if self._failures:
-            failure = self._failures.popleft()
+        failure: _Failure | None = self._failures.pop()
+        if failure is not None:
             if failure.stall_seconds and await _stall(receive, failure.stall_seconds):
                 return  # the client gave up
             if failure.status is not None:
@@ -289,13 +348,18 @@ class ModelServer:
             message = f"model: {model}" if api == "anthropic" else f"The model `{model}` does not exist."
             await self._error(send, api, 404, message)
             return
+        script: _Script | None = self._scripts.pop()
+        stall = failure.stall_mid_stream_seconds if failure is not None else 0.0
         if api == "anthropic":
-            await self._anthropic(send, body)
+            await self._anthropic(send, receive, body, script, stall)
         else:
-            await self._openai(send, body)
+            await self._openai(send, receive, body, script, stall)
 
     async def _error(self, send: Send, api: str, status: int, message: str, retry_after_ms: int | None = None) -> None:
-        headers = [(b"retry-after-ms", str(retry_after_ms).encode())] if retry_after_ms is not None else []
+        headers = []
+        if retry_after_ms is not None:
+            headers.append((b"retry-after-ms", str(retry_after_ms).encode()))
+            headers.append((b"retry-after", str(math.ceil(retry_after_ms / 1000)).encode()))
         if api == "anthropic":
             kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
             payload: dict = {"type": "error", "error": {"type": kind, "message": message}}
@@ -307,8 +371,21 @@ class ModelServer:
 
     # -- the fake model ------------------------------------------------------------------------
 
-    def _plan(self, user_text: str | None, results: list[str], tools: list[tuple[str, dict]], size: int) -> _Plan:
+    def _plan(
+        self,
+        user_text: str | None,
+        results: list[str],
+        tools: list[tuple[str, dict]],
+        size: int,
+        script: _Script | None = None,
+    ) -> _Plan:
         input_tokens = max(1, size // 4)
+        if script is not None and script.tool_name is not None:
+            return _Plan([], script.tool_name, script.tool_arguments, input_tokens)
+        if script is not None:
+            step = script.chunk_chars
+            tokens = [script.text[i : i + step] for i in range(0, len(script.text), step)] if step > 0 else None
+            return _Plan(tokens if tokens is not None else _TOKEN.findall(script.text), input_tokens=input_tokens)
         if results:
             answer = f"The result is {results[0]}." if len(results) == 1 else f"The results are: {'; '.join(results)}."
             return _Plan(_TOKEN.findall(answer), input_tokens=input_tokens)
@@ -334,11 +411,13 @@ class ModelServer:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _anthropic(self, send: Send, body: dict) -> None:
+    async def _anthropic(
+        self, send: Send, receive: Receive, body: dict, script: _Script | None, stall_seconds: float
+    ) -> None:
         start = time.monotonic()
         user_text, results = _anthropic_last_turn(body.get("messages") or [])
         tools = [(t.get("name", ""), t.get("input_schema") or {}) for t in body.get("tools") or []]
-        plan = self._plan(user_text, results, tools, len(json.dumps(body)))
+        plan = self._plan(user_text, results, tools, len(json.dumps(body)), script)
         message_id = f"msg_{next(self._ids):06d}"
         model = body["model"]
         stop_reason = "tool_use" if plan.tool_name else "end_turn"
@@ -351,7 +430,7 @@ class ModelServer:
                         "type": "tool_use",
                         "id": tool_id,
                         "name": plan.tool_name,
-                        "input": json.loads(plan.tool_arguments),
+                        "input": _json_or_text(plan.tool_arguments),
                     }
                 ]
             else:
@@ -408,6 +487,8 @@ class ModelServer:
                 await self._pace(start, index)
                 delta = {"type": "text_delta", "text": token}
                 await stream.event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+                if index == 0 and stall_seconds and await _stall(receive, stall_seconds):
+                    return  # the client gave up mid-stream
         await stream.event("content_block_stop", {"type": "content_block_stop", "index": 0})
         await stream.event(
             "message_delta",
@@ -420,14 +501,16 @@ class ModelServer:
         await stream.event("message_stop", {"type": "message_stop"})
         await stream.close()
 
-    async def _openai(self, send: Send, body: dict) -> None:
+    async def _openai(
+        self, send: Send, receive: Receive, body: dict, script: _Script | None, stall_seconds: float
+    ) -> None:
         start = time.monotonic()
         user_text, results = _openai_last_turn(body.get("messages") or [])
         tools = [
             ((t.get("function") or {}).get("name", ""), (t.get("function") or {}).get("parameters") or {})
             for t in body.get("tools") or []
         ]
-        plan = self._plan(user_text, results, tools, len(json.dumps(body)))
+        plan = self._plan(user_text, results, tools, len(json.dumps(body)), script)
         completion_id = f"chatcmpl-{next(self._ids):06d}"
         call_id = f"call_{next(self._ids):06d}"
         model = body["model"]
@@ -484,6 +567,8 @@ class ModelServer:
             for index, token in enumerate(plan.tokens):
                 await self._pace(start, index)
                 await stream.data(chunk({"content": token}))
+                if index == 0 and stall_seconds and await _stall(receive, stall_seconds):
+                    return  # the client gave up mid-stream
         await stream.data(chunk({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             await stream.data(
@@ -553,6 +638,14 @@ async def _send_json(send: Send, status: int, payload: Any, headers: list | None
     all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": all_headers + (headers or [])})
     await send({"type": "http.response.body", "body": body})
+
+
+def _json_or_text(text: str) -> Any:
+    """Parsed JSON arguments; invalid ones as the raw text (only non-streaming answers need a value)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _api_key(api: str, headers: dict[str, str]) -> str:

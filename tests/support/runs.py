@@ -28,6 +28,42 @@ def wait_for_run(run_id, timeout: float = 60, statuses: Iterable[str] = TERMINAL
         time.sleep(poll)
 
 
+def wait_for_runs(
+    run_ids: Iterable, timeout: float = 60, statuses: Iterable[str] = TERMINAL_STATUSES, poll: float = 0.1
+) -> list[Run]:
+    """The runs once every one's status is in ``statuses`` (terminal by default); AssertionError
+    naming the stragglers after ``timeout``."""
+    ids = list(run_ids)
+    wanted = {str(s) for s in statuses}
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = list(Run.objects.filter(id__in=ids))
+        pending = {str(r.id): r.status for r in runs if r.status not in wanted}
+        if not pending and len(runs) == len(set(ids)):
+            return runs
+        if time.monotonic() >= deadline:
+            sample = dict(list(pending.items())[:10])
+            raise AssertionError(
+                f"{len(pending)} of {len(ids)} run(s) not in {sorted(wanted)} after {timeout:g}s, e.g. {sample}"
+            )
+        time.sleep(poll)
+
+
+def dispatch_to_broker(run_ids: Iterable, broker_url: str) -> None:
+    """Send runs created with ``dispatch=False`` to another broker than this process's own: the
+    private Redis of a test's worker processes. As ``dispatch_run`` does, it marks them dispatched."""
+    from django.utils import timezone
+
+    from asteros_site.celery import app
+    from cosmos.tasks import execute_run
+
+    ids = [str(run_id) for run_id in run_ids]
+    with app.connection_for_write(broker_url) as connection:
+        for run_id in ids:
+            execute_run.apply_async(args=[run_id], connection=connection)
+    Run.objects.filter(id__in=ids).update(dispatched_at=timezone.now())
+
+
 def describe_tree(run_id) -> str:
     """The run and its descendants, one line each: kind, target, status, last event."""
     lines: list[str] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,29 +31,58 @@ def worker_database_url() -> str:
 class WorkerProcess:
     """A ``celery -A asteros_site worker`` subprocess: start, wait until it answers, stop or kill."""
 
-    def __init__(self, *, concurrency: int = 50, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *, concurrency: int = 50, env: dict[str, str] | None = None, queues: tuple[str, ...] = ()
+    ) -> None:
         self.hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
         self.concurrency = concurrency
         self.extra_env = env or {}
+        self.queues = queues  # empty: the default queue, shared with every other worker
         self.process: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="asteros-test-worker-", suffix=".log", mode="w+")  # noqa: SIM115
 
     def start(self, timeout: float = 60) -> WorkerProcess:
-        from asteros_site.celery import app
+        return self.spawn().wait_ready(timeout)
 
+    def spawn(self) -> WorkerProcess:
+        """Launch the process without waiting (start several, then ``wait_ready`` each)."""
         env = os.environ | {"DATABASE_URL": worker_database_url(), "PYTHONUNBUFFERED": "1"} | self.extra_env
         command = [sys.executable, "-m", "celery", "-A", "asteros_site", "worker", "--pool", "threads"]
         command += ["-c", str(self.concurrency), "-n", self.hostname, "--loglevel", "WARNING"]
         command += ["--without-heartbeat", "--without-mingle", "--without-gossip"]
+        if self.queues:
+            command += ["-Q", ",".join(self.queues)]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> WorkerProcess:
+        """Return once the worker answers a ping on its broker (its own REDIS_URL, if given)."""
+        from celery import Celery
+
+        from asteros_site.celery import app
+
+        assert self.process is not None, "spawn() first"
+        broker = self.extra_env.get("REDIS_URL")
+        # Control messages go through an app's own producer pool: one bound to the worker's broker.
+        probe = Celery("pytest-probe", broker=broker, set_as_current=False) if broker else app
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if app.control.ping(destination=[self.hostname], timeout=0.5):
-                return self
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    break
+                if probe.control.ping(destination=[self.hostname], timeout=0.5):
+                    return self
+        finally:
+            if probe is not app:
+                probe.close()
         self.stop()
         raise RuntimeError(f"the celery worker did not start within {timeout:.0f}s:\n{self.output()[-3000:]}")
+
+    @property
+    def engine_id_prefix(self) -> str:
+        """How ``Run.worker_id`` starts for the runs this process's engine claims."""
+        assert self.process is not None
+        return f"{socket.gethostname()}:{self.process.pid}:"
 
     def output(self) -> str:
         self.log.seek(0)

@@ -33,9 +33,9 @@ __all__ = [
     "ToolCallStart",
     "Usage",
     "get_provider",
+    "model_problem",
     "preload_providers",
     "provider_names",
-    "model_problem",
     "register_provider",
 ]
 

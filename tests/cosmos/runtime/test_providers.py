@@ -177,7 +177,7 @@ async def test_unknown_model_is_not_retried(model_server: ModelServer, provider:
 
 
 async def test_providers_are_cached() -> None:
-    assert provider_names() == frozenset({"anthropic", "openai", "scripted"})
+    assert {"anthropic", "openai", "scripted"} <= provider_names()  # plus those registered by apps (a2a)
     a = get_provider("anthropic", api_key="k1", base_url="http://127.0.0.1:9")
     assert get_provider("anthropic", api_key="k1", base_url="http://127.0.0.1:9") is a
     assert get_provider("anthropic", api_key="k2", base_url="http://127.0.0.1:9") is not a
@@ -250,3 +250,32 @@ def test_system_messages_in_the_history() -> None:
     assert arguments["messages"] == [{"role": "user", "content": "hi"}]
     assert arguments["temperature"] == 0.2 and arguments["max_tokens"] == 4096
     assert [m["role"] for m in to_openai_messages("Be brief.", history)] == ["system", "system", "user"]
+
+
+async def test_a_higher_layer_registers_a_provider() -> None:
+    from cosmos.runtime.providers import Finish, ModelRequest, TextDelta, model_problem, register_provider
+
+    class Parrot:
+        name = "parrot-for-test"
+
+        async def stream(self, request: ModelRequest):
+            yield TextDelta(f"{request.model} says {request.messages[-1]['content']}")
+            yield Finish("stop")
+
+    made: list[dict] = []
+
+    def factory(**options) -> Parrot:
+        made.append(options)
+        return Parrot()
+
+    with pytest.raises(ValueError, match="built-in"):
+        register_provider("openai", factory)
+    register_provider("parrot-for-test", factory, check_model=lambda m: None if m == "polly" else "Only polly.")
+    assert "parrot-for-test" in provider_names()
+    assert (
+        model_problem("parrot-for-test", "rex") == "Only polly." and model_problem("parrot-for-test", "polly") is None
+    )
+    assert model_problem("openai", "anything") is None  # built-ins do not check model names
+    outcome = await run(AgentSpec(id="p", name="P", provider="parrot-for-test", model="polly"), "hello")
+    assert outcome.text == "polly says hello"
+    assert made and set(made[0]) == {"api_key", "base_url", "timeout", "max_retries"}

@@ -6,6 +6,7 @@ import enum
 import json
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
@@ -106,6 +107,57 @@ def test_decorator_options_and_registry() -> None:
     assert registry.resolve(("shout_loud", "missing")).missing == ("missing",)
     registry.unregister("shout_loud")
     assert registry.names() == []
+
+
+class Rows:
+    """A resolver like a database of declared tools: names it knows, and how often it was asked."""
+
+    def __init__(self, *tools: Tool) -> None:
+        self.tools = {t.name: t for t in tools}
+        self.asked: list[str] = []
+
+    def resolve(self, name: str) -> Tool | None:
+        self.asked.append(name)
+        return self.tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self.tools)
+
+
+class Broken:
+    def resolve(self, name: str) -> Tool | None:
+        raise RuntimeError("no database here")
+
+    def names(self) -> list[str]:
+        raise RuntimeError("no database here")
+
+
+def test_resolvers_answer_for_names_the_registry_does_not_know() -> None:
+    registry = ToolRegistry()
+    code = registry.register(Tool.from_function(lambda: "code", name="same"))
+    declared = Tool.from_function(lambda: "row", name="declared")
+    rows = Rows(declared, Tool.from_function(lambda: "row", name="same"))
+    registry.add_resolver(Broken())  # a failing resolver is skipped: builds never raise
+    registry.add_resolver(rows)
+
+    assert registry.get("same") is code  # code wins
+    assert "declared" in registry and registry.get("declared") is declared
+    assert registry.get("declared", resolve=False) is None and "nope" not in registry
+    assert registry.names() == ["declared", "same"]
+
+    resolved = registry.resolve(("same", "declared", "nope"))
+    assert resolved.tools == (code, declared) and resolved.missing == ("nope",)
+    rows.asked.clear()
+    registry.resolve(("same", "declared"))
+    assert rows.asked == ["declared"]  # lists needing a resolver are asked again: the resolver caches
+    registry.resolve(("same",))
+    registry.resolve(("same",))
+    assert rows.asked == ["declared"]  # code-only lists stay cached here
+
+    del rows.tools["declared"]  # e.g. the row was disabled
+    assert registry.resolve(("same", "declared")).missing == ("declared",)
+    registry.remove_resolver(rows)
+    assert registry.names() == ["same"]
 
 
 def test_plain_decorator_registers_and_stays_callable() -> None:
@@ -211,6 +263,9 @@ async def _web_app(scope, receive, send) -> None:
         status, headers, body = 302, [(b"location", f"http://localhost:{port}/ok".encode())], b""
     elif path == "/redirect-loop":
         status, headers, body = 302, [(b"location", b"/redirect-loop")], b""
+    elif path == "/redirect-to":  # ?status=3xx&url=<where>
+        query = parse_qs(scope["query_string"].decode())
+        status, headers, body = int(query["status"][0]), [(b"location", query["url"][0].encode())], b""
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -270,3 +325,55 @@ async def test_http_get_allowlist_with_port_and_wildcard(django_settings, web: S
         await http_get.fn(url=f"{web.url}/ok")  # right host, wrong port
     django_settings(ASTEROS_HTTP_GET_ALLOWLIST=f"*.example.test, 127.0.0.1:{web.port}")
     assert (await http_get.fn(url=f"{web.url}/ok"))["status"] == 200
+
+
+class Outside:
+    """A second real server, off the allowlist, that records every request it gets."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.port = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.hits.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"internal data"})
+
+
+@pytest.fixture
+def outside():
+    app = Outside()
+    with ServerThread(app) as server:
+        app.port = server.port
+        yield app
+
+
+async def test_http_get_never_follows_a_redirect_out_of_the_allowlist(
+    django_settings, web: ServerThread, outside: Outside
+) -> None:
+    django_settings(ASTEROS_HTTP_GET_ALLOWLIST=f"127.0.0.1:{web.port}")
+
+    def redirect(url: str, status: int = 302) -> str:
+        return f"{web.url}/redirect-to?{urlencode({'status': status, 'url': url})}"
+
+    secret = f"127.0.0.1:{outside.port}/secret"
+    leaving = [redirect(f"http://{secret}", status) for status in (301, 302, 303, 307, 308)]  # another port
+    leaving += [
+        redirect(f"//localhost:{outside.port}/secret"),  # scheme-relative, another host
+        redirect(f"http://127.0.0.1:{web.port}@localhost:{outside.port}/secret"),  # the allowed host as userinfo
+        redirect(f"http://[::1]:{outside.port}/secret"),
+        redirect(redirect(f"http://{secret}")),  # out on the second hop
+    ]
+    for url in leaving:
+        with pytest.raises(PermissionError, match="is not on the http_get allowlist"):
+            await http_get.fn(url=url)
+    with pytest.raises(PermissionError, match="only http and https"):
+        await http_get.fn(url=redirect("file:///etc/passwd"))
+    assert outside.hits == [], "a refused redirect never reaches the host it points to"
+
+    # The same redirect, with the outside server on the allowlist, is followed: the refusals
+    # above came from the allowlist, and this harness sees the requests that do arrive.
+    django_settings(ASTEROS_HTTP_GET_ALLOWLIST=f"127.0.0.1:{web.port}, 127.0.0.1:{outside.port}")
+    followed = await http_get.fn(url=redirect(f"http://{secret}"))
+    assert followed["url"] == f"http://{secret}" and followed["content"] == "internal data"
+    assert outside.hits == ["/secret"]

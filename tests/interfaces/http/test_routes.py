@@ -16,7 +16,15 @@ from rest_framework.schemas.generators import EndpointEnumerator
 
 from cosmos.kinds import kind_names
 from cosmos.models import RunStatus, Session
-from tests.factories import make_agent, make_run, make_star, make_template, make_workflow, workflow_definition
+from tests.factories import (
+    make_agent,
+    make_remote_agent,
+    make_run,
+    make_star,
+    make_template,
+    make_workflow,
+    workflow_definition,
+)
 
 from .conftest import assert_error, bearer
 
@@ -34,6 +42,7 @@ class World:
     session: Any
     run: Any
     active_run: Any
+    remote_agent: Any
 
     def ids(self) -> dict[str, str]:
         """The ``{id}`` of each resource's detail routes."""
@@ -45,6 +54,7 @@ class World:
             "sessions": self.session.id,
             "runs": str(self.run.id),
             "tools": "calculator",
+            "remote-agents": self.remote_agent.name,
         }
 
 
@@ -62,6 +72,7 @@ def world(db) -> World:
         session=Session.objects.create(id="session-1", kind="agent", target=agent.id),
         run=make_run(target=agent.id, status=RunStatus.SUCCEEDED, events=["RUN_STARTED", "RUN_FINISHED"]),
         active_run=make_run(target=agent.id),
+        remote_agent=make_remote_agent(),
     )
 
 
@@ -175,6 +186,24 @@ ROUTES: dict[tuple[str, str], Case] = {
     # tools
     ("GET", "/api/tools"): Case(no_bad_input="paginates only (limit/offset fall back to defaults)"),
     ("GET", "/api/tools/{name}"): Case(no_bad_input=NO_INPUT),
+    # remote A2A agents (the card is read after commit: never in these tests)
+    ("GET", "/api/remote-agents"): Case(bad_query="enabled=maybe"),
+    ("POST", "/api/remote-agents"): Case(
+        scope="admin",
+        status=201,
+        body={"name": "made_remote", "url": "http://127.0.0.1:9/a2a/agents/x"},
+        bad_body={"name": "calculator", "url": "ftp://example.com/agent"},
+    ),
+    ("GET", "/api/remote-agents/{name}"): Case(no_bad_input=NO_INPUT),
+    ("PUT", "/api/remote-agents/{name}"): Case(
+        scope="admin", body={"url": "http://127.0.0.1:9/a2a/agents/y"}, bad_body={"url": "http://u:p@example.com/"}
+    ),
+    ("PATCH", "/api/remote-agents/{name}"): Case(
+        scope="admin", body={"enabled": False}, bad_body={"auth_env": "not a variable"}
+    ),
+    ("DELETE", "/api/remote-agents/{name}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
+    # keys: 200 for a key; with auth off and no key, 401 api_key_required (test_quotas.py has the rest)
+    ("GET", "/api/keys/me/usage"): Case(status=(200, 401), no_bad_input=NO_INPUT),
 }
 
 
