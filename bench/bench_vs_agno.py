@@ -99,12 +99,12 @@ def free_port() -> int:
 class Proc:
     """A child process in its own session (so it and its children stop together), logged to a file."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logdir: Path) -> None:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], logdir: Path, cwd: Path = ROOT) -> None:
         self.name = name
         self.log_path = logdir / f"{name}.log"
         self._log = self.log_path.open("w")
         self.popen = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.pid = self.popen.pid
 
@@ -341,8 +341,8 @@ class Stack:
         self.procs: list[Proc] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="asteros-bench-"))
 
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> Proc:
-        proc = Proc(name, command, env, self.logdir)
+    def start(self, name: str, command: list[str], env: dict[str, str], cwd: Path = ROOT) -> Proc:
+        proc = Proc(name, command, env, self.logdir, cwd)
         self.procs.append(proc)
         return proc
 

@@ -210,7 +210,8 @@ class RunEngine:
         try:
             if self._early_cancels.pop(run_id, None) is not None:
                 self._stop_local(run_id, CANCELLED_BY_USER)  # raises at the next await
-            while await db_call(run_services.session_predecessor_active, run):
+            # Only a run in a session can wait for a predecessor: no database hop for the others.
+            while run.session_id and await db_call(run_services.session_predecessor_active, run):
                 await asyncio.sleep(0.2)
             result = await get_kind(run.kind).execute(context)
         except asyncio.CancelledError:

@@ -61,11 +61,14 @@ def _workers() -> dict:
 
 
 def health_report() -> tuple[dict, int]:
+    database = _timed(_database)
     checks = {
-        "database": _timed(_database),
+        "database": database,
         "broker": _timed(_broker),
         "channel_layer": _timed(_channel_layer),
-        "workers": _timed(_workers),
+        # Workers are seen through the database: when it is unreachable, asking again would only
+        # make the answer wait for a connection a second time (up to the pool's timeout).
+        "workers": _timed(_workers) if database["ok"] else {"ok": False, "error": "unknown: the database is down"},
     }
     failing = [name for name, check in checks.items() if not check["ok"]]
     # Without a database nothing works; the rest only degrades the service.

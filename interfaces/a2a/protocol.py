@@ -326,10 +326,13 @@ def _raw_text(part: dict[str, Any], index: int) -> str:
             metadata={"mediaType": media_type, "part": str(index)},
         )
     try:
-        return base64.b64decode(part["raw"], validate=False).decode("utf-8")
+        text = base64.b64decode(part["raw"], validate=False).decode("utf-8")
+        if "\x00" in text:  # PostgreSQL cannot store it
+            raise ValueError("NUL character")
+        return text
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidParamsError(
-            f"'message.parts[{index}].raw' is not base64-encoded UTF-8 text.",
+            f"'message.parts[{index}].raw' is not base64-encoded UTF-8 text (with no NUL character).",
             field_violations=[(f"message.parts[{index}].raw", "base64 UTF-8 text")],
         ) from None
 

@@ -5,7 +5,8 @@
 - gives each request an id (``X-Request-ID``, kept from the client when sane) that every log
   line of the request carries, and writes one access-log line (method, path, status, ms);
 - refuses bodies over ``ASTEROS_MAX_BODY_BYTES`` with a 413 naming the limit, before any view
-  reads them, and a ``Content-Length`` that is not a number with a 400;
+  reads them, and a ``Content-Length`` that is not a number or a NUL character (``%00``) in the
+  path or the query with a 400;
 - drops a trailing slash under ``ASTEROS_API_PREFIX`` (``/api/agents/`` = ``/api/agents``);
 - rewrites Django's own error pages (404, 405, 500, ...) into the one JSON error shape, except
   for the admin and the dashboard, which are HTML pages for people; a view that hits an
@@ -101,6 +102,9 @@ class RequestContextMiddleware:
         if declared and not declared.strip().isdigit():
             # Later middleware (the metrics) would fail on int() of it: a 500 for bad input.
             return status_error_response(400, "The Content-Length header is not a number of bytes.")
+        if _nul_in_url(request):
+            # PostgreSQL cannot hold a NUL in a text value: any lookup or filter with it would fail.
+            return status_error_response(400, "The path and the query parameters must not contain NUL (%00).")
         size = body_size(request)
         limit = settings.ASTEROS.max_body_bytes
         if size is not None and size > limit:
@@ -165,6 +169,12 @@ class RequestContextMiddleware:
         finally:
             run_id_var.reset(run_token)
             request_id_var.reset(token)
+
+
+def _nul_in_url(request) -> bool:
+    if "\x00" in request.path_info:
+        return True
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
 
 
 _started = False

@@ -19,12 +19,12 @@ from cosmos.eventlog import follow
 from cosmos.models import Run, RunEvent, RunStatus
 from cosmos.services import runs as run_services
 from tests.factories import make_agent
+from tests.support.runs import wait_for_runs
 from tests.support.workers import ROOT, WorkerProcess, worker_database_url
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 LEASE_SECONDS = 3
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture
@@ -32,17 +32,6 @@ def worker():
     process = WorkerProcess(env={"ASTEROS_LEASE_SECONDS": str(LEASE_SECONDS)}).start()
     yield process
     process.close()
-
-
-def wait_all(run_ids, statuses=TERMINAL, timeout: float = 30) -> list[Run]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = list(Run.objects.filter(id__in=run_ids))
-        if all(r.status in statuses for r in runs):
-            return runs
-        time.sleep(0.1)
-    pending = {str(r.id): r.status for r in Run.objects.filter(id__in=run_ids).exclude(status__in=statuses)}
-    raise AssertionError(f"{len(pending)} run(s) did not reach {statuses} in {timeout}s: {pending}")
 
 
 def stored_events(run_id) -> list[tuple[int, dict]]:
@@ -98,11 +87,11 @@ def test_the_cli_in_another_process_enqueues_and_follows_a_run(worker):
 def test_cancel_from_this_process_stops_a_run_in_the_worker(worker):
     agent = make_agent(parameters={"ttft_ms": 30_000})
     run, _ = run_services.start_run("agent", agent.id, "slow")
-    wait_all([run.id], statuses=("running",))
+    wait_for_runs([run.id], statuses=("running",))
     started = time.monotonic()
 
     run_services.cancel_run(run.id)
-    (run,) = wait_all([run.id], timeout=15)
+    (run,) = wait_for_runs([run.id], timeout=15)
 
     assert run.status == RunStatus.CANCELLED
     assert time.monotonic() - started < 15
@@ -116,13 +105,13 @@ def test_a_worker_killed_mid_run_costs_at_most_a_retry(worker):
     single, _ = run_services.start_run("agent", agent.id, "one attempt only", dispatch=False)
     Run.objects.filter(id=single.id).update(max_attempts=1)
     run_services.dispatch_run(single.id)
-    wait_all([*run_ids, single.id], statuses=("running",), timeout=30)
+    wait_for_runs([*run_ids, single.id], statuses=("running",), timeout=30)
 
     worker.kill()
     in_flight = Run.objects.filter(id__in=[*run_ids, single.id], status=RunStatus.RUNNING).count()
     survivor = WorkerProcess(env={"ASTEROS_LEASE_SECONDS": str(LEASE_SECONDS)}).start()
     try:
-        runs = wait_all([*run_ids, single.id], timeout=LEASE_SECONDS + 30)
+        runs = wait_for_runs([*run_ids, single.id], timeout=LEASE_SECONDS + 30)
     finally:
         survivor.close()
 

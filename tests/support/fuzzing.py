@@ -77,6 +77,7 @@ GARBAGE_BODIES = st.one_of(
             b"",
             b"{",
             b'{"a": NaN}',
+            b'{"a": "\\u0000"}',  # valid JSON; PostgreSQL cannot store the NUL
             b"[Infinity]",
             b"\xff\xfe\x00{}",
             b"[" * 5000 + b"]" * 5000,  # nested deeper than json.loads can recurse

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+from django.db import InterfaceError, OperationalError
 from rest_framework.decorators import action
 
+from interfaces.http.middleware import RequestContextMiddleware
 from interfaces.registry import ResourceConfig, site
 from stars.models import StarMessage
 from tests.factories import make_agent
@@ -64,6 +67,32 @@ def test_500_has_the_error_shape_and_hides_the_exception(client, settings, debug
         response = client.get("/api/exploding/boom")
     error = assert_error(response, 500, "internal_error")
     assert "kaboom" not in error["message"]
+
+
+class LosingTheDatabase(ResourceConfig):
+    resource_name = "unreachable"
+
+    @action(detail=False, methods=["get"])
+    def query(self, request, *args, **kwargs):
+        raise OperationalError("connection to server at 10.0.0.9 failed: Connection refused")
+
+
+@pytest.mark.django_db
+def test_an_unreachable_database_is_a_503_to_retry_not_a_500(client):
+    with site.temporarily(StarMessage, LosingTheDatabase):
+        response = client.get("/api/unreachable/query")
+    error = assert_error(response, 503, "unavailable")
+    assert "10.0.0.9" not in error["message"]
+    assert int(response["Retry-After"]) > 0
+
+
+def test_outside_drf_an_unreachable_database_is_a_503_too(rf):
+    middleware = RequestContextMiddleware(lambda request: None)
+    response = middleware.process_exception(rf.get("/agui/agents/a"), InterfaceError("connection already closed"))
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
+    assert json.loads(response.content)["error"]["code"] == "unavailable"
+    assert middleware.process_exception(rf.get("/admin/"), InterfaceError()) is None  # HTML pages for people
+    assert middleware.process_exception(rf.get("/agui/agents/a"), RuntimeError()) is None  # a 500 stays a 500
 
 
 @pytest.mark.django_db

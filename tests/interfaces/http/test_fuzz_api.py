@@ -210,6 +210,14 @@ def test_what_the_fuzzing_found_stays_fixed(fuzzed: Fuzzed, client):
         response = client.post(path, "[" * 5000 + "]" * 5000, content_type="application/json", headers=fuzzed.headers)
         assert response.status_code == 400, response.content[:300]
         assert response.json()["error"]["code"] == "malformed_json"
+    # PostgreSQL stores no NUL character: in a filter, a path or a JSON string it was a 500 there.
+    for path in ("/api/agents?model=a%00b", "/api/agents/a%00b", "/api/runs?target=%00"):
+        response = client.get(path, headers=fuzzed.headers)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request", path
+    response = client.post(
+        "/api/agents", '{"id": "nul", "name": "a\\u0000b"}', content_type="application/json", headers=fuzzed.headers
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_json"
     # A Content-Length that is not a number reached the metrics middleware's int(): a 500.
     response = client.delete("/api/templates/x", headers=fuzzed.headers, CONTENT_LENGTH="I")
     assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request"
