@@ -48,6 +48,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.services import RedisServer  # noqa: E402
+
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 OURS_PY = sys.executable
@@ -237,7 +241,7 @@ class Services:
         self.pg_base = self.redis_url = ""
         self._tmp: Path | None = None
         self._pg_ctl: list[str] = []
-        self._redis: Proc | None = None
+        self._redis: RedisServer | None = None
 
     @staticmethod
     def _pg_bin(name: str) -> str | None:
@@ -292,16 +296,8 @@ class Services:
             timeout=120,
         )
         self.pg_base = f"postgres://postgres@127.0.0.1:{pg_port}"
-        redis_port = free_port()
-        command = [redis, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self._redis = Proc("redis", command, dict(os.environ), self.logdir)
-        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", redis_port), timeout=1):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
+        self._redis = RedisServer().start(timeout=20)  # the fault tests' private Redis
+        self.redis_url = self._redis.url
 
     def database(self, name: str) -> str:
         """Create the database if needed (dropping and recreating it in private mode); return its URL."""
@@ -318,7 +314,7 @@ class Services:
 
     def stop(self) -> None:
         if self._redis is not None:
-            self._redis.stop()
+            self._redis.close()
             self._redis = None
         if self._pg_ctl:
             subprocess.run([*self._pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)

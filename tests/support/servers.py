@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from .services import free_port
+from .processes import free_port
 from .workers import ROOT, worker_database_url
 
 

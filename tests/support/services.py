@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -22,11 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from .processes import free_port
 
 
 def redis_server_binary() -> str | None:
@@ -61,11 +56,20 @@ class RedisServer:
             time.sleep(0.02)
         raise RuntimeError(f"redis-server did not start on port {self.port}:\n{self.log()[-2000:]}")
 
+    def _client(self):
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No retries: redis-py's default backoff would turn a refused or closed connection into
+        # seconds of waiting (SHUTDOWN closes it by design).
+        return redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+
     def ping(self) -> bool:
         import redis
 
         try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
+            return bool(self._client().ping())
         except redis.RedisError:
             return False
 
@@ -75,8 +79,8 @@ class RedisServer:
 
         if self.process is None or self.process.poll() is not None:
             return
-        with contextlib.suppress(redis.RedisError):  # the server hangs up while answering
-            redis.Redis(port=self.port, socket_timeout=2).shutdown(nosave=True)
+        with contextlib.suppress(redis.RedisError):  # the server hangs up as it goes
+            self._client().shutdown(nosave=True)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -6,11 +6,13 @@ finished runs), and the embedded worker (a worker process in distributed mode) e
 the fuzzer starts, so streams and ``?wait`` end. Checks: no 5xx, the status is one the schema
 declares, and the headers, content type and body of every response match the schema.
 
-- ``test_every_operation_conforms_to_the_schema``: each operation on its own, valid and invalid
-  data, ``FUZZ_EXAMPLES`` examples each (bounded in make test, 200 in make fuzz).
+- ``test_every_operation_conforms_to_the_schema``: each operation on its own, with valid data,
+  invalid data and valid data about a row that exists, ``FUZZ_EXAMPLES`` examples each (10 in
+  make test, 200 in make fuzz).
 - ``test_stateful_sequences_conform_to_the_schema``: sequences of calls that follow the links
   schemathesis infers from the schema (drf-spectacular emits none): create an agent, run it,
   read the run and its events, cancel it, delete the agent, and so on.
+- ``test_what_the_fuzzing_found_stays_fixed``: each failure the fuzzing found, as a plain case.
 """
 
 from __future__ import annotations
