@@ -169,6 +169,9 @@ class RunEngine:
         run = await db_call(run_services.claim_run, run_id, self.worker_id)
         if run is None:
             return None
+        # An earlier attempt of this run may still be here (its lease expired and this worker
+        # claimed the run again): it is not the owner any more, so stop it before taking its slot.
+        self._stop_local(run_id, LOST_LEASE)
         local = LocalRun(run_id, parent_id)
         self.local[run_id] = local
         token = run_id_var.set(run_id)
@@ -183,7 +186,8 @@ class RunEngine:
                 timer.cancel()
         finally:
             run_id_var.reset(token)
-            self.local.pop(run_id, None)
+            if self.local.get(run_id) is local:
+                del self.local[run_id]
             metrics.run_left()
 
     async def _execute_claimed(self, run: Run, local: LocalRun, state: dict[str, Any] | None) -> str | None:
