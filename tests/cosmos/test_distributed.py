@@ -19,8 +19,9 @@ from cosmos.eventlog import follow
 from cosmos.models import Run, RunEvent, RunStatus
 from cosmos.services import runs as run_services
 from tests.factories import make_agent
+from tests.support.processes import ROOT
 from tests.support.runs import wait_for_runs
-from tests.support.workers import ROOT, WorkerProcess, worker_database_url
+from tests.support.workers import WorkerProcess, worker_database_url
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

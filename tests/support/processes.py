@@ -7,9 +7,11 @@ or a management command in its own process (migrate, the CLI).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -58,3 +60,38 @@ def wait_for_200(url: str, process: subprocess.Popen, timeout: float = 60) -> No
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+class LoggedProcess:
+    """A subprocess of the project whose output goes to a temporary log: start, kill, stop."""
+
+    def __init__(self, log_prefix: str) -> None:
+        self.process: subprocess.Popen | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix=log_prefix, suffix=".log", mode="w+")  # noqa: SIM115
+
+    def launch(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to finish or release anything."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM, as a deploy does; SIGKILL if it is still there after ``timeout``."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def close(self) -> None:
+        self.stop()
+        self.log.close()

@@ -7,17 +7,13 @@ A worker subprocess must use pytest-django's test database, so ``worker_database
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+from .processes import LoggedProcess
 
 
 def worker_database_url() -> str:
@@ -28,7 +24,7 @@ def worker_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
-class WorkerProcess:
+class WorkerProcess(LoggedProcess):
     """A ``celery -A asteros_site worker`` subprocess: start, wait until it answers, stop or kill."""
 
     def __init__(
@@ -38,8 +34,7 @@ class WorkerProcess:
         self.concurrency = concurrency
         self.extra_env = env or {}
         self.queues = queues  # empty: the default queue, shared with every other worker
-        self.process: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="asteros-test-worker-", suffix=".log", mode="w+")  # noqa: SIM115
+        super().__init__("asteros-test-worker-")
 
     def start(self, timeout: float = 60) -> WorkerProcess:
         return self.spawn().wait_ready(timeout)
@@ -52,7 +47,7 @@ class WorkerProcess:
         command += ["--without-heartbeat", "--without-mingle", "--without-gossip"]
         if self.queues:
             command += ["-Q", ",".join(self.queues)]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.launch(command, env)
         return self
 
     def wait_ready(self, timeout: float = 60) -> WorkerProcess:
@@ -83,27 +78,3 @@ class WorkerProcess:
         """How ``Run.worker_id`` starts for the runs this process's engine claims."""
         assert self.process is not None
         return f"{socket.gethostname()}:{self.process.pid}:"
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def kill(self) -> None:
-        """SIGKILL: the worker gets no chance to finish or release anything."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def close(self) -> None:
-        self.stop()
-        self.log.close()
