@@ -6,11 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import BigIntegerField, Count, F, IntegerField, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Concat
 from django.utils.functional import lazy
-
-from cosmos.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Run
 
 from . import quotas
 from .models import SCOPES, APIKey
@@ -22,11 +18,6 @@ admin.site.index_title = lazy(lambda: f"Control plane ({settings.ASTEROS.mode} m
 
 
 LIMIT_FIELDS = ("requests_per_minute", "max_concurrent_runs", "tokens_per_day")
-
-
-def _runs_of_key(**filters) -> Subquery:
-    """A subquery over the runs of the key of the outer row (``Run.caller`` = ``key:<prefix>``)."""
-    return Run.objects.filter(caller=Concat(Value("key:"), OuterRef("prefix")), **filters).order_by().values("caller")
 
 
 class APIKeyForm(forms.ModelForm):
@@ -81,21 +72,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         )
 
     def get_queryset(self, request):
-        # Usage columns in the list's one query, not two queries per key.
-        active = _runs_of_key(status__in=ACTIVE_STATUSES, parent__isnull=True).annotate(n=Count("id")).values("n")
-        tokens = (
-            _runs_of_key(status__in=TERMINAL_STATUSES, finished_at__gte=quotas.utc_midnight())
-            .annotate(n=Sum(F("input_tokens") + F("output_tokens")))
-            .values("n")
-        )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                active_run_count=Coalesce(Subquery(active, output_field=IntegerField()), 0),
-                tokens_today_count=Coalesce(Subquery(tokens, output_field=BigIntegerField()), 0),
-            )
-        )
+        return quotas.with_usage(super().get_queryset(request))
 
     @staticmethod
     def _of(used: int | None, limit: int | None) -> str:

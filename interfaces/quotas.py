@@ -30,7 +30,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import BigIntegerField, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Concat
 from rest_framework import exceptions
 
 from cosmos.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Run
@@ -207,8 +208,19 @@ def key_prefix_of(caller: str) -> str | None:
     return caller[len(KEY_CALLER_PREFIX) :] or None
 
 
+RUN_TOKENS = F("input_tokens") + F("output_tokens")
+
+
+def _active_runs_of(caller) -> QuerySet[Run]:
+    return Run.objects.filter(caller=caller, status__in=ACTIVE_STATUSES, parent__isnull=True)
+
+
+def _runs_finished_today(caller, now: datetime | None = None) -> QuerySet[Run]:
+    return Run.objects.filter(caller=caller, status__in=TERMINAL_STATUSES, finished_at__gte=utc_midnight(now))
+
+
 def active_runs(caller: str) -> int:
-    return Run.objects.filter(caller=caller, status__in=ACTIVE_STATUSES, parent__isnull=True).count()
+    return _active_runs_of(caller).count()
 
 
 def utc_midnight(now: datetime | None = None) -> datetime:
@@ -222,10 +234,20 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
 
 def tokens_today(caller: str, now: datetime | None = None) -> int:
     """Input + output tokens of the caller's runs that finished since 00:00 UTC (children included)."""
-    total = Run.objects.filter(
-        caller=caller, status__in=TERMINAL_STATUSES, finished_at__gte=utc_midnight(now)
-    ).aggregate(total=Sum(F("input_tokens") + F("output_tokens")))["total"]
+    total = _runs_finished_today(caller, now).aggregate(total=Sum(RUN_TOKENS))["total"]
     return int(total or 0)
+
+
+def with_usage(keys: QuerySet[APIKey]) -> QuerySet[APIKey]:
+    """Keys annotated with ``active_run_count`` and ``tokens_today_count``, in the same query
+    (the admin's list: not two queries per key)."""
+    caller = Concat(Value(KEY_CALLER_PREFIX), OuterRef("prefix"))
+    active = _active_runs_of(caller).order_by().values("caller").annotate(n=Count("id")).values("n")
+    tokens = _runs_finished_today(caller).order_by().values("caller").annotate(n=Sum(RUN_TOKENS)).values("n")
+    return keys.annotate(
+        active_run_count=Coalesce(Subquery(active, output_field=IntegerField()), 0),
+        tokens_today_count=Coalesce(Subquery(tokens, output_field=BigIntegerField()), 0),
+    )
 
 
 LIMIT_FIELDS = ("max_concurrent_runs", "tokens_per_day")
