@@ -42,7 +42,10 @@ class Subscription:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, message)
 
     async def get(self, timeout: float) -> Any:
-        return await asyncio.wait_for(self.queue.get(), timeout)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel of the caller
+        # that lands as its own timeout fires, and the follower would then never stop.
+        async with asyncio.timeout(timeout):
+            return await self.queue.get()
 
     async def close(self) -> None:
         await self.bus.unsubscribe(self)

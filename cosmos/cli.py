@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import TextIO
+from collections.abc import Coroutine
+from typing import Any, TextIO
 
 from django.conf import settings
 
@@ -49,30 +50,50 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
     if not settings.ASTEROS.distributed:
         # Embedded: this process is the worker (a memory:// broker reaches no other process).
         start_embedded_worker(concurrency=8)
-    # Ctrl-C cancels this task, whatever SIGINT handler a library (the in-process Celery worker)
-    # installed meanwhile: a bare KeyboardInterrupt would skip the cancel below.
-    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, asyncio.current_task().cancel)
-    starting = asyncio.ensure_future(
-        db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
-    )
+    # Ctrl-C sets an event that races the stream, rather than cancelling this task: the stream
+    # stops whatever it is awaiting, and no library's SIGINT handler or swallowed cancel is in the way.
+    interrupted = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted.set)
+    run, _ = await db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
+    run_id = str(run.id)
     last = 0
-    try:
-        run, _ = await asyncio.shield(starting)
-        async for seq, event in follow(str(run.id)):
+
+    async def print_events() -> None:
+        nonlocal last
+        async for seq, event in follow(run_id):
             last = seq
             render_event(event, out)
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        run, _ = await starting  # a Ctrl-C during the start still cancels the run it created
-        run_id = str(run.id)
+
+    if not await _unless_interrupted(print_events(), interrupted):
         await db_call(run_services.request_cancel, run_id)
         out.write("\ncancelling...\n")
         out.flush()
         # In embedded mode this process is the worker: stay until the run has ended cancelled
         # (a second Ctrl-C stops waiting; the flagged run is then finished by the next reaper).
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        interrupted.clear()
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CANCEL_WAIT_SECONDS):
-                async for _seq, event in follow(run_id, after=last):
-                    render_event(event, out)
+                await _unless_interrupted(_print_rest(run_id, last, out), interrupted)
         return 130
     status = await db_call(lambda: Run.objects.values_list("status", flat=True).get(id=run.id))
     return 0 if status == RunStatus.SUCCEEDED else 1
+
+
+async def _unless_interrupted(work: Coroutine[Any, Any, None], interrupted: asyncio.Event) -> bool:
+    """Run ``work`` until it ends (True; its exception is raised) or ``interrupted`` is set (False)."""
+    working = asyncio.ensure_future(work)
+    waiting = asyncio.ensure_future(interrupted.wait())
+    try:
+        await asyncio.wait({working, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    if working.done():
+        working.result()
+        return True
+    working.cancel()
+    return False
+
+
+async def _print_rest(run_id: str, after: int, out: TextIO) -> None:
+    async for _seq, event in follow(run_id, after=after):
+        render_event(event, out)

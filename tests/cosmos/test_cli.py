@@ -70,7 +70,7 @@ def test_ctrl_c_cancels_the_run_and_exits_130(cli_env):
     process = subprocess.Popen(
         [sys.executable, "manage.py", "asteros", "run", "sleepy", "take a minute"],
         cwd=ROOT,
-        env=cli_env,
+        env=cli_env | {"PYTHONFAULTHANDLER": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -81,7 +81,12 @@ def test_ctrl_c_cancels_the_run_and_exits_130(cli_env):
         time.sleep(0.1)
 
     process.send_signal(signal.SIGINT)
-    stdout, _ = process.communicate(timeout=30)
+    try:
+        stdout, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack to stderr
+        _, stderr = process.communicate(timeout=10)
+        pytest.fail(f"asteros run did not end 30 s after Ctrl-C; its threads:\n{stderr[-6000:]}")
 
     assert process.returncode == 130
     assert "cancelling" in stdout
