@@ -51,6 +51,7 @@ class Options:
     worker_concurrency: int = 300
     db_threads: int = 4
     db_pool_size: int = 20
+    http_threads: int = 8
 
     @property
     def distributed(self) -> bool:
@@ -206,4 +207,5 @@ def load_options(env: Mapping[str, str]) -> Options:
         worker_concurrency=_int(env, "ASTEROS_WORKER_CONCURRENCY", 300, low=1, high=10_000),
         db_threads=_int(env, "ASTEROS_DB_THREADS", 4, low=1, high=64),
         db_pool_size=_int(env, "ASTEROS_DB_POOL_SIZE", 20, low=2, high=1000),
+        http_threads=_int(env, "ASTEROS_HTTP_THREADS", 8, low=1, high=256),
     )

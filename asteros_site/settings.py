@@ -89,30 +89,29 @@ TEMPLATES = [
 # --- database: SQLite when embedded, DATABASE_URL (PostgreSQL) when distributed
 if ASTEROS.database_url:
     DATABASES = {"default": dj_database_url.parse(ASTEROS.database_url)}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # One pool per process: ASGI runs each sync view on a thread of its own, so per-thread
-        # persistent connections would open (and strand) one connection per request.
-        DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1,
-            "max_size": ASTEROS.db_pool_size,
-            "timeout": 10,
-        }
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / "db.sqlite3",
-            # WAL lets the embedded worker write while requests read; IMMEDIATE transactions take
-            # the write lock up front, so a read-then-write transaction waits for it (timeout)
-            # instead of failing at once with "database is locked".
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # One pool per process: a request checks a connection out for its own duration only.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": ASTEROS.db_pool_size,
+        "timeout": 10,
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the embedded worker write while requests read, and a commit needs no fsync of
+    # the whole database; IMMEDIATE transactions take the write lock up front, so a
+    # read-then-write transaction waits for it (timeout) instead of failing at once with
+    # "database is locked". Requests run on a small pool of persistent threads
+    # (asteros_site/handlers.py), so each thread keeps its connection: opening one per request
+    # doubled the time of a run's start (each close of a WAL database may checkpoint it).
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    } | DATABASES["default"].get("OPTIONS", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channels: in-memory when embedded, Redis when distributed

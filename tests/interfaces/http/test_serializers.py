@@ -1,0 +1,73 @@
+"""The fast read path of the API's serializers gives DRF's own output, field for field."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import RequestFactory
+from rest_framework import serializers
+
+from cosmos.models import Run, Session
+from interfaces.http.serializers import FastReadMixin, RunSerializer
+from interfaces.registry import autodiscover, site
+from tests.factories import (
+    make_agent,
+    make_remote_agent,
+    make_run,
+    make_star,
+    make_template,
+    make_workflow,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows_of_every_kind():
+    """At least one row of every registered resource, with relations set and left empty."""
+    autodiscover()
+    template = make_template()
+    agent = make_agent(template=template, tools=["calculator"], metadata={"team": "a"})
+    worker = make_agent()
+    make_star(leader=agent, workers=[worker])
+    make_workflow()
+    make_remote_agent()
+    session = Session.objects.create(id="s-1", kind="agent", target=agent.id, messages=[{"role": "user"}])
+    parent = make_run(target=agent.id, session=session, status="succeeded", events=["RUN_STARTED", "RUN_FINISHED"])
+    make_run(target=agent.id, parent=parent, output={"text": "hi"}, input_tokens=3)
+
+
+def drf_representation(serializer, instance) -> dict:
+    """What DRF's own ``Serializer.to_representation`` gives for the instance."""
+    return serializers.Serializer.to_representation(serializer, instance)
+
+
+def test_every_resource_reads_as_drf_does(rows_of_every_kind):
+    request = RequestFactory().get("/api/x")
+    checked = 0
+    for resource in site.resources():
+        serializer_class = resource.serializer_class
+        if not issubclass(serializer_class, FastReadMixin):
+            continue
+        rows = list(resource.model._default_manager.all())
+        assert rows, f"no {resource.name} row to compare"
+        listing = serializer_class(rows, many=True, context={"request": request})
+        assert listing.data == [drf_representation(listing.child, row) for row in rows], resource.name
+        checked += 1
+    assert checked >= 5
+
+
+def test_runs_read_as_drf_does(rows_of_every_kind):
+    request = RequestFactory().get("/api/runs")
+    runs = list(Run.objects.all())
+    listing = RunSerializer(runs, many=True, context={"request": request})
+    expected = [drf_representation(listing.child, run) for run in runs]
+    assert listing.data == expected
+    assert any(row["parent"] for row in expected) and any(row["links"] for row in expected)
+
+
+def test_fields_are_built_once_per_class_and_copied():
+    autodiscover()
+    serializer_class = site.get("agents").serializer_class
+    first, second = serializer_class().fields, serializer_class().fields
+    assert list(first) == list(second)
+    assert all(first[name] is not second[name] for name in first)
