@@ -141,10 +141,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1,
     "interval_start": 0,
 }
-if not ASTEROS.redis_url:
-    # memory:// is polled (1 s by default): poll often so an embedded run starts at once.
-    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if not ASTEROS.redis_url:
+    # kombu's memory:// without its polling: a put wakes the embedded worker (cosmos/broker.py).
+    CELERY_BROKER_TRANSPORT = "cosmos.broker:MemoryTransport"
 if (ASTEROS.redis_url or "").startswith("redis://"):
     # kombu's Redis transport with one fix: a worker survives a Redis restart (cosmos/broker.py).
     CELERY_BROKER_TRANSPORT = "cosmos.broker:RedisTransport"

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Where a run's time goes, hop by hop, in distributed mode; optionally two source trees side by side.
+"""Where a run's time goes, hop by hop; optionally two source trees side by side.
 
     .venv/bin/python bench/bench_hops.py                      # the working tree alone
     .venv/bin/python bench/bench_hops.py --before HEAD        # HEAD (git archive) against the working tree
     .venv/bin/python bench/bench_hops.py --before /path/to/tree --after . --rounds 6 --runs 20
+    .venv/bin/python bench/bench_hops.py --before HEAD --mode embedded
 
 For each source tree it starts one API process (``manage.py asteros serve``) and one Celery
 worker (``--pool threads``), run from that tree, on the same private PostgreSQL and Redis (each
@@ -15,7 +16,9 @@ and reads each stream to ``RUN_FINISHED``. The warm-up runs are not counted.
 The hops of each run come from the client's clock and the run's rows (same machine, same wall
 clock): request → run row created, created → started (commit, broker, worker, claim),
 started → RUN_STARTED row, started → finished (the run itself), finished → the client has
-``RUN_FINISHED``; and the client's first SSE event and total. It prints the medians (and, with
+``RUN_FINISHED``; and the client's first SSE event and total. ``--mode embedded`` serves each tree
+with one ``asteros serve`` on its own SQLite file (the worker is a thread of it) and reports the
+client's figures only. It prints the medians (and, with
 two trees, before / after ratios: above 1 means the after tree is faster) and writes
 ``bench/results/hops-<time>.json``.
 
@@ -92,9 +95,12 @@ def resolve_tree(spec: str, scratch: Path, label: str) -> Path:
     return extract(spec, scratch / label)
 
 
-def start_tree(tree: Tree, index: int, stack: Stack, services: Services, tokens: int, server: str) -> None:
-    tree.database = services.database(f"hops_{tree.label}")
-    broker = services.redis_url.rsplit("/", 1)[0] + f"/{index + 1}"  # a broker queue per tree
+def start_tree(tree: Tree, index: int, stack: Stack, services: Services | None, tokens: int, server: str) -> None:
+    if services is None:  # embedded: SQLite, and the worker is a thread of the server
+        tree.database, broker = f"sqlite:///{stack.tmp / tree.label}.sqlite3", None
+    else:
+        tree.database = services.database(f"hops_{tree.label}")
+        broker = services.redis_url.rsplit("/", 1)[0] + f"/{index + 1}"  # a broker queue per tree
     env = stack.ours_env({"openai": "http://127.0.0.1:9", "anthropic": "http://127.0.0.1:9"}, tree.database, broker)
     for command in (["migrate", "--noinput"], ["shell", "-c", CREATE_AGENT % tokens]):
         setup = stack.start(f"{tree.label}-setup", [OURS_PY, "manage.py", *command], env, cwd=tree.path)
@@ -104,11 +110,16 @@ def start_tree(tree: Tree, index: int, stack: Stack, services: Services, tokens:
     serve = [OURS_PY, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)]
     serve += ["--server", server]
     api = stack.start(f"{tree.label}-api", serve, env, cwd=tree.path)
+    tree.url = f"http://127.0.0.1:{port}"
+    if services is None:
+        tree.procs = [api]
+        wait_http(tree.url + "/health", api, timeout=90)
+        print(f"{tree.label}: {tree.path} (api and worker pid {api.pid})", flush=True)
+        return
     worker_command = [OURS_PY, "-m", "celery", "-A", "asteros_site", "worker", "--pool", "threads", "-c", "100"]
     worker_command += ["--loglevel", "WARNING", "-n", f"hops-{tree.label}@localhost"]
     worker_command += ["--without-heartbeat", "--without-mingle", "--without-gossip"]
     worker = stack.start(f"{tree.label}-worker", worker_command, env, cwd=tree.path)
-    tree.url = f"http://127.0.0.1:{port}"
     tree.procs = [api, worker]
     wait_http(tree.url + "/health", worker, timeout=90)
     print(f"{tree.label}: {tree.path} (api pid {api.pid}, worker pid {worker.pid})", flush=True)
@@ -129,6 +140,13 @@ def one_run(client: Any, text: str) -> tuple[str, dict[str, float]]:
     return run_id, {"t0": started, "first": first or ended, "end": ended}
 
 
+def client_figures(times: dict[str, float]) -> dict[str, float]:
+    return {
+        "client_first_event": (times["first"] - times["t0"]) * 1000,
+        "client_total": (times["end"] - times["t0"]) * 1000,
+    }
+
+
 def hops_of(rows: list[tuple], clients: dict[str, dict[str, float]]) -> list[dict[str, float]]:
     samples = []
     for run_id, created, started, finished, first_row in rows:
@@ -141,8 +159,7 @@ def hops_of(rows: list[tuple], clients: dict[str, dict[str, float]]) -> list[dic
                 "started_to_first_row": ms(started.timestamp(), first_row.timestamp()),
                 "started_to_finished": ms(started.timestamp(), finished.timestamp()),
                 "finished_to_client": ms(finished.timestamp(), c["end"]),
-                "client_first_event": ms(c["t0"], c["first"]),
-                "client_total": ms(c["t0"], c["end"]),
+                **client_figures(c),
             }
         )
     return samples
@@ -158,6 +175,9 @@ def measure(tree: Tree, runs: int, keep: bool) -> None:
             run_id, times = one_run(client, f"hi {i}")
             clients[run_id] = times
     if not keep:
+        return
+    if not tree.database.startswith("postgres"):  # embedded: the client's figures only
+        tree.samples += [client_figures(c) for c in clients.values()]
         return
     with psycopg.connect(tree.database) as conn:
         rows = conn.execute(ROWS, (list(clients),)).fetchall()
@@ -175,6 +195,8 @@ def report(trees: list[Tree]) -> tuple[str, dict]:
         header += f"{'ratio':>8}"
     lines = [header, "-" * len(header)]
     for key, label in HOPS:
+        if any(key not in s for t in trees for s in t.samples):
+            continue  # not measured in this mode
         values = [median([s[key] for s in t.samples]) for t in trees]
         data[key] = dict(zip([t.label for t in trees], values, strict=True))
         line = f"{label:44}" + "".join(f"{v:>10.1f}" for v in values)
@@ -197,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=5, help="tokens in the scripted answer (default 5)")
     parser.add_argument("--server", default="daphne", choices=("daphne", "uvicorn"), help="asteros serve --server")
     parser.add_argument("--services", default="auto", choices=("auto", "private", "env"))
+    parser.add_argument("--mode", default="distributed", choices=("distributed", "embedded"))
     args = parser.parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="asteros-hops-"))
@@ -205,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     trees = [Tree("after", resolve_tree(args.after, scratch, "after"))]
     if args.before:
         trees.insert(0, Tree("before", resolve_tree(args.before, scratch, "before")))
-    services, stack = Services(args.services, logdir), Stack(logdir, None)
+    services = Services(args.services, logdir) if args.mode == "distributed" else None
+    stack = Stack(logdir, None)
     try:
-        if not services.start():
+        if services is not None and not services.start():
             print(services.problem, file=sys.stderr)
             return 2
         for index, tree in enumerate(trees):
@@ -224,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         stack.close()
-        services.stop()
+        if services is not None:
+            services.stop()
     shutil.rmtree(scratch, ignore_errors=True)
     print(table)
     RESULTS.mkdir(exist_ok=True)

@@ -52,6 +52,9 @@ class LocalRun:
     parent_id: str | None = None
     task: asyncio.Task | None = None
     stop_reason: str | None = None
+    # Set once the final write has begun: the run can no longer be stopped, and its row stops
+    # being "running" under a lease renewal that may be in flight at the same moment.
+    finishing: bool = False
 
 
 @dataclass
@@ -267,6 +270,9 @@ class RunEngine:
         return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None)
 
     async def _write_final(self, writer, run, status, event, finalize, result) -> str | None:
+        local = self.local.get(str(run.id))
+        if local is not None:
+            local.finishing = True
         try:
             await asyncio.shield(writer.finish(event, finalize))
         except LostOwnership:
@@ -291,7 +297,7 @@ class RunEngine:
 
     def _stop_local(self, run_id: str, reason: str) -> bool:
         local = self.local.get(run_id)
-        if local is None or local.task is None or local.task.done():
+        if local is None or local.task is None or local.task.done() or local.finishing:
             return False
         if local.stop_reason is None:
             local.stop_reason = reason
@@ -337,9 +343,10 @@ class RunEngine:
         assert self.loop is not None
         horizon = self.loop.time() - self.lease_seconds
         self._early_cancels = {rid: at for rid, at in self._early_cancels.items() if at > horizon}
-        ids = list(self.local)
+        ids = [run_id for run_id, local in self.local.items() if not local.finishing]
         ours, cancel = await db_call(run_services.renew_leases, self.worker_id, ids)
         for run_id in ids:
+            # A run that finished while the renewal was in flight is no longer "running": not lost.
             if run_id not in ours and run_id in self.local:
                 self._stop_local(run_id, LOST_LEASE)
             elif run_id in cancel:

@@ -15,6 +15,7 @@ from cosmos.models import Run, RunEvent, RunStatus, Session, SessionPolicy
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict, Invalid, NotFound
 from tests.factories import make_agent
+from tests.factories import make_run as make_run_row
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
 
@@ -269,3 +270,29 @@ def test_a_queued_run_that_never_reached_the_broker_is_resent_by_the_reaper():
 
     assert run_services.reap_expired_runs()["resent"] >= 1
     assert wait_status(run.id).status == RunStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("finishing", [False, True])
+def test_a_lease_renewal_that_races_a_run_s_final_write_does_not_stop_it(finishing):
+    # The renewal's snapshot of local runs is taken before a run's final write commits, and its
+    # answer arrives after: the run is no longer "running", yet it was not lost. Stopping it then
+    # would cancel the task that is writing its end (an error in the worker for a run that
+    # succeeded). A run that is not finishing and not ours any more is stopped, as before.
+    import asyncio
+
+    from cosmos.engine import LocalRun, RunEngine
+
+    run = make_run_row(status=RunStatus.SUCCEEDED)
+
+    async def renew_while_finishing() -> bool:
+        engine = RunEngine(worker_id="w-test")
+        engine.loop = asyncio.get_running_loop()
+        task = asyncio.create_task(asyncio.sleep(30))
+        engine.local[str(run.id)] = LocalRun(str(run.id), task=task, finishing=finishing)
+        await engine._renew()
+        await asyncio.sleep(0)
+        cancelled = task.cancelled()
+        task.cancel()
+        return cancelled
+
+    assert asyncio.run(renew_while_finishing()) is (not finishing)
