@@ -75,7 +75,7 @@ class RunContext:
         return self.run.session_id or str(self.run.id)
 
     async def emit(self, event: dict) -> None:
-        self.writer.emit_nowait(event)
+        await self.writer.emit(event)
 
     async def run_child(
         self,

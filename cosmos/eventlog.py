@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ class PendingEvent:
     batch: int = 0  # the sink's write cycle that carries it
 
 
+# How long one run's event stream may hold the engine's loop before it lets others run.
+LOOP_TURN_SECONDS = 0.002
+
+
 @dataclass
 class RunWriter:
     """Assigns seqs for one run and queues its events on the process's sink."""
@@ -57,6 +62,7 @@ class RunWriter:
     # ones come), and the latest sink cycle that carries one of its taken events.
     _queued: deque[PendingEvent] = field(default_factory=deque)
     _taken_batch: int = 0
+    _last_turn: float = field(default_factory=time.monotonic)
 
     def emit_nowait(self, event: dict) -> None:
         previous = self._last_pending
@@ -79,6 +85,14 @@ class RunWriter:
 
     async def emit(self, event: dict) -> None:
         self.emit_nowait(event)
+        # A model's answer can arrive as one burst that the SDK parses without one await that
+        # suspends: the sink would neither write nor publish anything until the burst ends, and
+        # the first token would reach the client with the last. Give the loop a turn every few
+        # ms, so the first events are stored and published while the rest are being parsed.
+        now = time.monotonic()
+        if now - self._last_turn >= LOOP_TURN_SECONDS:
+            self._last_turn = now
+            await asyncio.sleep(0)
 
     def _forget_taken(self) -> None:
         while self._queued and self._queued[0].taken:

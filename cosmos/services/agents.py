@@ -35,8 +35,11 @@ def get_agent(agent_id: str) -> Agent:
 
 
 def check_runnable(agent_id: str) -> None:
-    agent = get_agent(agent_id)
-    if not agent.enabled:
+    # One column, no join: every run start asks this.
+    enabled = Agent.objects.filter(id=agent_id).values_list("enabled", flat=True).first()
+    if enabled is None:
+        raise NotFound(f"No agent with id {agent_id!r}.")
+    if not enabled:
         raise NotRunnable(f"Agent {agent_id!r} is disabled.", code="agent_disabled")
 
 

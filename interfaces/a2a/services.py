@@ -343,6 +343,14 @@ async def send_streaming_message(target: Target, caller: Caller, params: SendPar
     here rather than inside the stream.
     """
     run = await db_call(start_task_sync, target, caller, params)
+    if run.status == RunStatus.QUEUED:
+        # A new task's stream starts at its beginning: the task as submitted, then every update
+        # (working, the artifacts, the end), however far the run got before the stream is read.
+        projection = project(run, [])
+        first = projection.task(
+            user_message=user_message(run), history_length=params.history_length, metadata=task_metadata(run)
+        )
+        return _stream(run, first, after=0, projection=projection)
     return await _subscription(str(run.id), history_length=params.history_length)
 
 
