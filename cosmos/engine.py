@@ -18,6 +18,7 @@ import concurrent.futures
 import logging
 import os
 import socket
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ CANCELLED_BY_USER = "cancelled"
 LOST_LEASE = "lost"
 TIMED_OUT = "timeout"
 SHUTDOWN = "shutdown"
+
+# The GIL switch interval of a process that runs an engine (CPython's default is 5 ms).
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 @dataclass
@@ -134,6 +138,10 @@ class RunEngine:
 
     def start(self) -> RunEngine:
         if self._thread is None:
+            # The engine's loop parses model streams while its database and bus threads wait for
+            # the GIL; with CPython's default 5 ms switch interval each of their steps could wait
+            # that long, and a burst's first tokens were stored with its last (BENCHMARKS.md).
+            sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
             self._thread = threading.Thread(target=self._serve, name="asteros-run-engine", daemon=True)
             self._thread.start()
             if not self._started.wait(timeout=10):
