@@ -6,63 +6,26 @@ per server kind (daphne, uvicorn) for the module.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.servers import ApiProcess
+
 from .test_runs import parse_sse
 
-ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
 def asteros_server(request, tmp_path_factory) -> Iterator[str]:
-    directory = tmp_path_factory.mktemp(f"live-{request.param}")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
-    env |= {
-        "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}",
-        "ASTEROS_ENABLE_LOGGING": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    port = _free_port()
-    log = open(directory / "server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [*manage, "asteros", "serve", "--host", "127.0.0.1", "--port", str(port), "--server", request.param],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    folder = tmp_path_factory.mktemp(f"live-{request.param}")
+    api = ApiProcess.embedded(folder, server=request.param, ASTEROS_ENABLE_LOGGING="false").start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/api", timeout=1)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((directory / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.1)
         created = httpx.post(
-            f"{base}/api/agents",
+            f"{api.url}/api/agents",
             json={
                 "id": "live-agent",
                 "provider": "scripted",
@@ -70,14 +33,9 @@ def asteros_server(request, tmp_path_factory) -> Iterator[str]:
             },
         )
         assert created.status_code == 201, created.text
-        yield base
+        yield api.url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        api.close()
 
 
 def test_sse_raw_bytes_are_lf_framed_one_data_line_per_event_and_flushed_per_event(asteros_server):
