@@ -86,7 +86,9 @@ async def send(comm: WebsocketCommunicator, frame: tuple[str, Any]) -> None:
 
 
 async def answer(comm: WebsocketCommunicator, done) -> list[dict]:
-    """The frames that answer one message, up to the one ``done`` accepts or a close.
+    """The frames that answer one message, up to an error frame, the one ``done`` accepts, or a
+    close. Every socket answers bad input with the same error frame; ``payload_too_large`` is
+    followed by the close.
 
     ``receive_output`` re-raises a consumer's crash, which fails the test.
     """
@@ -101,7 +103,11 @@ async def answer(comm: WebsocketCommunicator, done) -> list[dict]:
         frame = json.loads(output["text"])
         assert isinstance(frame, dict) and isinstance(frame.get("type"), str), frame
         seen.append(frame)
-        if done(frame, seen):
+        if frame["type"] == "error":
+            check_error_frame(frame)
+            if frame["code"] != "payload_too_large":
+                return seen
+        elif done(frame):
             return seen
 
 
@@ -109,17 +115,22 @@ def check_error_frame(frame: dict) -> None:
     assert frame["code"] and frame["message"], frame
 
 
-def agui_done(frame: dict, seen: list[dict]) -> bool:
+def agui_done(frame: dict) -> bool:
     kind = frame["type"]
-    if kind == "error":
-        check_error_frame(frame)
-        return frame["code"] != "payload_too_large"  # that one is followed by the close
     if kind == "CUSTOM" and frame.get("name") == "asteros.rejected":
         return True
     if kind in AGUI_END:
         assert frame.get("message", "x") and frame.get("code", "x"), frame
         return True
     return False
+
+
+def run_stream_done(frame: dict) -> bool:
+    return frame["type"] in ("pong", "cancel_requested", "end")
+
+
+def dashboard_done(frame: dict) -> bool:
+    return frame["type"] in ("started", "cancelled", "retried", "pong") or "ref" in frame
 
 
 def auth_headers(settings_options) -> list[tuple[bytes, bytes]]:
@@ -173,14 +184,7 @@ def test_the_run_stream_socket_answers_every_frame(settings_options):
         assert connected
         for frame in sequence:
             await send(comm, frame)
-
-            def done(reply: dict, seen: list[dict]) -> bool:
-                if reply["type"] == "error":
-                    check_error_frame(reply)
-                    return reply["code"] != "payload_too_large"
-                return reply["type"] in ("pong", "cancel_requested", "end")
-
-            answered = [f for f in await answer(comm, done) if f["type"] != "event"]
+            answered = [f for f in await answer(comm, run_stream_done) if f["type"] != "event"]
             if answered[-1]["type"] == "closed":
                 return
             if answered[-1]["type"] in ("cancel_requested", "end"):
@@ -217,14 +221,7 @@ def test_the_dashboard_socket_answers_every_frame(django_user_model):
         assert (await comm.receive_json_from(timeout=TIMEOUT))["type"] == "snapshot"
         for frame in sequence:
             await send(comm, frame)
-
-            def done(reply: dict, seen: list[dict]) -> bool:
-                if reply["type"] == "error":
-                    check_error_frame(reply)
-                    return reply["code"] != "payload_too_large"
-                return reply["type"] in ("started", "cancelled", "retried", "pong") or "ref" in reply
-
-            answered = await answer(comm, done)
+            answered = await answer(comm, dashboard_done)
             if answered[-1]["type"] == "closed":
                 return
         await comm.disconnect()
