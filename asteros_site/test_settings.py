@@ -18,5 +18,5 @@ from .settings import *  # noqa: F403
 
 # SQLite's shared-cache in-memory test database locks whole tables between threads (no busy
 # timeout), which the embedded worker thread would trip over; a file in WAL mode does not.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "cosmos.sqlite":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"/tmp/asteros-test-{os.getpid()}.sqlite3"}  # noqa: F405
