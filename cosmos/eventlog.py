@@ -47,6 +47,9 @@ class PendingEvent:
 
 # How long one run's event stream may hold the engine's loop before it lets others run.
 LOOP_TURN_SECONDS = 0.002
+# How long the first delta of a message (or of a tool call's arguments) may wait behind the
+# parsing of the rest before the run pauses until that delta is published.
+FIRST_DELTA_SECONDS = 0.002
 
 
 @dataclass
@@ -63,17 +66,20 @@ class RunWriter:
     _queued: deque[PendingEvent] = field(default_factory=deque)
     _taken_batch: int = 0
     _last_turn: float = field(default_factory=time.monotonic)
+    # The first delta of the message being streamed, until it is published, and when it came.
+    _first_delta: PendingEvent | None = None
+    _first_delta_at: float = 0.0
 
     def emit_nowait(self, event: dict) -> None:
         previous = self._last_pending
         kind = event["type"]
-        if (
+        continues = (
             kind in COALESCED_TYPES
             and previous is not None
-            and not previous.taken
             and previous.event["type"] == kind
             and _stream_id(previous.event) == _stream_id(event)
-        ):
+        )
+        if continues and not previous.taken:
             previous.event = {**previous.event, "delta": previous.event["delta"] + event["delta"]}
             return
         self.last_seq += 1
@@ -82,15 +88,26 @@ class RunWriter:
         self.sink.enqueue(pending)
         self._forget_taken()
         self._queued.append(pending)
+        if kind in COALESCED_TYPES and not continues:
+            self._first_delta, self._first_delta_at = pending, time.monotonic()
 
     async def emit(self, event: dict) -> None:
         self.emit_nowait(event)
         # A model's answer can arrive as one burst that the SDK parses without one await that
         # suspends: the sink would neither write nor publish anything until the burst ends, and
         # the first token would reach the client with the last. Give the loop a turn every few
-        # ms, so the first events are stored and published while the rest are being parsed.
+        # ms, so that events are stored and published while the rest are being parsed.
+        # A turn alone does not free the process: the parser keeps the GIL, and the sink's
+        # database thread and the server's loop wait for it at every step. So once the first
+        # delta of a message has waited FIRST_DELTA_SECONDS, the run pauses until it is
+        # published. Short answers are parsed before that and never pause.
         now = time.monotonic()
-        if now - self._last_turn >= LOOP_TURN_SECONDS:
+        first = self._first_delta
+        if first is not None and now - self._first_delta_at >= FIRST_DELTA_SECONDS:
+            self._first_delta = None
+            self._last_turn = now
+            await self.sink.published(first.batch)
+        elif now - self._last_turn >= LOOP_TURN_SECONDS:
             self._last_turn = now
             await asyncio.sleep(0)
 
@@ -145,9 +162,11 @@ class EventSink:
     pending: list[PendingEvent] = field(default_factory=list)
     on_lost: Callable[[str], None] | None = None
     _next_batch: int = 1
-    _done_batch: int = 0
+    _written_batch: int = 0
+    _published_batch: int = 0
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    _waiters: list[tuple[int, asyncio.Future]] = field(default_factory=list)
+    _written_waiters: list[tuple[int, asyncio.Future]] = field(default_factory=list)
+    _published_waiters: list[tuple[int, asyncio.Future]] = field(default_factory=list)
     _task: asyncio.Task | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -167,13 +186,20 @@ class EventSink:
                 item.taken = True  # nothing may coalesce into them any more
         return mine
 
+    @property
+    def published_batch(self) -> int:
+        """The latest write cycle that is on the bus (every earlier one is too)."""
+        return self._published_batch
+
     async def written(self, batch: int) -> None:
         """Return once the write cycle ``batch`` (and every earlier one) is in the database."""
-        if batch <= self._done_batch:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self._waiters.append((batch, future))
-        await future
+        if batch > self._written_batch:
+            await _wait_for(self._written_waiters, batch)
+
+    async def published(self, batch: int) -> None:
+        """Return once the write cycle ``batch`` (and every earlier one) is on the bus."""
+        if batch > self._published_batch:
+            await _wait_for(self._published_waiters, batch)
 
     async def _run(self) -> None:
         while True:
@@ -188,14 +214,12 @@ class EventSink:
             # Waiters need the cycle in the database, not on the bus: a run's final write goes
             # ahead while this cycle is published (a follower that hears the two out of order
             # re-reads the database).
-            self._done_batch = number
-            ready = [f for b, f in self._waiters if b <= number]
-            self._waiters = [(b, f) for b, f in self._waiters if b > number]
-            for future in ready:
-                if not future.done():
-                    future.set_result(None)
+            self._written_batch = number
+            _release(self._written_waiters, number)
             if batch:
                 await self._publish(batch, lost)
+            self._published_batch = number
+            _release(self._published_waiters, number)
 
     async def _store(self, batch: list[PendingEvent]) -> set[str]:
         delay = 0.1
@@ -222,6 +246,21 @@ class EventSink:
         for run_id in lost:
             if self.on_lost:
                 self.on_lost(run_id)
+
+
+async def _wait_for(waiters: list[tuple[int, asyncio.Future]], batch: int) -> None:
+    future = asyncio.get_running_loop().create_future()
+    waiters.append((batch, future))
+    await future
+
+
+def _release(waiters: list[tuple[int, asyncio.Future]], done: int) -> None:
+    """Wake the waiters of every cycle up to ``done``, in place (the list is the sink's own)."""
+    ready = [future for batch, future in waiters if batch <= done]
+    waiters[:] = [(batch, future) for batch, future in waiters if batch > done]
+    for future in ready:
+        if not future.done():
+            future.set_result(None)
 
 
 def _write_batch(batch: list[PendingEvent]) -> set[str]:

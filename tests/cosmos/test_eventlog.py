@@ -1,15 +1,17 @@
-"""The end of a run's path: its events still waiting in the sink go with its final event.
+"""A run's events on their way out: the end of its path, and its first token.
 
-The sink here is never started, so nothing reaches the database unless the run writes it itself.
+In the first two tests the sink is never started, so nothing reaches the database unless the run
+writes it itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from cosmos.eventlog import EventSink, LostOwnership, RunWriter
+from cosmos.eventlog import FIRST_DELTA_SECONDS, EventSink, LostOwnership, RunWriter
 from cosmos.models import Run, RunEvent, RunStatus
 from cosmos.runtime.events import EventType, make_event
 from cosmos.services.runs import owner_finalizer
@@ -68,3 +70,51 @@ def test_a_run_that_lost_its_lease_writes_neither_its_last_events_nor_a_final_on
 
     assert stored(run.id) == [(1, "RUN_STARTED")]
     assert Run.objects.get(id=run.id).status == RunStatus.RUNNING
+
+
+def test_a_burst_pauses_once_its_first_delta_has_waited_until_that_delta_is_published():
+    """A 1,000-token answer can arrive at once and be parsed without one await that suspends.
+
+    The run must not hold its first token back until the whole burst is parsed: once the first
+    delta has waited FIRST_DELTA_SECONDS, the next emit returns only when it is on the bus.
+    Before that, the burst does not pause at all (a short answer pays nothing).
+    """
+    run = make_run(status=RunStatus.RUNNING, worker_id="w1", events=["RUN_STARTED"])
+    finished = make_event(EventType.RUN_FINISHED, runId=str(run.id), threadId=str(run.id))
+    deltas = [f"token{i} " for i in range(40)]
+
+    async def scenario() -> list[tuple[float, int]]:
+        sink = EventSink()
+        sink.start(asyncio.get_running_loop())
+        writer = RunWriter(str(run.id), sink, last_seq=1)
+        await writer.emit(make_event(EventType.TEXT_MESSAGE_START, messageId="m1", role="assistant"))
+        first_at = time.monotonic()
+        seen = []  # (how old the first delta was when an emit began, the cycle on the bus after it)
+        for delta in deltas:
+            began = time.monotonic() - first_at
+            await writer.emit(make_event(EventType.TEXT_MESSAGE_CONTENT, messageId="m1", delta=delta))
+            seen.append((began, sink.published_batch))
+            spin_until = time.monotonic() + 0.0003  # parsing the next token, without awaiting
+            while time.monotonic() < spin_until:
+                pass
+        await writer.emit(make_event(EventType.TEXT_MESSAGE_END, messageId="m1"))
+        await writer.finish(finished, owner_finalizer(str(run.id), "w1", RunStatus.SUCCEEDED))
+        return seen
+
+    seen = asyncio.run(scenario())
+
+    # `began` is measured from just before the first delta, so it is never less than the age the
+    # writer sees: a pause at an emit means that emit began FIRST_DELTA_SECONDS after the delta.
+    paused = next((i for i, (_, published) in enumerate(seen) if published >= 1), None)
+    assert paused is not None, "the first delta must be on the bus before the burst ends"
+    assert seen[paused][0] >= FIRST_DELTA_SECONDS, "a burst must not pause before FIRST_DELTA_SECONDS"
+    due = next(i for i, (began, _) in enumerate(seen) if began >= FIRST_DELTA_SECONDS + 0.0005)
+    assert paused <= due, "the first delta's cycle must be on the bus when the pausing emit returns"
+    assert paused < len(deltas) - 1, "the burst must go on after the pause"
+    texts = list(
+        RunEvent.objects.filter(run=run, type="TEXT_MESSAGE_CONTENT").order_by("seq").values_list("data", flat=True)
+    )
+    assert len(texts) >= 2 and texts[0]["delta"].startswith("token0 ")
+    assert "".join(text["delta"] for text in texts) == "".join(deltas)
+    seqs = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
