@@ -6,11 +6,14 @@
 Scenario 4 of ``bench_vs_agno.py`` sends N streaming runs at once to a model that answers after
 1 s, and counts completed runs/s = N / (the span from the first request to the last final event).
 Every run is one streaming chat completion through the SDK. This script makes exactly those
-calls and nothing more: one process, one event loop, one ``openai.AsyncOpenAI`` client (its
-default connection limits, no retries), N calls started at once against the same local model
-server (``tests.support.model_server``, OpenAI API, ``--latency-ms``), each read to its end. No
-database, broker, web server or agent loop: whatever a system adds can only lower its runs/s
-below this figure, on the same machine.
+calls and nothing more: one process, one event loop, ``--clients`` ``openai.AsyncOpenAI``
+clients used in turn (default 1; their default connection limits, no retries), N calls started
+at once against the same local model server (``tests.support.model_server``, OpenAI API,
+``--latency-ms``), each read to its end. No database, broker, web server or agent loop:
+whatever a system adds can only lower its runs/s below this figure, on the same machine.
+(httpcore scans every connection of a pool for each request, so more clients, each with a
+smaller pool, cost less CPU per call at high concurrency; the worker's providers open one
+client per 32 streams in flight, see docs/runtime.md.)
 
 It prints, per level, the median over rounds of completed calls/s, the span, and the CPU
 seconds per call of this process (the SDK) and of the model server process. Both share the
@@ -94,17 +97,23 @@ async def one_call(client) -> bool:
     return bool(text)
 
 
-async def level(base_url: str, calls: int, server_pid: int) -> dict:
+async def level(base_url: str, calls: int, server_pid: int, clients: int) -> dict:
     import openai
 
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="local", max_retries=0, timeout=60)
-    await one_call(client)  # warm: connection, lazy imports
+    pool = [
+        openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="local", max_retries=0, timeout=60)
+        for _ in range(clients)
+    ]
+    for client in pool:
+        await one_call(client)  # warm: connection, lazy imports
     cpu_ours, cpu_server = time.process_time(), cpu_seconds(server_pid)
     started = time.perf_counter()
-    results = await asyncio.gather(*(one_call(client) for _ in range(calls)), return_exceptions=True)
+    calls_made = (one_call(pool[i % clients]) for i in range(calls))
+    results = await asyncio.gather(*calls_made, return_exceptions=True)
     span = time.perf_counter() - started
     cpu_ours, cpu_server = time.process_time() - cpu_ours, cpu_seconds(server_pid) - cpu_server
-    await client.close()
+    for client in pool:
+        await client.close()
     completed = sum(1 for result in results if result is True)
     return {
         "calls": calls,
@@ -122,15 +131,19 @@ def main() -> None:
     parser.add_argument("--levels", default="250,500,1000")
     parser.add_argument("--latency-ms", type=float, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=1, help="SDK clients, used in turn (each its own pool)")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     server, url = start_model_server(args.latency_ms)
     try:
-        rows = {n: [asyncio.run(level(url, n, server.pid)) for _ in range(args.rounds)] for n in levels}
+        rows = {n: [asyncio.run(level(url, n, server.pid, args.clients)) for _ in range(args.rounds)] for n in levels}
     finally:
         server.terminate()
         server.wait(10)
-    print(f"model latency {args.latency_ms:g} ms; {os.cpu_count()} cores; medians of {args.rounds} rounds")
+    print(
+        f"model latency {args.latency_ms:g} ms; {os.cpu_count()} cores; {args.clients} SDK client(s);"
+        f" medians of {args.rounds} rounds"
+    )
     print("in flight | completed/s | span s | errors | SDK CPU ms/call | model server CPU ms/call")
     for n, runs in rows.items():
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
@@ -78,11 +79,11 @@ class AnthropicProvider:
             api_key=api_key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
         )
 
-    def _client(self) -> anthropic.AsyncAnthropic:
+    def _lease(self) -> AbstractContextManager[anthropic.AsyncAnthropic]:
         api_key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not api_key:
             raise ModelError(MODEL_AUTH, "No Anthropic API key: set ANTHROPIC_API_KEY or the agent's api_key.")
-        return self._clients.get(api_key, self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None)
+        return self._clients.lease(api_key, self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None)
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params
@@ -107,7 +108,7 @@ class AnthropicProvider:
         return kwargs
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        client = self._client()  # fails before any network when there is no key
+        lease = self._lease()  # fails before any network when there is no key
         if not request.model:
             raise ModelError(MODEL_NOT_FOUND, "No model configured for the anthropic provider.")
         kwargs = self._arguments(request)
@@ -115,41 +116,42 @@ class AnthropicProvider:
         reason = "end_turn"
         open_calls: dict[int, str] = {}  # content block index -> tool_use id
         try:
-            stream = await client.messages.create(stream=True, **kwargs)
-            async with stream:
-                async for event in stream:
-                    kind = event.type
-                    if kind == "content_block_delta":
-                        delta = event.delta
-                        if delta.type == "text_delta":
-                            if delta.text:
-                                yield TextDelta(delta.text)
-                        elif delta.type == "input_json_delta":
-                            call_id = open_calls.get(event.index)
-                            if call_id and delta.partial_json:
-                                yield ToolCallArgsDelta(call_id, delta.partial_json)
-                    elif kind == "content_block_start":
-                        block = event.content_block
-                        if block.type == "tool_use":
-                            open_calls[event.index] = block.id
-                            yield ToolCallStart(block.id, block.name)
-                        elif block.type == "text" and block.text:
-                            yield TextDelta(block.text)
-                    elif kind == "content_block_stop":
-                        call_id = open_calls.pop(event.index, None)
-                        if call_id:
-                            yield ToolCallEnd(call_id)
-                    elif kind == "message_start":
-                        usage = event.message.usage
-                        input_tokens = _input_tokens(usage)
-                        output_tokens = usage.output_tokens or 0
-                    elif kind == "message_delta":
-                        if event.delta.stop_reason:
-                            reason = event.delta.stop_reason
-                        usage = event.usage
-                        output_tokens = usage.output_tokens or output_tokens  # cumulative
-                        if usage.input_tokens is not None:
+            with lease as client:
+                stream = await client.messages.create(stream=True, **kwargs)
+                async with stream:
+                    async for event in stream:
+                        kind = event.type
+                        if kind == "content_block_delta":
+                            delta = event.delta
+                            if delta.type == "text_delta":
+                                if delta.text:
+                                    yield TextDelta(delta.text)
+                            elif delta.type == "input_json_delta":
+                                call_id = open_calls.get(event.index)
+                                if call_id and delta.partial_json:
+                                    yield ToolCallArgsDelta(call_id, delta.partial_json)
+                        elif kind == "content_block_start":
+                            block = event.content_block
+                            if block.type == "tool_use":
+                                open_calls[event.index] = block.id
+                                yield ToolCallStart(block.id, block.name)
+                            elif block.type == "text" and block.text:
+                                yield TextDelta(block.text)
+                        elif kind == "content_block_stop":
+                            call_id = open_calls.pop(event.index, None)
+                            if call_id:
+                                yield ToolCallEnd(call_id)
+                        elif kind == "message_start":
+                            usage = event.message.usage
                             input_tokens = _input_tokens(usage)
+                            output_tokens = usage.output_tokens or 0
+                        elif kind == "message_delta":
+                            if event.delta.stop_reason:
+                                reason = event.delta.stop_reason
+                            usage = event.usage
+                            output_tokens = usage.output_tokens or output_tokens  # cumulative
+                            if usage.input_tokens is not None:
+                                input_tokens = _input_tokens(usage)
         except ModelError:
             raise
         except Exception as exc:

@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
@@ -91,7 +92,7 @@ class OpenAIProvider:
             api_key=api_key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
         )
 
-    def _client(self) -> openai.AsyncOpenAI:
+    def _lease(self) -> AbstractContextManager[openai.AsyncOpenAI]:
         base_url = self._base_url or os.environ.get("OPENAI_BASE_URL") or None
         api_key = self._api_key or os.environ.get("OPENAI_API_KEY")
         if not api_key:
@@ -102,7 +103,7 @@ class OpenAIProvider:
                     "(for a local server set its base URL; the key may then be any string).",
                 )
             api_key = LOCAL_PLACEHOLDER_KEY
-        return self._clients.get(api_key, base_url)
+        return self._clients.lease(api_key, base_url)
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params
@@ -120,7 +121,7 @@ class OpenAIProvider:
         return kwargs
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        client = self._client()  # fails before any network when there is no key
+        lease = self._lease()  # fails before any network when there is no key
         if not request.model:
             raise ModelError(MODEL_NOT_FOUND, "No model configured for the openai provider.")
         kwargs = self._arguments(request)
@@ -128,25 +129,26 @@ class OpenAIProvider:
         reason = "stop"
         calls: dict[int, _Call] = {}
         try:
-            stream = await client.chat.completions.create(**kwargs)
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        input_tokens = chunk.usage.prompt_tokens or 0
-                        output_tokens = chunk.usage.completion_tokens or 0
-                    for choice in chunk.choices:
-                        if choice.index != 0:
-                            continue
-                        delta = choice.delta
-                        if delta.content:
-                            for event in _end_calls(calls):
-                                yield event
-                            yield TextDelta(delta.content)
-                        for part in delta.tool_calls or ():
-                            for event in _tool_call_part(calls, part):
-                                yield event
-                        if choice.finish_reason:
-                            reason = choice.finish_reason
+            with lease as client:
+                stream = await client.chat.completions.create(**kwargs)
+                async with stream:
+                    async for chunk in stream:
+                        if chunk.usage is not None:
+                            input_tokens = chunk.usage.prompt_tokens or 0
+                            output_tokens = chunk.usage.completion_tokens or 0
+                        for choice in chunk.choices:
+                            if choice.index != 0:
+                                continue
+                            delta = choice.delta
+                            if delta.content:
+                                for event in _end_calls(calls):
+                                    yield event
+                                yield TextDelta(delta.content)
+                            for part in delta.tool_calls or ():
+                                for event in _tool_call_part(calls, part):
+                                    yield event
+                            if choice.finish_reason:
+                                reason = choice.finish_reason
         except ModelError:
             raise
         except Exception as exc:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 
 import pytest
 
 from cosmos.runtime import AgentSpec, RunFailed, build_agent, run_agent
 from cosmos.runtime.providers import get_provider, provider_names
+from cosmos.runtime.providers._sdk import STREAMS_PER_CLIENT, LoopClients
 from cosmos.runtime.providers.anthropic_provider import to_anthropic_messages
 from cosmos.runtime.providers.openai_provider import to_openai_messages
 from tests.cosmos.runtime.helpers import Recorder, assert_well_formed
@@ -187,18 +189,35 @@ async def test_providers_are_cached() -> None:
     assert first.provider is second.provider
 
 
-async def test_one_client_per_event_loop(model_server: ModelServer) -> None:
+async def test_clients_are_kept_per_event_loop(model_server: ModelServer) -> None:
     provider = get_provider("openai", api_key="k", base_url=f"{model_server.url}/v1", max_retries=0)
-    here = provider._client()
-    assert provider._client() is here
+    with provider._lease() as here:
+        pass
+    with provider._lease() as again:
+        assert again is here
 
     def other_loop():
         async def grab():
-            return provider._client()
+            with provider._lease() as client:
+                return client
 
         return asyncio.run(grab())
 
     assert await asyncio.to_thread(other_loop) is not here
+
+
+async def test_a_client_serves_a_bounded_number_of_streams_then_another_is_opened() -> None:
+    made = []
+    clients = LoopClients(lambda key, url: made.append((key, url)) or len(made))
+    with ExitStack() as streams:
+        first = [streams.enter_context(clients.lease("k", None)) for _ in range(STREAMS_PER_CLIENT)]
+        assert set(first) == {1}, "a quiet loop uses one client"
+        assert streams.enter_context(clients.lease("k", None)) == 2, "a full client makes the loop open another"
+        assert streams.enter_context(clients.lease("k", None)) == 2
+        assert streams.enter_context(clients.lease("other-key", None)) == 3
+    with clients.lease("k", None) as client:
+        assert client in (1, 2), "closed streams give their client back: no third one"
+    assert made == [("k", None), ("k", None), ("other-key", None)]
 
 
 def test_anthropic_translation_merges_tool_results() -> None:
