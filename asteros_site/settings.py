@@ -91,9 +91,6 @@ if ASTEROS.database_url:
     DATABASES = {"default": dj_database_url.parse(ASTEROS.database_url)}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's backend, with this process's writers queued on a lock (cosmos/sqlite/base.py).
-    DATABASES["default"]["ENGINE"] = "cosmos.sqlite"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # One pool per process: a request checks a connection out for its own duration only.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -102,7 +99,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": ASTEROS.db_pool_size,
         "timeout": 10,
     }
-elif DATABASES["default"]["ENGINE"] == "cosmos.sqlite":
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, with this process's writers queued on a lock (cosmos/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "cosmos.sqlite"
     # WAL lets the embedded worker write while requests read, and a commit needs no fsync of
     # the whole database; IMMEDIATE transactions take the write lock up front, so a
     # read-then-write transaction waits for it (timeout) instead of failing at once with

@@ -26,44 +26,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
+import shutil
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench_vs_agno import Stack  # the model server the benchmark itself starts
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process so far, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_model_server(latency_ms: float) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "tests.support.model_server", "--port", str(port)]
-    command += ["--latency-ms", str(latency_ms)]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                return server, url
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the model server did not start")
 
 
 async def one_call(client) -> bool:
@@ -134,12 +112,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="SDK clients, used in turn (each its own pool)")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
-    server, url = start_model_server(args.latency_ms)
+    logdir = Path(tempfile.mkdtemp(prefix="asteros-sdk-floor-"))
+    stack = Stack(logdir, peer_py=None)
     try:
-        rows = {n: [asyncio.run(level(url, n, server.pid, args.clients)) for _ in range(args.rounds)] for n in levels}
+        url = stack.model_server("model-1s", latency_ms=args.latency_ms)
+        server_pid = stack.procs[-1].pid
+        rows = {n: [asyncio.run(level(url, n, server_pid, args.clients)) for _ in range(args.rounds)] for n in levels}
     finally:
-        server.terminate()
-        server.wait(10)
+        stack.close()
+        shutil.rmtree(logdir, ignore_errors=True)
     print(
         f"model latency {args.latency_ms:g} ms; {os.cpu_count()} cores; {args.clients} SDK client(s);"
         f" medians of {args.rounds} rounds"

@@ -87,9 +87,7 @@ class QueuedWriteCursor(base.SQLiteCursorWrapper):
     wrapper: DatabaseWrapper
 
     def execute(self, query, params=None):
-        if not _is_write(query):
-            return super().execute(query, params)
-        taken = self.wrapper.take_write_lock()
+        taken = _is_write(query) and self.wrapper.take_write_lock()
         try:
             return super().execute(query, params)
         finally:
