@@ -11,13 +11,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= $(or $(ASTEROS_PORT),8080)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format check-migrations
+.PHONY: help venv dev-venv run test lint format check-migrations
 
 help:
 	@echo "make run     serve AsterOS with the demo data on http://$(HOST):$(PORT) (admin at /admin/)"
@@ -28,12 +29,18 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstalls only when requirements.txt is newer than the last install.
+# Reinstalls only when a requirements file is newer than the last install. Serving needs only
+# requirements.txt; tests, lint and benchmarks add requirements-dev.txt.
 $(STAMP): requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $(STAMP)
 
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $(STAMP) $(DEV_STAMP)
+
 venv: $(STAMP)
+dev-venv: $(DEV_STAMP)
 
 # Local use: DEBUG on unless the environment says otherwise (DEBUG off needs SECRET_KEY).
 run: export DEBUG ?= 1
@@ -45,17 +52,17 @@ run: venv
 
 # Tests never use a real secret; the variable only has to be set for settings to load.
 test: export SECRET_KEY ?= make-test-not-a-secret
-test: venv lint check-migrations
+test: dev-venv lint check-migrations
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-check-migrations: venv
+check-migrations: dev-venv
 	$(MANAGE) makemigrations --check --dry-run
 
-lint: venv
+lint: dev-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv
+format: dev-venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -80,7 +87,7 @@ $(PEER_STAMP): bench/peer-requirements.txt | $(PEER_VENV)/bin/python
 	$(PEER_VENV)/bin/python -m pip install --disable-pip-version-check -q -r bench/peer-requirements.txt
 	touch $(PEER_STAMP)
 
-bench: venv $(PEER_STAMP)
+bench: dev-venv $(PEER_STAMP)
 	$(BIN)/python bench/bench_vs_agno.py $(if $(QUICK),--quick) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)
 
 # ---- soak: bench/soak.py (not in `make test`: minutes by design) ----------------------------
@@ -88,7 +95,7 @@ bench: venv $(PEER_STAMP)
 #   make soak SOAK_ARGS="--runs 2000 --rate 100"
 SOAK_ARGS ?=
 
-soak: venv
+soak: dev-venv
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 # ---- fuzz: the fuzz tests at full strength (tests/support/fuzzing.py) -------------------------
@@ -102,5 +109,5 @@ FUZZ_EXAMPLES ?= 200
 .PHONY: fuzz
 fuzz: export SECRET_KEY ?= make-test-not-a-secret
 fuzz: export FUZZ_EXAMPLES := $(FUZZ_EXAMPLES)
-fuzz: venv
+fuzz: dev-venv
 	$(BIN)/pytest -m fuzz -o timeout=0 $(PYTEST_ARGS)
