@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 
+from cosmos.secrets import SECRET_ENV_OPTION, SecretReferenceError, parse_secret_env
+
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -40,6 +42,8 @@ class Options:
     public_url: str | None = None
     interfaces: tuple[str, ...] = field(default_factory=tuple)
     a2a_remote_allowlist: tuple[str, ...] = ()
+    outbound_allowlist: tuple[str, ...] = ()
+    secret_env: tuple[str, ...] = ()
     database_url: str | None = None
     redis_url: str | None = None
     debug: bool = False
@@ -96,14 +100,15 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> t
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-_HOST_ENTRY = re.compile(r"^(\*\.)?[a-z0-9_.-]+(:\d{1,5})?$")
+_HOST_ENTRY = re.compile(r"^((\*\.)?[a-z0-9_.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$")
 
 
 def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """A comma list of ``host``, ``host:port`` or ``*.domain`` entries, lower-cased."""
     hosts = tuple(entry.lower() for entry in _list(env, name))
     for entry in hosts:
-        port = entry.rpartition(":")[2] if ":" in entry else ""
+        tail = entry.rpartition("]")[2] if entry.startswith("[") else entry
+        port = tail.rpartition(":")[2] if ":" in tail else ""
         if not _HOST_ENTRY.match(entry) or (port and not 1 <= int(port) <= 65535):
             raise ImproperlyConfigured(
                 f"{name}: {entry!r} is not a host entry; use host, host:port or *.domain, comma-separated "
@@ -176,6 +181,13 @@ def load_options(env: Mapping[str, str]) -> Options:
         )
 
     lease_seconds = _int(env, "ASTEROS_LEASE_SECONDS", 30, low=2, high=3600)
+    try:
+        secret_env = parse_secret_env(env.get(SECRET_ENV_OPTION))
+    except SecretReferenceError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    a2a_remote_allowlist = _hosts(env, "ASTEROS_A2A_REMOTE_ALLOWLIST")
+    # The old A2A allowlist is still read: it folds into the one outbound allowlist.
+    outbound_allowlist = tuple(dict.fromkeys((*_hosts(env, "ASTEROS_OUTBOUND_ALLOWLIST"), *a2a_remote_allowlist)))
     return Options(
         name=name,
         port=_int(env, "ASTEROS_PORT", 8080, low=1, high=65535),
@@ -195,7 +207,9 @@ def load_options(env: Mapping[str, str]) -> Options:
         cors_allowed_origins=_list(env, "ASTEROS_CORS_ALLOWED_ORIGINS"),
         public_url=_url(env, "ASTEROS_PUBLIC_URL", ("http", "https")),
         interfaces=_list(env, "ASTEROS_INTERFACES"),
-        a2a_remote_allowlist=_hosts(env, "ASTEROS_A2A_REMOTE_ALLOWLIST"),
+        a2a_remote_allowlist=a2a_remote_allowlist,
+        outbound_allowlist=outbound_allowlist,
+        secret_env=secret_env,
         database_url=database_url,
         redis_url=redis_url,
         debug=debug,

@@ -6,8 +6,6 @@ for the network, which must not hold a database transaction).
 
 from __future__ import annotations
 
-import os
-
 from django.contrib import admin, messages
 from django.db import models, transaction
 
@@ -20,10 +18,18 @@ class RemoteAgentAdmin(admin.ModelAdmin):
     list_display = ("name", "url", "enabled", "token", "card", "updated_at")
     list_filter = ("enabled", "binding")
     search_fields = ("name", "url", "description", "card_name", "card_description")
-    readonly_fields = ("card_name", "card_description", "card_checked_at", "card_error", "created_at", "updated_at")
+    readonly_fields = (
+        "token_status",
+        "card_name",
+        "card_description",
+        "card_checked_at",
+        "card_error",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (None, {"fields": ("name", "url", "description", "enabled")}),
-        ("Authentication", {"fields": ("auth_env", "auth_header")}),
+        ("Authentication", {"fields": ("auth_secret", "token_status", "auth_header")}),
         ("Calls", {"fields": ("binding", "timeout")}),
         ("Card", {"fields": ("card_name", "card_description", "card_checked_at", "card_error")}),
         ("Times", {"fields": ("created_at", "updated_at")}),
@@ -55,10 +61,15 @@ class RemoteAgentAdmin(admin.ModelAdmin):
 
     @admin.display(description="token")
     def token(self, obj: RemoteAgent) -> str:
-        if not obj.auth_env:
+        if not obj.auth_secret:
             return "none"
-        # Whether this process has it; the value itself is never shown.
-        return f"{obj.auth_env} ({'set' if os.environ.get(obj.auth_env) else 'not set here'})"
+        # Whether this process resolves it; the value itself is never shown.
+        return f"{obj.auth_secret} ({obj.auth_secret_status})"
+
+    @admin.display(description="token status")
+    def token_status(self, obj: RemoteAgent) -> str:
+        """Whether this process resolves the reference (set / not set / refused); never the value."""
+        return obj.auth_secret_status
 
     @admin.display(description="card")
     def card(self, obj: RemoteAgent) -> str:

@@ -17,7 +17,6 @@ once and not per run.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from django.utils import timezone
 from cosmos.db import db_call
 from cosmos.runtime.providers import register_provider
 from cosmos.runtime.tools import Tool, tool_registry
+from cosmos.secrets import SecretReferenceError, resolve_credential
 
 from .models import DEFAULT_AUTH_HEADER, RemoteAgent
 from .remote import RemoteA2AAgent, RemoteA2AError, RemoteAgentProvider, code_remote, remote_agent_tool
@@ -45,19 +45,20 @@ T = TypeVar("T")
 
 
 def auth_headers(row: RemoteAgent, *, required: bool = True) -> Callable[[], dict[str, str]]:
-    """The auth header of a row, read from the environment of the calling process at call time."""
-    name, variable, header = row.name, row.auth_env, row.auth_header or DEFAULT_AUTH_HEADER
+    """The auth header of a row, its reference resolved (``cosmos.secrets``) at call time."""
+    name, reference, header = row.name, row.auth_secret, row.auth_header or DEFAULT_AUTH_HEADER
 
     def headers() -> dict[str, str]:
-        if not variable:
+        if not reference:
             return {}
-        token = os.environ.get(variable)
+        try:
+            token = resolve_credential(reference)
+        except SecretReferenceError as exc:  # a row from before the rules: never read such a variable
+            raise RemoteA2AError(f"The token of remote agent {name!r} is refused: {exc}") from None
         if not token:
             if not required:
                 return {}
-            raise RemoteA2AError(
-                f"The environment variable {variable} (the token of remote agent {name!r}) is not set in this process."
-            )
+            raise RemoteA2AError(f"The token of remote agent {name!r} ({reference}) is not set in this process.")
         return {header: f"Bearer {token}" if header.lower() == "authorization" else token}
 
     return headers

@@ -1,7 +1,8 @@
 """Remote A2A agents declared in the admin: each becomes a tool named after it (``declared.py``).
 
-No secret is stored: ``auth_env`` names an environment variable that holds the token, read in
-the process that calls the remote agent (API and worker processes alike).
+No secret is stored: ``auth_secret`` is a reference (``env:NAME``, see ``cosmos.secrets``) to an
+environment variable that holds the token, read in the process that calls the remote agent (API
+and worker processes alike).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from cosmos.secrets import reference_problem, reference_status
+
 # What the model APIs accept as a function name (Anthropic and OpenAI alike).
 TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 DEFAULT_AUTH_HEADER = "Authorization"
 
@@ -51,11 +53,12 @@ class RemoteAgent(models.Model):
         blank=True, help_text="What the model is told the tool does. Empty: the card's description."
     )
     enabled = models.BooleanField(default=True, help_text="A disabled remote agent is no tool at all.")
-    auth_env = models.CharField(
-        "token variable",
-        max_length=100,
+    auth_secret = models.CharField(
+        "token reference",
+        max_length=110,
         blank=True,
-        help_text="The name of an environment variable holding the token (never the token itself). Empty: no auth.",
+        help_text="A reference to the token, never the token itself: env:NAME, where the environment variable "
+        "NAME starts with ASTEROS_SECRET_ (or is listed in ASTEROS_SECRET_ENV). Empty: no auth.",
     )
     auth_header = models.CharField(
         max_length=100,
@@ -83,6 +86,11 @@ class RemoteAgent(models.Model):
     def tool_description(self) -> str:
         return self.description or self.card_description or f"Ask the remote A2A agent at {self.url}."
 
+    @property
+    def auth_secret_status(self) -> str:
+        """Whether this process can resolve the token reference: none, set, not set or refused."""
+        return reference_status(self.auth_secret)
+
     def clean(self) -> None:
         from cosmos.runtime.tools import tool_registry
 
@@ -92,8 +100,9 @@ class RemoteAgent(models.Model):
         url_problem = _url_problem(self.url)
         if url_problem:
             errors["url"] = url_problem
-        if self.auth_env and not ENV_NAME.match(self.auth_env):
-            errors["auth_env"] = "The name of an environment variable: letters, digits and '_', not a digit first."
+        secret_problem = reference_problem(self.auth_secret)
+        if secret_problem:
+            errors["auth_secret"] = secret_problem
         if not HEADER_NAME.match(self.auth_header or ""):
             errors["auth_header"] = "A header name such as Authorization or X-API-Key."
         if self.timeout is not None and not 0 < self.timeout <= 3600:
@@ -109,7 +118,7 @@ def _url_problem(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "An http:// or https:// URL with a host."
     if parts.username or parts.password:
-        return "No credentials in the URL: put the token in an environment variable and name it below."
+        return "No credentials in the URL: put the token in an environment variable and reference it below."
     if parts.fragment:
         return "No #fragment: the agent's base URL, or its card's URL."
     return None

@@ -7,7 +7,9 @@ write the card is read (outside any transaction) and the answer shows what it sa
 from __future__ import annotations
 
 from django.db import transaction
+from rest_framework import serializers
 
+from ..http.serializers import ResourceSerializer
 from ..registry import ResourceConfig
 from . import declared
 from .models import RemoteAgent
@@ -20,6 +22,18 @@ def _read_card_after_commit(instance: RemoteAgent) -> RemoteAgent:
     return instance
 
 
+class RemoteAgentSerializer(ResourceSerializer):
+    """Remote A2A agent. ``auth_secret_status`` says whether the token reference resolves here
+    (``none``, ``set``, ``not set`` or ``refused``); the token itself is never shown."""
+
+    auth_secret_status = serializers.CharField(read_only=True)
+    write_once_fields = ("name",)
+
+    class Meta:
+        model = RemoteAgent
+        fields = "__all__"
+
+
 class RemoteAgentResource(ResourceConfig):
     """Remote A2A agents: each is a tool named after it, and the model of agents of provider a2a."""
 
@@ -27,6 +41,7 @@ class RemoteAgentResource(ResourceConfig):
     search_fields = ("name", "url", "description", "card_name")
     filter_fields = ("enabled", "binding")
     ordering_fields = ("name", "created_at", "updated_at")
+    serializer_class = RemoteAgentSerializer
 
     def create_object(self, data: dict) -> RemoteAgent:
         return _read_card_after_commit(super().create_object(data))

@@ -97,7 +97,7 @@ def port_of(url: str) -> str:
         ({"url": "ftp://example.com/agent"}, "url"),
         ({"url": "http://user:secret@example.com/a2a"}, "url"),
         ({"url": "https://example.com/a2a#card"}, "url"),
-        ({"auth_env": "MY TOKEN"}, "auth_env"),
+        ({"auth_secret": "MY TOKEN"}, "auth_secret"),
         ({"auth_header": "X Bad"}, "auth_header"),
         ({"timeout": 0}, "timeout"),
     ],
@@ -193,7 +193,7 @@ def test_the_admin_declares_a_remote_agent_and_reads_its_card(
 def test_the_api_declares_a_remote_agent(api_client, a2a_server, settings_options):
     settings_options(enable_auth=True, api_key=SETTINGS_KEY)
     reader, admin = APIKey.generate("reader", ["read"])[1], APIKey.generate("admin", ["admin"])[1]
-    body = {"name": "api_echo", "url": base(a2a_server.url), "auth_env": "API_ECHO_TOKEN"}
+    body = {"name": "api_echo", "url": base(a2a_server.url), "auth_secret": "env:ASTEROS_SECRET_API_ECHO"}
     denied = api_client.post("/api/remote-agents", body, format="json", **bearer(reader))
     assert_error(denied, 403, "permission_denied")
     assert_error(api_client.get("/api/remote-agents"), 401, "not_authenticated")
@@ -202,7 +202,7 @@ def test_the_api_declares_a_remote_agent(api_client, a2a_server, settings_option
 
     made = api_client.post("/api/remote-agents", body, format="json", **bearer(admin))
     assert made.status_code == 201, made.content
-    assert made.json()["card_name"] == "Echo" and made.json()["auth_env"] == "API_ECHO_TOKEN"
+    assert made.json()["card_name"] == "Echo" and made.json()["auth_secret"] == "env:ASTEROS_SECRET_API_ECHO"
     listed = api_client.get("/api/tools", {"limit": 500}, **bearer(reader)).json()["results"]
     assert {"name": "api_echo", "description": "Repeats what you say."}.items() <= next(
         t for t in listed if t["name"] == "api_echo"

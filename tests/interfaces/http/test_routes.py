@@ -199,7 +199,7 @@ ROUTES: dict[tuple[str, str], Case] = {
         scope="admin", body={"url": "http://127.0.0.1:9/a2a/agents/y"}, bad_body={"url": "http://u:p@example.com/"}
     ),
     ("PATCH", "/api/remote-agents/{name}"): Case(
-        scope="admin", body={"enabled": False}, bad_body={"auth_env": "not a variable"}
+        scope="admin", body={"enabled": False}, bad_body={"auth_secret": "env:SECRET_KEY"}
     ),
     ("DELETE", "/api/remote-agents/{name}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
     # keys: 200 for a key; with auth off and no key, 401 api_key_required (test_quotas.py has the rest)
