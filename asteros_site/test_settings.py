@@ -7,6 +7,10 @@ environment exactly as in production, so CI's distributed pass is the real confi
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
+# The local servers the tests talk to (model servers, remote A2A agents, web pages for http_get)
+# listen on 127.0.0.1, which the outbound policy refuses unless allowlisted: allowlist it here,
+# explicitly (worker subprocesses inherit it). The outbound policy's own tests turn it off.
+os.environ.setdefault("ASTEROS_OUTBOUND_ALLOWLIST", "127.0.0.1")
 if os.environ.get("REDIS_URL"):
     # A metrics directory of this test session's own (its worker subprocesses inherit it), so
     # counts from other sessions or earlier runs never mix into the assertions.

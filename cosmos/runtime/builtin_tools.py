@@ -157,17 +157,10 @@ def http_get_options() -> tuple[tuple[str, ...], int, float]:
 
 
 def host_allowed(url: httpx.URL, allowlist: tuple[str, ...]) -> bool:
-    """Exact host, ``host:port``, or ``*.domain`` (subdomains only)."""
-    host = (url.host or "").lower()
-    if not host:
-        return False
-    with_port = f"{host}:{url.port}" if url.port else host
-    for entry in allowlist:
-        if entry in (host, with_port):
-            return True
-        if entry.startswith("*.") and host.endswith(entry[1:]):
-            return True
-    return False
+    """Exact host, ``host:port``, or ``*.domain`` (subdomains only): ``cosmos.outbound``'s rule."""
+    from cosmos.outbound import url_allowed
+
+    return url_allowed(url, allowlist)
 
 
 @tool(timeout=60)
@@ -182,32 +175,49 @@ async def http_get(url: str) -> dict[str, Any]:
         raise PermissionError("http_get is disabled: set ASTEROS_HTTP_GET_ALLOWLIST to the hosts it may fetch")
     import httpx  # only when the tool is on: keeps importing the runtime light
 
-    async with asyncio.timeout(timeout), httpx.AsyncClient(follow_redirects=False, timeout=timeout) as client:
-        current = httpx.URL(url)
-        # Redirects are followed by hand so that every hop is checked against the allowlist.
-        for _ in range(MAX_REDIRECTS + 1):
-            if current.scheme not in ("http", "https"):
-                raise PermissionError(f"only http and https URLs are allowed, not {current.scheme!r}")
-            if not host_allowed(current, allowlist):
-                raise PermissionError(f"host {current.host!r} is not on the http_get allowlist")
-            async with client.stream("GET", current) as response:
-                location = response.headers.get("location")
-                if response.is_redirect and location:
-                    current = current.join(location)
-                    continue
-                body = bytearray()
-                truncated = False
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > max_bytes:
-                        del body[max_bytes:]
-                        truncated = True
-                        break
-                return {
-                    "url": str(current),
-                    "status": response.status_code,
-                    "content_type": response.headers.get("content-type", ""),
-                    "content": body.decode(response.encoding or "utf-8", errors="replace"),
-                    "truncated": truncated,
-                }
-        raise PermissionError(f"too many redirects (limit {MAX_REDIRECTS})")
+    from cosmos import outbound  # the one outbound client: address checks, caps, one error
+
+    # The body is cut at max_bytes below; the client's own cap (a larger one) stops a huge
+    # announced or streamed body from being read at all.
+    client = outbound.async_client(
+        timeout=timeout, deadline=timeout, max_bytes=max(max_bytes * 16, 1 << 20), follow_redirects=False
+    )
+    try:
+        async with asyncio.timeout(timeout), client:
+            return await _fetch(client, httpx.URL(url), allowlist, max_bytes)
+    except TimeoutError:
+        outbound.logger.warning("outbound request failed: GET %s: took longer than %g s", url, timeout)
+        raise outbound.OutboundError() from None
+
+
+async def _fetch(client: httpx.AsyncClient, current: httpx.URL, allowlist: tuple[str, ...], max_bytes: int) -> dict:
+    from cosmos import outbound
+
+    # Redirects are followed by hand so that every hop is checked against the allowlist.
+    for _ in range(MAX_REDIRECTS + 1):
+        if current.scheme not in ("http", "https"):
+            raise PermissionError(f"only http and https URLs are allowed, not {current.scheme!r}")
+        if not host_allowed(current, allowlist):
+            raise PermissionError(f"host {current.host!r} is not on the http_get allowlist")
+        async with client.stream("GET", current) as response:
+            location = response.headers.get("location")
+            if response.is_redirect and location:
+                current = current.join(location)
+                continue
+            body = bytearray()
+            truncated = False
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    del body[max_bytes:]
+                    truncated = True
+                    break
+            return {
+                "url": str(current),
+                "status": response.status_code,
+                "content_type": response.headers.get("content-type", ""),
+                "content": body.decode(response.encoding or "utf-8", errors="replace"),
+                "truncated": truncated,
+            }
+    outbound.logger.warning("outbound request failed: GET %s: more than %d redirects", current, MAX_REDIRECTS)
+    raise outbound.OutboundError()

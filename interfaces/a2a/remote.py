@@ -18,8 +18,12 @@ in the admin (``interfaces.a2a.declared``).
 
 Every request, redirects included, must go to the remote agent's own host (as its URL names it:
 ``host``, or ``host:port`` when the URL has a port) or to a host of ``ASTEROS_A2A_REMOTE_ALLOWLIST``
-(``host``, ``host:port`` or ``*.domain``, as ``http_get``'s allowlist); anything else is refused
-with ``RemoteA2ANotAllowed`` before it is sent.
+(``host``, ``host:port`` or ``*.domain``); anything else is refused with ``RemoteA2ANotAllowed``
+before it is sent. (The hosts of that list are also folded into ``ASTEROS_OUTBOUND_ALLOWLIST``:
+they may be on private addresses.) Every request goes
+through the one outbound client (``cosmos.outbound``): private, loopback, link-local and metadata
+addresses are refused unless allowlisted, on the address actually connected to, and every network
+failure reads the same (``OutboundError``; the detail is in the server log).
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from cosmos import outbound
 from cosmos.logging import run_id_var
-from cosmos.runtime.builtin_tools import host_allowed
 from cosmos.runtime.errors import ModelError
 from cosmos.runtime.events import Emit, EventType, make_event
 from cosmos.runtime.providers import Finish, ModelRequest, ProviderEvent, TextDelta
@@ -81,6 +85,7 @@ def own_host_entry(url: str) -> str:
     """The allowlist entry a remote agent's URL grants: its host, with the port if the URL names one."""
     parsed = httpx.URL(url)
     host = (parsed.host or "").lower()
+    host = f"[{host}]" if ":" in host else host
     return f"{host}:{parsed.port}" if parsed.port else host
 
 
@@ -107,7 +112,7 @@ class RemoteA2AAgent:
 
     def allowed(self, url: httpx.URL) -> bool:
         """May a request go to ``url``? Its own host, or one of the allowlist."""
-        return host_allowed(url, (own_host_entry(self.url), *remote_allowlist()))
+        return outbound.url_allowed(url, (own_host_entry(self.url), *remote_allowlist()))
 
     async def _check_request(self, request: httpx.Request) -> None:
         # An httpx request hook: it sees every request, each redirect hop included, before it is sent.
@@ -122,11 +127,12 @@ class RemoteA2AAgent:
             )
 
     def client(self, timeout: float | None = None) -> httpx.AsyncClient:
-        """An HTTP client that follows redirects only while they stay on allowed hosts."""
+        """The outbound client (``cosmos.outbound``), following redirects only while they stay on
+        allowed hosts."""
         timeout = self.timeout if timeout is None else timeout
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            follow_redirects=True,
+        return outbound.async_client(
+            timeout=timeout,
+            deadline=timeout,
             max_redirects=MAX_REDIRECTS,
             event_hooks={"request": [self._check_request]},
         )
