@@ -8,7 +8,10 @@ asked for (a run, an agent, the dashboard):
   ``Sec-WebSocket-Protocol`` list as ``asteros.key.<key>`` (browsers cannot set headers; offer
   ``asteros`` too and the server answers with ``asteros``, never echoing the key);
 - or the Django session of a logged-in user (browser pages). A session is only trusted when the
-  handshake's ``Origin`` is this site (or absent): another site's page cannot borrow it.
+  handshake's ``Origin`` is absent or equal in scheme, host and port to the request's own origin,
+  to one of ``CSRF_TRUSTED_ORIGINS``, of the CORS allowlist or to ``ASTEROS_PUBLIC_URL``'s
+  origin: another site's page (``http://127.0.0.1:9999`` for a server on 8080 included) cannot
+  borrow it.
 
 Keys never go in the query string (it ends up in access logs) and are never logged here.
 Consumers call ``authorize`` and, when it raises ``AccessDenied``, accept and close at once
@@ -27,7 +30,6 @@ from urllib.parse import urlsplit
 from channels.auth import AuthMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.http.request import split_domain_port, validate_host
 
 from cosmos.db import db_call
 
@@ -74,19 +76,61 @@ def answer_subprotocol(protocols: Iterable[str]) -> str | None:
     return offered[0] if offered else None  # only a key was offered: a browser insists on an answer
 
 
-def same_origin(headers: dict[str, str]) -> bool:
-    """No Origin (not a browser), or an Origin whose host is this request's host or an allowed one."""
-    origin = headers.get("origin")
-    if not origin:
+DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]  # scheme, host, port (the default port filled in)
+
+
+def parse_origin(value: str) -> Origin | None:
+    """``scheme://host[:port]`` as (scheme, host, port); None for anything else (``null``, a path...)."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username or parts.password:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
+
+
+def _matches(entry: str, origin: Origin) -> bool:
+    """An exact origin, or Django's ``scheme://*.domain[:port]`` (subdomains, same scheme and port)."""
+    if "://*." in entry:
+        wanted = parse_origin(entry.replace("://*.", "://", 1))
+        return (
+            wanted is not None
+            and (wanted[0], wanted[2]) == (origin[0], origin[2])
+            and origin[1].endswith("." + wanted[1])
+        )
+    return parse_origin(entry) == origin
+
+
+def trusted_origins() -> list[str]:
+    """Origins other than the request's own whose pages may use a session: ``CSRF_TRUSTED_ORIGINS``,
+    the CORS allowlist (``ASTEROS_CORS_ALLOWED_ORIGINS``) and ``ASTEROS_PUBLIC_URL``'s origin."""
+    entries = [*getattr(settings, "CSRF_TRUSTED_ORIGINS", ()), *getattr(settings, "CORS_ALLOWED_ORIGINS", ())]
+    public_url = getattr(getattr(settings, "ASTEROS", None), "public_url", None)
+    if public_url:
+        parts = urlsplit(public_url)
+        entries.append(f"{parts.scheme}://{parts.netloc}")
+    return entries
+
+
+def same_origin(headers: dict[str, str], scheme: str = "ws") -> bool:
+    """No Origin (not a browser), or an Origin equal in scheme, host and port to this request's own
+    origin (``Host`` and the socket's scheme) or to a trusted one (``trusted_origins``)."""
+    raw = headers.get("origin")
+    if raw is None:
         return True
-    origin_host = urlsplit(origin).netloc.lower()
-    if not origin_host:
+    origin = parse_origin(raw)
+    if origin is None:
         return False
-    if origin_host == headers.get("host", "").lower():
+    own_scheme = "https" if scheme in ("wss", "https") else "http"
+    host = headers.get("host", "")
+    if host and parse_origin(f"{own_scheme}://{host}") == origin:
         return True
-    domain, _port = split_domain_port(origin_host)
-    allowed = list(settings.ALLOWED_HOSTS) or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
-    return bool(domain) and validate_host(domain, allowed)
+    return any(_matches(entry, origin) for entry in trusted_origins())
 
 
 class _Credentials:
@@ -114,7 +158,7 @@ class _CredentialsMiddleware:
         if key and not auth_headers:
             auth_headers = {"Authorization": f"Bearer {key}"}
         user = scope.get("user")
-        if user is None or not same_origin(headers):
+        if user is None or not same_origin(headers, scope.get("scheme", "ws")):
             user = AnonymousUser()
         scope = {**scope, "asteros": _Credentials(auth_headers, user, answer_subprotocol(protocols))}
         return await self.inner(scope, receive, send)
