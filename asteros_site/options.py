@@ -19,6 +19,8 @@ from cosmos.secrets import SECRET_ENV_OPTION, SecretReferenceError, parse_secret
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Pages served from this machine: http(s)://localhost, 127.0.0.0/8 or [::1], any port.
+LOOPBACK_ORIGIN_REGEX = r"^https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,16 @@ class Options:
     @property
     def distributed(self) -> bool:
         return bool(self.redis_url)
+
+    @property
+    def cors_policy(self) -> str:
+        """Which origins CORS allows: ``off``; ``listed`` (ASTEROS_CORS_ALLOWED_ORIGINS); ``loopback``
+        (auth off and no list: no other web page may drive a local server); ``any`` (auth on, no list)."""
+        if not self.enable_cors:
+            return "off"
+        if self.cors_allowed_origins:
+            return "listed"
+        return "any" if self.enable_auth else "loopback"
 
     @property
     def mode(self) -> str:

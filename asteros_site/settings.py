@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .options import load_options
+from .options import LOOPBACK_ORIGIN_REGEX, load_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -174,8 +174,10 @@ LOGIN_URL = "/admin/login/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = ASTEROS.max_body_bytes
 
 # --- CORS (django-cors-headers)
-CORS_ALLOW_ALL_ORIGINS = ASTEROS.enable_cors and not ASTEROS.cors_allowed_origins
-CORS_ALLOWED_ORIGINS = list(ASTEROS.cors_allowed_origins) if ASTEROS.enable_cors else []
+# ASTEROS.cors_policy decides: with auth off and no list, only loopback origins (any port).
+CORS_ALLOW_ALL_ORIGINS = ASTEROS.cors_policy == "any"
+CORS_ALLOWED_ORIGINS = list(ASTEROS.cors_allowed_origins) if ASTEROS.cors_policy == "listed" else []
+CORS_ALLOWED_ORIGIN_REGEXES = [LOOPBACK_ORIGIN_REGEX] if ASTEROS.cors_policy == "loopback" else []
 CORS_ALLOW_HEADERS = (
     "accept",
     "authorization",

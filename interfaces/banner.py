@@ -6,6 +6,14 @@ import os
 
 from django.conf import settings
 
+CORS_POLICIES = {
+    "off": "off (ASTEROS_ENABLE_CORS=false)",
+    "listed": "the origins of ASTEROS_CORS_ALLOWED_ORIGINS",
+    "loopback": "loopback origins only (localhost, 127.0.0.0/8, [::1], any port): auth is off "
+    "and ASTEROS_CORS_ALLOWED_ORIGINS is unset",
+    "any": "every origin (auth is on; set ASTEROS_CORS_ALLOWED_ORIGINS to narrow it)",
+}
+
 
 def banner(host: str, port: int | str) -> str:
     options = settings.ASTEROS
@@ -30,5 +38,6 @@ def banner(host: str, port: int | str) -> str:
         f"  health:    {base}/health",
         f"  demo model: {model}",
         f"  auth:      {'on' if options.enable_auth else 'off'}",
+        f"  CORS:      {CORS_POLICIES.get(options.cors_policy, options.cors_policy)}",
     ]
     return "\n".join(lines)

@@ -21,7 +21,8 @@ ALLOWED = "https://app.example"
 ALSO_ALLOWED = "https://ops.example:8443"
 PATHS = ("/api/agents", "/agui/agents/some-agent", "/a2a/agents/some-agent/message:send", "/metrics")
 NOT_ALLOWED = ("https://evil.example", "http://app.example", "https://app.example:8443", "null")
-CORS_VARIABLES = ("ASTEROS_ENABLE_CORS", "ASTEROS_CORS_ALLOWED_ORIGINS")
+CORS_VARIABLES = ("ASTEROS_ENABLE_CORS", "ASTEROS_CORS_ALLOWED_ORIGINS", "ASTEROS_ENABLE_AUTH", "ASTEROS_API_KEY")
+AUTH_ON = {"ASTEROS_ENABLE_AUTH": "true", "ASTEROS_API_KEY": SETTINGS_KEY}
 KEY = {"Authorization": f"Bearer {SETTINGS_KEY}"}
 
 
@@ -42,7 +43,7 @@ def serve_with(settings, settings_options):
     settings_options(enable_auth=True, api_key=SETTINGS_KEY)
 
     def apply(**env: str) -> None:
-        for name, value in cors_settings(**env).items():
+        for name, value in cors_settings(**(AUTH_ON | env)).items():
             setattr(settings, name, value)
 
     return apply
