@@ -105,7 +105,11 @@ def test_a_trailing_slash_reaches_the_same_route(api_client):
 
 
 @pytest.mark.django_db
-def test_cors_preflight_works_with_auth_on(client, auth_on):
+def test_cors_preflight_works_with_auth_on(client, auth_on, settings):
+    from .test_cors import AUTH_ON, cors_settings
+
+    for name, value in cors_settings(**AUTH_ON).items():  # CORS as settings.py computes it with auth on
+        setattr(settings, name, value)
     response = client.options(
         "/api/agents/x/run",
         HTTP_ORIGIN="https://app.example.com",
