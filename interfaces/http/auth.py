@@ -187,6 +187,14 @@ def principal_allows(principal: Any, scope: str) -> bool:
     return bool(getattr(principal, "is_staff", False))  # a staff session (browsable API, dashboard)
 
 
+def principal_sees_everything(principal: Any, scope: str = "read") -> bool:
+    """``scope``, and no resource limit: what views across every resource need (``/metrics``,
+    the readiness details, the dashboard), since they name every agent and its usage."""
+    if not principal_allows(principal, scope):
+        return False
+    return not (isinstance(principal, KeyPrincipal) and principal.resources)
+
+
 def authenticate_request(headers: Any, session_user: Any = None) -> Any:
     """The caller of a request: a ``KeyPrincipal``, the session user, or None for anonymous.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .auth import KeyPrincipal, principal_allows
+from .auth import KeyPrincipal, principal_allows, principal_sees_everything
 
 __all__ = ["MetricsPermission", "ScopePermission", "principal_allows", "required_scope"]
 
@@ -54,10 +54,14 @@ class ScopePermission(BasePermission):
 
 
 class MetricsPermission(BasePermission):
-    """``/metrics`` and the health details: public with ASTEROS_METRICS_PUBLIC, else ``read``."""
+    """``/metrics``: public with ASTEROS_METRICS_PUBLIC, else ``read`` with no resource limit (the
+    metrics name every agent and its usage: more than a key limited to some resources may see)."""
 
-    message = "Metrics need an API key with the 'read' scope (or ASTEROS_METRICS_PUBLIC=true)."
+    message = (
+        "Metrics need an API key with the 'read' scope and no resource limit, or a staff session "
+        "(or ASTEROS_METRICS_PUBLIC=true)."
+    )
 
     def has_permission(self, request, view) -> bool:
         options = settings.ASTEROS
-        return not options.enable_auth or options.metrics_public or principal_allows(request.user, "read")
+        return not options.enable_auth or options.metrics_public or principal_sees_everything(request.user, "read")

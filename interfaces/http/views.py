@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from cosmos.services.errors import NotFound, ServiceError
 
 from ..health import VERSION, health_report
-from .auth import AccessDenied, authenticate_request, principal_allows
+from .auth import AccessDenied, authenticate_request, principal_sees_everything
 from .links import api_url, base_urls
 from .metrics import scrape
 from .pagination import ResourcePagination
@@ -50,7 +50,8 @@ class APIRootView(AsterViewMixin, APIView):
 
 
 def may_see_details(request) -> bool:
-    """Readiness details and metrics: public with auth off or ASTEROS_METRICS_PUBLIC, else read."""
+    """Readiness details and metrics: public with auth off or ASTEROS_METRICS_PUBLIC, else read with
+    no resource limit (as ``MetricsPermission``)."""
     options = settings.ASTEROS
     if not options.enable_auth or options.metrics_public:
         return True
@@ -58,7 +59,7 @@ def may_see_details(request) -> bool:
         principal = authenticate_request(request.headers, getattr(request._request, "user", None))
     except (AccessDenied, ServiceError):  # a bad key, or one over its quota: liveness only
         return False
-    return principal_allows(principal, "read")
+    return principal_sees_everything(principal, "read")
 
 
 class HealthView(AsterViewMixin, APIView):

@@ -33,7 +33,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from cosmos.db import db_call
 
-from ..http.auth import AccessDenied, KeyPrincipal, principal_allows, require_access
+from ..http.auth import AccessDenied, KeyPrincipal, principal_allows, principal_sees_everything, require_access
 from ..quotas import QuotaExceeded
 
 KEY_PROTOCOL_PREFIX = "asteros.key."
@@ -202,7 +202,7 @@ async def authorize(
         if principal is None or not getattr(principal, "is_authenticated", False):
             raise AccessDenied(401, "not_authenticated", "Log in as staff (or send an API key) to use this.")
         raise AccessDenied(403, "permission_denied", "Only staff may use the dashboard.")
-    if staff_only and isinstance(principal, KeyPrincipal) and principal.resources:
+    if staff_only and not principal_sees_everything(principal, required):
         # The dashboard shows every run of every target: more than such a key may see.
         raise AccessDenied(403, "permission_denied", "An API key limited to some resources may not use the dashboard.")
     return principal
