@@ -20,10 +20,10 @@ Every request, redirects included, must go to the remote agent's own host (as it
 ``host``, or ``host:port`` when the URL has a port) or to a host of ``ASTEROS_A2A_REMOTE_ALLOWLIST``
 (``host``, ``host:port`` or ``*.domain``); anything else is refused with ``RemoteA2ANotAllowed``
 before it is sent. (The hosts of that list are also folded into ``ASTEROS_OUTBOUND_ALLOWLIST``:
-they may be on private addresses.) Every request goes
-through the one outbound client (``cosmos.outbound``): private, loopback, link-local and metadata
-addresses are refused unless allowlisted, on the address actually connected to, and every network
-failure reads the same (``OutboundError``; the detail is in the server log).
+they may be on private addresses.) Every request goes through the one outbound client
+(``cosmos.outbound``): private, loopback, link-local and metadata addresses are refused unless
+on ``ASTEROS_OUTBOUND_ALLOWLIST``, on the address actually connected to, and every network failure
+reads the same (``OutboundError``; the detail is in the server log).
 """
 
 from __future__ import annotations
