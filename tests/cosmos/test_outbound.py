@@ -281,3 +281,50 @@ async def test_http_get_refuses_loopback_unless_on_the_outbound_allowlist(site, 
         await http_get.fn(url="http://169.254.169.254/latest/meta-data/")
     with pytest.raises(OutboundError):
         await http_get.fn(url=f"{site.url}/to?url=http://169.254.169.254/")
+
+
+def test_ipv6_loopback_and_bracketed_entries(allow):
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    try:
+        server = Server(("::1", 0), Handler)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert failure(f"http://[::1]:{port}/") == FAILURE_MESSAGE
+        allow(f"[::1]:{port}")
+        assert get(f"http://[::1]:{port}/").text == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_options():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from asteros_site.options import load_options
+
+    options = load_options({"ASTEROS_OUTBOUND_ALLOWLIST": "10.0.0.7:8443, [::1]:8080, *.corp.test"})
+    assert options.outbound_allowlist == ("10.0.0.7:8443", "[::1]:8080", "*.corp.test")
+    folded = load_options({"ASTEROS_OUTBOUND_ALLOWLIST": "a.test", "ASTEROS_A2A_REMOTE_ALLOWLIST": "b.test"})
+    assert folded.outbound_allowlist == ("a.test", "b.test")  # the old name is still read
+    assert load_options({}).outbound_allowlist == ()
+    for bad in ("http://a.test", "a.test/path", "a.test:99999"):
+        with pytest.raises(ImproperlyConfigured, match="ASTEROS_OUTBOUND_ALLOWLIST"):
+            load_options({"ASTEROS_OUTBOUND_ALLOWLIST": bad})
