@@ -333,6 +333,9 @@ class GuardedAsyncTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=self._pool._ssl_context,
             network_backend=GuardedAsyncBackend(allowlist),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
         )
         self.limits = limits
 
@@ -358,6 +361,9 @@ class GuardedSyncTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=self._pool._ssl_context,
             network_backend=GuardedSyncBackend(allowlist),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
         )
         self.limits = limits
 

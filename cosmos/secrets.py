@@ -5,8 +5,8 @@ and webhooks later) is never a value but a *reference*: ``env:NAME``, the name o
 environment variable of the process that makes the call. ``NAME`` must start with
 ``ASTEROS_SECRET_`` or be listed in ``ASTEROS_SECRET_ENV`` (comma-separated), and it can never
 be one of the server's own secrets (``SERVER_SECRETS``: ``SECRET_KEY``, ``DATABASE_URL``,
-``ASTEROS_API_KEY``, the model providers' keys, ...), not even through ``ASTEROS_SECRET_ENV``
-(listing one there stops start-up).
+``ASTEROS_API_KEY``, the model providers' keys, ...; and any ``ASTEROS_*`` option or ``DJANGO_*``
+variable), not even through ``ASTEROS_SECRET_ENV`` (listing one there stops start-up).
 
 - ``reference_problem(ref)``: why a reference is refused (``None`` when it is fine): used by
   model validation, so the API and the admin refuse the same things with the same message;
@@ -76,8 +76,16 @@ def parse_secret_env(raw: str | None) -> tuple[str, ...]:
     return names
 
 
+# The server's own variables by prefix: its ASTEROS_* options (ASTEROS_SECRET_* excepted, which
+# exist for definitions) and Django's own.
+SERVER_PREFIXES = ("ASTEROS_", "DJANGO_")
+
+
 def _is_server_secret(name: str) -> bool:
-    return name.upper() in SERVER_SECRETS
+    upper = name.upper()
+    if upper in SERVER_SECRETS:
+        return True
+    return upper.startswith(SERVER_PREFIXES) and not upper.startswith(SECRET_PREFIX)
 
 
 def allowed_names() -> tuple[str, ...]:

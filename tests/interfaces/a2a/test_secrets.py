@@ -74,7 +74,9 @@ def test_accepted_references(settings_options):
     assert reference_status("", env) == "none"
 
 
-@pytest.mark.parametrize("name", [*SERVER_SECRETS, "asteros_api_key"])
+@pytest.mark.parametrize(
+    "name", [*SERVER_SECRETS, "asteros_api_key", "ASTEROS_ADMIN_PASSWORD", "ASTEROS_NEW_OPTION", "DJANGO_X"]
+)
 def test_secret_env_can_never_name_a_server_secret(name):
     with pytest.raises(ImproperlyConfigured, match="ASTEROS_SECRET_ENV"):
         load_options({"ASTEROS_SECRET_ENV": f"PARTNER_TOKEN, {name}"})
