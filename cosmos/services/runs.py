@@ -96,7 +96,6 @@ def start_run(
         existing = Run.objects.filter(caller=caller, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
-    run_kind.check_target(target)
     run_input = normalize_input(raw_input)
     if metadata is not None and not isinstance(metadata, dict):
         raise Invalid("'metadata' must be a JSON object.")
@@ -105,6 +104,10 @@ def start_run(
 
     try:
         with transaction.atomic():
+            # The target is checked in the transaction that inserts the run, holding its row: a
+            # delete that committed first is seen (404), one still running waits for this insert.
+            run_kind.hold_target(target)
+            run_kind.check_target(target)
             if parent is None:
                 for check in _admission_checks:
                     check(caller)
