@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -26,10 +27,13 @@ from cosmos.services.errors import Invalid, NotImplementedYet
 from cosmos.services.runs import next_seq, start_run
 
 from .auth import caller_of
+from .errors import DATABASE_ERRORS
 from .schema import SSE_EVENT_SCHEMA
 from .serializers import RunRequestSerializer, RunSerializer
 from .sse import run_event_stream, sse_response
 from .viewsets import wants_event_stream
+
+logger = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 300.0
 
@@ -150,14 +154,21 @@ def completes_on_loop(request: Request) -> bool:
 
 
 async def _finish_waiting(response: Response, request: Request, run_id: str, wait: float) -> None:
-    """``?wait`` on the event loop: no request thread is held while the run goes on."""
-    await wait_for_run(run_id, wait)
+    """``?wait`` on the event loop: no request thread is held while the run goes on.
+
+    The run is accepted already: if the database cannot be reached meanwhile, the answer stays
+    the 202 with the run as it was accepted, as when the time is up."""
 
     def render() -> tuple[bool, bytes]:
         run = Run.objects.get(id=run_id)
         return run.is_terminal, JSONRenderer().render(RunSerializer(run, context={"request": request}).data)
 
-    terminal, content = await db_call(render)
+    try:
+        await wait_for_run(run_id, wait)
+        terminal, content = await db_call(render)
+    except DATABASE_ERRORS as exc:
+        logger.warning("?wait gave up on the database: %s", exc.__class__.__name__, extra={"run_id": run_id})
+        return
     response.status_code = 200 if terminal else 202
     response.content = content
     if response.has_header("Content-Length"):
