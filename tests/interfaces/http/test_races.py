@@ -167,6 +167,31 @@ def test_creates_of_one_id_at_once_through_the_services_are_conflicts():
     assert Agent.objects.filter(id=f"{key}-up").count() == 1
 
 
+def test_code_registrations_of_one_id_at_once_never_raise_integrity_errors():
+    from interfaces.asteros import upsert_workflow
+    from stars.models import Star
+    from stars.stars import Stars
+    from workflows.models import Workflow
+
+    agent = make_agent()
+    star_id, workflow_id = unique_id("cstar"), unique_id("cflow")
+
+    def register(n: int) -> str:
+        try:
+            if n % 2:
+                Stars(id=star_id, description=f"from {n}").save()
+            else:
+                upsert_workflow(workflow_id, {"definition": workflow_definition(agent.id)})
+        except Conflict as exc:
+            return exc.code
+        return "ok"
+
+    outcomes = at_once(THREADS, register)
+    assert set(outcomes) <= {"ok", "already_exists"} and "ok" in outcomes, outcomes
+    assert Star.objects.filter(id=star_id).count() == Workflow.objects.filter(id=workflow_id).count() == 1
+    assert Star.objects.get(id=star_id).created_at is not None
+
+
 def test_admin_adds_of_one_id_at_once_never_answer_500(staff_user):
     from django.test import Client
 
