@@ -38,15 +38,21 @@ _last_use = threading.local()
 
 def _check_if_idle() -> None:
     """Before a call: a connection left idle a while may have been broken meanwhile (a database
-    restart, a network blip), so it goes through Django's per-request check: with PostgreSQL it
-    goes back to the pool, which checks it as it hands it out again (``CONN_HEALTH_CHECKS``),
-    and a broken one is replaced instead of failing the call. A busy thread (calls less than
-    ``IDLE_CHECK_SECONDS`` apart) pays nothing; SQLite keeps its connection."""
+    restart, a network blip). With PostgreSQL it goes back to the pool, which checks it as it
+    hands it out again (``CONN_HEALTH_CHECKS``), so a broken one is replaced instead of failing
+    the call. A busy thread (calls less than ``IDLE_CHECK_SECONDS`` apart) pays nothing; SQLite
+    (a local file) keeps its connection."""
     now = time.monotonic()
     idle_since = getattr(_last_use, "at", None)
     _last_use.at = now
-    if idle_since is not None and now - idle_since > IDLE_CHECK_SECONDS and not connection.in_atomic_block:
-        connection.close_if_unusable_or_obsolete()
+    if (
+        idle_since is not None
+        and now - idle_since > IDLE_CHECK_SECONDS
+        and connection.vendor == "postgresql"
+        and connection.connection is not None
+        and not connection.in_atomic_block
+    ):
+        connection.close()
 
 
 def _with_reconnect(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
