@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 
 class ServiceError(Exception):
@@ -53,16 +53,17 @@ def is_unique_violation(exc: IntegrityError) -> bool:
 
 @contextmanager
 def conflict_on_integrity(duplicate_message: str, *, details: Any = None) -> Iterator[None]:
-    """Write in a savepoint; a constraint that refuses the write is a 409, never a 500.
+    """A write that a constraint refuses is a 409, never a 500.
 
     The one place where a create (or an update) racing another write becomes an answer: two
     concurrent creates of one id both pass any "does it exist?" check, and the database's unique
     constraint decides. Code ``already_exists`` (with ``duplicate_message``) for a unique
     constraint, ``conflict`` for the others (e.g. a row it refers to was deleted meanwhile).
+    It opens no transaction (``on_commit`` callbacks of the write keep their timing): inside an
+    ``atomic`` block, the Conflict leaves it, which rolls it back.
     """
     try:
-        with transaction.atomic():
-            yield
+        yield
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise Conflict(duplicate_message, code="already_exists", details=details) from None
