@@ -14,7 +14,8 @@ persistent pool (``ASTEROS_HTTP_THREADS``), the way a threaded WSGI server does:
 per request, and each thread keeps its connection, checked at the start and the end of every
 request as Django's request signals would (a broken or expired one is closed). Async views
 (AG-UI, A2A) still run on the event loop: Django calls them through ``async_to_sync``, and every
-streaming body is sent by the server as before.
+streaming body is sent by the server as before. A response may finish on the event loop too
+(``complete_on_loop``): ``?wait=`` waits for its run there, holding no thread of the pool.
 """
 
 from __future__ import annotations
@@ -44,7 +45,15 @@ class OneHopASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        return await sync_to_async(self._respond, thread_sensitive=False, executor=self.executor)(request)
+        # A view may hand the rest of its work to the event loop instead of holding this pool's
+        # thread while it waits (``POST .../run?wait=``): it returns a response carrying an async
+        # ``complete_on_loop()``, awaited here, after the middleware chain, before sending.
+        request.completes_on_loop = True
+        response = await sync_to_async(self._respond, thread_sensitive=False, executor=self.executor)(request)
+        complete = getattr(response, "complete_on_loop", None)
+        if complete is not None:
+            await complete()
+        return response
 
     def _respond(self, request: HttpRequest) -> HttpResponseBase:
         close_old_connections()

@@ -11,6 +11,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.db.models import F
 from django.template.loader import render_to_string
 
@@ -35,7 +36,22 @@ def _hint_choices(db_field, formfield):
     return formfield
 
 
-class FixedIdMixin:
+class ConflictSafeMixin:
+    """A save that a concurrent write beat (two adds of one id at once: both forms validate, the
+    database's unique constraint refuses the second) shows the form again with the reason, as a
+    409, never a 500: validated again, the form now sees the row the other write committed."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError:
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if response.status_code == 200:
+                response.status_code = 409
+            return response
+
+
+class FixedIdMixin(ConflictSafeMixin):
     """The slug id is an address (URLs, stars, workflows): chosen on add, read-only after.
 
     Editing a primary key in the admin would copy the row instead of renaming it.

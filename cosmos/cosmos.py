@@ -18,7 +18,7 @@ from django.conf import settings
 
 from .models import Agent, AgentTemplate, Source
 from .services import agents as agent_services
-from .services.errors import Conflict, NotFound
+from .services.errors import NotFound
 
 
 class Cosmos:
@@ -38,20 +38,13 @@ class Cosmos:
         limit = settings.ASTEROS.max_agents
         return min(limit, self._max_agents) if self._max_agents is not None else limit
 
-    def _check_capacity(self) -> None:
-        if self._max_agents is not None and Agent.objects.count() >= self.max_agents:
-            raise Conflict(f"cosmos is full (max {self.max_agents} agents)", code="cosmos_full")
-
     def create(self, agent_id: str, *, source: str = Source.DATABASE, **fields: Any) -> Agent:
         """Create an agent (Conflict when it exists or the cosmos is full, Invalid when not valid)."""
-        self._check_capacity()
-        return agent_services.create_agent(agent_id, source=source, **_resolve(fields))
+        return agent_services.create_agent(agent_id, source=source, max_agents=self._max_agents, **_resolve(fields))
 
     def upsert(self, agent_id: str, *, source: str = Source.CODE, **fields: Any) -> Agent:
         """Create or update (code registrations, which run at every start)."""
-        if not Agent.objects.filter(id=agent_id).exists():
-            self._check_capacity()
-        return agent_services.upsert_agent(agent_id, source=source, **_resolve(fields))
+        return agent_services.upsert_agent(agent_id, source=source, max_agents=self._max_agents, **_resolve(fields))
 
     def get(self, agent_id: str) -> Agent:
         return agent_services.get_agent(agent_id)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -29,9 +31,35 @@ def db_executor() -> ThreadPoolExecutor:
     return _executor
 
 
+# A thread's connection unused for longer than this is checked before its next call.
+IDLE_CHECK_SECONDS = 1.0
+_last_use = threading.local()
+
+
+def _check_if_idle() -> None:
+    """Before a call: a connection left idle a while may have been broken meanwhile (a database
+    restart, a network blip). With PostgreSQL it goes back to the pool, which checks it as it
+    hands it out again (``CONN_HEALTH_CHECKS``), so a broken one is replaced instead of failing
+    the call. A busy thread (calls less than ``IDLE_CHECK_SECONDS`` apart) pays nothing; SQLite
+    (a local file) keeps its connection."""
+    now = time.monotonic()
+    idle_since = getattr(_last_use, "at", None)
+    _last_use.at = now
+    if (
+        idle_since is not None
+        and now - idle_since > IDLE_CHECK_SECONDS
+        and connection.vendor == "postgresql"
+        and connection.connection is not None
+        and not connection.in_atomic_block
+    ):
+        connection.close()
+
+
 def _with_reconnect(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    # No close_old_connections() here: with health checks on it costs a round trip per call,
-    # and pool threads keep their connection for good. A broken one is dropped below instead.
+    # Not close_old_connections() on every call: with health checks on it costs a round trip
+    # per call, and pool threads keep their connection. An idle one is checked (above), and
+    # one that breaks anyway is dropped below.
+    _check_if_idle()
     try:
         return fn(*args, **kwargs)
     except (OperationalError, InterfaceError):
@@ -50,8 +78,6 @@ async def db_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 def close_pool_connections() -> None:
     """Close every connection of this process (tests drop their database after): those of the
     pool threads, each closed by its own thread, then PostgreSQL's connection pools."""
-    import threading
-
     from django.db import connections
 
     if _executor is not None:

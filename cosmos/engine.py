@@ -31,13 +31,14 @@ from . import metrics
 from .bus import CANCEL_CHANNEL, LIFECYCLE_CHANNEL, get_bus
 from .db import db_call
 from .eventlog import EventSink, LostOwnership, RunWriter
-from .kinds import ExecutionResult, get_kind
+from .kinds import DEFINITION_DELETED, ExecutionResult, get_kind
 from .logging import run_id_var
 from .models import Run, RunStatus, WorkerHeartbeat
 from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
 from .runtime.providers import preload_providers
 from .services import runs as run_services
+from .services.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +241,9 @@ class RunEngine:
             return await self._finish_failed(writer, run, exc.code, exc.message)
         except LostOwnership:
             return None
+        except NotFound as exc:
+            # What the run executes (its agent, star or workflow) was deleted before it loaded it.
+            return await self._finish_failed(writer, run, DEFINITION_DELETED, exc.message)
         except Exception as exc:
             logger.exception("run crashed")
             return await self._finish_failed(writer, run, "internal_error", f"Internal error: {exc.__class__.__name__}")

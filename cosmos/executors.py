@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .db import db_call
 from .kinds import ExecutionResult, register_kind
-from .models import Run, Session
+from .models import Agent, Run, Session
 from .runtime.agent import RuntimeAgent, build_agent
 from .runtime.loop import run_agent
 from .runtime.tools import Tool
@@ -63,4 +63,4 @@ async def execute_agent(context: RunContext) -> ExecutionResult:
     )
 
 
-register_kind("agent", execute_agent, check_runnable)
+register_kind("agent", execute_agent, check_runnable, target_model=Agent)

@@ -39,7 +39,7 @@ from django.utils.module_loading import import_string
 from cosmos.cosmos import Cosmos
 from cosmos.models import Agent, Source
 from cosmos.services.agents import AGENT_FIELDS
-from cosmos.services.errors import Invalid
+from cosmos.services.errors import Invalid, conflict_on_integrity
 from cosmos.validators import slug_id_validator
 
 from .base import Interface
@@ -367,7 +367,9 @@ def upsert_workflow(workflow_id: str, fields: dict[str, Any]) -> Any:
             setattr(workflow, name, value)
         workflow.source = Source.CODE
         _clean(workflow, f"workflow {workflow_id!r}")
-        workflow.save()
+        # A new workflow is an INSERT; a concurrent registration of the same id makes it a 409.
+        with conflict_on_integrity(f"Workflow {workflow_id!r} was created by a concurrent registration; try again."):
+            workflow.save(force_insert=workflow._state.adding)
     return workflow
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from cosmos.embedded import embedded_worker_started
@@ -26,10 +28,32 @@ def _timed(check) -> dict:
         return {"ok": False, "error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
 
 
+# The database check answers within this time whatever the database does (a pool waiting for a
+# connection that cannot be made would otherwise hold the answer for the pool's timeout).
+DATABASE_CHECK_SECONDS = 3.0
+_database_checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="asteros-health")
+
+
+def _query_database() -> str:
+    # On a thread of its own: its connection is checked and given back like a request's.
+    close_old_connections()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return connection.vendor
+    finally:
+        close_old_connections()
+
+
 def _database() -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return {"engine": connection.vendor}
+    """A query that really reaches the database, on a fresh or checked connection, bounded in time."""
+    future = _database_checks.submit(_query_database)
+    try:
+        return {"engine": future.result(timeout=DATABASE_CHECK_SECONDS)}
+    except FutureTimeout:
+        future.cancel()
+        raise TimeoutError(f"no answer within {DATABASE_CHECK_SECONDS:g}s") from None
 
 
 def _broker() -> dict:

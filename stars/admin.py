@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 
-from cosmos.admin import DefinitionAdmin, ReadOnlyAdmin
+from cosmos.admin import ConflictSafeMixin, DefinitionAdmin, ReadOnlyAdmin
 
 from .models import Membership, Role, Star, StarMessage
 
@@ -83,7 +83,7 @@ class StarAdmin(DefinitionAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ConflictSafeMixin, admin.ModelAdmin):
     list_display = ("star", "name", "agent", "role", "order")
     list_filter = ("role", "star")
     search_fields = ("star__id", "agent__id", "name")

@@ -18,10 +18,10 @@ from cosmos.db import db_call
 from cosmos.kinds import ExecutionResult, register_kind
 from cosmos.models import Run, RunKind, Session
 from cosmos.runtime.errors import RunFailed
-from cosmos.services.errors import ServiceError
+from cosmos.services.errors import NotFound, ServiceError
 
 from .engine import StarRun, descendant_usage
-from .models import StarMessage
+from .models import Star, StarMessage
 from .modes import MODES, Task
 from .services import USER, record_message
 from .team import Team, check_star, load_team
@@ -92,6 +92,8 @@ async def execute_star(context: RunContext) -> ExecutionResult:
     try:
         team, task = await db_call(load_run, run, mode)
         limits = team.limits(rounds=run_option(run, "rounds"))
+    except NotFound:
+        raise  # the star was deleted: the engine fails the run with definition_deleted
     except ServiceError as exc:
         raise RunFailed(exc.code, exc.message) from None
     except ValueError as exc:
@@ -132,4 +134,4 @@ async def execute_star(context: RunContext) -> ExecutionResult:
     return ExecutionResult(output=answer, finalize=save_session)
 
 
-register_kind("star", execute_star, check_star)
+register_kind("star", execute_star, check_star, target_model=Star)

@@ -23,7 +23,7 @@ from django.utils.text import slugify
 
 from cosmos.models import TERMINAL_STATUSES, Run, Source
 from cosmos.services import runs as run_services
-from cosmos.services.errors import Conflict, Invalid, NotFound
+from cosmos.services.errors import Conflict, Invalid, NotFound, conflict_on_integrity
 
 from . import services
 from .models import Membership, Role, Star, StarMessage, StarMode
@@ -116,7 +116,9 @@ class Stars:
                 raise Invalid(
                     f"Star {self.id!r} is not valid.", details=getattr(exc, "message_dict", str(exc))
                 ) from None
-            star.save()
+            # A new star is an INSERT; a concurrent registration of the same id makes it a 409.
+            with conflict_on_integrity(f"Star {self.id!r} was created by a concurrent registration; try again."):
+                star.save(force_insert=star._state.adding)
             self._saved_as = self.id
             # Leaders first, so a changed leader is seen before the workers that may replace it.
             for name, fields in sorted(self._declared.items(), key=lambda item: item[1]["role"] != Role.LEADER):

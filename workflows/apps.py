@@ -11,7 +11,8 @@ class WorkflowsConfig(AppConfig):
 
         from .engine import execute_workflow
         from .functions import autodiscover_functions
+        from .models import Workflow
         from .services import check_runnable
 
-        register_kind("workflow", execute_workflow, check_runnable)
+        register_kind("workflow", execute_workflow, check_runnable, target_model=Workflow)
         autodiscover_functions()

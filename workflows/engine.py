@@ -31,7 +31,7 @@ from cosmos.models import Run, RunStatus
 from cosmos.runtime.errors import RunFailed
 from cosmos.runtime.events import EventType, make_event
 from cosmos.services import runs as run_services
-from cosmos.services.errors import NotFound, ServiceError
+from cosmos.services.errors import ServiceError
 
 from .definition import CHILD_RUN_TYPES, iter_steps, retry_policy, step_names
 from .errors import StepError, StepFailed
@@ -53,10 +53,8 @@ STOP_GRACE_SECONDS = 30.0
 
 async def execute_workflow(context: RunContext) -> ExecutionResult:
     run = context.run
-    try:
-        workflow = await db_call(get_workflow, run.target)
-    except NotFound as exc:
-        raise RunFailed("not_found", exc.message) from None
+    # A workflow deleted before its run loads it: the engine fails the run with definition_deleted.
+    workflow = await db_call(get_workflow, run.target)
     path = run.metadata.get("workflow_path") if isinstance(run.metadata, dict) else None
     path = [str(p) for p in path] if isinstance(path, list) else []
     if workflow.id in path:

@@ -6,12 +6,12 @@ import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 
 from ..models import ACTIVE_STATUSES, Agent, Run, RunKind, RunStatus, Source
 from ..runtime.agent import AgentSpec
-from .errors import Conflict, Invalid, NotFound, NotRunnable
+from .errors import Conflict, Invalid, NotFound, NotRunnable, conflict_on_integrity
 
 AGENT_FIELDS = (
     "name",
@@ -43,50 +43,87 @@ def check_runnable(agent_id: str) -> None:
         raise NotRunnable(f"Agent {agent_id!r} is disabled.", code="agent_disabled")
 
 
-def create_agent(agent_id: str, *, source: str = Source.DATABASE, **fields) -> Agent:
-    """Create an agent, refusing past ASTEROS_MAX_AGENTS ("cosmos is full")."""
+def create_agent(agent_id: str, *, source: str = Source.DATABASE, max_agents: int | None = None, **fields) -> Agent:
+    """Create an agent, refusing past ASTEROS_MAX_AGENTS (or the lower ``max_agents``): 409
+    ``cosmos_full``; 409 ``already_exists`` when the id is taken, by a concurrent create too."""
     unknown = set(fields) - set(AGENT_FIELDS)
     if unknown:
         raise Invalid(f"Unknown agent field(s): {', '.join(sorted(unknown))}.")
-    with transaction.atomic():
+    duplicate = f"An agent with id {agent_id!r} already exists."
+    with transaction.atomic(), conflict_on_integrity(duplicate):
+        _serialize_agent_creates()
         if Agent.objects.filter(id=agent_id).exists():
-            raise Conflict(f"An agent with id {agent_id!r} already exists.", code="already_exists")
-        ensure_capacity()
+            raise Conflict(duplicate, code="already_exists")
+        ensure_capacity(max_agents)
         agent = Agent(id=agent_id, source=source, **fields)
         _full_clean(agent)
-        agent.save()
+        agent.save(force_insert=True)
     return agent
 
 
-def upsert_agent(agent_id: str, *, source: str = Source.CODE, **fields) -> Agent:
+def upsert_agent(agent_id: str, *, source: str = Source.CODE, max_agents: int | None = None, **fields) -> Agent:
     """Create or update (used by code registration, which may run at every start)."""
-    with transaction.atomic():
-        agent = Agent.objects.select_for_update().filter(id=agent_id).first()
-        if agent is None:
-            return create_agent(agent_id, source=source, **fields)
-        for key, value in fields.items():
-            setattr(agent, key, value)
-        agent.source = source
-        _full_clean(agent)
-        agent.save()
-    return agent
+    for attempt in range(2):
+        with transaction.atomic():
+            agent = Agent.objects.select_for_update().filter(id=agent_id).first()
+            if agent is None:
+                try:
+                    return create_agent(agent_id, source=source, max_agents=max_agents, **fields)
+                except Conflict as exc:
+                    if exc.code != "already_exists" or attempt:
+                        raise
+                    continue  # created by a concurrent upsert a moment ago: update it instead
+            for key, value in fields.items():
+                setattr(agent, key, value)
+            agent.source = source
+            _full_clean(agent)
+            agent.save()
+            return agent
+    raise AssertionError("unreachable")
 
 
-def ensure_capacity() -> None:
-    limit = settings.ASTEROS.max_agents
+# pg_advisory_xact_lock key of agent creates (any 64-bit number no other lock of the project uses).
+AGENT_CREATE_LOCK = 0x61737465726F7301
+
+
+def _serialize_agent_creates() -> None:
+    """Hold the agent-creates lock until the current transaction ends (PostgreSQL; a second
+    call in one transaction is free). SQLite's IMMEDIATE transactions are serialized already."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AGENT_CREATE_LOCK])
+
+
+def ensure_capacity(max_agents: int | None = None) -> None:
+    """Refuse a new agent past the limit. Call it inside the transaction that inserts the agent:
+    it serializes agent creates until that transaction ends, so concurrent creates never pass
+    the limit together (PostgreSQL: a transaction-scoped advisory lock; SQLite: its IMMEDIATE
+    transactions admit one writer at a time already)."""
+    limit = settings.ASTEROS.max_agents if max_agents is None else min(max_agents, settings.ASTEROS.max_agents)
+    _serialize_agent_creates()
     if Agent.objects.count() >= limit:
         raise Conflict(f"cosmos is full (max {limit} agents)", code="cosmos_full")
 
 
 def remove_agent(agent_id: str) -> None:
-    agent = get_agent(agent_id)
-    if Run.objects.filter(kind=RunKind.AGENT, target=agent_id, status__in=ACTIVE_STATUSES).exists():
-        raise Conflict(f"Agent {agent_id!r} has active runs; cancel them first.", code="agent_busy")
-    if agent.memberships.exists():
-        raise Conflict(
-            f"Agent {agent_id!r} is a member of a star; remove it from the star first.", code="agent_in_star"
-        )
-    agent.delete()
+    """Delete an agent: 409 while it has active runs or is a star member.
+
+    Its row is locked first (``SELECT ... FOR UPDATE``): a run start holding it (see
+    ``RunKind.hold_target``) commits before the checks below see its run, and a run start that
+    comes after waits for this delete and then finds no agent (404).
+    """
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().filter(id=agent_id).first()
+        if agent is None:
+            raise NotFound(f"No agent with id {agent_id!r}.")
+        if Run.objects.filter(kind=RunKind.AGENT, target=agent_id, status__in=ACTIVE_STATUSES).exists():
+            raise Conflict(f"Agent {agent_id!r} has active runs; cancel them first.", code="agent_busy")
+        if agent.memberships.exists():
+            raise Conflict(
+                f"Agent {agent_id!r} is a member of a star; remove it from the star first.", code="agent_in_star"
+            )
+        agent.delete()
+        _spec_cache.pop(agent_id, None)
 
 
 def agent_status(agent_id: str) -> dict:

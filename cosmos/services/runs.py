@@ -96,15 +96,18 @@ def start_run(
         existing = Run.objects.filter(caller=caller, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
-    run_kind.check_target(target)
-    run_input = normalize_input(raw_input)
-    if metadata is not None and not isinstance(metadata, dict):
-        raise Invalid("'metadata' must be a JSON object.")
-    if session_id is not None and (not isinstance(session_id, str) or not 0 < len(session_id) <= 128):
-        raise Invalid("'session_id' must be a string of 1 to 128 characters.")
-
     try:
         with transaction.atomic():
+            # The target is checked in the transaction that inserts the run, holding its row: a
+            # delete that committed first is seen (404), one still running waits for this insert.
+            # (An unknown target is a 404 before bad input is a 400, as it always was.)
+            run_kind.hold_target(target)
+            run_kind.check_target(target)
+            run_input = normalize_input(raw_input)
+            if metadata is not None and not isinstance(metadata, dict):
+                raise Invalid("'metadata' must be a JSON object.")
+            if session_id is not None and (not isinstance(session_id, str) or not 0 < len(session_id) <= 128):
+                raise Invalid("'session_id' must be a string of 1 to 128 characters.")
             if parent is None:
                 for check in _admission_checks:
                     check(caller)

@@ -11,13 +11,13 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from cosmos.services.errors import ServiceError
+from cosmos.services.errors import Conflict, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,9 @@ def exception_handler(exc, context):
         logger.warning("database unavailable: %s", exc.__class__.__name__)
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
         return Response(error_body("unavailable", DATABASE_UNAVAILABLE), status=503, headers=headers)
+    if isinstance(exc, IntegrityError):
+        # A write a concurrent one beat, where no service turned it into a Conflict: still a 409.
+        exc = Conflict("The write conflicts with a concurrent change; try again.")
     if isinstance(exc, ServiceError):
         return Response(
             error_body(exc.code, exc.message, exc.details), status=exc.status, headers=service_error_headers(exc)

@@ -130,7 +130,23 @@ class RequestContextMiddleware:
         run_id = run_id_var.get()
         if run_id:
             extra["run_id"] = run_id
-        access_logger.info("request", extra=extra)
+        complete = getattr(response, "complete_on_loop", None)
+        if complete is None:
+            access_logger.info("request", extra=extra)
+            return response
+
+        async def complete_then_log() -> None:
+            # The answer is final once the server has finished it on its loop (``?wait``).
+            await complete()
+            extra.update(status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 2))
+            tokens = request_id_var.set(request_id), run_id_var.set(run_id)
+            try:
+                access_logger.info("request", extra=extra)
+            finally:
+                run_id_var.reset(tokens[1])
+                request_id_var.reset(tokens[0])
+
+        response.complete_on_loop = complete_then_log
         return response
 
     def process_exception(self, request, exception):

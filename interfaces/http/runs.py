@@ -7,11 +7,14 @@ Parsing and rendering only; the run itself is ``cosmos.services.runs.start_run``
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,10 +27,13 @@ from cosmos.services.errors import Invalid, NotImplementedYet
 from cosmos.services.runs import next_seq, start_run
 
 from .auth import caller_of
+from .errors import DATABASE_ERRORS
 from .schema import SSE_EVENT_SCHEMA
 from .serializers import RunRequestSerializer, RunSerializer
 from .sse import run_event_stream, sse_response
 from .viewsets import wants_event_stream
+
+logger = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 300.0
 
@@ -121,10 +127,49 @@ def start_run_response(request: Request, *, kind: str, target: str, what: str = 
         headers["Idempotent-Replayed"] = "true"
     if body.validated_data.get("stream") or wants_event_stream(request):
         return sse_response(run_event_stream(str(run.id)), headers=headers)
-    status = 202
-    if wait is not None:
-        async_to_sync(wait_for_run)(str(run.id), wait)
-        run.refresh_from_db()
-        if run.is_terminal:
-            status = 200
-    return Response(RunSerializer(run, context={"request": request}).data, status=status, headers=headers)
+    done = wait is not None and run.is_terminal  # e.g. an idempotent replay of a finished run
+    response = Response(
+        RunSerializer(run, context={"request": request}).data, status=200 if done else 202, headers=headers
+    )
+    if wait is None or done:
+        return response
+    if completes_on_loop(request):
+        # The request thread is given back now; the server waits on its event loop, then sends
+        # the same answer a blocking wait would (200 with the finished run, or 202 at the time).
+        response.complete_on_loop = functools.partial(_finish_waiting, response, request, str(run.id), wait)
+        return response
+    async_to_sync(wait_for_run)(str(run.id), wait)  # a server without the loop hand-off (WSGI)
+    run.refresh_from_db()
+    return Response(
+        RunSerializer(run, context={"request": request}).data, status=200 if run.is_terminal else 202, headers=headers
+    )
+
+
+def completes_on_loop(request: Request) -> bool:
+    """Whether the server finishes this request's response on its event loop (see
+    ``asteros_site.handlers``: it then awaits ``response.complete_on_loop()`` before sending),
+    and the answer is JSON (the browsable API renders on the request thread)."""
+    renderer = getattr(request, "accepted_renderer", None)
+    return bool(getattr(request, "completes_on_loop", False)) and getattr(renderer, "format", None) == "json"
+
+
+async def _finish_waiting(response: Response, request: Request, run_id: str, wait: float) -> None:
+    """``?wait`` on the event loop: no request thread is held while the run goes on.
+
+    The run is accepted already: if the database cannot be reached meanwhile, the answer stays
+    the 202 with the run as it was accepted, as when the time is up."""
+
+    def render() -> tuple[bool, bytes]:
+        run = Run.objects.get(id=run_id)
+        return run.is_terminal, JSONRenderer().render(RunSerializer(run, context={"request": request}).data)
+
+    try:
+        await wait_for_run(run_id, wait)
+        terminal, content = await db_call(render)
+    except DATABASE_ERRORS as exc:
+        logger.warning("?wait gave up on the database: %s", exc.__class__.__name__, extra={"run_id": run_id})
+        return
+    response.status_code = 200 if terminal else 202
+    response.content = content
+    if response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(content))

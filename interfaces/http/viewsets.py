@@ -10,7 +10,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from cosmos.services.errors import Conflict
+from cosmos.services.errors import Conflict, conflict_on_integrity
 
 from .auth import KeyPrincipal
 from .schema import AsterAutoSchema
@@ -86,11 +86,22 @@ class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
 
     # --- writes
 
+    # A write that a concurrent one beat (two creates of one id at once both pass the
+    # serializer's uniqueness check) is a 409 ``already_exists``, never a 500.
+
     def perform_create(self, serializer) -> None:
-        serializer.instance = self.create_object(dict(serializer.validated_data))
+        with conflict_on_integrity(self._duplicate_message(serializer.validated_data)):
+            serializer.instance = self.create_object(dict(serializer.validated_data))
 
     def perform_update(self, serializer) -> None:
-        serializer.instance = self.update_object(serializer.instance, dict(serializer.validated_data))
+        with conflict_on_integrity(self._duplicate_message(serializer.validated_data)):
+            serializer.instance = self.update_object(serializer.instance, dict(serializer.validated_data))
+
+    def _duplicate_message(self, data: dict) -> str:
+        meta = self.get_queryset().model._meta
+        key = data.get(meta.pk.name)
+        what = meta.verbose_name.capitalize()
+        return f"{what} {key!r} already exists." if key is not None else f"{what} conflicts with an existing one."
 
     def perform_destroy(self, instance) -> None:
         self.delete_object(instance)
@@ -99,7 +110,9 @@ class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
         model = self.get_queryset().model
         instance = model(**data)
         _clean(instance)
-        instance.save()
+        # An INSERT, never an UPDATE: with a chosen id, save() would first try an UPDATE, which
+        # overwrites (or nulls the creation time of) a row a concurrent create committed.
+        instance.save(force_insert=True)
         return instance
 
     def update_object(self, instance: Model, data: dict) -> Model:
