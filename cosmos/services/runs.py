@@ -293,15 +293,27 @@ def renew_leases(worker_id: str, run_ids: Iterable[str]) -> tuple[set[str], set[
 
 
 def owner_finalizer(
-    run_id: str, worker_id: str, status: str, *, session_id: str | None = None, parent_id=None, **fields: Any
+    run_id: str,
+    worker_id: str,
+    status: str,
+    *,
+    attempt: int | None = None,
+    session_id: str | None = None,
+    parent_id=None,
+    **fields: Any,
 ):
-    """A callable for ``RunWriter.finish``: the conditional terminal UPDATE of an owned run."""
+    """A callable for ``RunWriter.finish``: the conditional terminal UPDATE of an owned run.
+
+    ``attempt`` pins the owner to one attempt: an engine whose run was reaped while its final
+    write was being retried may claim the run again itself (same worker id); the old attempt's
+    write must then fail, not finish the new one's run."""
     from ..eventlog import LostOwnership
 
     def finalize() -> None:
-        updated = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, worker_id=worker_id).update(
-            status=status, finished_at=timezone.now(), lease_expires_at=None, **fields
-        )
+        owned = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, worker_id=worker_id)
+        if attempt is not None:
+            owned = owned.filter(attempts=attempt)
+        updated = owned.update(status=status, finished_at=timezone.now(), lease_expires_at=None, **fields)
         if not updated:
             raise LostOwnership(run_id)
         _hand_off_on_commit(session_id, parent_id)

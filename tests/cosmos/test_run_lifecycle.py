@@ -277,3 +277,25 @@ def test_a_cancel_that_reaches_the_database_after_the_run_ended_is_a_conflict():
     assert outcome[0].code == "not_cancelable"
     run.refresh_from_db()
     assert (run.status, run.cancel_requested) == (RunStatus.SUCCEEDED, False)
+
+
+# --- a final write retried past its lease cannot finish the run's next attempt
+
+
+def test_an_old_attempt_s_final_write_cannot_finish_the_attempt_that_replaced_it():
+    # The engine's final write of attempt 1 is retried through a database outage longer than the
+    # lease; the reaper re-queues the run and the same engine (same worker id) claims it again as
+    # attempt 2. The old write must fail on the owner check, not end attempt 2's run.
+    from cosmos.eventlog import LostOwnership
+
+    run, _ = run_services.start_run("agent", make_agent().id, "twice claimed", dispatch=False)
+    Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING, worker_id="same-engine", attempts=2)
+
+    with pytest.raises(LostOwnership):
+        run_services.owner_finalizer(str(run.id), "same-engine", RunStatus.SUCCEEDED, attempt=1)()
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+
+    run_services.owner_finalizer(str(run.id), "same-engine", RunStatus.SUCCEEDED, attempt=2)()
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
