@@ -38,6 +38,12 @@ def start_embedded_worker(concurrency: int | None = None):
             loglevel="WARNING",
         )
         threading.Thread(target=_worker.start, name="asteros-embedded-worker", daemon=True).start()
+        # The run engine (and its reaper timer) starts with the worker, not at the first task:
+        # runs interrupted by a restart end with no new traffic. (Celery's worker_ready, which
+        # starts it in a `celery worker` process, is not sent by an embedded WorkController.)
+        from .engine import get_engine
+
+        get_engine()
         logger.info("embedded worker started")
         return _worker
 

@@ -34,6 +34,7 @@ from .eventlog import EventSink, LostOwnership, RunWriter
 from .kinds import DEFINITION_DELETED, ExecutionResult, get_kind
 from .logging import run_id_var
 from .models import Run, RunStatus, WorkerHeartbeat
+from .retry import db_call_retrying
 from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
 from .runtime.providers import preload_providers
@@ -178,7 +179,7 @@ class RunEngine:
         state: dict[str, Any] | None = None,
     ) -> str | None:
         """Claim and run one run to its end. Returns the final status, or None if not ours."""
-        run = await db_call(run_services.claim_run, run_id, self.worker_id)
+        run = await self._claim(run_id)
         if run is None:
             return None
         # An earlier attempt of this run may still be here (its lease expired and this worker
@@ -202,11 +203,29 @@ class RunEngine:
                 del self.local[run_id]
             metrics.run_left()
 
+    async def _claim(self, run_id: str) -> Run | None:
+        """``claim_run``, retried through a short database outage (within one lease): a claim
+        that fails on a broken connection must not leave the run queued until the reaper resends
+        it. A try whose commit went through but whose answer was lost leaves the run ours."""
+        retried = False
+
+        def note_retry() -> None:
+            nonlocal retried
+            retried = True
+
+        run = await db_call_retrying(
+            run_services.claim_run, run_id, self.worker_id, within=self.lease_seconds, on_retry=note_retry
+        )
+        if run is None and retried and run_id not in self.local:
+            run = await db_call(run_services.owned_run, run_id, self.worker_id)
+        return run
+
     async def _execute_claimed(self, run: Run, local: LocalRun, state: dict[str, Any] | None) -> str | None:
         run_id = str(run.id)
         assert self.sink is not None
-        # A first attempt has no events yet; a retried one continues its sequence.
-        last_seq = await db_call(run_services.next_seq, run_id) if run.attempts > 1 else 0
+        # A first attempt has no events yet; a retried one continues its sequence, and first
+        # closes what the lost attempt left open (a message cut in the middle, a tool call).
+        last_seq, closers = await db_call(run_services.resume_point, run_id) if run.attempts > 1 else (0, [])
         writer = RunWriter(run_id, self.sink, last_seq=last_seq)
         self._publish_lifecycle(run)
         context = RunContext(run=run, writer=writer, engine=self, state=dict(state or {}))
@@ -221,14 +240,14 @@ class RunEngine:
                 )
             )
         else:
+            for closer in closers:
+                writer.emit_nowait(closer)
             writer.emit_nowait(make_event(EventType.CUSTOM, name="asteros.retry", value={"attempt": run.attempts}))
         metrics.run_started(run)
         try:
             if self._early_cancels.pop(run_id, None) is not None:
                 self._stop_local(run_id, CANCELLED_BY_USER)  # raises at the next await
-            # Only a run in a session can wait for a predecessor: no database hop for the others.
-            while run.session_id and await db_call(run_services.session_predecessor_active, run):
-                await asyncio.sleep(0.2)
+            # A run in a session is claimed only once its turn has come (claim_run): no waiting here.
             result = await get_kind(run.kind).execute(context)
         except asyncio.CancelledError:
             reason = local.stop_reason
@@ -262,6 +281,9 @@ class RunEngine:
             run_id,
             self.worker_id,
             status,
+            attempt=run.attempts,
+            session_id=run.session_id,
+            parent_id=run.parent_id,
             output=result.output,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
@@ -277,7 +299,13 @@ class RunEngine:
     async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
         event = make_event(EventType.RUN_ERROR, message=message, code=code)
         finalize = run_services.owner_finalizer(
-            str(run.id), self.worker_id, RunStatus.FAILED, error={"code": code, "message": message}
+            str(run.id),
+            self.worker_id,
+            RunStatus.FAILED,
+            attempt=run.attempts,
+            session_id=run.session_id,
+            parent_id=run.parent_id,
+            error={"code": code, "message": message},
         )
         return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None)
 
@@ -286,7 +314,9 @@ class RunEngine:
         if local is not None:
             local.finishing = True
         try:
-            await asyncio.shield(writer.finish(event, finalize))
+            # A short database error here is retried within the lease (which the engine keeps
+            # renewing while the write is retried): the run's work is done and must not be redone.
+            await asyncio.shield(writer.finish(event, finalize, retry_for=self.lease_seconds))
         except LostOwnership:
             logger.warning("lost ownership before finishing")
             return None
@@ -338,27 +368,35 @@ class RunEngine:
     # --- periodic work
 
     async def _tick_forever(self) -> None:
+        """Renew leases every ``lease / 3`` and reap every ``lease / 2``, from the moment the
+        engine starts (a process that starts it at once reaps with no run of its own: the runs
+        interrupted by a restart end within a lease and one reaper interval, with no traffic)."""
         interval = max(0.5, self.lease_seconds / 3)
         reap_every = max(1, int(self.lease_seconds / 2 / interval))
         tick = 0
         while True:
+            try:
+                if tick % reap_every == 0:
+                    await db_call(run_services.reap_expired_runs)
+            except Exception as exc:  # a database blip must not kill the engine
+                logger.warning("reaper failed: %s", exc.__class__.__name__)
             await asyncio.sleep(interval)
             tick += 1
             try:
                 await self._renew()
-                if tick % reap_every == 0:
-                    await db_call(run_services.reap_expired_runs)
-            except Exception as exc:  # a database blip must not kill the engine
+            except Exception as exc:
                 logger.warning("engine tick failed: %s", exc.__class__.__name__)
 
     async def _renew(self) -> None:
         assert self.loop is not None
         horizon = self.loop.time() - self.lease_seconds
         self._early_cancels = {rid: at for rid, at in self._early_cancels.items() if at > horizon}
-        ids = [run_id for run_id, local in self.local.items() if not local.finishing]
+        # Finishing runs too: a final write retried through a database blip keeps its lease.
+        ids = list(self.local)
         ours, cancel = await db_call(run_services.renew_leases, self.worker_id, ids)
         for run_id in ids:
-            # A run that finished while the renewal was in flight is no longer "running": not lost.
+            # A run that finished while the renewal was in flight is no longer "running": not
+            # lost (_stop_local leaves a finishing run alone).
             if run_id not in ours and run_id in self.local:
                 self._stop_local(run_id, LOST_LEASE)
             elif run_id in cancel:

@@ -23,6 +23,7 @@ from . import metrics
 from .bus import get_bus, run_channel
 from .db import db_call
 from .models import TERMINAL_STATUSES, Run, RunEvent
+from .retry import db_call_retrying
 from .runtime.events import TERMINAL_EVENT_TYPES, EventType
 
 logger = logging.getLogger(__name__)
@@ -115,13 +116,16 @@ class RunWriter:
         while self._queued and self._queued[0].taken:
             self._taken_batch = max(self._taken_batch, self._queued.popleft().batch)
 
-    async def finish(self, event: dict, finalize: Callable[[], None]) -> int:
+    async def finish(self, event: dict, finalize: Callable[[], None], *, retry_for: float = 0.0) -> int:
         """Write the terminal event and run ``finalize`` (the status update) in one transaction.
 
         The run's events still waiting in the sink go into that same transaction instead of the
         sink's next cycle: one database round trip and one publish fewer at the end of every run.
         The events the sink has already taken are written first (a reader of the database must
         never see the final event before an earlier one).
+
+        A transient database error is retried for ``retry_for`` seconds; a try that committed
+        but lost its answer is recognised by its final event, already stored.
         """
         self._forget_taken()
         untaken = self.sink.withdraw(self.run_id)
@@ -131,7 +135,17 @@ class RunWriter:
         self.last_seq += 1
         seq = self.last_seq
         events = [(item.seq, item.event) for item in untaken] + [(seq, event)]
-        await db_call(_write_final, self.run_id, events, finalize)
+        retried = False
+
+        def note_retry() -> None:
+            nonlocal retried
+            retried = True
+
+        try:
+            await db_call_retrying(_write_final, self.run_id, events, finalize, within=retry_for, on_retry=note_retry)
+        except LostOwnership:
+            if not (retried and await db_call(_final_event_stored, self.run_id, seq, event["type"])):
+                raise
         metrics.events_written(len(events))
         await get_bus().publish(run_channel(self.run_id), {"events": [list(pair) for pair in events]})
         return seq
@@ -139,6 +153,10 @@ class RunWriter:
 
 def _stream_id(event: dict) -> str | None:
     return event.get("messageId") or event.get("toolCallId")
+
+
+def _final_event_stored(run_id: str, seq: int, event_type: str) -> bool:
+    return RunEvent.objects.filter(run_id=run_id, seq=seq, type=event_type).exists()
 
 
 def _write_final(run_id: str, events: list[tuple[int, dict]], finalize: Callable[[], None]) -> None:

@@ -12,6 +12,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .validators import slug_id_validator
 
@@ -177,6 +178,15 @@ TERMINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+class RunQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """Every UPDATE of runs (claim, renew, finish, cancel, reap, requeue) sets ``updated_at``:
+        a queryset ``update()`` bypasses ``auto_now``, and status changes are all conditional
+        updates, so this is the one place that keeps the column true."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+
 class Run(models.Model):
     """One execution. Its status only moves forward: queued -> running -> a terminal status."""
 
@@ -206,6 +216,8 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at",)

@@ -9,17 +9,13 @@ logger = logging.getLogger(__name__)
 
 
 @worker_ready.connect
-def start_engine_and_reap(**_kwargs) -> None:
+def start_engine(**_kwargs) -> None:
     """A worker with no task yet must still reap: the runs of a killed worker are ``running``,
-    not queued, so no task would ever start this process's engine and its periodic reaper."""
+    not queued, so no task would ever start this process's engine. The engine reaps as it starts
+    and then on its timer."""
     from .engine import get_engine
-    from .services.runs import reap_expired_runs
 
     get_engine()
-    try:
-        reap_expired_runs()
-    except Exception as exc:  # the engine's periodic reaper tries again
-        logger.warning("start-up reap failed: %s", exc.__class__.__name__)
 
 
 @worker_shutdown.connect

@@ -6,7 +6,7 @@ published without a conversion step.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -63,3 +63,48 @@ def make_event(type_: str, **fields: Any) -> dict:
         if value is not None:
             event[key] = value
     return event
+
+
+# What opens a stream inside a run, what closes it, and the key that pairs them.
+_PAIRED: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    (EventType.TEXT_MESSAGE_START, (EventType.TEXT_MESSAGE_END,), "messageId"),
+    (EventType.TOOL_CALL_START, (EventType.TOOL_CALL_END,), "toolCallId"),
+    (EventType.STEP_STARTED, (EventType.STEP_FINISHED,), "stepName"),
+    (EventType.SUBAGENT_STARTED, (EventType.SUBAGENT_FINISHED, EventType.SUBAGENT_ERROR), "runId"),
+)
+PAIRED_EVENT_TYPES: frozenset[str] = frozenset(
+    str(kind) for opening, closing, _ in _PAIRED for kind in (opening, *closing)
+)
+ABANDONED_SUBAGENT = "The run ended before this subagent finished."
+
+
+def closing_events(events: Iterable[dict]) -> list[dict]:
+    """The END events for whatever ``events`` (a run's log, in order) left open: text messages,
+    tool calls, steps and subagents. A log continued after a lost attempt, or ended by someone
+    else than the attempt that opened them, appends these first so every stream is well formed."""
+    open_items: dict[str, dict[str, None]] = {str(opening): {} for opening, _, _ in _PAIRED}
+    closes = {str(kind): str(opening) for opening, closing, _ in _PAIRED for kind in closing}
+    keys = {str(opening): key for opening, _, key in _PAIRED}
+    for event in events:
+        kind = event.get("type")
+        opening = kind if kind in open_items else closes.get(kind)
+        if opening is None:
+            continue
+        key = keys[opening]
+        item = event.get(key) or (event.get("subagentRunId") if opening == EventType.SUBAGENT_STARTED else None)
+        if not isinstance(item, str):
+            continue
+        if kind == opening:
+            open_items[opening][item] = None
+        else:
+            open_items[opening].pop(item, None)
+    out: list[dict] = []
+    for item in open_items[EventType.TEXT_MESSAGE_START]:
+        out.append(make_event(EventType.TEXT_MESSAGE_END, messageId=item))
+    for item in open_items[EventType.TOOL_CALL_START]:
+        out.append(make_event(EventType.TOOL_CALL_END, toolCallId=item))
+    for item in open_items[EventType.STEP_STARTED]:
+        out.append(make_event(EventType.STEP_FINISHED, stepName=item))
+    for item in open_items[EventType.SUBAGENT_STARTED]:
+        out.append(make_event(EventType.SUBAGENT_ERROR, runId=item, message=ABANDONED_SUBAGENT, code="abandoned"))
+    return out

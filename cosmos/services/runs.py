@@ -7,6 +7,7 @@ event in the same transaction, so a run that is terminal always has its terminal
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -16,13 +17,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from ..bus import CANCEL_CHANNEL, LIFECYCLE_CHANNEL, get_bus, run_channel
 from ..kinds import get_kind
 from ..models import ACTIVE_STATUSES, Run, RunEvent, RunStatus, Session, SessionPolicy
-from ..runtime.events import EventType, make_event
+from ..runtime.events import PAIRED_EVENT_TYPES, EventType, closing_events, make_event
 from .errors import Conflict, Invalid, NotFound
 
 logger = logging.getLogger(__name__)
@@ -112,11 +113,15 @@ def start_run(
                 for check in _admission_checks:
                     check(caller)
             session = None
+            waits_for_turn = False
             if session_id:
                 session, _ = Session.objects.select_for_update().get_or_create(
                     id=session_id, defaults={"kind": kind, "target": target}
                 )
-                _apply_session_policy(session)
+                waits_for_turn = _apply_session_policy(session) and parent is None
+            # A run waiting for its session's turn is not dispatched: the end of the run before
+            # it dispatches it (dispatch_session_head), so it holds no worker slot meanwhile.
+            dispatch = dispatch and not waits_for_turn
             run = Run.objects.create(
                 **({"id": run_id} if run_id else {}),
                 kind=kind,
@@ -142,10 +147,11 @@ def start_run(
     return run, True
 
 
-def _apply_session_policy(session: Session) -> None:
+def _apply_session_policy(session: Session) -> bool:
+    """Apply the session's policy to a new run; True if the run must wait for its turn."""
     active = list(Run.objects.filter(session=session, status__in=ACTIVE_STATUSES).values_list("id", flat=True))
     if not active:
-        return
+        return False
     if session.policy == SessionPolicy.REJECT:
         raise Conflict(
             f"Session {session.id!r} already has an active run ({active[0]}); its policy is 'reject'.",
@@ -154,7 +160,49 @@ def _apply_session_policy(session: Session) -> None:
     if session.policy == SessionPolicy.INTERRUPT:
         for run_id in active:
             request_cancel(run_id, cascade=True)
-    # enqueue: the engine starts this run once the earlier ones are done
+    # enqueue, and interrupt while the cancelled runs end: this run starts once they are done.
+    return Run.objects.filter(session=session, parent__isnull=True, status__in=ACTIVE_STATUSES).exists()
+
+
+# --- sessions: one run at a time, in order
+
+
+def _earlier_in_session() -> Exists:
+    """An earlier top-level run of the same session is still queued or running: this run's turn
+    has not come. (``claim_run`` states the same condition in its SQL.)"""
+    return Exists(
+        Run.objects.filter(session_id=OuterRef("session_id"), parent__isnull=True, status__in=ACTIVE_STATUSES).filter(
+            Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
+        )
+    )
+
+
+def session_heads():
+    """Queued top-level session runs whose turn has come (nothing earlier in their session is active)."""
+    return Run.objects.filter(
+        status=RunStatus.QUEUED, parent__isnull=True, session__isnull=False, cancel_requested=False
+    ).filter(~_earlier_in_session())
+
+
+def dispatch_session_head(session_id: str) -> None:
+    """Dispatch the session's next run, once the run before it has ended (by whatever path)."""
+    with transaction.atomic():
+        # The lock start_run takes: a run created meanwhile either saw the end and was
+        # dispatched at once, or is committed (and seen below) before this goes on.
+        list(Session.objects.select_for_update().filter(id=session_id).values_list("id", flat=True))
+        head = session_heads().filter(session_id=session_id).values_list("id", flat=True).first()
+        if head is None:
+            return
+        Run.objects.filter(id=head, status=RunStatus.QUEUED).update(dispatched_at=timezone.now())
+        transaction.on_commit(functools.partial(dispatch_run, head))
+
+
+def _hand_off_on_commit(session_id: str | None, parent_id) -> None:
+    """Called by every transition to a terminal status: the session's next run may start."""
+    if session_id and parent_id is None:
+        # robust: the run's own end is committed whatever happens to the hand-off (the reaper
+        # dispatches a session head that a lost hand-off left behind).
+        transaction.on_commit(functools.partial(dispatch_session_head, session_id), robust=True)
 
 
 def dispatch_run(run_id) -> None:
@@ -181,17 +229,42 @@ def claim_run(run_id: str, worker_id: str) -> Run | None:
     """
     now = timezone.now()
     table = Run._meta.db_table
+    # The session turn (_earlier_in_session): a run whose turn has not come is not taken, so it
+    # holds no slot; the end of the run before it dispatches it again.
     claimed = list(
         Run.objects.raw(
             f"UPDATE {table} SET status = %s, worker_id = %s, lease_expires_at = %s, attempts = attempts + 1, "
             f"started_at = COALESCE(started_at, %s), updated_at = %s "
-            f"WHERE id = %s AND status = %s AND NOT cancel_requested RETURNING *",
-            [RunStatus.RUNNING, worker_id, now + _lease(), now, now, _uuid_param(run_id), RunStatus.QUEUED],
+            f"WHERE id = %s AND status = %s AND NOT cancel_requested "
+            f"AND (session_id IS NULL OR parent_id IS NOT NULL OR NOT EXISTS ("
+            f"SELECT 1 FROM {table} AS earlier WHERE earlier.session_id = {table}.session_id "
+            f"AND earlier.parent_id IS NULL AND earlier.status IN (%s, %s) "
+            f"AND (earlier.created_at < {table}.created_at "
+            f"OR (earlier.created_at = {table}.created_at AND earlier.id < {table}.id)))) RETURNING *",
+            [
+                RunStatus.RUNNING,
+                worker_id,
+                now + _lease(),
+                now,
+                now,
+                _uuid_param(run_id),
+                RunStatus.QUEUED,
+                RunStatus.QUEUED,
+                RunStatus.RUNNING,
+            ],
         )
     )
     if not claimed:
         # A queued run whose cancel was requested before any worker took it ends here.
-        finish_unowned(run_id, RunStatus.CANCELLED, from_status=RunStatus.QUEUED, reason="cancelled before start")
+        if not finish_unowned(
+            run_id,
+            RunStatus.CANCELLED,
+            from_status=RunStatus.QUEUED,
+            reason="cancelled before start",
+            cancel_requested_only=True,
+        ):
+            # Still queued: its session's turn has not come. It is no longer in the broker.
+            Run.objects.filter(id=run_id, status=RunStatus.QUEUED).update(dispatched_at=None)
         return None
     return claimed[0]
 
@@ -200,6 +273,11 @@ def _uuid_param(run_id) -> str:
     # PostgreSQL stores uuid natively; SQLite stores the 32-digit hex Django writes.
     value = uuid.UUID(str(run_id))
     return str(value) if connection.vendor == "postgresql" else value.hex
+
+
+def owned_run(run_id: str, worker_id: str) -> Run | None:
+    """The run if it is running under this worker (a claim whose answer was lost)."""
+    return Run.objects.filter(id=run_id, status=RunStatus.RUNNING, worker_id=worker_id).first()
 
 
 def next_seq(run_id: str) -> int:
@@ -217,35 +295,62 @@ def renew_leases(worker_id: str, run_ids: Iterable[str]) -> tuple[set[str], set[
     return {str(i) for i, _ in rows}, {str(i) for i, cancel in rows if cancel}
 
 
-def session_predecessor_active(run: Run) -> bool:
-    """True while an earlier run of the same session is still queued or running."""
-    if run.session_id is None:
-        return False
-    return (
-        Run.objects.filter(session_id=run.session_id, status__in=ACTIVE_STATUSES, created_at__lt=run.created_at)
-        .exclude(id=run.id)
-        .exists()
-    )
+def owner_finalizer(
+    run_id: str,
+    worker_id: str,
+    status: str,
+    *,
+    attempt: int | None = None,
+    session_id: str | None = None,
+    parent_id=None,
+    **fields: Any,
+):
+    """A callable for ``RunWriter.finish``: the conditional terminal UPDATE of an owned run.
 
-
-def owner_finalizer(run_id: str, worker_id: str, status: str, **fields: Any):
-    """A callable for ``RunWriter.finish``: the conditional terminal UPDATE of an owned run."""
+    ``attempt`` pins the owner to one attempt: an engine whose run was reaped while its final
+    write was being retried may claim the run again itself (same worker id); the old attempt's
+    write must then fail, not finish the new one's run."""
     from ..eventlog import LostOwnership
 
     def finalize() -> None:
-        updated = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, worker_id=worker_id).update(
-            status=status, finished_at=timezone.now(), lease_expires_at=None, **fields
-        )
+        owned = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, worker_id=worker_id)
+        if attempt is not None:
+            owned = owned.filter(attempts=attempt)
+        updated = owned.update(status=status, finished_at=timezone.now(), lease_expires_at=None, **fields)
         if not updated:
             raise LostOwnership(run_id)
+        _hand_off_on_commit(session_id, parent_id)
 
     return finalize
 
 
-def finish_unowned(run_id: str, status: str, *, from_status: str, reason: str, code: str | None = None) -> bool:
+def open_stream_closers(run_id) -> list[dict]:
+    """The END events for the messages, tool calls, steps and subagents the run's stored log
+    leaves open (an attempt that was lost mid-message). See ``runtime.events.closing_events``."""
+    stored = RunEvent.objects.filter(run_id=run_id, type__in=PAIRED_EVENT_TYPES).order_by("seq")
+    return closing_events(stored.values_list("data", flat=True))
+
+
+def resume_point(run_id) -> tuple[int, list[dict]]:
+    """For a retried attempt: the last stored seq, and what the lost attempt left open."""
+    return next_seq(run_id), open_stream_closers(run_id)
+
+
+def finish_unowned(
+    run_id: str,
+    status: str,
+    *,
+    from_status: str,
+    reason: str,
+    code: str | None = None,
+    cancel_requested_only: bool = False,
+) -> bool:
     """End a run nobody is executing (queued, or with an expired lease), with its final events."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().filter(id=run_id, status=from_status).first()
+        candidates = Run.objects.select_for_update().filter(id=run_id, status=from_status)
+        if cancel_requested_only:
+            candidates = candidates.filter(cancel_requested=True)
+        run = candidates.first()
         if run is None:
             return False
         if from_status == RunStatus.RUNNING and run.lease_expires_at and run.lease_expires_at > timezone.now():
@@ -254,6 +359,9 @@ def finish_unowned(run_id: str, status: str, *, from_status: str, reason: str, c
         events = []
         if seq == 0:
             events.append(make_event(EventType.RUN_STARTED, threadId=_thread_id(run), runId=str(run.id)))
+        else:
+            # A lost attempt may have left a message, tool call or step open: close them first.
+            events += open_stream_closers(run_id)
         if status == RunStatus.CANCELLED:
             events.append(
                 make_event(EventType.RUN_FINISHED, threadId=_thread_id(run), runId=str(run.id), outcome="cancelled")
@@ -267,6 +375,7 @@ def finish_unowned(run_id: str, status: str, *, from_status: str, reason: str, c
         Run.objects.filter(id=run_id).update(
             status=status, error=error, finished_at=timezone.now(), lease_expires_at=None
         )
+        _hand_off_on_commit(run.session_id, run.parent_id)
     get_bus().publish_sync(run_channel(str(run_id)), {"events": [[r.seq, r.data] for r in rows]})
     run.status = status
     publish_lifecycle(run)
@@ -286,6 +395,15 @@ def request_cancel(run_id, *, cascade: bool = True) -> int:
     Returns how many runs were flagged. Queued runs end at once; running ones end when their
     worker sees the signal (or, failing that, the flag at its next heartbeat).
     """
+    return sum(_request_cancel(run_id, cascade=cascade))
+
+
+def _request_cancel(run_id, *, cascade: bool) -> tuple[int, int]:
+    """(1 if the run itself was flagged, 0 if it was already terminal; descendants flagged).
+
+    The run's own flag is one conditional UPDATE: its count says whether the run was still
+    active at that moment, whatever a read before it said (a run may finish in between)."""
+    flagged = Run.objects.filter(id=run_id, status__in=ACTIVE_STATUSES).update(cancel_requested=True)
     ids = [str(run_id)]
     if cascade:
         frontier = ids[:]
@@ -298,23 +416,32 @@ def request_cancel(run_id, *, cascade: bool = True) -> int:
             ]
             ids += children
             frontier = children
-    flagged = Run.objects.filter(id__in=ids, status__in=ACTIVE_STATUSES).update(cancel_requested=True)
+    descendants = (
+        Run.objects.filter(id__in=ids[1:], status__in=ACTIVE_STATUSES).update(cancel_requested=True)
+        if len(ids) > 1
+        else 0
+    )
     for rid in ids:
-        finish_unowned(rid, RunStatus.CANCELLED, from_status=RunStatus.QUEUED, reason="cancelled")
+        finish_unowned(
+            rid, RunStatus.CANCELLED, from_status=RunStatus.QUEUED, reason="cancelled", cancel_requested_only=True
+        )
     get_bus().publish_sync(CANCEL_CHANNEL, {"runs": ids})
-    return flagged
+    return flagged, descendants
 
 
 def cancel_run(run_id) -> Run:
-    """Cancel a run from any process. A finished run cannot be cancelled (Conflict)."""
+    """Cancel a run from any process (every door: REST, A2A, AG-UI, websockets, dashboard).
+
+    A run that was already terminal when the cancel reached the database cannot be cancelled
+    (Conflict ``not_cancelable``), even if a read just before said it was running."""
     run = get_run(run_id)
-    if run.is_terminal:
+    flagged, _ = _request_cancel(run.id, cascade=True)
+    run.refresh_from_db()
+    if not flagged:
         raise Conflict(
             f"Run {run.id} is already {run.status}; only queued or running runs can be cancelled.",
             code="not_cancelable",
         )
-    request_cancel(run.id, cascade=True)
-    run.refresh_from_db()
     return run
 
 
@@ -351,12 +478,16 @@ def reap_expired_runs() -> dict[str, int]:
             code="worker_lost",
         ):
             failed += 1
-    # Queued runs that never reached the broker, or whose message was lost with it.
-    stale = Run.objects.filter(status=RunStatus.QUEUED, cancel_requested=False, parent__isnull=True).filter(
-        Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
-        | Q(dispatched_at__lt=now - timedelta(seconds=max(60, settings.ASTEROS.lease_seconds * 2)))
-    )
-    for run_id in list(stale.values_list("id", flat=True)[:500]):
+    # Queued runs that never reached the broker, or whose message was lost with it. A session
+    # run counts only once its turn has come (the hand-off that should have sent it was lost);
+    # until then it is not meant to be in the broker.
+    long_ago = now - timedelta(seconds=max(60, settings.ASTEROS.lease_seconds * 2))
+    stale = Run.objects.filter(
+        status=RunStatus.QUEUED, cancel_requested=False, parent__isnull=True, session__isnull=True
+    ).filter(Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5)) | Q(dispatched_at__lt=long_ago))
+    stale_heads = session_heads().filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=long_ago))
+    stale_ids = list(stale.values_list("id", flat=True)[:500]) + list(stale_heads.values_list("id", flat=True)[:500])
+    for run_id in stale_ids:
         Run.objects.filter(id=run_id).update(dispatched_at=now)
         dispatch_run(run_id)
         resent += 1

@@ -402,6 +402,7 @@ def _cancel_sync(target: Target, caller: Caller, task_id: str) -> str:
         cancel_run(run.id)
     except Conflict as exc:
         if exc.code == "not_cancelable":
+            run.refresh_from_db(fields=["status"])  # it may have ended since it was read above
             raise TaskNotCancelableError(
                 f"Task {run.id} is already {run.status} and cannot be canceled.",
                 metadata={"taskId": str(run.id), "runStatus": run.status},

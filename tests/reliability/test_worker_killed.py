@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from cosmos.models import Run, RunStatus
+from cosmos.runtime.events import closing_events
 from cosmos.services import runs as run_services
 from tests.support.runs import dispatch_to_broker, wait_for_runs
 from tests.support.workers import WorkerProcess
@@ -59,12 +60,13 @@ def test_a_worker_killed_during_100_runs(redis_server, record_property):
             worker.close()
 
     assert orphaned, "the killed worker had no run in flight: nothing was tested"
-    rerun = failed = events = 0
+    rerun = failed = events = cut_mid_stream = 0
     for run in runs:
         events += assert_clean_run(run)
         log = stored(run.id)
         types = [event["type"] for _, event in log]
         assert types.count("RUN_STARTED") == 1, types
+        assert closing_events(event for _, event in log) == [], types  # every stream well formed
         if run.id not in orphaned:
             assert (run.status, run.attempts) == (RunStatus.SUCCEEDED, 1), run
             assert "CUSTOM" not in types
@@ -75,13 +77,18 @@ def test_a_worker_killed_during_100_runs(redis_server, record_property):
         after = [event for _, event in log[len(before) :]]
         if run.id in one_attempt:
             assert (run.status, run.attempts, run.error["code"]) == (RunStatus.FAILED, 1, "worker_lost"), run
-            assert [e["type"] for e in after] == (["RUN_ERROR"] if before else ["RUN_STARTED", "RUN_ERROR"])
+            closers = [e["type"] for e in closing_events(event for _, event in before)]
+            assert [e["type"] for e in after] == ([*closers, "RUN_ERROR"] if before else ["RUN_STARTED", "RUN_ERROR"])
             failed += 1
         else:
             assert (run.status, run.attempts) == (RunStatus.SUCCEEDED, 2), run
             assert not run.worker_id.startswith(victim.engine_id_prefix)  # re-run by a live worker
-            if before:  # the second attempt marks where it took over
-                assert after[0] == {"type": "CUSTOM", "name": "asteros.retry", "value": {"attempt": 2}}, after[0]
+            if before:  # the second attempt closes what the first left open, then marks where it took over
+                closers = closing_events(event for _, event in before)
+                assert after[: len(closers)] == closers, after
+                marker = after[len(closers)]
+                assert marker == {"type": "CUSTOM", "name": "asteros.retry", "value": {"attempt": 2}}, marker
+                cut_mid_stream += bool(closers)
             else:  # the first attempt died before its first event was stored
                 assert after[0]["type"] == "RUN_STARTED"
             rerun += 1
@@ -93,6 +100,7 @@ def test_a_worker_killed_during_100_runs(redis_server, record_property):
         in_flight_at_kill=len(in_flight),
         on_killed_worker=len(orphaned),
         rerun_and_succeeded=rerun,
+        rerun_after_a_cut_mid_stream=cut_mid_stream,
         failed_worker_lost=failed,
         lost=0,
         events_checked=events,

@@ -1,0 +1,93 @@
+"""An embedded server killed mid-run and started again, with no traffic after the restart.
+
+``make run`` as a user runs it: one ``manage.py asteros serve`` process on its own SQLite file,
+the worker a thread of the server. A run is in flight when the process gets SIGKILL; the same
+server starts again and nobody posts anything. The restarted process must reap on its own timer
+(not only once a new run starts its engine): the interrupted run is re-queued when its lease
+expires and runs again, within the lease plus one reaper interval plus the run itself.
+
+The test reads the run's row straight from the SQLite file, so it sends the server no request
+but the start-up probe.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.servers import ApiProcess
+
+from .faults import report
+
+pytestmark = pytest.mark.slow
+
+LEASE_SECONDS = 2
+RUN_SECONDS = 1.5  # time to first token of the agent; a few tokens follow
+MARGIN_SECONDS = 15  # on top of the lease, a reaper interval and the run: a loaded 2-core machine
+
+
+def _row(database: str, run_id: str) -> tuple[str, int]:
+    with sqlite3.connect(database, timeout=10) as db:
+        row = db.execute("SELECT status, attempts FROM cosmos_run WHERE id = ?", (uuid.UUID(run_id).hex,)).fetchone()
+    assert row is not None, run_id
+    return row[0], row[1]
+
+
+def _wait_row(database: str, run_id: str, statuses: tuple[str, ...], timeout: float) -> tuple[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, attempts = _row(database, run_id)
+        if status in statuses:
+            return status, attempts
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"run {run_id} is still {status} after {timeout:g}s (waiting for {statuses})")
+        time.sleep(0.1)
+
+
+def test_a_restarted_embedded_server_finishes_an_interrupted_run_with_no_new_traffic(tmp_path, record_property):
+    api = ApiProcess.embedded(tmp_path, ASTEROS_LEASE_SECONDS=str(LEASE_SECONDS), ASTEROS_ENABLE_LOGGING="false")
+    database = str(tmp_path / "asteros.sqlite3")
+    try:
+        api.start()
+        created = httpx.post(
+            f"{api.url}/api/agents",
+            json={
+                "id": "restart-agent",
+                "provider": "scripted",
+                "parameters": {"ttft_ms": int(RUN_SECONDS * 1000), "reply_tokens": 4},
+            },
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        started = httpx.post(f"{api.url}/api/agents/restart-agent/run", json={"input": "hello"}, timeout=30)
+        assert started.status_code == 202, started.text
+        run_id = started.json()["id"]
+        _wait_row(database, run_id, ("running",), timeout=30)
+
+        api.kill()
+        assert _row(database, run_id) == ("running", 1)
+        api.start()
+        restarted_at = time.monotonic()
+        # No request from here on: only the restarted process's own timer can end the run.
+        status, attempts = _wait_row(
+            database,
+            run_id,
+            ("succeeded", "failed", "cancelled"),
+            timeout=LEASE_SECONDS + LEASE_SECONDS / 2 + RUN_SECONDS + MARGIN_SECONDS,
+        )
+        ended_in = time.monotonic() - restarted_at
+    finally:
+        api.close()
+
+    assert (status, attempts) == ("succeeded", 2)
+    report(
+        record_property,
+        "an embedded server restarted mid-run",
+        lease_seconds=LEASE_SECONDS,
+        run_seconds=RUN_SECONDS,
+        run_done_after_restart_s=round(ended_in, 1),
+    )
