@@ -43,16 +43,14 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message}") from None
 
     def handle_serve(self, host: str, port: int, server: str, no_static: bool, **_options) -> None:
-        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
         from asteros_site.asgi import application
-        from interfaces.serving import start_serving
+        from interfaces.serving import StaticFilesHandler, start_serving
 
         start_serving(host, port, self.stdout)
         if not no_static:
             # Only /static/ requests are intercepted: the admin and dashboard are styled
             # without a proxy. Behind a proxy, use --no-static and collectstatic.
-            application = ASGIStaticFilesHandler(application)
+            application = StaticFilesHandler(application)
         if server == "uvicorn":
             import uvicorn
 
