@@ -1,7 +1,18 @@
-"""What every serving process does before it serves: start the OS, the worker, the banner."""
+"""What every serving process does before it serves: take its port, start the OS, the worker,
+the banner; and the pieces every server shares (the socket it listens on, the static files).
+
+Both ``asteros serve`` and ``runserver`` try their address here first, before anything starts:
+a port already in use stops them at once with a clear message and a non-zero exit (it used to
+print the banner and hang, or exit 0). The banner is printed only once the server listens:
+uvicorn is handed the bound socket (``sockets=``); Daphne binds again itself
+(``ListeningServer``, which reports its own listen failure too, should another process take the
+port in between).
+"""
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import TextIO
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -14,11 +25,51 @@ from .asteros import start_all
 from .banner import banner
 
 
-def start_serving(host: str, port: int | str, out: TextIO) -> None:
+class CannotListen(Exception):
+    """The server cannot take its address; the message says why and what to do."""
+
+
+def listening_socket(host: str, port: int | str) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening, or ``CannotListen`` at once."""
+    port = int(port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Reuse an address in TIME_WAIT (a quick restart); a live listener still refuses the bind.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = f"port {port} is already in use on {host} (another server listens there)"
+            advice = "stop that server, or choose another port (--port, or ASTEROS_PORT)"
+        elif exc.errno == errno.EACCES:
+            reason = f"no permission to listen on port {port}"
+            advice = "choose a port above 1023 (--port, or ASTEROS_PORT)"
+        else:
+            reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            advice = "check the host and port"
+        raise CannotListen(f"{reason}; {advice}.") from None
+    sock.setblocking(False)
+    return sock
+
+
+def check_address(host: str, port: int | str) -> None:
+    """``CannotListen`` now if ``host:port`` cannot be listened on (for a server that binds itself)."""
+    listening_socket(host, port).close()
+
+
+def start_serving() -> None:
     """Write code registrations and start the interfaces (so the first request is not the one
-    that pays for it), start the embedded worker (a no-op in distributed mode), print the banner."""
+    that pays for it), start the embedded worker (a no-op in distributed mode). Callers check
+    their address (``listening_socket``, ``check_address``) first."""
     start_all(strict=False)
     start_embedded_worker()
+
+
+def announce(host: str, port: int | str, out: TextIO) -> None:
+    """The banner: printed once the server listens."""
     out.write(banner(host, port) + "\n")
     out.flush()
 
