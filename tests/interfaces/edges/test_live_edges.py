@@ -50,9 +50,7 @@ def occupied_port() -> Iterator[int]:
 @pytest.mark.parametrize("server", SERVERS)
 def test_a_port_in_use_fails_at_once_with_the_reason_and_no_banner(env, occupied_port, server):
     started = time.monotonic()
-    done = subprocess.run(
-        command(server, occupied_port), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run(command(server, occupied_port), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
