@@ -12,9 +12,11 @@ port in between).
 from __future__ import annotations
 
 import errno
+import json
 import socket
 from typing import TextIO
 
+from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
@@ -23,6 +25,7 @@ from cosmos.embedded import start_embedded_worker
 
 from .asteros import start_all
 from .banner import banner
+from .http.errors import error_body
 
 
 class CannotListen(Exception):
@@ -53,6 +56,23 @@ def listening_socket(host: str, port: int | str) -> socket.socket:
         raise CannotListen(f"{reason}; {advice}.") from None
     sock.setblocking(False)
     return sock
+
+
+def header_timeout_response() -> bytes:
+    """The raw 408 a server writes when a request's headers did not arrive in time (before any
+    request exists to answer through the application), in the one error shape."""
+    seconds = settings.ASTEROS.header_timeout
+    body = json.dumps(
+        error_body(
+            "request_timeout",
+            f"The request headers did not arrive within {seconds} seconds (ASTEROS_HEADER_TIMEOUT).",
+        )
+    ).encode()
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 def check_address(host: str, port: int | str) -> None:

@@ -26,6 +26,8 @@ from typing import Any
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from cosmos.services.errors import ServiceError
+
 MAX_DEPTH = 64  # arrays and objects inside each other; real requests nest a handful deep
 
 TOO_DEEP = f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)"
@@ -104,3 +106,25 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or any ``application/*+json`` (A2A's ``application/a2a+json``)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def require_json_body(content_type: str | None, body: bytes) -> None:
+    """A body sent without a JSON ``Content-Type`` is a 415, on every door (DRF's parsers do
+    the same for REST): it is not read as JSON just because it parses."""
+    if body and not is_json_media_type(content_type):
+        shown = (content_type or "").split(";", 1)[0].strip() or "none"
+        raise UnsupportedMediaType(
+            f"Send the body as JSON (Content-Type: application/json); got Content-Type {shown!r}.",
+            details={"content_type": content_type or None},
+        )

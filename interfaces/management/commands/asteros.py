@@ -58,7 +58,9 @@ class Command(BaseCommand):
         if server == "uvicorn":
             import uvicorn
 
-            config = uvicorn.Config(application, log_level="warning", lifespan="off")
+            from interfaces.uvicorn_server import DeadlineH11Protocol
+
+            config = uvicorn.Config(application, log_level="warning", lifespan="off", http=DeadlineH11Protocol)
             announce(host, port, self.stdout)  # uvicorn serves on the socket that listens already
             uvicorn.Server(config).run(sockets=[sock])
             return

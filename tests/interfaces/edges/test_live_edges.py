@@ -132,3 +132,114 @@ def test_a_websocket_to_an_unknown_path_is_refused_cleanly(served, path):
     assert frame["type"] == "error" and frame["code"] == "not_found", frame
     assert code == 4404
     assert "Traceback" not in served.output()
+
+
+# --- slow clients and chunked bodies (raw sockets)
+
+TIMEOUT = 2  # ASTEROS_HEADER_TIMEOUT and ASTEROS_BODY_TIMEOUT of the servers below
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def timed(request, env, tmp_path_factory) -> Iterator[Served]:
+    timed_env = env | {
+        "ASTEROS_HEADER_TIMEOUT": str(TIMEOUT),
+        "ASTEROS_BODY_TIMEOUT": str(TIMEOUT),
+        "ASTEROS_MAX_BODY_BYTES": "4096",
+    }
+    served = Served(request.param, timed_env, tmp_path_factory.mktemp("timed") / "server.log")
+    try:
+        served.wait_for_banner()
+        assert manage(env, "asteros", "demo").returncode == 0
+        yield served
+    finally:
+        served.stop()
+
+
+def exchange(port: int, parts: list[bytes], gap: float, wait: float = 15) -> tuple[bytes, float]:
+    """Send ``parts`` ``gap`` seconds apart, then read until the server closes (or ``wait``)."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        try:
+            for part in parts:
+                sock.sendall(part)
+                time.sleep(gap)
+        except OSError:
+            pass  # the server closed on us mid-way: what it answered is read below
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return received, time.monotonic() - started
+
+
+def status_of(raw: bytes) -> int | None:
+    if not raw.startswith(b"HTTP/1.1 "):
+        return None
+    return int(raw.split(b" ", 2)[1])
+
+
+def body_of(raw: bytes) -> dict:
+    """The JSON body (``Content-Length`` or chunked framing: from its first brace to its last)."""
+    payload = raw.split(b"\r\n\r\n", 1)[1]
+    return json.loads(payload[payload.index(b"{") : payload.rindex(b"}") + 1])
+
+
+def run_request(body: bytes, *, chunked: bool = False) -> bytes:
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(body)
+    return (
+        b"POST /api/agents/agent-2/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + framing
+        + b"\r\nConnection: close\r\n\r\n"
+    )
+
+
+def chunked(body: bytes, size: int = 5) -> bytes:
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+def test_headers_trickled_past_the_deadline_get_a_408(timed):
+    parts = [b"GET /api HTTP/1.1\r\n"] + [b"X-Slow-%d: 1\r\n" % i for i in range(10)]
+    raw, elapsed = exchange(timed.port, parts, gap=0.5)
+    assert status_of(raw) == 408, raw[:300]
+    assert body_of(raw)["error"]["code"] == "request_timeout"
+    assert elapsed < TIMEOUT + 4
+
+
+def test_a_client_that_sends_nothing_is_let_go(timed):
+    raw, elapsed = exchange(timed.port, [], gap=0)
+    assert status_of(raw) in (408, None), raw[:300]  # a 408, or (daphne idle) just closed
+    assert elapsed < TIMEOUT + 4
+
+
+def test_a_body_that_stops_arriving_is_let_go(timed):
+    body = b'{"input": "hello there"}'
+    raw, elapsed = exchange(timed.port, [run_request(body) + body[:5]], gap=0)
+    assert status_of(raw) in (408, None), raw[:300]
+    assert b"202 Accepted" not in raw
+    assert elapsed < 2 * TIMEOUT + 4
+
+
+def test_a_slow_but_steady_client_is_never_cut_off(timed):
+    body = b'{"input": "slowly"}'
+    # Every gap is under the body timeout, the whole body takes well over it.
+    parts = [run_request(body)] + [bytes([byte]) for byte in body]
+    raw, elapsed = exchange(timed.port, parts, gap=TIMEOUT * 0.4)
+    assert elapsed > TIMEOUT * 2
+    assert status_of(raw) == 202, raw[:500]
+
+
+def test_a_chunked_body_is_read(timed):
+    body = b'{"input": "sent in chunks"}'
+    raw, _ = exchange(timed.port, [run_request(body, chunked=True) + chunked(body)], gap=0)
+    assert status_of(raw) == 202, raw[:500]
+    assert b"sent in chunks" in raw
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(timed):
+    body = b'{"input": "' + b"x" * 8000 + b'"}'
+    raw, _ = exchange(timed.port, [run_request(body, chunked=True) + chunked(body, 1000)], gap=0)
+    assert status_of(raw) == 413, raw[:500]
+    assert body_of(raw)["error"]["code"] == "payload_too_large"
