@@ -9,6 +9,7 @@ those only).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import warnings
@@ -79,10 +80,28 @@ GARBAGE_BODIES = st.one_of(
             b'{"a": NaN}',
             b'{"a": "\\u0000"}',  # valid JSON; PostgreSQL cannot store the NUL
             b"[Infinity]",
+            b'{"a": "\\ud800"}',  # a lone surrogate: no UTF-8 encoding, no column holds it
+            b'{"a": [1e400]}',  # a float that overflows to inf: not JSON either
+            b'{"\\udfff": -1e999}',
             b"\xff\xfe\x00{}",
             b"[" * 5000 + b"]" * 5000,  # nested deeper than json.loads can recurse
             b'{"a": ' * 3000 + b"1" + b"}" * 3000,
         ]
+    ),
+)
+
+
+# Query-string integers and cursors a confused client sends: past 64 bits, signed, not numbers.
+QUERY_INTEGERS = st.one_of(
+    st.integers(),
+    st.integers(min_value=2**62, max_value=2**80),
+    st.sampled_from(["9223372036854775808", "-1", "1e3", "0x10", "", " 1", "١٢"]),
+).map(str)
+CURSORS = st.one_of(
+    st.text(max_size=40),
+    st.binary(max_size=40).map(lambda raw: base64.b64encode(raw).decode()),
+    st.text(alphabet="0123456789-:T+. ", max_size=30).map(
+        lambda position: base64.b64encode(f"p={position}".encode()).decode()
     ),
 )
 

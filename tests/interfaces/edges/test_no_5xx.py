@@ -9,11 +9,13 @@ import base64
 import json
 
 import pytest
+from hypothesis import given
 
 from cosmos.models import Run
 from interfaces.http.parsers import loads
 from tests.factories import make_agent, make_run
 from tests.interfaces.http.conftest import assert_error
+from tests.support.fuzzing import CURSORS, GARBAGE_BODIES, QUERY_INTEGERS, fuzz_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +124,46 @@ def test_the_one_parser_refuses_what_cannot_be_stored(raw):
 @pytest.mark.parametrize("raw", ['"\\ud83d\\ude00"', "1e308", "[" * 64 + "]" * 64, '{"a": -0.5, "b": [1, "é"]}'])
 def test_the_one_parser_keeps_what_is_json(raw):
     assert loads(raw) == json.loads(raw)
+
+
+# --- fuzzing the classes above: integers and cursors in query strings, bodies through every door
+
+
+@pytest.mark.fuzz
+@given(offset=QUERY_INTEGERS, limit=QUERY_INTEGERS)
+@fuzz_settings(60)
+def test_fuzz_list_integers_never_5xx(api_client, offset, limit):
+    response = api_client.get("/api/agents", {"offset": offset, "limit": limit})
+    assert response.status_code in (200, 400), (offset, limit, response.content[:300])
+    if response.status_code == 400:
+        assert_error(response, 400)
+
+
+@pytest.mark.fuzz
+@given(after=QUERY_INTEGERS, limit=QUERY_INTEGERS)
+@fuzz_settings(60)
+def test_fuzz_event_integers_never_5xx(api_client, after, limit):
+    run = make_run()
+    response = api_client.get(f"/api/runs/{run.id}/events", {"after": after, "limit": limit})
+    assert response.status_code in (200, 400), (after, limit, response.content[:300])
+
+
+@pytest.mark.fuzz
+@given(cursor=CURSORS, limit=QUERY_INTEGERS)
+@fuzz_settings(80)
+def test_fuzz_cursors_never_5xx(api_client, cursor, limit):
+    response = api_client.get("/api/runs", {"cursor": cursor, "limit": limit})
+    assert response.status_code in (200, 400), (cursor, response.content[:300])
+    if response.status_code == 400:
+        assert_error(response, 400, "invalid_cursor")
+
+
+@pytest.mark.fuzz
+@given(body=GARBAGE_BODIES)
+@fuzz_settings(40)
+def test_fuzz_rest_bodies_never_5xx_and_never_store_what_cannot_be_kept(api_client, body):
+    agent = make_agent()
+    response = api_client.generic("POST", f"/api/agents/{agent.id}/run", body, content_type="application/json")
+    assert response.status_code < 500, (body[:80], response.content[:300])
+    for run in Run.objects.all():
+        json.dumps(run.input).encode("utf-8")  # every stored input is JSON and UTF-8
