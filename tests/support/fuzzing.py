@@ -97,12 +97,20 @@ QUERY_INTEGERS = st.one_of(
     st.integers(min_value=2**62, max_value=2**80),
     st.sampled_from(["9223372036854775808", "-1", "1e3", "0x10", "", " 1", "١٢"]),
 ).map(str)
+
+
+def _base64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _cursor_at(position: str) -> str:
+    return _base64(f"p={position}".encode())
+
+
 CURSORS = st.one_of(
     st.text(max_size=40),
-    st.binary(max_size=40).map(lambda raw: base64.b64encode(raw).decode()),
-    st.text(alphabet="0123456789-:T+. ", max_size=30).map(
-        lambda position: base64.b64encode(f"p={position}".encode()).decode()
-    ),
+    st.binary(max_size=40).map(_base64),
+    st.text(alphabet="0123456789-:T+. ", max_size=30).map(_cursor_at),
 )
 
 
