@@ -18,6 +18,14 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from cosmos.runtime.providers import preload_providers
+
+# The engine imports the model SDKs on a background thread when it starts (preload_providers);
+# Hypothesis walks sys.modules when it describes a strategy, and a dict that changes size under
+# it fails the example ("dictionary changed size during iteration"). Imported here first, on the
+# main thread, they are already there when the engine asks.
+preload_providers()
+
 BOUNDED_PROFILE = "asteros-bounded"
 FUZZ_PROFILE = "asteros-fuzz"
 
