@@ -19,12 +19,13 @@ require_secret_key(settings.ASTEROS)  # never serve with an empty or default sec
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from interfaces.http.body import RequestBodyGuard  # noqa: E402
 from interfaces.routing import websocket_urlpatterns  # noqa: E402
 from interfaces.ws.auth import WebsocketAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RequestBodyGuard(django_asgi_app),  # bodies bounded in size and time, chunked ones read
         "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -58,6 +58,8 @@ class Options:
     db_threads: int = 4
     db_pool_size: int = 20
     http_threads: int = 8
+    header_timeout: int = 20
+    body_timeout: int = 30
 
     @property
     def distributed(self) -> bool:
@@ -234,4 +236,6 @@ def load_options(env: Mapping[str, str]) -> Options:
         db_threads=_int(env, "ASTEROS_DB_THREADS", 4, low=1, high=64),
         db_pool_size=_int(env, "ASTEROS_DB_POOL_SIZE", 20, low=2, high=1000),
         http_threads=_int(env, "ASTEROS_HTTP_THREADS", 8, low=1, high=256),
+        header_timeout=_int(env, "ASTEROS_HEADER_TIMEOUT", 20, low=1, high=3600),
+        body_timeout=_int(env, "ASTEROS_BODY_TIMEOUT", 30, low=1, high=3600),
     )

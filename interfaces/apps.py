@@ -10,8 +10,9 @@ class InterfacesConfig(AppConfig):
         from cosmos.services.runs import register_admission_check
 
         from . import admin_live, quotas
-        from .a2a import declared
+        from .a2a import declared, edge
 
         admin_live.install()  # run/cancel/retry actions and the live Run page, on cosmos's admin
         register_admission_check(quotas.admit_run)  # per-API-key run quotas, on every entry point
         declared.install()  # remote A2A agents declared in the admin: tools, and the "a2a" provider
+        edge.install()  # the A2A bindings' error shapes for what the edge refuses (413, 400)

@@ -3,7 +3,7 @@
 
 from django.urls import re_path
 
-from .ws.consumers import AGUIConsumer, DashboardConsumer, RunStreamConsumer
+from .ws.consumers import AGUIConsumer, DashboardConsumer, NotFoundConsumer, RunStreamConsumer
 
 websocket_urlpatterns: list = [
     re_path(r"^ws/runs/(?P<run_id>[0-9A-Fa-f-]{32,36})/?$", RunStreamConsumer.as_asgi(), name="ws-run"),
@@ -13,4 +13,6 @@ websocket_urlpatterns: list = [
         name="ws-agui",
     ),
     re_path(r"^ws/dashboard/?$", DashboardConsumer.as_asgi(), name="ws-dashboard"),
+    # Last: any other path is refused cleanly (close 4404), not a 500 from the router.
+    re_path(r"", NotFoundConsumer.as_asgi(), name="ws-not-found"),
 ]

@@ -176,6 +176,33 @@ class PermissionDeniedError(A2AError):
     default_message = "You may not do this."
 
 
+class PayloadTooLargeError(A2AError):
+    """The body is over ASTEROS_MAX_BODY_BYTES: refused by the edge before anything reads it."""
+
+    jsonrpc_code, http_status, grpc_status, reason = -32600, 413, "INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE"
+    domain = OUR_DOMAIN
+    default_message = "The request body is too large."
+    keeps_http_status = True
+
+
+class UnsupportedMediaTypeError(A2AError):
+    """A body sent without a JSON ``Content-Type`` (``application/json`` or ``application/a2a+json``)."""
+
+    jsonrpc_code, http_status, grpc_status, reason = -32600, 415, "INVALID_ARGUMENT", "UNSUPPORTED_MEDIA_TYPE"
+    domain = OUR_DOMAIN
+    default_message = "Send the body as JSON (Content-Type: application/json)."
+    keeps_http_status = True
+
+
+class BadHTTPRequestError(A2AError):
+    """A request the edge refuses before the binding reads it (a bad Content-Length, a NUL in the URL)."""
+
+    jsonrpc_code, http_status, grpc_status, reason = -32600, 400, "INVALID_ARGUMENT", "BAD_REQUEST"
+    domain = OUR_DOMAIN
+    default_message = "The request is not valid."
+    keeps_http_status = True
+
+
 class QuotaExceededError(A2AError):
     """A quota of the caller's API key is used up (``interfaces.quotas``): HTTP 429 with
     ``Retry-After`` on both bindings; ErrorInfo names the quota and limit, RetryInfo the delay."""

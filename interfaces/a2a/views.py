@@ -27,6 +27,7 @@ from ..http.parsers import loads
 from ..http.sse import format_event, sse_response, stream_events
 from . import services
 from .cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
+from .edge import request_id_from, require_json
 from .errors import (
     A2AError,
     AgentNotFoundError,
@@ -189,15 +190,24 @@ async def jsonrpc_endpoint(request: HttpRequest, resource: str, object_id: str) 
     if request.method != "POST":
         return _method_not_allowed("GET, POST")
     call = Call(None, "", None)
+    parsing = False
     try:
         target = await resolve(resource, object_id)
         caller = await authenticate(request, target)
+        require_json(request)
+        parsing = True  # from here, parse_body says which id (if any) its own errors carry
         call = parse_body(request.body)
         check_version(request.headers, request.GET)
         result = await dispatch(target, caller, call)
     except Exception as exc:
         error = _unexpected(exc)
-        return _rpc_response(error, error.request_id if error.request_id is not None else call.id)
+        if error.request_id is not None:
+            request_id = error.request_id
+        elif call.id is not None or parsing:
+            request_id = call.id
+        else:  # refused before the body was parsed (401, 403, 404, 415): its id all the same
+            request_id = request_id_from(request.body)
+        return _rpc_response(error, request_id)
     if call.method in STREAMING_METHODS:
         stream: AsyncIterator[dict[str, Any]] = result  # type: ignore[assignment]
         frames = _frames(
@@ -249,6 +259,7 @@ def rest(methods: tuple[str, ...], scope: str = "read") -> Callable[[RestHandler
             try:
                 target = await resolve(resource, object_id)
                 caller = await authenticate(request, target, scope)
+                require_json(request)
                 check_version(request.headers, request.GET)
                 return await handler(request, target, caller, **kwargs)
             except Exception as exc:

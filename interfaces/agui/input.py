@@ -22,9 +22,11 @@ Rules worth knowing (the AG-UI spec's, applied here):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from ag_ui.core import RunAgentInput as SpecRunAgentInput
+from pydantic import ValidationError
 
 from cosmos.services.errors import Invalid
 
@@ -32,9 +34,10 @@ from ..http.parsers import loads
 
 MAX_ID_CHARS = 128
 MAX_TOOLS = 128
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_TOOL_NAME_CHARS = 128  # the spec sets no limit on a tool's name; any printable one is taken
 ROLES = ("developer", "system", "assistant", "user", "tool", "activity", "reasoning")
 IGNORED_ROLES = ("activity", "reasoning")  # client-side material the model never sees
+STATE_ONLY_TURN = "(No new message: act on the application's current state and context above.)"
 UNANSWERED_TOOL_CALL = "No result was provided for this tool call."
 EMPTY_PARAMETERS = {"type": "object", "properties": {}}
 
@@ -114,6 +117,8 @@ def parse_run_agent_input(body: Any) -> RunAgentInput:
     tools = _check_tools(body.get("tools"), problems)
     context = _check_context(body.get("context"), problems)
     problems.raise_if_any()
+    _check_against_the_spec(body, problems)
+    problems.raise_if_any()
     assert thread_id is not None and run_id is not None
     state = body.get("state")
     return RunAgentInput(
@@ -128,6 +133,36 @@ def parse_run_agent_input(body: Any) -> RunAgentInput:
         parent_run_id=parent_run_id,
         protocol_version=protocol_version,
     )
+
+
+def _check_against_the_spec(body: dict, problems: _Problems) -> None:
+    """What the AG-UI spec itself allows, as ``ag-ui-protocol``'s own types decide: a message
+    without ``id``, a ``resume`` entry without ``interruptId`` or with an unknown ``status``, a
+    tool without ``description`` are refused here; the checks below add only what AsterOS
+    needs on top (bounded ids, tool names a model provider takes, tool-call pairing)."""
+    try:
+        SpecRunAgentInput.model_validate(body)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_context=False, include_input=False):
+            problems.add(_path(error["loc"]), error["msg"] + ".")
+
+
+def _path(loc: tuple) -> str:
+    """``("messages", 0, "user", "id")`` -> ``messages[0].id`` (the union tag dropped)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ROLES or "[" in str(part) or "-" in str(part):
+            continue  # pydantic names the union member it tried: not a field of the body
+        else:
+            out += ("." if out else "") + _camel(str(part))
+    return out or "body"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
 
 
 def _check_content(content: Any, path: str, problems: _Problems, *, required: bool = True) -> None:
@@ -227,8 +262,8 @@ def _check_tools(tools: Any, problems: _Problems) -> list[dict]:
             problems.add(path, "must be an object.")
             continue
         name = tool.get("name")
-        if not isinstance(name, str) or not TOOL_NAME.match(name):
-            problems.add(f"{path}.name", "must be 1 to 64 letters, digits, '_' or '-'.")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOOL_NAME_CHARS or not name.isprintable():
+            problems.add(f"{path}.name", f"must be a printable name of 1 to {MAX_TOOL_NAME_CHARS} characters.")
             continue
         if name in seen:
             problems.add(f"{path}.name", f"the tool {name!r} is listed twice.")
@@ -363,6 +398,10 @@ def to_internal_messages(parsed: RunAgentInput, state: Any = None) -> list[dict]
             pending.remove(call_id)
             answered.add(call_id)
     settle()
+    if not any(m["role"] in ("user", "tool") for m in out) and intro:
+        # The spec allows a run on state (or context) alone, with no message: the model still
+        # needs a turn to answer, so it is asked to act on what the preamble gave it.
+        out.append({"role": "user", "content": STATE_ONLY_TURN})
     if not any(m["role"] in ("user", "tool") for m in out):
         problems.add("messages", "must contain at least one user message (or tool results to continue from).")
     problems.raise_if_any()

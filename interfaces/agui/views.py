@@ -17,7 +17,7 @@ from workflows.models import Workflow
 
 from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, require_access, session_user_with_csrf
 from ..http.errors import error_response, service_error_response
-from ..http.parsers import loads
+from ..http.parsers import loads, require_json_body
 from ..http.runs import require_kind
 from ..http.sse import format_event, parse_last_event_id, sse_response, stream_events
 from .input import parse_run_agent_input
@@ -34,6 +34,7 @@ def encode(seq: int | None, event: dict) -> bytes:
 
 
 def _decode(request: HttpRequest) -> Any:
+    require_json_body(request.content_type, request.body)  # text/plain is a 415, not a run
     if not request.body:
         raise Invalid("The body is empty: send an AG-UI RunAgentInput as JSON.", code="malformed_request")
     try:

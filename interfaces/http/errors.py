@@ -8,11 +8,12 @@ itself (404, 405, 413, 500 outside DRF) are rewritten into the same shape by
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import IntegrityError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -101,11 +102,34 @@ def status_error_response(status_code: int, message: str | None = None, details:
     return error_response(code, message or default, status_code, details)
 
 
-def payload_too_large(limit: int) -> JsonResponse:
-    return error_response(
+# Errors the edge answers before any view runs (a body over the limit, a bad Content-Length):
+# each door whose protocol has its own error shape (A2A) registers a renderer for its paths.
+EdgeRenderer = Callable[[HttpRequest, int, str, str, Any], HttpResponse | None]
+_edge_renderers: list[EdgeRenderer] = []
+
+
+def register_edge_renderer(renderer: EdgeRenderer) -> None:
+    """``renderer(request, status, code, message, details)`` answers for the paths of its door
+    (None for the others)."""
+    if renderer not in _edge_renderers:
+        _edge_renderers.append(renderer)
+
+
+def edge_error_response(request: HttpRequest, status_code: int, code: str, message: str, details: Any = None):
+    """An edge error in the shape of the door the request is for (the one error shape otherwise)."""
+    for renderer in _edge_renderers:
+        response = renderer(request, status_code, code, message, details)
+        if response is not None:
+            return response
+    return error_response(code, message, status_code, details)
+
+
+def payload_too_large(request: HttpRequest, limit: int):
+    return edge_error_response(
+        request,
+        413,
         "payload_too_large",
         f"The request body is larger than the limit of {limit} bytes (ASTEROS_MAX_BODY_BYTES).",
-        413,
         {"limit_bytes": limit},
     )
 

@@ -26,7 +26,14 @@ from django.conf import settings
 
 from cosmos.logging import request_id_var, run_id_var
 
-from .errors import DATABASE_ERRORS, database_unavailable_response, payload_too_large, status_error_response
+from .body import BODY_TOO_LARGE
+from .errors import (
+    DATABASE_ERRORS,
+    database_unavailable_response,
+    edge_error_response,
+    payload_too_large,
+    status_error_response,
+)
 
 access_logger = logging.getLogger("asteros.access")
 logger = logging.getLogger(__name__)
@@ -101,14 +108,18 @@ class RequestContextMiddleware:
         declared = request.META.get("CONTENT_LENGTH")
         if declared and not declared.strip().isdigit():
             # Later middleware (the metrics) would fail on int() of it: a 500 for bad input.
-            return status_error_response(400, "The Content-Length header is not a number of bytes.")
+            return edge_error_response(
+                request, 400, "bad_request", "The Content-Length header is not a number of bytes."
+            )
         if _nul_in_url(request):
             # PostgreSQL cannot hold a NUL in a text value: any lookup or filter with it would fail.
-            return status_error_response(400, "The path and the query parameters must not contain NUL (%00).")
+            return edge_error_response(
+                request, 400, "bad_request", "The path and the query parameters must not contain NUL (%00)."
+            )
         size = body_size(request)
         limit = settings.ASTEROS.max_body_bytes
-        if size is not None and size > limit:
-            return payload_too_large(limit)
+        if getattr(request, "scope", {}).get(BODY_TOO_LARGE) or (size is not None and size > limit):
+            return payload_too_large(request, limit)
         return None
 
     def _end(self, request, response, request_id: str, started: float):

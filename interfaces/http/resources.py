@@ -31,6 +31,7 @@ from ..registry import ResourceConfig, site
 from .auth import KIND_RESOURCES, KeyPrincipal
 from .links import api_url
 from .pagination import ResourcePagination, cursor_pagination
+from .params import whole_number
 from .parsers import JSONParser
 from .runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
 from .schema import SSE_EVENT_SCHEMA
@@ -294,7 +295,7 @@ class RunResource(ResourceConfig):
     def events(self, request, *args, **kwargs):
         """A page of events after ?after=N, or (Accept: text/event-stream) the live SSE stream."""
         run = self.get_object()
-        after = _int_param(request.query_params.get("after"), "after", default=0, low=0)
+        after = whole_number(request.query_params.get("after"), "after", default=0)
         if wants_event_stream(request):
             try:
                 resume = parse_last_event_id(request.headers.get("Last-Event-ID"))
@@ -303,7 +304,7 @@ class RunResource(ResourceConfig):
             return sse_response(
                 run_event_stream(str(run.id), after=max(after, resume or 0)), headers={"X-Run-ID": str(run.id)}
             )
-        limit = _int_param(request.query_params.get("limit"), "limit", default=100, low=1, high=MAX_EVENTS_PAGE)
+        limit = whole_number(request.query_params.get("limit"), "limit", default=100, low=1, high=MAX_EVENTS_PAGE)
         rows = read_events(str(run.id), after, limit)
         last = rows[-1][0] if rows else after
         exhausted = run.is_terminal and len(rows) < limit
@@ -322,19 +323,6 @@ class RunResource(ResourceConfig):
         """Cancel a queued or running run (and its children); 409 when it is already over."""
         run = run_services.cancel_run(self.get_object().id)
         return Response(RunSerializer(run, context={"request": request}).data, status=http_status.HTTP_202_ACCEPTED)
-
-
-def _int_param(raw: str | None, name: str, *, default: int, low: int, high: int | None = None) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise Invalid(f"'{name}' must be a whole number {bounds}.", details={name: raw})
-    return value
 
 
 site.register(Agent, AgentResource)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
 ERROR_DESCRIPTIONS = {
     "400": "The request is not valid (bad input, malformed JSON).",
@@ -89,3 +92,18 @@ class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
             {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         ]
+
+
+class DocsView(SpectacularSwaggerView):
+    """The Swagger UI page. Its only renderer is an HTML template, which cannot render an error
+    or DRF's ``OPTIONS`` metadata (a 500 once): ``OPTIONS`` is not offered (405), and every
+    error answers in the JSON error shape."""
+
+    metadata_class = None
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.status_code >= 400:
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response

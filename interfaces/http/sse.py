@@ -31,6 +31,8 @@ from django.http import StreamingHttpResponse
 
 from cosmos.eventlog import follow
 
+from .params import parse_whole_number
+
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 DEFAULT_HEARTBEAT = 15.0
 
@@ -156,7 +158,4 @@ def parse_last_event_id(value: str | None) -> int | None:
     """The seq in a ``Last-Event-ID`` header; None when absent. ValueError when not a seq."""
     if value is None or value.strip() == "":
         return None
-    seq = int(value.strip())
-    if seq < 0:
-        raise ValueError("negative")
-    return seq
+    return parse_whole_number(value)

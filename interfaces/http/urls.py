@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from ..registry import site
 from .keys import KeyUsageView
+from .schema import DocsView
 from .views import APIRootView
 
 API_NAMESPACE = "api"
@@ -26,7 +27,7 @@ def build_urlpatterns() -> list:
     prefix = api_prefix()
     inner = [
         path("schema", SpectacularAPIView.as_view(), name="schema"),
-        path("docs", SpectacularSwaggerView.as_view(url_name=f"{API_NAMESPACE}:schema"), name="docs"),
+        path("docs", DocsView.as_view(url_name=f"{API_NAMESPACE}:schema"), name="docs"),
         path("keys/me/usage", KeyUsageView.as_view(), name="key-usage"),
         *site.get_urls(),
     ]

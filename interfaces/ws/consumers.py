@@ -47,6 +47,7 @@ from ..agui.services import agui_events, start_agui_run
 from ..dashboard import services as dashboard
 from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, count_key_request
 from ..http.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
+from ..http.params import parse_whole_number
 from ..http.parsers import loads
 from ..http.runs import require_kind
 from .auth import authorize, close_code, credentials, may
@@ -152,8 +153,9 @@ class RunStreamConsumer(BaseConsumer):
     async def connect(self) -> None:
         self.run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        raw_after = (query.get("after") or ["0"])[0]
-        if not raw_after.isdigit():
+        try:
+            after = parse_whole_number((query.get("after") or ["0"])[0])
+        except ValueError:
             await self.refuse(4400, "invalid_after", "'after' must be the seq of an event (0 or more).")
             return
         try:
@@ -177,7 +179,7 @@ class RunStreamConsumer(BaseConsumer):
             return
         self.run_id = str(brief["id"])
         await self.open()
-        self.task = asyncio.create_task(self.pump(int(raw_after)))
+        self.task = asyncio.create_task(self.pump(after))
 
     async def pump(self, after: int) -> None:
         try:
@@ -383,3 +385,12 @@ class DashboardConsumer(BaseConsumer):
         subscription = getattr(self, "subscription", None)
         if subscription is not None:
             await subscription.close()
+
+
+class NotFoundConsumer(BaseConsumer):
+    """Every websocket path no route above matches: refused like an unknown run (close 4404
+    with an error frame), where Channels' router would raise and the server answer a 500."""
+
+    async def connect(self) -> None:
+        path = self.scope.get("path", "")
+        await self.refuse(4404, "not_found", f"No websocket endpoint at {path!r}.")

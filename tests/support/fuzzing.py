@@ -9,6 +9,7 @@ those only).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import warnings
@@ -16,6 +17,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from cosmos.runtime.providers import preload_providers
+
+# The engine imports the model SDKs on a background thread when it starts (preload_providers);
+# Hypothesis walks sys.modules when it describes a strategy, and a dict that changes size under
+# it fails the example ("dictionary changed size during iteration"). Imported here first, on the
+# main thread, they are already there when the engine asks.
+preload_providers()
 
 BOUNDED_PROFILE = "asteros-bounded"
 FUZZ_PROFILE = "asteros-fuzz"
@@ -79,11 +88,37 @@ GARBAGE_BODIES = st.one_of(
             b'{"a": NaN}',
             b'{"a": "\\u0000"}',  # valid JSON; PostgreSQL cannot store the NUL
             b"[Infinity]",
+            b'{"a": "\\ud800"}',  # a lone surrogate: no UTF-8 encoding, no column holds it
+            b'{"a": [1e400]}',  # a float that overflows to inf: not JSON either
+            b'{"\\udfff": -1e999}',
             b"\xff\xfe\x00{}",
             b"[" * 5000 + b"]" * 5000,  # nested deeper than json.loads can recurse
             b'{"a": ' * 3000 + b"1" + b"}" * 3000,
         ]
     ),
+)
+
+
+# Query-string integers and cursors a confused client sends: past 64 bits, signed, not numbers.
+QUERY_INTEGERS = st.one_of(
+    st.integers(),
+    st.integers(min_value=2**62, max_value=2**80),
+    st.sampled_from(["9223372036854775808", "-1", "1e3", "0x10", "", " 1", "١٢"]),
+).map(str)
+
+
+def _base64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _cursor_at(position: str) -> str:
+    return _base64(f"p={position}".encode())
+
+
+CURSORS = st.one_of(
+    st.text(max_size=40),
+    st.binary(max_size=40).map(_base64),
+    st.text(alphabet="0123456789-:T+. ", max_size=30).map(_cursor_at),
 )
 
 

@@ -43,29 +43,43 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message}") from None
 
     def handle_serve(self, host: str, port: int, server: str, no_static: bool, **_options) -> None:
-        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
         from asteros_site.asgi import application
-        from interfaces.serving import start_serving
+        from interfaces.serving import CannotListen, StaticFilesHandler, announce, listening_socket, start_serving
 
-        start_serving(host, port, self.stdout)
+        try:
+            sock = listening_socket(host, port)  # first: a taken port stops us before anything starts
+        except CannotListen as exc:
+            raise CommandError(str(exc)) from None
+        start_serving()
         if not no_static:
             # Only /static/ requests are intercepted: the admin and dashboard are styled
             # without a proxy. Behind a proxy, use --no-static and collectstatic.
-            application = ASGIStaticFilesHandler(application)
+            application = StaticFilesHandler(application)
         if server == "uvicorn":
             import uvicorn
 
-            uvicorn.run(application, host=host, port=port, log_level="warning", lifespan="off")
+            from interfaces.uvicorn_server import DeadlineH11Protocol
+
+            config = uvicorn.Config(application, log_level="warning", lifespan="off", http=DeadlineH11Protocol)
+            announce(host, port, self.stdout)  # uvicorn serves on the socket that listens already
+            uvicorn.Server(config).run(sockets=[sock])
             return
         from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
 
-        Server(
+        from interfaces.daphne_server import ListeningServer
+
+        sock.close()  # Daphne binds the address itself, now free
+        daphne = ListeningServer(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
             verbosity=0,
-        ).run()
+            on_listening=lambda: announce(host, port, self.stdout),
+        )
+        daphne.run()
+        if daphne.failure:
+            self.stderr.write(f"CommandError: cannot listen on {host}:{port}: {daphne.failure}")
+            self.stderr.flush()
+            os._exit(1)  # the embedded worker's threads would keep a normal exit waiting
 
     def handle_demo(self, **_options) -> None:
         from interfaces.demo import load_demo

@@ -124,7 +124,9 @@ def test_unknown_method(http):
 
 
 def test_malformed_json(http):
-    response = http.post(ECHO, content=b'{"jsonrpc": "2.0", "id": 1, "method": ', headers=V1)
+    response = http.post(
+        ECHO, content=b'{"jsonrpc": "2.0", "id": 1, "method": ', headers=V1 | {"Content-Type": "application/json"}
+    )
     assert response.status_code == 200 and response.json()["id"] is None
     assert error_of(response)["code"] == -32700
 
@@ -262,7 +264,7 @@ def test_rest_errors_are_google_rpc_status(http):
     error = response.json()["error"]
     assert (error["code"], error["status"]) == (404, "NOT_FOUND")
     assert error_info(error["details"])["reason"] == "TASK_NOT_FOUND"
-    bad = http.post(f"{ECHO}/message:send", content=b"{nope", headers=V1)
+    bad = http.post(f"{ECHO}/message:send", content=b"{nope", headers=V1 | {"Content-Type": "application/json"})
     assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
     push = http.post(f"{ECHO}/tasks/{missing}/pushNotificationConfigs", json={"url": "https://x"}, headers=V1)
     assert push.status_code == 400

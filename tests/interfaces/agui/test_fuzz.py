@@ -63,7 +63,7 @@ contents = mostly(
     )
     | JSON_VALUES,
 )
-user_messages = st.fixed_dictionaries({"role": st.just("user"), "content": contents}, optional={"id": texts})
+user_messages = st.fixed_dictionaries({"id": texts, "role": st.just("user"), "content": contents})  # the spec wants ids
 other_messages = st.fixed_dictionaries(
     {"role": mostly(st.sampled_from(ROLES))},
     optional={
@@ -142,11 +142,12 @@ def test_run_agent_input_is_answered_with_a_stream_or_a_clear_4xx(kind):
     @fuzz_settings(BOUNDED_EXAMPLES)
     @given(body=bodies, last_event_id=last_event_ids)
     @example(
-        body=json_body({"threadId": "t", "runId": "r", "messages": [{"role": "user", "content": "hi"}]}),
+        body=json_body({"threadId": "t", "runId": "r", "messages": [{"id": "m1", "role": "user", "content": "hi"}]}),
         last_event_id=None,
     )
     @example(
-        body=b'{"threadId": "t", "runId": "n", "messages": [{"role": "user", "content": "hi"}], "state": {"x": NaN}}',
+        body=b'{"threadId": "t", "runId": "n", "messages": [{"id": "m1", "role": "user", "content": "hi"}], '
+        b'"state": {"x": NaN}}',
         last_event_id=None,
     )
     @example(body=b"x" * 1_100_000, last_event_id=None)  # over ASTEROS_MAX_BODY_BYTES
@@ -167,7 +168,8 @@ def test_run_agent_input_is_answered_with_a_stream_or_a_clear_4xx(kind):
 def test_a_plain_input_streams_to_the_end():
     """The happy path through the same checks: the strategies' shapes are the real ones."""
     agent = make_agent(parameters={"reply": "ok: {input}"})
-    body: dict[str, Any] = {"threadId": "t-ok", "runId": "r-ok", "messages": [{"role": "user", "content": "hi"}]}
+    message = {"id": "m1", "role": "user", "content": "hi"}
+    body: dict[str, Any] = {"threadId": "t-ok", "runId": "r-ok", "messages": [message]}
     before = Run.objects.count()
     response = Client().post(f"/agui/agents/{agent.id}", json_body(body), content_type="application/json")
     check_answer(response, before)

@@ -67,7 +67,7 @@ def test_a_full_input_parses():
             body(messages=[{"role": "assistant", "toolCalls": [call("c1", arguments="[1]")]}]),
             ["messages[0].toolCalls[0].function.arguments"],
         ),
-        (body(tools=[{"name": "has space"}]), ["tools[0].name"]),
+        (body(tools=[{"name": "", "description": "d"}]), ["tools[0].name"]),
         (body(tools=[{"name": "a"}, {"name": "a"}]), ["tools[1].name"]),
         (body(context=[{"description": "d"}]), ["context[0]"]),
         ([], []),
@@ -79,18 +79,18 @@ def test_bad_input_is_refused_with_the_field_named(raw, fields):
 
 def test_a_tool_result_must_answer_the_call_just_before_it():
     messages = [
-        {"role": "user", "content": "go"},
-        {"role": "tool", "toolCallId": "nowhere", "content": "x"},
+        {"id": "m1", "role": "user", "content": "go"},
+        {"id": "m2", "role": "tool", "toolCallId": "nowhere", "content": "x"},
     ]
     assert problems(body(messages=messages)) == ["messages[1].toolCallId"]
     twice = [
-        {"role": "user", "content": "go"},
-        {"role": "assistant", "toolCalls": [call("c1")]},
-        {"role": "tool", "toolCallId": "c1", "content": "x"},
-        {"role": "tool", "toolCallId": "c1", "content": "y"},
+        {"id": "m3", "role": "user", "content": "go"},
+        {"id": "m4", "role": "assistant", "toolCalls": [call("c1")]},
+        {"id": "m5", "role": "tool", "toolCallId": "c1", "content": "x"},
+        {"id": "m6", "role": "tool", "toolCallId": "c1", "content": "y"},
     ]
     assert problems(body(messages=twice)) == ["messages[3].toolCallId"]
-    assert problems(body(messages=[{"role": "system", "content": "only a system message"}])) == ["messages"]
+    assert problems(body(messages=[{"id": "m7", "role": "system", "content": "only a system message"}])) == ["messages"]
 
 
 def test_messages_become_the_runtime_format():
@@ -135,10 +135,10 @@ def test_an_unanswered_tool_call_gets_an_error_result_before_the_conversation_mo
     parsed = parse_run_agent_input(
         body(
             messages=[
-                {"role": "user", "content": "go"},
-                {"role": "assistant", "toolCalls": [call("c1"), call("c2")]},
-                {"role": "tool", "toolCallId": "c2", "content": "two"},
-                {"role": "user", "content": "and?"},
+                {"id": "m8", "role": "user", "content": "go"},
+                {"id": "m9", "role": "assistant", "toolCalls": [call("c1"), call("c2")]},
+                {"id": "m10", "role": "tool", "toolCallId": "c2", "content": "two"},
+                {"id": "m11", "role": "user", "content": "and?"},
             ]
         )
     )

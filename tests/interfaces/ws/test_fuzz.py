@@ -76,7 +76,9 @@ dashboard_messages = st.fixed_dictionaries(
     },
 )
 OVERSIZED = ("text", "x" * (LIMIT + 1))
-NAN_INPUT = '{"threadId": "t", "runId": "r", "messages": [{"role": "user", "content": "hi"}], "state": {"x": NaN}}'
+NAN_INPUT = (
+    '{"threadId": "t", "runId": "r", "messages": [{"id": "m1", "role": "user", "content": "hi"}], "state": {"x": NaN}}'
+)
 
 
 async def send(comm: WebsocketCommunicator, frame: tuple[str, Any]) -> None:
