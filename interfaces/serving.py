@@ -16,6 +16,7 @@ import json
 import socket
 from typing import TextIO
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousOperation
@@ -25,7 +26,7 @@ from cosmos.embedded import start_embedded_worker
 
 from .asteros import start_all
 from .banner import banner
-from .http.errors import error_body
+from .http.errors import error_body, status_error_response
 
 
 class CannotListen(Exception):
@@ -95,13 +96,19 @@ def announce(host: str, port: int | str, out: TextIO) -> None:
 
 
 class StaticFilesHandler(ASGIStaticFilesHandler):
-    """Django's ``/static/`` handler, where a path that leaves the static folders
-    (``/static/..%2fsettings.py``) is a 404 in the error shape. Django's raises
-    ``SuspiciousFileOperation`` there, which this handler (outside the middleware) let
-    through as a bare 500 page."""
+    """Django's ``/static/`` handler, answering a missing file, or a path that leaves the static
+    folders (``/static/..%2fsettings.py``), with a 404 in the error shape, in DEBUG too. Django's
+    raises ``SuspiciousFileOperation`` for the latter, which this handler (outside the
+    middleware) let through as a bare 500 page; a plain miss got the HTML debug page."""
 
     def serve(self, request):
         try:
             return super().serve(request)
         except SuspiciousOperation:
             raise Http404("Nothing is here.") from None
+
+    async def get_response_async(self, request):
+        try:
+            return await sync_to_async(self.serve, thread_sensitive=False)(request)
+        except Http404:
+            return status_error_response(404, "No static file at this path.")

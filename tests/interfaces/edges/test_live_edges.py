@@ -109,13 +109,20 @@ def test_the_banner_is_printed_once_the_server_listens(served):
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/..%2fsettings.py", "/static/..%2f..%2f..%2fetc/passwd", "/static/asteros/..%2f..%2fmodels.py"]
+    "path",
+    [
+        "/static/..%2fsettings.py",
+        "/static/..%2f..%2f..%2fetc/passwd",
+        "/static/asteros/..%2f..%2fmodels.py",
+        "/static/no-such-file.css",
+    ],
 )
 def test_a_static_path_out_of_the_static_folders_is_a_404_in_the_error_shape(served, path):
+    # The served process runs with DEBUG on, where Django would answer with its HTML debug page.
     response = httpx.get(f"http://127.0.0.1:{served.port}{path}", timeout=30)
     assert response.status_code == 404, response.text[:300]
-    if response.headers["content-type"].startswith("application/json"):  # DEBUG off; on, Django's page
-        assert response.json()["error"]["code"] == "not_found"
+    assert response.headers["content-type"].startswith("application/json"), response.text[:300]
+    assert response.json()["error"]["code"] == "not_found"
     assert "Traceback" not in served.output()
 
 
