@@ -13,6 +13,10 @@ asked for (a run, an agent, the dashboard):
   origin: another site's page (``http://127.0.0.1:9999`` for a server on 8080 included) cannot
   borrow it.
 
+With auth off, nothing checks who connects, and browsers apply no CORS to websockets: a handshake
+whose ``Origin`` the HTTP CORS policy would refuse (``cors_allows``: with no origin list, loopback
+pages only) is refused with 4403, so no other web page can read or drive a local server's runs.
+
 Keys never go in the query string (it ends up in access logs) and are never logged here.
 Consumers call ``authorize`` and, when it raises ``AccessDenied``, accept and close at once
 with ``close_code(exc)``: 4401 (not authenticated, or a bad key), 4403 (not allowed) or 4429 (the
@@ -23,6 +27,7 @@ client as an HTTP 403 with no code at all.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,15 +138,30 @@ def same_origin(headers: dict[str, str], scheme: str = "ws") -> bool:
     return any(_matches(entry, origin) for entry in trusted_origins())
 
 
+def cors_allows(headers: dict[str, str], scheme: str = "ws") -> bool:
+    """The HTTP CORS policy applied to a handshake: no Origin, the request's own or a trusted one
+    (``same_origin``), or one django-cors-headers would allow (every origin, the listed ones, or
+    the loopback pattern of the default with auth off)."""
+    if same_origin(headers, scheme):
+        return True
+    raw = headers.get("origin", "")
+    if parse_origin(raw) is None:
+        return False
+    if getattr(settings, "CORS_ALLOW_ALL_ORIGINS", False):
+        return True
+    return any(re.match(pattern, raw) for pattern in getattr(settings, "CORS_ALLOWED_ORIGIN_REGEXES", ()))
+
+
 class _Credentials:
     """What the middleware found; consumers read it through ``authorize``."""
 
-    __slots__ = ("headers", "subprotocol", "user")
+    __slots__ = ("headers", "origin_allowed", "subprotocol", "user")
 
-    def __init__(self, headers: dict[str, str], user: Any, subprotocol: str | None) -> None:
+    def __init__(self, headers: dict[str, str], user: Any, subprotocol: str | None, origin_allowed: bool) -> None:
         self.headers = headers
         self.user = user
         self.subprotocol = subprotocol
+        self.origin_allowed = origin_allowed
 
 
 class _CredentialsMiddleware:
@@ -160,7 +180,8 @@ class _CredentialsMiddleware:
         user = scope.get("user")
         if user is None or not same_origin(headers, scope.get("scheme", "ws")):
             user = AnonymousUser()
-        scope = {**scope, "asteros": _Credentials(auth_headers, user, answer_subprotocol(protocols))}
+        origin_allowed = cors_allows(headers, scope.get("scheme", "ws"))
+        scope = {**scope, "asteros": _Credentials(auth_headers, user, answer_subprotocol(protocols), origin_allowed)}
         return await self.inner(scope, receive, send)
 
 
@@ -174,7 +195,9 @@ def credentials(scope: dict) -> _Credentials:
     if isinstance(found, _Credentials):
         return found
     # A consumer mounted without the middleware (a test): only the scope's own headers count.
-    return _Credentials(key_headers(_headers(scope)), scope.get("user") or AnonymousUser(), None)
+    headers = _headers(scope)
+    user = scope.get("user") or AnonymousUser()
+    return _Credentials(key_headers(headers), user, None, cors_allows(headers, scope.get("scheme", "ws")))
 
 
 async def authorize(
@@ -187,11 +210,18 @@ async def authorize(
 ) -> Any:
     """The principal of this connection, allowed ``required`` (a key scope); else AccessDenied.
 
-    With ``ASTEROS_ENABLE_AUTH`` off anyone may connect, as with the HTTP API, except where
+    With ``ASTEROS_ENABLE_AUTH`` off anyone the CORS policy allows may connect, as with the HTTP API, except where
     ``staff_only`` (the dashboard): that needs a staff session or a key with the scope and no
     resource limit.
     """
     found = credentials(scope)
+    if not settings.ASTEROS.enable_auth and not found.origin_allowed:
+        raise AccessDenied(
+            403,
+            "origin_not_allowed",
+            "Auth is off, so only pages of this server, of a trusted origin or of the CORS policy may connect "
+            "(ASTEROS_CORS_ALLOWED_ORIGINS; with none, loopback pages only).",
+        )
     try:
         principal = await db_call(
             require_access, found.headers, found.user, required, resource=resource, object_id=object_id

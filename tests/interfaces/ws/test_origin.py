@@ -11,7 +11,9 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 from websockets.asyncio.client import connect
 
+from asteros_site.options import LOOPBACK_ORIGIN_REGEX
 from interfaces.ws.auth import same_origin
+from tests.factories import add_event, make_run
 from tests.interfaces.http.conftest import SETTINGS_KEY
 from tests.support.model_server import ServerThread
 
@@ -84,3 +86,30 @@ def test_the_rule(settings):
     assert not same_origin(host | {"origin": "http://a.corp.example"})
     assert not same_origin(host | {"origin": "https://a.corp.example:444"})
     assert not same_origin(host | {"origin": ""})
+
+
+async def handshake_frame(url: str, origin: str | None) -> tuple[str, int | None]:
+    """The first frame's type and, for an error, the close code, with this Origin (None: none sent)."""
+    headers = {"Origin": origin} if origin is not None else {}
+    async with connect(url, additional_headers=headers, open_timeout=TIMEOUT) as socket:
+        frame = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+        if frame.get("type") != "error":
+            return frame["type"], None
+        await asyncio.wait_for(socket.wait_closed(), TIMEOUT)
+        return frame.get("code"), socket.close_code
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_with_auth_off_only_origins_the_cors_policy_allows_may_connect(server, settings, settings_options):
+    # Browsers apply no CORS to websockets: with auth off, the Origin is the only guard.
+    settings_options(enable_auth=False, cors_allowed_origins=())
+    settings.CORS_ALLOW_ALL_ORIGINS, settings.CORS_ALLOWED_ORIGINS = False, []
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = [LOOPBACK_ORIGIN_REGEX]  # the default with auth off
+    run = await sync_to_async(make_run)(status="succeeded")
+    await sync_to_async(add_event)(run, "RUN_STARTED")
+    url = f"ws://127.0.0.1:{server.port}/ws/runs/{run.id}/?after=0"
+    for origin in (None, f"http://127.0.0.1:{server.port}", "http://localhost:3000", "http://[::1]:5173"):
+        code, close = await handshake_frame(url, origin)
+        assert close is None, (origin, code)
+    for origin in ("http://evil.example", "https://127.0.0.1.evil.example", "null"):
+        assert await handshake_frame(url, origin) == ("origin_not_allowed", 4403), origin
