@@ -89,9 +89,10 @@ class Served:
         self.handle.close()
 
 
-@pytest.fixture(params=SERVERS)
-def served(request, env, tmp_path) -> Iterator[Served]:
-    served = Served(request.param, env, tmp_path / "server.log")
+@pytest.fixture(scope="module", params=SERVERS)
+def served(request, env, tmp_path_factory) -> Iterator[Served]:
+    # One server of each kind for the module: the tests below only read from it.
+    served = Served(request.param, env, tmp_path_factory.mktemp("served") / "server.log")
     try:
         served.wait_for_banner()
         yield served
@@ -232,7 +233,7 @@ def test_a_body_that_stops_arriving_is_let_go(timed):
 def test_a_slow_but_steady_client_is_never_cut_off(timed):
     body = b'{"input": "slowly"}'
     # Every gap is under the body timeout, the whole body takes well over it.
-    parts = [run_request(body)] + [bytes([byte]) for byte in body]
+    parts = [run_request(body)] + [body[i : i + 4] for i in range(0, len(body), 4)]
     raw, elapsed = exchange(timed.port, parts, gap=TIMEOUT * 0.4)
     assert elapsed > TIMEOUT * 2
     assert status_of(raw) == 202, raw[:500]
