@@ -412,6 +412,20 @@ def _timeout(limits: Limits) -> httpx.Timeout:
     return httpx.Timeout(limits.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, limits.timeout))
 
 
+def _client_options(
+    timeout: float, deadline: float | None, max_bytes: int, max_redirects: int, follow_redirects: bool
+) -> tuple[Limits, dict[str, Any]]:
+    """What both clients are built with: the caps, and httpx's own settings for them."""
+    limits = Limits(timeout=timeout, deadline=deadline, max_bytes=max_bytes, max_redirects=max_redirects)
+    options = {
+        "timeout": _timeout(limits),
+        "follow_redirects": follow_redirects,
+        "max_redirects": max_redirects,
+        "trust_env": False,  # a proxy from the environment would connect for us, unchecked
+    }
+    return limits, options
+
+
 def async_client(
     *,
     timeout: float = DEFAULT_TIMEOUT,
@@ -423,15 +437,8 @@ def async_client(
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` under the outbound policy (see the module's docstring)."""
-    limits = Limits(timeout=timeout, deadline=deadline, max_bytes=max_bytes, max_redirects=max_redirects)
-    return _AsyncClient(
-        transport=GuardedAsyncTransport(limits, allowlist),
-        timeout=_timeout(limits),
-        follow_redirects=follow_redirects,
-        max_redirects=max_redirects,
-        trust_env=False,
-        **kwargs,
-    )
+    limits, options = _client_options(timeout, deadline, max_bytes, max_redirects, follow_redirects)
+    return _AsyncClient(transport=GuardedAsyncTransport(limits, allowlist), **options, **kwargs)
 
 
 def sync_client(
@@ -445,12 +452,5 @@ def sync_client(
     **kwargs: Any,
 ) -> httpx.Client:
     """An ``httpx.Client`` under the outbound policy (see the module's docstring)."""
-    limits = Limits(timeout=timeout, deadline=deadline, max_bytes=max_bytes, max_redirects=max_redirects)
-    return _SyncClient(
-        transport=GuardedSyncTransport(limits, allowlist),
-        timeout=_timeout(limits),
-        follow_redirects=follow_redirects,
-        max_redirects=max_redirects,
-        trust_env=False,
-        **kwargs,
-    )
+    limits, options = _client_options(timeout, deadline, max_bytes, max_redirects, follow_redirects)
+    return _SyncClient(transport=GuardedSyncTransport(limits, allowlist), **options, **kwargs)
