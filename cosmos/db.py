@@ -8,6 +8,7 @@ readers all go through ``db_call``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures.thread
 import functools
 import threading
 import time
@@ -70,9 +71,21 @@ def _with_reconnect(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         raise
 
 
+class ProcessExiting(RuntimeError):
+    """The pool is shut down (the interpreter is exiting): no database call can run any more."""
+
+
 async def db_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(db_executor(), functools.partial(_with_reconnect, fn, *args, **kwargs))
+    executor = db_executor()
+    try:
+        return await loop.run_in_executor(executor, functools.partial(_with_reconnect, fn, *args, **kwargs))
+    except RuntimeError as exc:
+        # concurrent.futures refuses new work with a bare RuntimeError once the executor or the
+        # interpreter shuts down; say which, so that periodic work can stop quietly.
+        if getattr(executor, "_shutdown", False) or getattr(concurrent.futures.thread, "_shutdown", False):
+            raise ProcessExiting(str(exc)) from None
+        raise
 
 
 def close_pool_connections() -> None:

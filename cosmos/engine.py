@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from . import metrics
 from .bus import CANCEL_CHANNEL, LIFECYCLE_CHANNEL, get_bus
-from .db import db_call
+from .db import ProcessExiting, db_call
 from .eventlog import EventSink, LostOwnership, RunWriter
 from .kinds import DEFINITION_DELETED, ExecutionResult, get_kind
 from .logging import run_id_var
@@ -378,12 +378,16 @@ class RunEngine:
             try:
                 if tick % reap_every == 0:
                     await db_call(run_services.reap_expired_runs)
+            except ProcessExiting:
+                return
             except Exception as exc:  # a database blip must not kill the engine
                 logger.warning("reaper failed: %s", exc.__class__.__name__)
             await asyncio.sleep(interval)
             tick += 1
             try:
                 await self._renew()
+            except ProcessExiting:
+                return
             except Exception as exc:
                 logger.warning("engine tick failed: %s", exc.__class__.__name__)
 
