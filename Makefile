@@ -53,7 +53,7 @@ run: venv
 # Tests never use a real secret; the variable only has to be set for settings to load.
 test: export SECRET_KEY ?= make-test-not-a-secret
 test: dev-venv lint check-migrations
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
 
 check-migrations: dev-venv
 	$(MANAGE) makemigrations --check --dry-run

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -93,6 +94,32 @@ def _fast_password_hashing() -> Iterator[None]:
 
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_waits_out_deadlocks() -> Iterator[None]:
+    """A transactional test ends with a flush (TRUNCATE) while the engines of the test process
+    and of worker processes may be in a short transaction of their own (a lease renewal, the
+    reaper, a session hand-off). PostgreSQL may then pick the flush as a deadlock victim: try it
+    again, as the other transaction has ended by then. (No server ever truncates its tables.)"""
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self) -> None:
+        for attempt in range(5):
+            try:
+                return original(self)
+            except CommandError as exc:
+                if not isinstance(exc.__cause__, OperationalError) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
 
 
 # --- clients
