@@ -1,8 +1,8 @@
 # AsterOS for Django. `make run` serves a working AsterOS; `make test` checks everything.
 #
 #   make run            venv, migrate, demo data, admin user, serve on 127.0.0.1:$ASTEROS_PORT (8080)
-#   make test           venv, ruff (lint + format check), makemigrations --check, pytest
-#   make lint | format  ruff only
+#   make test           venv, ruff (lint + format check), import layers, makemigrations --check, pytest
+#   make lint | format  ruff and lint-imports | ruff's rewrite
 #   make fuzz           the fuzz tests at full strength (FUZZ_EXAMPLES=200 per target)
 #
 # Variables: PYTHON (python3), HOST (127.0.0.1), PORT ($ASTEROS_PORT or 8080), PYTEST_ARGS.
@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     serve AsterOS with the demo data on http://$(HOST):$(PORT) (admin at /admin/)"
 	@echo "make test    ruff, migrations check and the test suite"
-	@echo "make lint    ruff check and format check; make format rewrites"
+	@echo "make lint    ruff check, format check and the import layers; make format rewrites"
 	@echo "make fuzz    the fuzz tests (schemathesis, A2A, AG-UI, websockets, workflows) at 200 examples each"
 
 $(BIN)/python:
@@ -61,6 +61,7 @@ check-migrations: dev-venv
 lint: dev-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: dev-venv
 	$(BIN)/ruff check --fix .

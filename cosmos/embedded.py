@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 
+from celery import current_app
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,8 @@ def start_embedded_worker(concurrency: int | None = None):
     with _lock:
         if _worker is not None:
             return _worker
-        from asteros_site.celery import app
-
-        _worker = app.WorkController(
+        # The project's Celery app (asteros_site/celery.py), current once settings are loaded.
+        _worker = current_app.WorkController(
             hostname=f"embedded@{socket.gethostname()}",
             pool="threads",
             concurrency=concurrency or settings.ASTEROS.worker_concurrency,

@@ -8,7 +8,7 @@ from .agent import AgentSpec, RuntimeAgent, build_agent
 from .errors import ModelError, RunFailed
 from .events import TERMINAL_EVENT_TYPES, Emit, EventType, make_event
 from .loop import AgentOutcome, run_agent
-from .tools import Tool, ToolContext, autodiscover_tools, tool, tool_registry
+from .tools import Tool, ToolContext, tool, tool_registry
 
 __all__ = [
     "TERMINAL_EVENT_TYPES",
@@ -21,7 +21,6 @@ __all__ = [
     "RuntimeAgent",
     "Tool",
     "ToolContext",
-    "autodiscover_tools",
     "build_agent",
     "make_event",
     "run_agent",

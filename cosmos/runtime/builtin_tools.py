@@ -6,6 +6,8 @@ import ast
 import asyncio
 import math
 import operator
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -132,28 +134,36 @@ def current_time(timezone: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# http_get: disabled unless settings.ASTEROS_HTTP_GET_ALLOWLIST names the hosts it may reach
+# http_get: disabled unless ASTEROS_HTTP_GET_ALLOWLIST (a Django setting) names the hosts it may reach
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_HTTP_TIMEOUT = 10.0
 MAX_REDIRECTS = 5
 
 
+@dataclass(frozen=True)
+class HttpGetOptions:
+    """What the operator allows ``http_get``: no hosts (the default) keeps the tool off."""
+
+    allowlist: tuple[str, ...] = ()
+    max_bytes: int = DEFAULT_MAX_BYTES
+    timeout: float = DEFAULT_HTTP_TIMEOUT
+
+
+# The runtime reads no settings itself: the cosmos app installs a source at start-up
+# (``cosmos.configuration``), read at every call so that a change of settings applies at once.
+_options_source: Callable[[], HttpGetOptions] = HttpGetOptions
+
+
+def set_http_get_options_source(source: Callable[[], HttpGetOptions]) -> None:
+    global _options_source
+    _options_source = source
+
+
 def http_get_options() -> tuple[tuple[str, ...], int, float]:
-    """(allowlist, max bytes, timeout seconds), read from Django settings at call time."""
-    try:
-        from django.conf import settings
-    except ImportError:  # the runtime works without Django; the tool then stays off
-        return (), DEFAULT_MAX_BYTES, DEFAULT_HTTP_TIMEOUT
-    if not settings.configured:
-        return (), DEFAULT_MAX_BYTES, DEFAULT_HTTP_TIMEOUT
-    allow = getattr(settings, "ASTEROS_HTTP_GET_ALLOWLIST", None) or ()
-    if isinstance(allow, str):
-        allow = allow.split(",")
-    hosts = tuple(h.strip().lower() for h in allow if h and h.strip())
-    max_bytes = int(getattr(settings, "ASTEROS_HTTP_GET_MAX_BYTES", None) or DEFAULT_MAX_BYTES)
-    timeout = float(getattr(settings, "ASTEROS_HTTP_GET_TIMEOUT", None) or DEFAULT_HTTP_TIMEOUT)
-    return hosts, max_bytes, timeout
+    """(allowlist, max bytes, timeout seconds), from the installed source, at call time."""
+    options = _options_source()
+    return options.allowlist, options.max_bytes, options.timeout
 
 
 def host_allowed(url: httpx.URL, allowlist: tuple[str, ...]) -> bool:

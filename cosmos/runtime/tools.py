@@ -14,8 +14,9 @@ Write one in an app's ``tools.py``::
         '''
         return " ".join([text.upper()] * times)
 
-``autodiscover_tools()`` (run by the cosmos app at start-up) imports every installed app's ``tools``
-module; the built-ins (calculator, current_time, http_get) register when this module is imported.
+``cosmos.configuration.autodiscover_tools()`` (run by the cosmos app at start-up) imports every
+installed app's ``tools`` module; the built-ins (calculator, current_time, http_get) register when
+this module is imported.
 """
 
 from __future__ import annotations
@@ -341,19 +342,6 @@ def tool(
         return tool_registry.register(built) if register else built
 
     return wrap(fn) if fn is not None else wrap
-
-
-def autodiscover_tools() -> None:
-    """Import the ``tools`` module of every installed Django app; a no-op without Django apps."""
-    try:
-        from django.apps import apps
-    except ImportError:
-        return
-    if not apps.apps_ready:
-        return
-    from django.utils.module_loading import autodiscover_modules
-
-    autodiscover_modules("tools")
 
 
 from . import builtin_tools as _builtin_tools  # noqa: E402, F401  (registers the built-ins)

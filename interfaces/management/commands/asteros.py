@@ -43,9 +43,11 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message}") from None
 
     def handle_serve(self, host: str, port: int, server: str, no_static: bool, **_options) -> None:
-        from asteros_site.asgi import application
+        from channels.routing import get_default_application
+
         from interfaces.serving import CannotListen, StaticFilesHandler, announce, listening_socket, start_serving
 
+        application = get_default_application()  # settings.ASGI_APPLICATION (it refuses an unset SECRET_KEY)
         try:
             sock = listening_socket(host, port)  # first: a taken port stops us before anything starts
         except CannotListen as exc:

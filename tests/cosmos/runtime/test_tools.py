@@ -10,13 +10,13 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
+from cosmos.configuration import autodiscover_tools
 from cosmos.outbound import OutboundError
 from cosmos.runtime.builtin_tools import evaluate_expression, http_get, http_get_options
 from cosmos.runtime.tools import (
     Tool,
     ToolContext,
     ToolRegistry,
-    autodiscover_tools,
     parse_docstring,
     tool,
     tool_registry,
@@ -182,8 +182,10 @@ def test_builtins_are_registered() -> None:
     assert "context" not in json.dumps(calc.schema)
 
 
-def test_autodiscover_is_a_no_op_without_django_apps() -> None:
-    autodiscover_tools()  # must not raise when Django apps are not ready
+def test_autodiscover_again_registers_nothing_twice() -> None:
+    before = tool_registry.names()
+    autodiscover_tools()  # the cosmos app ran it at start-up; the tools modules are imported once
+    assert tool_registry.names() == before
 
 
 @pytest.mark.parametrize(
