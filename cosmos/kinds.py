@@ -6,7 +6,7 @@ its collection (the URL segment of ``/agui/<collection>/<id>``, ``/a2a/<collecti
 the model of its definitions, how a run of it is checked and how it is executed.
 
 Each app registers its own kind in ``AppConfig.ready()`` with one ``register_kind`` call: cosmos
-registers ``agent`` (``cosmos/executors.py``), stars ``star`` and workflows ``workflow``. The engine
+registers ``agent`` (``cosmos/apps.py``), stars ``star`` and workflows ``workflow``. The engine
 below them dispatches on a run's kind without importing them (imports point down: interfaces ->
 workflows -> stars -> cosmos), and every door (REST, A2A, AG-UI, websockets, dashboard, admin)
 reads the catalogue, so adding a fourth kind touches only the app that brings it.
@@ -14,6 +14,7 @@ reads the catalogue, so adding a fourth kind touches only the app that brings it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,8 @@ def register_kind(
         label=label,
         description=description,
     )
+    if not re.fullmatch(COLLECTION_PATTERN, kind.name) or not re.fullmatch(COLLECTION_PATTERN, kind.collection):
+        raise ValueError(f"Run kind {name!r}: the name and collection must match {COLLECTION_PATTERN}.")
     # A websocket path takes a kind's name or its collection: no two kinds may share either.
     taken = {word for k in _kinds.values() if k.name != name for word in (k.name, k.collection)}
     if {kind.name, kind.collection} & taken:
@@ -142,7 +145,9 @@ def all_kinds() -> list[RunKind]:
 def either(names: Iterable[str]) -> str:
     """``agent, star or workflow``: the names for a message."""
     names = list(names)
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    if len(names) < 2:
+        return names[0] if names else "a registered run kind"
+    return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def kind_choices() -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@
   its end (``cosmos.eventlog.follow``: replay and live tail with no gap and no repeat). Frames:
   ``{"type": "event", "runId", "seq", "event"}`` then ``{"type": "end", "runId", "status"}``
   and a normal close (1000). Send ``{"type": "cancel"}`` to cancel the run.
-- ``ws/agui/{kind}/{id}/`` (``agents``, ``stars``, ``workflows``; the singular works too):
+- ``ws/agui/{kind}/{id}/`` (a kind's collection in ``cosmos.kinds``, or its name: ``agents``, ``star``):
   ``AGUIConsumer``. Send a ``RunAgentInput``;
   receive the same AG-UI events as the SSE endpoint (bare event objects). Send
   ``{"type": "cancel"}`` to cancel the run in progress; the stream ends with ``RUN_FINISHED``

@@ -166,3 +166,9 @@ async def test_agui_over_http_and_websocket_runs_a_fourth_kind(probe_kind, embed
     assert (await comm.connect(timeout=15))[0]
     refused = await comm.receive_json_from(timeout=15)
     assert refused["type"] == "error" and refused["code"] == "not_found", refused
+
+
+def test_a_kind_whose_name_or_collection_cannot_be_a_url_segment_is_refused():
+    with pytest.raises(ValueError, match="must match"):
+        register_kind("probe", execute_probe, check_probe, collection="Probes/all")
+    assert kinds.find_kind("probe") is None
