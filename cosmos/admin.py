@@ -15,8 +15,8 @@ from django.db import IntegrityError
 from django.db.models import F
 from django.template.loader import render_to_string
 
-from .kinds import get_kind
-from .models import ACTIVE_STATUSES, Agent, AgentTemplate, Run, RunEvent, RunKind, Session, WorkerHeartbeat
+from .kinds import get_kind, kind_choices
+from .models import ACTIVE_STATUSES, Agent, AgentTemplate, Run, RunEvent, Session, WorkerHeartbeat
 from .runtime.providers import provider_names
 from .runtime.tools import tool_registry
 from .services import runs as run_services
@@ -134,7 +134,7 @@ class SessionAdmin(FixedIdMixin, admin.ModelAdmin):
 class RunStartForm(forms.ModelForm):
     """The add form: what to run. The run itself is created by ``start_run``."""
 
-    kind = forms.ChoiceField(choices=RunKind.choices)
+    kind = forms.ChoiceField(choices=kind_choices)  # the catalogue, read when the form is built
     input = forms.JSONField(initial={"message": "Hello"}, help_text='Text in quotes, or {"message": "..."}.')
     session_id = forms.CharField(required=False, max_length=128, help_text="Optional: continue this session.")
 

@@ -7,6 +7,11 @@ class CosmosConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import configuration, executors, signals  # noqa: F401  (registers the agent executor and signal hooks)
+        from . import configuration, signals  # noqa: F401  (signal hooks)
+        from .executors import execute_agent
+        from .kinds import register_kind
+        from .models import Agent
+        from .services.agents import check_runnable
 
+        register_kind("agent", execute_agent, check_runnable, target_model=Agent, description="agent")
         configuration.configure()

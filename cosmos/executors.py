@@ -6,12 +6,12 @@ import json
 from typing import TYPE_CHECKING
 
 from .db import db_call
-from .kinds import ExecutionResult, register_kind
-from .models import Agent, Run, Session
+from .kinds import ExecutionResult
+from .models import Run, Session
 from .runtime.agent import RuntimeAgent, build_agent
 from .runtime.loop import run_agent
 from .runtime.tools import Tool
-from .services.agents import cached_agent_spec, check_runnable
+from .services.agents import cached_agent_spec
 
 if TYPE_CHECKING:
     from .engine import RunContext
@@ -61,6 +61,3 @@ async def execute_agent(context: RunContext) -> ExecutionResult:
         finalize=save_session,
         outcome="interrupt" if outcome.stop_reason == "client_tool" else None,
     )
-
-
-register_kind("agent", execute_agent, check_runnable, target_model=Agent)

@@ -1,13 +1,21 @@
-"""The registry of run kinds: how each kind of run is checked and executed.
+"""The catalogue of run kinds: every fact about a kind of run, in one place.
 
-cosmos registers ``agent``; stars and workflows register their own kinds in
-``AppConfig.ready()``, so the engine below them can dispatch on a run's kind without importing
-them (imports point down: interfaces -> workflows -> stars -> cosmos).
+Each kind (``agent``, ``star``, ``workflow``) is one ``RunKind``: its name (a run's ``kind``),
+its collection (the URL segment of ``/agui/<collection>/<id>``, ``/a2a/<collection>/<id>`` and
+``ws/agui/<collection>/<id>/``, and the resource name of an API key's ``resources``), its label,
+the model of its definitions, how a run of it is checked and how it is executed.
+
+Each app registers its own kind in ``AppConfig.ready()`` with one ``register_kind`` call: cosmos
+registers ``agent`` (``cosmos/apps.py``), stars ``star`` and workflows ``workflow``. The engine
+below them dispatches on a run's kind without importing them (imports point down: interfaces ->
+workflows -> stars -> cosmos), and every door (REST, A2A, AG-UI, websockets, dashboard, admin)
+reads the catalogue, so adding a fourth kind touches only the app that brings it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +48,19 @@ TargetCheck = Callable[[str], None]
 
 @dataclass
 class RunKind:
-    name: str
+    name: str  # a run's ``kind``: "agent"
     execute: Executor
     check_target: TargetCheck
     options: dict[str, Any] = field(default_factory=dict)
     target_model: type[Model] | None = None  # the definition a run's ``target`` is the key of
+    collection: str = ""  # URL segment and API-key resource name: "agents" (default: name + "s")
+    label: str = ""  # the collection for people: "Agents" (default: the collection, capitalized)
+    description: str = ""  # one of them in a sentence: "star (team of agents)" (default: name)
+
+    def __post_init__(self) -> None:
+        self.collection = self.collection or f"{self.name}s"
+        self.label = self.label or self.collection.capitalize()
+        self.description = self.description or self.name
 
     def hold_target(self, target: str) -> None:
         """Inside the transaction that inserts a run: keep its definition from being deleted
@@ -68,11 +84,44 @@ class RunKind:
 
 _kinds: dict[str, RunKind] = {}
 
+# What a URL segment naming a kind looks like (``/agui/<collection>/<id>``); the view looks the
+# segment up in the catalogue on every request, so a kind registered later is served too.
+COLLECTION_PATTERN = r"[a-z][a-z0-9_-]{0,31}"
+
 
 def register_kind(
-    name: str, execute: Executor, check_target: TargetCheck, *, target_model: type[Model] | None = None
-) -> None:
-    _kinds[name] = RunKind(name, execute, check_target, target_model=target_model)
+    name: str,
+    execute: Executor,
+    check_target: TargetCheck,
+    *,
+    target_model: type[Model] | None = None,
+    collection: str = "",
+    label: str = "",
+    description: str = "",
+) -> RunKind:
+    """Add (or replace) a kind of run with all its facts; call it from ``AppConfig.ready()``."""
+    kind = RunKind(
+        name,
+        execute,
+        check_target,
+        target_model=target_model,
+        collection=collection,
+        label=label,
+        description=description,
+    )
+    if not re.fullmatch(COLLECTION_PATTERN, kind.name) or not re.fullmatch(COLLECTION_PATTERN, kind.collection):
+        raise ValueError(f"Run kind {name!r}: the name and collection must match {COLLECTION_PATTERN}.")
+    # A websocket path takes a kind's name or its collection: no two kinds may share either.
+    taken = {word for k in _kinds.values() if k.name != name for word in (k.name, k.collection)}
+    if {kind.name, kind.collection} & taken:
+        raise ValueError(f"Run kind {name!r}: its name or collection {kind.collection!r} is already taken.")
+    _kinds[name] = kind
+    return kind
+
+
+def unregister_kind(name: str) -> None:
+    """Remove a kind (tests that register one of their own)."""
+    _kinds.pop(name, None)
 
 
 def get_kind(name: str) -> RunKind:
@@ -86,3 +135,42 @@ def get_kind(name: str) -> RunKind:
 
 def kind_names() -> list[str]:
     return sorted(_kinds)
+
+
+def all_kinds() -> list[RunKind]:
+    """Every registered kind, in the order they registered (INSTALLED_APPS order)."""
+    return list(_kinds.values())
+
+
+def either(names: Iterable[str]) -> str:
+    """``agent, star or workflow``: the names for a message."""
+    names = list(names)
+    if len(names) < 2:
+        return names[0] if names else "a registered run kind"
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    """``(name, Name)`` for each kind: the choices of a form field."""
+    return [(k.name, k.name.capitalize()) for k in _kinds.values()]
+
+
+def find_kind(name: str) -> RunKind | None:
+    """The kind named ``name`` ("agent"), or None."""
+    return _kinds.get(name)
+
+
+def collection_of(name: str) -> str:
+    """The collection of the kind ``name`` ("agents"); ``name + "s"`` for a kind not registered."""
+    found = _kinds.get(name)
+    return found.collection if found else f"{name}s"
+
+
+def kind_for_collection(segment: str) -> RunKind | None:
+    """The kind whose collection is ``segment`` ("agents"), or None."""
+    return next((k for k in _kinds.values() if k.collection == segment), None)
+
+
+def kind_for_model(model: type[Model]) -> RunKind | None:
+    """The kind whose definitions are rows of ``model``, or None."""
+    return next((k for k in _kinds.values() if k.target_model is model), None)

@@ -22,21 +22,19 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from cosmos.models import ACTIVE_STATUSES, Agent, Run
+from cosmos.kinds import kind_for_model
+from cosmos.models import ACTIVE_STATUSES, Definition, Run
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
-from stars.models import Star
-from workflows.models import Workflow
 
 from .dashboard.services import retry_run
 
-KINDS: dict[type[Model], str] = {Agent: "agent", Star: "star", Workflow: "workflow"}
 ORIGIN = "admin"
 
 _lock = threading.Lock()
@@ -74,7 +72,11 @@ def _run_links(run_ids: list[str]) -> Any:
 
 @admin.action(description="Run with an input…")
 def run_with_input(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> Any:
-    kind = KINDS[modeladmin.model]
+    run_kind = kind_for_model(modeladmin.model)
+    if run_kind is None:
+        modeladmin.message_user(request, "No run kind serves these rows.", level=messages.ERROR)
+        return None
+    kind = run_kind.name
     form = RunInputForm(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
         started, failed = [], []
@@ -158,8 +160,10 @@ def install(site: admin.AdminSite = admin.site) -> None:
     with _lock:
         if id(site) in _installed:
             return
-        for model in KINDS:
-            if site.is_registered(model):
+        # Every definition's list (agents, stars, workflows): the kinds register after this runs
+        # (interfaces' ready() comes first), so the action finds its kind when it is used.
+        for model in list(site._registry):
+            if issubclass(model, Definition) and not model._meta.abstract:
                 _add_action(site.get_model_admin(model), run_with_input)
         if site.is_registered(Run):
             run_admin = site.get_model_admin(Run)

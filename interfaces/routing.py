@@ -3,12 +3,14 @@
 
 from django.urls import re_path
 
+from cosmos.kinds import COLLECTION_PATTERN
+
 from .ws.consumers import AGUIConsumer, DashboardConsumer, NotFoundConsumer, RunStreamConsumer
 
 websocket_urlpatterns: list = [
     re_path(r"^ws/runs/(?P<run_id>[0-9A-Fa-f-]{32,36})/?$", RunStreamConsumer.as_asgi(), name="ws-run"),
     re_path(
-        r"^ws/agui/(?P<collection>agents?|stars?|workflows?)/(?P<object_id>[A-Za-z0-9_-]{1,64})/?$",
+        rf"^ws/agui/(?P<collection>{COLLECTION_PATTERN})/(?P<object_id>[A-Za-z0-9_-]{{1,64}})/?$",
         AGUIConsumer.as_asgi(),
         name="ws-agui",
     ),

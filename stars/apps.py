@@ -7,4 +7,10 @@ class StarsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import executors  # noqa: F401  (registers the "star" run kind with cosmos)
+        from cosmos.kinds import register_kind
+
+        from .executors import execute_star
+        from .models import Star
+        from .team import check_star
+
+        register_kind("star", execute_star, check_star, target_model=Star, description="star (team of agents)")

@@ -1,6 +1,6 @@
 """The "star" run kind: load the team, run the mode, stream and store the final answer.
 
-Imported by ``StarsConfig.ready()``, which registers the kind with cosmos, so
+``StarsConfig.ready()`` registers the kind with cosmos (``cosmos.kinds``), so
 ``start_run("star", star_id, task)`` (and ``POST /api/stars/{id}/run``) works.
 
 A star run's stream: ``CUSTOM star.started``, then per member ``SUBAGENT_STARTED`` /
@@ -15,16 +15,16 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cosmos.db import db_call
-from cosmos.kinds import ExecutionResult, register_kind
+from cosmos.kinds import ExecutionResult
 from cosmos.models import Run, RunKind, Session
 from cosmos.runtime.errors import RunFailed
 from cosmos.services.errors import NotFound, ServiceError
 
 from .engine import StarRun, descendant_usage
-from .models import Star, StarMessage
+from .models import StarMessage
 from .modes import MODES, Task
 from .services import USER, record_message
-from .team import Team, check_star, load_team
+from .team import Team, load_team
 
 if TYPE_CHECKING:
     from cosmos.engine import RunContext
@@ -132,6 +132,3 @@ async def execute_star(context: RunContext) -> ExecutionResult:
             )
 
     return ExecutionResult(output=answer, finalize=save_session)
-
-
-register_kind("star", execute_star, check_star, target_model=Star)

@@ -14,5 +14,5 @@ class WorkflowsConfig(AppConfig):
         from .models import Workflow
         from .services import check_runnable
 
-        register_kind("workflow", execute_workflow, check_runnable, target_model=Workflow)
+        register_kind("workflow", execute_workflow, check_runnable, target_model=Workflow, description="workflow")
         autodiscover_functions()

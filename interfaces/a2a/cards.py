@@ -16,9 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
+from cosmos.kinds import find_kind
+
 from ..health import VERSION
 from ..http.links import base_urls
-from .targets import KIND_LABELS, Target
+from .targets import Target
 
 PROTOCOL_VERSION = "1.0"
 JSONRPC = "JSONRPC"
@@ -101,7 +103,9 @@ def card_etag(card: dict[str, Any]) -> str:
 
 
 def _default_description(target: Target) -> str:
-    return f"The AsterOS {KIND_LABELS[target.kind]} {target.row.name or target.id!r}."
+    kind = find_kind(target.kind)
+    what = kind.description if kind else target.kind
+    return f"The AsterOS {what} {target.row.name or target.id!r}."
 
 
 def skills(target: Target) -> list[dict[str, Any]]:
@@ -109,7 +113,10 @@ def skills(target: Target) -> list[dict[str, Any]]:
         return _agent_skills(target)
     if target.kind == "star":
         return _star_skills(target)
-    return _workflow_skills(target)
+    if target.kind == "workflow":
+        return _workflow_skills(target)
+    row = target.row  # a kind with nothing more to say: one skill, the definition itself
+    return [_skill(target.id, row.name or target.id, row.description or _default_description(target), [target.kind])]
 
 
 def _skill(skill_id: str, name: str, description: str, tags: list[str]) -> dict[str, Any]:

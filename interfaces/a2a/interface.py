@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from cosmos.kinds import collection_of
+
 from ..base import Interface
 from .targets import enabled
 
@@ -48,10 +50,10 @@ class A2AInterface(Interface):
         logger.info("A2A agent card at %s%s/.well-known/agent-card.json", base, path)
 
     def on_agent_registered(self, agent_id: str, agent: Any) -> None:
-        self._announce("agents", agent_id)
+        self._announce(collection_of("agent"), agent_id)
 
     def on_stars_registered(self, stars_id: str, stars: Any) -> None:
-        self._announce("stars", stars_id)
+        self._announce(collection_of("star"), stars_id)
 
     def on_workflow_registered(self, workflow_id: str, workflow: Any) -> None:
-        self._announce("workflows", workflow_id)
+        self._announce(collection_of("workflow"), workflow_id)

@@ -1,8 +1,8 @@
 """What an A2A base URL points at: an agent, a star or a workflow (``/a2a/<resource>/<id>``).
 
-A target exists when its row exists and is enabled, and its run kind has an engine registered
-(``cosmos.kinds.kind_names()``, checked on every request: stars and workflows register theirs
-in ``AppConfig.ready()``).
+A target exists when its row exists and is enabled, and its run kind is in the catalogue
+(``cosmos.kinds``, read on every request: each app registers its kind in ``AppConfig.ready()``).
+The ``<resource>`` segment is the kind's collection.
 """
 
 from __future__ import annotations
@@ -11,13 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import models
 
-from cosmos.kinds import kind_names
-
-# URL segment -> run kind. The segments are also the resource names of API keys' ``resources``.
-RESOURCES: dict[str, str] = {"agents": "agent", "stars": "star", "workflows": "workflow"}
-KIND_LABELS = {"agent": "agent", "star": "star (team of agents)", "workflow": "workflow"}
+from cosmos.kinds import RunKind, all_kinds, kind_for_collection
 
 
 def enabled() -> bool:
@@ -25,24 +20,10 @@ def enabled() -> bool:
     return bool(getattr(settings.ASTEROS, "enable_a2a", True))
 
 
-def model_for(kind: str) -> type[models.Model]:
-    if kind == "agent":
-        from cosmos.models import Agent
-
-        return Agent
-    if kind == "star":
-        from stars.models import Star
-
-        return Star
-    from workflows.models import Workflow
-
-    return Workflow
-
-
 @dataclass(frozen=True)
 class Target:
-    resource: str  # agents | stars | workflows
-    kind: str  # agent | star | workflow
+    resource: str  # the kind's collection: agents | stars | workflows
+    kind: str  # the kind's name: agent | star | workflow
     id: str
     row: Any
 
@@ -52,27 +33,28 @@ class Target:
         return f"/a2a/{self.resource}/{self.id}"
 
 
-def available_kinds() -> set[str]:
-    return set(kind_names())
+def _servable(kind: RunKind | None) -> bool:
+    return kind is not None and kind.target_model is not None
 
 
 def get_target(resource: str, object_id: str) -> Target | None:
     """The enabled target behind a base URL, or None. Runs ORM queries: call it in a thread."""
-    kind = RESOURCES.get(resource)
-    if kind is None or kind not in available_kinds():
+    kind = kind_for_collection(resource)
+    if not _servable(kind):
         return None
-    row = model_for(kind).objects.filter(pk=object_id, enabled=True).first()
+    assert kind is not None and kind.target_model is not None
+    row = kind.target_model.objects.filter(pk=object_id, enabled=True).first()  # type: ignore[attr-defined]
     if row is None:
         return None
-    return Target(resource, kind, row.pk, row)
+    return Target(resource, kind.name, row.pk, row)
 
 
 def all_targets() -> list[Target]:
-    """Every enabled agent, star and workflow whose kind has an engine, in a stable order."""
-    kinds = available_kinds()
+    """Every enabled definition of every kind in the catalogue, in a stable order."""
     targets: list[Target] = []
-    for resource, kind in RESOURCES.items():
-        if kind not in kinds:
+    for kind in all_kinds():
+        if not _servable(kind):
             continue
-        targets += [Target(resource, kind, row.pk, row) for row in model_for(kind).objects.filter(enabled=True)]
+        rows = kind.target_model.objects.filter(enabled=True)  # type: ignore[union-attr]
+        targets += [Target(kind.collection, kind.name, row.pk, row) for row in rows]
     return targets

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from django.urls import re_path
 
+from cosmos.kinds import COLLECTION_PATTERN
+
 from . import views
 
-BASE = r"^a2a/(?P<resource>agents|stars|workflows)/(?P<object_id>[A-Za-z0-9_-]+)"
+# ``resource`` is a run kind's collection (``cosmos.kinds``): agents, stars, workflows.
+BASE = rf"^a2a/(?P<resource>{COLLECTION_PATTERN})/(?P<object_id>[A-Za-z0-9_-]+)"
 TASK = r"/tasks/(?P<task_id>[^/:]+)"
 
 urlpatterns = [

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from cosmos.kinds import all_kinds, collection_of
+
 from ..base import Interface
 
 if TYPE_CHECKING:
@@ -18,7 +20,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PATHS = {"agent": "/agui/agents/{id}", "star": "/agui/stars/{id}", "workflow": "/agui/workflows/{id}"}
+
+def endpoint_path(kind: str, object_id: str) -> str:
+    """``/agui/<collection>/<id>``: where a definition of ``kind`` is served over HTTP."""
+    return f"/agui/{collection_of(kind)}/{object_id}"
 
 
 class AGUIInterface(Interface):
@@ -31,13 +36,14 @@ class AGUIInterface(Interface):
 
     def start(self, os: AsterOS) -> None:
         super().start(os)
-        logger.info("AG-UI interface serving", extra={"os": os.name, "paths": sorted(PATHS.values())})
+        paths = sorted(endpoint_path(k.name, "{id}") for k in all_kinds())
+        logger.info("AG-UI interface serving", extra={"os": os.name, "paths": paths})
 
     def stop(self) -> None:
         logger.info("AG-UI interface stopped (its routes stay in the URLconf of this process)")
 
     def _announce(self, kind: str, object_id: str) -> None:
-        path = PATHS[kind].format(id=object_id)
+        path = endpoint_path(kind, object_id)
         self.endpoints[f"{kind}:{object_id}"] = path
         logger.info("AG-UI endpoint", extra={"kind": kind, "id": object_id, "path": path})
 

@@ -2,6 +2,8 @@
 
 from django.urls import path, re_path
 
+from cosmos.kinds import COLLECTION_PATTERN
+
 from . import views
 
 app_name = "agui"
@@ -10,7 +12,7 @@ urlpatterns = [
     path("agui/", views.index, name="index"),
     path("agui", views.index),
     re_path(
-        r"^agui/(?P<collection>agents|stars|workflows)/(?P<object_id>[A-Za-z0-9_-]{1,64})/?$",
+        rf"^agui/(?P<collection>{COLLECTION_PATTERN})/(?P<object_id>[A-Za-z0-9_-]{{1,64}})/?$",
         views.run_endpoint,
         name="run",
     ),

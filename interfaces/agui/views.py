@@ -1,6 +1,7 @@
-"""AG-UI over HTTP: ``POST /agui/{agents|stars|workflows}/{id}`` with a RunAgentInput answers
-``text/event-stream``. Parse, authorize, start (``services.start_agui_run``), stream; every
-refusal is an HTTP 4xx in the one error shape before any stream opens."""
+"""AG-UI over HTTP: ``POST /agui/{collection}/{id}`` (a run kind's collection in ``cosmos.kinds``:
+``agents``, ``stars``, ``workflows``) with a RunAgentInput answers ``text/event-stream``. Parse,
+authorize, start (``services.start_agui_run``), stream; every refusal is an HTTP 4xx in the one
+error shape before any stream opens."""
 
 from __future__ import annotations
 
@@ -10,22 +11,17 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from cosmos.db import db_call
-from cosmos.models import Agent
+from cosmos.kinds import all_kinds, collection_of, find_kind, kind_for_collection
 from cosmos.services.errors import Invalid, NotFound, ServiceError
-from stars.models import Star
-from workflows.models import Workflow
 
-from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, require_access, session_user_with_csrf
+from ..http.auth import AccessDenied, caller_of, kind_resource, require_access, session_user_with_csrf
 from ..http.errors import error_response, service_error_response
 from ..http.parsers import loads, require_json_body
 from ..http.runs import require_kind
 from ..http.sse import format_event, parse_last_event_id, sse_response, stream_events
 from .input import parse_run_agent_input
-from .interface import PATHS
+from .interface import endpoint_path
 from .services import agui_events, start_agui_run
-
-COLLECTIONS = {"agents": "agent", "stars": "star", "workflows": "workflow"}
-WHAT = {"agent": "Agents", "star": "Stars", "workflow": "Workflows"}
 
 
 def encode(seq: int | None, event: dict) -> bytes:
@@ -52,13 +48,16 @@ def _refusal(exc: Exception) -> JsonResponse:
 
 async def _principal(request: HttpRequest, scope: str, kind: str | None = None, object_id: str | None = None) -> Any:
     user = session_user_with_csrf(request, await request.auser())
-    resource = KIND_RESOURCES[kind] if kind else None
+    resource = kind_resource(kind) if kind else None
     return await db_call(require_access, request.headers, user, scope, resource=resource, object_id=object_id)
 
 
 @csrf_exempt
 async def run_endpoint(request: HttpRequest, collection: str, object_id: str) -> HttpResponse:
-    kind = COLLECTIONS[collection]
+    found = kind_for_collection(collection)
+    if found is None:
+        return error_response("not_found", f"No AG-UI endpoint at /agui/{collection}/.", 404)
+    kind = found.name
     if request.method == "GET":
         return await describe(request, kind, object_id)
     if request.method != "POST":
@@ -72,7 +71,7 @@ async def run_endpoint(request: HttpRequest, collection: str, object_id: str) ->
             after = parse_last_event_id(request.headers.get("Last-Event-ID")) or 0
         except ValueError:
             raise Invalid("Last-Event-ID must be the seq of an event.", code="invalid_last_event_id") from None
-        require_kind(kind, WHAT[kind])
+        require_kind(kind, found.label)
         started = await db_call(start_agui_run, kind, object_id, parsed, caller=caller_of(principal))
     except (AccessDenied, ServiceError) as exc:
         return _refusal(exc)
@@ -81,7 +80,9 @@ async def run_endpoint(request: HttpRequest, collection: str, object_id: str) ->
 
 
 def _definition(kind: str, object_id: str) -> dict:
-    model = {"agent": Agent, "star": Star, "workflow": Workflow}[kind]
+    model = find_kind(kind).target_model  # type: ignore[union-attr]  (the view found the kind)
+    if model is None:
+        raise NotFound(f"No {kind} with id {object_id!r}.")
     row = model.objects.filter(pk=object_id).values("id", "name", "description", "enabled").first()
     if row is None:
         raise NotFound(f"No {kind} with id {object_id!r}.")
@@ -95,8 +96,8 @@ def _describe(kind: str, row: dict) -> dict:
         "name": row["name"] or row["id"],
         "description": row["description"],
         "enabled": row["enabled"],
-        "endpoint": PATHS[kind].format(id=row["id"]),
-        "websocket": f"/ws/agui/{kind}s/{row['id']}/",
+        "endpoint": endpoint_path(kind, row["id"]),
+        "websocket": f"/ws/agui/{collection_of(kind)}/{row['id']}/",
         "protocolVersion": "1.0",
         "capabilities": {
             "transport": {"streaming": True, "websocket": True},
@@ -118,9 +119,12 @@ async def describe(request: HttpRequest, kind: str, object_id: str) -> HttpRespo
 
 def _catalogue() -> list[dict]:
     out = []
-    for kind, model in (("agent", Agent), ("star", Star), ("workflow", Workflow)):
-        rows = model.objects.filter(enabled=True).order_by("id").values("id", "name", "description", "enabled")
-        out += [_describe(kind, row) for row in rows[:500]]
+    for kind in all_kinds():
+        if kind.target_model is None:
+            continue
+        rows = kind.target_model.objects.filter(enabled=True)  # type: ignore[attr-defined]
+        rows = rows.order_by("id").values("id", "name", "description", "enabled")
+        out += [_describe(kind.name, row) for row in rows[:500]]
     return out
 
 

@@ -16,11 +16,10 @@ from typing import Any
 from django.db.models import Count
 from django.utils import timezone
 
-from cosmos.models import ACTIVE_STATUSES, Agent, Run, RunStatus, WorkerHeartbeat
+from cosmos.kinds import all_kinds
+from cosmos.models import ACTIVE_STATUSES, Run, RunStatus, WorkerHeartbeat
 from cosmos.services.errors import Conflict, Invalid
 from cosmos.services.runs import cancel_run, get_run, start_run
-from stars.models import Star
-from workflows.models import Workflow
 
 RECENT_RUNS = 50
 ACTIVE_LIMIT = 500
@@ -29,7 +28,6 @@ RECENT_ERRORS = 3
 ERROR_WINDOW = timedelta(hours=24)
 SUMMARY_TTL = 0.9  # seconds: every dashboard of a process shares one summary per second
 PREVIEW_CHARS = 120
-KIND_MODELS = (("agent", Agent), ("star", Star), ("workflow", Workflow))
 RUN_FIELDS = (
     "id",
     "kind",
@@ -130,7 +128,10 @@ def targets() -> list[dict]:
                 }
             )
     cards = []
-    for kind, model in KIND_MODELS:
+    for run_kind in all_kinds():
+        if run_kind.target_model is None:
+            continue
+        kind, model = run_kind.name, run_kind.target_model
         for row in model.objects.order_by("id").values("id", "name", "description", "enabled")[:TARGET_LIMIT]:
             key = (kind, row["id"])
             cards.append(

@@ -27,14 +27,21 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from cosmos.kinds import find_kind
+
 from .. import quotas
 from ..models import KEY_PREFIX, APIKey, hash_key
 
 SCOPE_ORDER = {"read": 0, "run": 1, "admin": 2}
 # last_used_at is written at most this often per key, so a busy key costs no write per request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-# Run kinds map to the resource names used in a key's ``resources`` ("agents:chat-agent").
-KIND_RESOURCES = {"agent": "agents", "star": "stars", "workflow": "workflows"}
+
+
+def kind_resource(kind: str) -> str | None:
+    """The resource name of a run kind in a key's ``resources`` ("agents:chat-agent"): its
+    collection in the catalogue (``cosmos.kinds``), or None for a kind nobody registered."""
+    found = find_kind(kind)
+    return found.collection if found else None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cosmos.eventlog import read_events
+from cosmos.kinds import all_kinds
 from cosmos.models import Agent, AgentTemplate, Run, Session, Source
 from cosmos.services import agents as agent_services
 from cosmos.services import runs as run_services
@@ -28,7 +29,7 @@ from stars.models import Star
 from workflows.models import Workflow
 
 from ..registry import ResourceConfig, site
-from .auth import KIND_RESOURCES, KeyPrincipal
+from .auth import KeyPrincipal, kind_resource
 from .links import api_url
 from .pagination import ResourcePagination, cursor_pagination
 from .params import whole_number
@@ -257,16 +258,16 @@ class RunResource(ResourceConfig):
         if principal.allows_resource("runs"):
             return queryset
         allowed = Q(pk__in=[])
-        for kind, resource in KIND_RESOURCES.items():
-            ids = principal.allowed_ids(resource)
+        for kind in all_kinds():
+            ids = principal.allowed_ids(kind.collection)
             if ids is None:
-                allowed |= Q(kind=kind)
+                allowed |= Q(kind=kind.name)
             elif ids:
-                allowed |= Q(kind=kind, target__in=ids)
+                allowed |= Q(kind=kind.name, target__in=ids)
         return queryset.filter(allowed)
 
     def resource_key(self, obj: Run) -> tuple[str, str]:
-        return KIND_RESOURCES.get(obj.kind, "runs"), obj.target
+        return kind_resource(obj.kind) or "runs", obj.target
 
     @extend_schema(
         summary="The run's events",

@@ -4,7 +4,7 @@
   its end (``cosmos.eventlog.follow``: replay and live tail with no gap and no repeat). Frames:
   ``{"type": "event", "runId", "seq", "event"}`` then ``{"type": "end", "runId", "status"}``
   and a normal close (1000). Send ``{"type": "cancel"}`` to cancel the run.
-- ``ws/agui/{kind}/{id}/`` (``agents``, ``stars``, ``workflows``; the singular works too):
+- ``ws/agui/{kind}/{id}/`` (a kind's collection in ``cosmos.kinds``, or its name: ``agents``, ``star``):
   ``AGUIConsumer``. Send a ``RunAgentInput``;
   receive the same AG-UI events as the SSE endpoint (bare event objects). Send
   ``{"type": "cancel"}`` to cancel the run in progress; the stream ends with ``RUN_FINISHED``
@@ -38,6 +38,7 @@ from django.conf import settings
 from cosmos.bus import LIFECYCLE_CHANNEL, get_bus
 from cosmos.db import db_call
 from cosmos.eventlog import follow
+from cosmos.kinds import all_kinds, either, find_kind, kind_for_collection
 from cosmos.models import Run
 from cosmos.services.errors import Invalid, ServiceError
 from cosmos.services.runs import cancel_run
@@ -45,7 +46,7 @@ from cosmos.services.runs import cancel_run
 from ..agui.input import parse_run_agent_input
 from ..agui.services import agui_events, start_agui_run
 from ..dashboard import services as dashboard
-from ..http.auth import KIND_RESOURCES, AccessDenied, caller_of, count_key_request
+from ..http.auth import AccessDenied, caller_of, count_key_request, kind_resource
 from ..http.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
 from ..http.params import parse_whole_number
 from ..http.parsers import loads
@@ -54,15 +55,6 @@ from .auth import authorize, close_code, credentials, may
 
 logger = logging.getLogger(__name__)
 
-COLLECTIONS = {
-    "agents": "agent",
-    "stars": "star",
-    "workflows": "workflow",
-    "agent": "agent",
-    "star": "star",
-    "workflow": "workflow",
-}
-WHAT = {"agent": "Agents", "star": "Stars", "workflow": "Workflows"}
 FRAME_TOO_BIG = 1009  # RFC 6455: a message too big to process
 LIFECYCLE_BATCH_SECONDS = 0.15
 SUMMARY_SECONDS = 1.0
@@ -173,7 +165,7 @@ class RunStreamConsumer(BaseConsumer):
         if brief is None:
             await self.refuse(4404, "not_found", f"No run with id {self.run_id!r}.")
             return
-        self.resource = (KIND_RESOURCES.get(brief["kind"], brief["kind"]), brief["target"])
+        self.resource = (kind_resource(brief["kind"]) or brief["kind"], brief["target"])
         if not may(self.principal, "read", resource=self.resource[0], object_id=self.resource[1]):
             await self.refuse(4403, "permission_denied", "This API key may not see this run.")
             return
@@ -225,12 +217,15 @@ class AGUIConsumer(BaseConsumer):
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
-        self.kind = COLLECTIONS[kwargs["collection"]]
+        collection = kwargs["collection"]
+        found = kind_for_collection(collection) or find_kind(collection)  # "stars" or "star"
+        if found is None:
+            await self.refuse(4404, "not_found", f"No websocket endpoint at {self.scope.get('path', '')!r}.")
+            return
+        self.kind, self.label = found.name, found.label
         self.target = kwargs["object_id"]
         try:
-            self.principal = await authorize(
-                self.scope, "run", resource=KIND_RESOURCES[self.kind], object_id=self.target
-            )
+            self.principal = await authorize(self.scope, "run", resource=found.collection, object_id=self.target)
         except AccessDenied as exc:
             await self.deny(exc)
             return
@@ -253,7 +248,7 @@ class AGUIConsumer(BaseConsumer):
             return
         try:
             parsed = parse_run_agent_input(content)
-            require_kind(self.kind, WHAT[self.kind])
+            require_kind(self.kind, self.label)
             await db_call(count_key_request, self.principal)  # each run started here is a request
             started = await db_call(start_agui_run, self.kind, self.target, parsed, caller=caller_of(self.principal))
         except ServiceError as exc:
@@ -339,10 +334,11 @@ class DashboardConsumer(BaseConsumer):
         try:
             if action == "start":
                 kind = content.get("kind")
-                if not isinstance(kind, str) or kind not in WHAT:  # a list or an object is not hashable
-                    raise Invalid("'kind' must be agent, star or workflow.")
-                self.check("run", KIND_RESOURCES[kind], str(content.get("target")))
-                require_kind(kind, WHAT[kind])
+                found = find_kind(kind) if isinstance(kind, str) else None  # a list is not hashable
+                if found is None:
+                    raise Invalid(f"'kind' must be {either(k.name for k in all_kinds())}.")
+                self.check("run", found.collection, str(content.get("target")))
+                require_kind(kind, found.label)
                 await db_call(count_key_request, self.principal)
                 row = await db_call(
                     dashboard.start,
