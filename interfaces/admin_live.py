@@ -31,10 +31,9 @@ from django.utils.html import format_html, format_html_join
 from cosmos.models import ACTIVE_STATUSES, Agent, Run
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
+from cosmos.services.runs import retry_run
 from stars.models import Star
 from workflows.models import Workflow
-
-from .dashboard.services import retry_run
 
 KINDS: dict[type[Model], str] = {Agent: "agent", Star: "star", Workflow: "workflow"}
 ORIGIN = "admin"
