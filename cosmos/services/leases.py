@@ -298,6 +298,9 @@ def reap_expired_runs() -> dict[str, int]:
     return {"requeued": requeued, "failed": failed, "resent": resent}
 
 
+# --- the lifecycle feed (the dashboard's)
+
+
 def lifecycle_message(run: Run) -> dict:
     return {
         "id": str(run.id),

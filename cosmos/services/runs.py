@@ -223,6 +223,9 @@ def get_run(run_id) -> Run:
         raise NotFound(f"No run with id {run_id!r}.") from None
 
 
+# --- retry
+
+
 def retry_run(run_id: Any, *, caller: str, origin: str = "dashboard") -> Run:
     """Start a failed or cancelled top-level run again, as a new run with the same input."""
     run = get_run(run_id)
