@@ -38,6 +38,7 @@ from .retry import db_call_retrying
 from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
 from .runtime.providers import preload_providers
+from .services import leases
 from .services import runs as run_services
 from .services.errors import NotFound
 
@@ -214,10 +215,10 @@ class RunEngine:
             retried = True
 
         run = await db_call_retrying(
-            run_services.claim_run, run_id, self.worker_id, within=self.lease_seconds, on_retry=note_retry
+            leases.claim_run, run_id, self.worker_id, within=self.lease_seconds, on_retry=note_retry
         )
         if run is None and retried and run_id not in self.local:
-            run = await db_call(run_services.owned_run, run_id, self.worker_id)
+            run = await db_call(leases.owned_run, run_id, self.worker_id)
         return run
 
     async def _execute_claimed(self, run: Run, local: LocalRun, state: dict[str, Any] | None) -> str | None:
@@ -225,7 +226,7 @@ class RunEngine:
         assert self.sink is not None
         # A first attempt has no events yet; a retried one continues its sequence, and first
         # closes what the lost attempt left open (a message cut in the middle, a tool call).
-        last_seq, closers = await db_call(run_services.resume_point, run_id) if run.attempts > 1 else (0, [])
+        last_seq, closers = await db_call(leases.resume_point, run_id) if run.attempts > 1 else (0, [])
         writer = RunWriter(run_id, self.sink, last_seq=last_seq)
         self._publish_lifecycle(run)
         context = RunContext(run=run, writer=writer, engine=self, state=dict(state or {}))
@@ -277,7 +278,7 @@ class RunEngine:
             result=result.result if result.result is not None else result.output,
             outcome=result.outcome,
         )
-        owner_update = run_services.owner_finalizer(
+        owner_update = leases.owner_finalizer(
             run_id,
             self.worker_id,
             status,
@@ -298,7 +299,7 @@ class RunEngine:
 
     async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
         event = make_event(EventType.RUN_ERROR, message=message, code=code)
-        finalize = run_services.owner_finalizer(
+        finalize = leases.owner_finalizer(
             str(run.id),
             self.worker_id,
             RunStatus.FAILED,
@@ -328,7 +329,7 @@ class RunEngine:
     def _publish_lifecycle(self, run: Run) -> None:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.
         assert self.loop is not None
-        message = run_services.lifecycle_message(run)  # a snapshot: the row object changes later
+        message = leases.lifecycle_message(run)  # a snapshot: the row object changes later
         self.loop.run_in_executor(None, get_bus().publish_sync, LIFECYCLE_CHANNEL, message)
 
     # --- stopping runs
@@ -377,7 +378,7 @@ class RunEngine:
         while True:
             try:
                 if tick % reap_every == 0:
-                    await db_call(run_services.reap_expired_runs)
+                    await db_call(leases.reap_expired_runs)
             except ProcessExiting:
                 return
             except Exception as exc:  # a database blip must not kill the engine
@@ -397,7 +398,7 @@ class RunEngine:
         self._early_cancels = {rid: at for rid, at in self._early_cancels.items() if at > horizon}
         # Finishing runs too: a final write retried through a database blip keeps its lease.
         ids = list(self.local)
-        ours, cancel = await db_call(run_services.renew_leases, self.worker_id, ids)
+        ours, cancel = await db_call(leases.renew_leases, self.worker_id, ids)
         for run_id in ids:
             # A run that finished while the renewal was in flight is no longer "running": not
             # lost (_stop_local leaves a finishing run alone).

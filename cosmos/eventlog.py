@@ -339,50 +339,48 @@ async def follow(
     """
     subscription = await get_bus().subscribe(run_channel(run_id)) if follow else None
     last = after
+    stalled = False  # the tail's last wait ended without a message
+    closing = False  # the run ended without a terminal event: one last read, then stop
     try:
         while True:
-            rows = await _wait_for_database(read_events, run_id, last)
-            for seq, event in rows:
-                yield seq, event
-                last = seq
-                if event.get("type") in TERMINAL_EVENT_TYPES:
-                    return
-            if len(rows) < REPLAY_PAGE:
-                break
-        if subscription is None:
-            return
-        while True:
-            try:
-                message = await subscription.get(timeout=poll_seconds)
-            except TimeoutError:
-                message = None
-            fresh = _fresh(message, last) if message is not None else []
-            if fresh and all(seq == last + 1 + i for i, (seq, _) in enumerate(fresh)):
+            # The one drain loop: the database, page by page, from the last seq yielded (the
+            # replay, then after every timeout or gap of the live tail).
+            drained = False
+            while True:
+                rows = await _wait_for_database(read_events, run_id, last)
+                for seq, event in rows:
+                    yield seq, event
+                    last = seq
+                    drained = True
+                    if event.get("type") in TERMINAL_EVENT_TYPES:
+                        return
+                if len(rows) < REPLAY_PAGE:
+                    break
+            if subscription is None or closing:
+                return
+            if stalled and not drained and await _wait_for_database(_run_status, run_id) in (*TERMINAL_STATUSES, None):
+                # Terminal without a terminal event cannot happen through the services; stop anyway.
+                closing = True
+                continue
+            # The live tail: bus messages while they follow on from ``last``; back to the
+            # database on a timeout or a gap (it has everything that was published).
+            stalled = False
+            while True:
+                try:
+                    message = await subscription.get(timeout=poll_seconds)
+                except TimeoutError:
+                    stalled = True
+                    break
+                fresh = _fresh(message, last)
+                if not fresh:
+                    continue  # only events we have already yielded
+                if not all(seq == last + 1 + i for i, (seq, _) in enumerate(fresh)):
+                    break
                 for seq, event in fresh:
                     yield seq, event
                     last = seq
                     if event.get("type") in TERMINAL_EVENT_TYPES:
                         return
-                continue
-            if message is not None and not fresh:
-                continue  # only events we have already yielded
-            # A timeout or a gap: the database has everything that was published.
-            rows = await _wait_for_database(read_events, run_id, last)
-            for seq, event in rows:
-                yield seq, event
-                last = seq
-                if event.get("type") in TERMINAL_EVENT_TYPES:
-                    return
-            if (
-                not rows
-                and message is None
-                and await _wait_for_database(_run_status, run_id) in (*TERMINAL_STATUSES, None)
-            ):
-                # Terminal without a terminal event cannot happen through the services; stop anyway.
-                rows = await _wait_for_database(read_events, run_id, last)
-                for seq, event in rows:
-                    yield seq, event
-                return
     finally:
         if subscription is not None:
             await subscription.close()

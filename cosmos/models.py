@@ -2,7 +2,7 @@
 
 A ``Run`` is every execution (agent, star, workflow, and their children); a ``RunEvent`` is
 one AG-UI event of a run with a gapless ``seq``. Status transitions are conditional UPDATEs
-done in ``cosmos.services.runs``; nothing else writes ``Run.status``.
+done in ``cosmos.services.runs`` and ``cosmos.services.leases``; nothing else writes ``Run.status``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
-"""Celery tasks. Thin: they carry a run id and hand it to the engine."""
+"""Celery tasks. Thin: they carry a run id and hand it to the engine.
+
+``cosmos.dispatch.dispatch_run`` sends ``execute_run`` (by its name, ``EXECUTE_RUN``).
+"""
 
 from celery import shared_task
 
+from .dispatch import EXECUTE_RUN
 from .engine import get_engine
-from .services.runs import reap_expired_runs
+from .services.leases import reap_expired_runs
 
 
-@shared_task(name="cosmos.execute_run", acks_late=True, ignore_result=True)
+@shared_task(name=EXECUTE_RUN, acks_late=True, ignore_result=True)
 def execute_run(run_id: str) -> None:
     # Blocks this pool slot until the run ends, so the worker's concurrency bounds its runs.
     get_engine().submit(run_id).result()

@@ -32,8 +32,7 @@ from cosmos.kinds import kind_for_model
 from cosmos.models import ACTIVE_STATUSES, Definition, Run
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
-
-from .dashboard.services import retry_run
+from cosmos.services.runs import retry_run
 
 ORIGIN = "admin"
 

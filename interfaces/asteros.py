@@ -33,14 +33,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import transaction
 from django.utils.module_loading import import_string
 
 from cosmos.cosmos import Cosmos
 from cosmos.models import Agent, Source
 from cosmos.services.agents import AGENT_FIELDS
-from cosmos.services.errors import Invalid, conflict_on_integrity
+from cosmos.services.errors import Invalid
 from cosmos.validators import slug_id_validator
+from workflows.services import upsert_workflow
 
 from .base import Interface
 from .registry import AlreadyRegistered, NotRegistered
@@ -346,31 +346,6 @@ def workflow_fields(workflow: Any) -> dict[str, Any]:
         fields["definition"] = {"steps": list(fields["steps"])}
     fields.pop("steps", None)
     return {key: value for key, value in fields.items() if key in WORKFLOW_FIELDS}
-
-
-# --- writing registrations (created or updated, marked as coming from code)
-
-
-def _clean(instance: Any, what: str) -> None:
-    try:
-        instance.full_clean(validate_unique=False, validate_constraints=False)
-    except ValidationError as exc:
-        raise Invalid(f"The {what} is not valid.", details=getattr(exc, "message_dict", exc.messages)) from None
-
-
-def upsert_workflow(workflow_id: str, fields: dict[str, Any]) -> Any:
-    from workflows.models import Workflow
-
-    with transaction.atomic():
-        workflow = Workflow.objects.select_for_update().filter(id=workflow_id).first() or Workflow(id=workflow_id)
-        for name, value in fields.items():
-            setattr(workflow, name, value)
-        workflow.source = Source.CODE
-        _clean(workflow, f"workflow {workflow_id!r}")
-        # A new workflow is an INSERT; a concurrent registration of the same id makes it a 409.
-        with conflict_on_integrity(f"Workflow {workflow_id!r} was created by a concurrent registration; try again."):
-            workflow.save(force_insert=workflow._state.adding)
-    return workflow
 
 
 # --- the process's instances

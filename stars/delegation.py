@@ -12,7 +12,7 @@ from typing import Any
 
 from cosmos.runtime.tools import Tool
 
-from .engine import StarRun
+from .collaboration import StarRun
 from .team import Member
 
 TOOL_NAME = "delegate"

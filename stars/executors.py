@@ -20,7 +20,7 @@ from cosmos.models import Run, RunKind, Session
 from cosmos.runtime.errors import RunFailed
 from cosmos.services.errors import NotFound, ServiceError
 
-from .engine import StarRun, descendant_usage
+from .collaboration import StarRun, descendant_usage
 from .models import StarMessage
 from .modes import MODES, Task
 from .services import USER, record_message

@@ -15,8 +15,8 @@ from typing import Any
 
 from cosmos.runtime.errors import RunFailed
 
+from .collaboration import MemberResult, StarRun
 from .delegation import delegate_tool
-from .engine import MemberResult, StarRun
 from .models import StarMode
 from .services import EVERYONE, USER
 

@@ -9,7 +9,7 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from cosmos.kinds import register_kind
 
-        from .engine import execute_workflow
+        from .executor import execute_workflow
         from .functions import autodiscover_functions
         from .models import Workflow
         from .services import check_runnable

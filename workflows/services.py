@@ -1,4 +1,4 @@
-"""Workflow services: look up a workflow, and check it before a run.
+"""Workflow services: look up a workflow, check it before a run, and save one registered in code.
 
 Code registration (``AsterOS.register_workflow``) saves through ``full_clean()``, so it validates
 exactly as the admin and the API do.
@@ -6,7 +6,13 @@ exactly as the admin and the API do.
 
 from __future__ import annotations
 
-from cosmos.services.errors import NotFound, NotRunnable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from cosmos.models import Source
+from cosmos.services.errors import Invalid, NotFound, NotRunnable, conflict_on_integrity
 
 from .models import Workflow
 from .validation import validate_definition
@@ -33,3 +39,23 @@ def check_runnable(workflow_id: str) -> None:
         raise NotRunnable(
             f"Workflow {workflow_id!r} is not valid: {' '.join(errors)}", code="invalid_workflow", details=errors
         )
+
+
+def upsert_workflow(workflow_id: str, fields: dict[str, Any]) -> Workflow:
+    """Create or update a workflow registered in code (``AsterOS.register_workflow``), marked as
+    coming from code, through ``full_clean()``."""
+    with transaction.atomic():
+        workflow = Workflow.objects.select_for_update().filter(id=workflow_id).first() or Workflow(id=workflow_id)
+        for name, value in fields.items():
+            setattr(workflow, name, value)
+        workflow.source = Source.CODE
+        try:
+            workflow.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            raise Invalid(
+                f"The workflow {workflow_id!r} is not valid.", details=getattr(exc, "message_dict", exc.messages)
+            ) from None
+        # A new workflow is an INSERT; a concurrent registration of the same id makes it a 409.
+        with conflict_on_integrity(f"Workflow {workflow_id!r} was created by a concurrent registration; try again."):
+            workflow.save(force_insert=workflow._state.adding)
+    return workflow

@@ -21,7 +21,7 @@ from .functions import FunctionContext, function_registry
 from .templating import render_value
 
 if TYPE_CHECKING:
-    from .engine import WorkflowRun
+    from .executor import WorkflowRun
 
 
 @dataclass

@@ -36,7 +36,8 @@ from cosmos.eventlog import follow
 from cosmos.models import Run, RunEvent, RunStatus, Session
 from cosmos.runtime.events import EventType
 from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable, ServiceError
-from cosmos.services.runs import cancel_run, next_seq, start_run
+from cosmos.services.leases import next_seq
+from cosmos.services.runs import cancel_run, start_run
 
 from ..http.auth import KeyPrincipal, caller_of, principal_allows
 from ..http.runs import wait_for_run

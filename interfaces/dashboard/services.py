@@ -18,8 +18,7 @@ from django.utils import timezone
 
 from cosmos.kinds import all_kinds
 from cosmos.models import ACTIVE_STATUSES, Run, RunStatus, WorkerHeartbeat
-from cosmos.services.errors import Conflict, Invalid
-from cosmos.services.runs import cancel_run, get_run, start_run
+from cosmos.services.runs import cancel_run, retry_run, start_run
 
 RECENT_RUNS = 50
 ACTIVE_LIMIT = 500
@@ -230,22 +229,6 @@ def start(kind: str, target: str, message: Any, *, caller: str, session_id: str 
 def cancel(run_id: str) -> dict:
     run = cancel_run(run_id)
     return run_rows([str(run.id)])[0]
-
-
-def retry_run(run_id: Any, *, caller: str, origin: str = "dashboard") -> Run:
-    """Start a failed or cancelled top-level run again, as a new run with the same input."""
-    run = get_run(run_id)
-    if run.parent_id is not None:
-        raise Invalid("Retry the top-level run: a child run is re-created by its parent.", code="not_retryable")
-    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
-        raise Conflict(
-            f"Run {run.id} is {run.status}; only failed or cancelled runs can be retried.", code="not_retryable"
-        )
-    metadata = {**(run.metadata or {}), "retry_of": str(run.id)}
-    new, _ = start_run(
-        run.kind, run.target, run.input, session_id=run.session_id, origin=origin, caller=caller, metadata=metadata
-    )
-    return new
 
 
 def retry(run_id: str, *, caller: str) -> dict:

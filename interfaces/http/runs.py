@@ -24,7 +24,8 @@ from cosmos.kinds import kind_names
 from cosmos.logging import run_id_var
 from cosmos.models import TERMINAL_STATUSES, Run
 from cosmos.services.errors import Invalid, NotImplementedYet
-from cosmos.services.runs import next_seq, start_run
+from cosmos.services.leases import next_seq
+from cosmos.services.runs import start_run
 
 from .auth import caller_of
 from .errors import DATABASE_ERRORS

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from cosmos.dispatch import dispatch_run
 from cosmos.eventlog import follow
 from cosmos.models import Run, RunEvent, RunStatus
 from cosmos.services import runs as run_services
@@ -105,7 +106,7 @@ def test_a_worker_killed_mid_run_costs_at_most_a_retry(worker):
     # One run may not be retried: it must fail with the reason instead.
     single, _ = run_services.start_run("agent", agent.id, "one attempt only", dispatch=False)
     Run.objects.filter(id=single.id).update(max_attempts=1)
-    run_services.dispatch_run(single.id)
+    dispatch_run(single.id)
     wait_for_runs([*run_ids, single.id], statuses=("running",), timeout=30)
 
     worker.kill()

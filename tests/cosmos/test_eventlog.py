@@ -14,7 +14,7 @@ import pytest
 from cosmos.eventlog import FIRST_DELTA_SECONDS, EventSink, LostOwnership, RunWriter
 from cosmos.models import Run, RunEvent, RunStatus
 from cosmos.runtime.events import EventType, make_event
-from cosmos.services.runs import owner_finalizer
+from cosmos.services.leases import owner_finalizer
 from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from cosmos.models import Run, RunEvent, RunStatus
 from cosmos.runtime.events import closing_events
+from cosmos.services import leases
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict
 from tests.factories import add_event, make_agent
@@ -56,7 +57,7 @@ def test_a_worker_given_a_run_whose_turn_has_not_come_leaves_it_queued():
     _queued_head(agent, "early")
     second, _ = run_services.start_run("agent", agent.id, "second", session_id="early")
 
-    assert run_services.claim_run(str(second.id), "some-worker") is None
+    assert leases.claim_run(str(second.id), "some-worker") is None
 
     second.refresh_from_db()
     assert (second.status, second.attempts, second.cancel_requested) == (RunStatus.QUEUED, 0, False)
@@ -85,7 +86,7 @@ def test_a_session_run_failed_by_the_reaper_starts_the_next_run():
         lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
 
-    run_services.reap_expired_runs()
+    leases.reap_expired_runs()
 
     assert wait_for_run(head.id).error["code"] == "worker_lost"
     assert wait_for_run(second.id, timeout=20).status == RunStatus.SUCCEEDED
@@ -98,7 +99,7 @@ def test_the_reaper_dispatches_a_session_head_whose_hand_off_was_lost():
     # The head ended in a process that died before its hand-off: nothing dispatched the next run.
     Run.objects.filter(id=head.id).update(status=RunStatus.SUCCEEDED, finished_at=timezone.now())
 
-    run_services.reap_expired_runs()
+    leases.reap_expired_runs()
 
     assert wait_for_run(second.id, timeout=20).status == RunStatus.SUCCEEDED
 
@@ -111,7 +112,7 @@ def test_the_reaper_does_not_send_a_session_run_whose_turn_has_not_come():
     Run.objects.filter(id=head.id).update(created_at=timezone.now() - timedelta(seconds=60))
     Run.objects.filter(id=second.id).update(created_at=timezone.now() - timedelta(seconds=30))
 
-    run_services.reap_expired_runs()
+    leases.reap_expired_runs()
 
     second.refresh_from_db()
     assert (second.status, second.dispatched_at) == (RunStatus.QUEUED, None)
@@ -154,7 +155,7 @@ def test_the_reaper_closes_what_a_lost_attempt_left_open_before_failing_the_run(
     run = _lost_attempt(make_agent(), attempts=3)
     Run.objects.filter(id=run.id).update(max_attempts=3)
 
-    run_services.reap_expired_runs()
+    leases.reap_expired_runs()
 
     assert wait_for_run(run.id).status == RunStatus.FAILED
     assert event_types(run.id)[len(LOST_ATTEMPT) :] == [*CLOSERS, "RUN_ERROR"]
@@ -164,7 +165,7 @@ def test_the_reaper_closes_what_a_lost_attempt_left_open_before_failing_the_run(
 def test_a_retried_attempt_closes_what_the_lost_one_left_open_before_it_starts_again():
     run = _lost_attempt(make_agent(), attempts=1)
 
-    run_services.reap_expired_runs()
+    leases.reap_expired_runs()
 
     assert wait_for_run(run.id, timeout=20).status == RunStatus.SUCCEEDED
     after = event_types(run.id)[len(LOST_ATTEMPT) :]
@@ -226,7 +227,7 @@ def test_updated_at_moves_when_a_queued_run_is_cancelled_and_when_the_reaper_req
     Run.objects.filter(id=lost.id).update(
         status=RunStatus.RUNNING, attempts=1, worker_id="gone", lease_expires_at=before - timedelta(seconds=1)
     )
-    run_services.reap_expired_runs()
+    leases.reap_expired_runs()
     lost = wait_for_run(lost.id, timeout=20)
     assert lost.updated_at >= lost.finished_at >= before
 
@@ -292,10 +293,10 @@ def test_an_old_attempt_s_final_write_cannot_finish_the_attempt_that_replaced_it
     Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING, worker_id="same-engine", attempts=2)
 
     with pytest.raises(LostOwnership):
-        run_services.owner_finalizer(str(run.id), "same-engine", RunStatus.SUCCEEDED, attempt=1)()
+        leases.owner_finalizer(str(run.id), "same-engine", RunStatus.SUCCEEDED, attempt=1)()
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
 
-    run_services.owner_finalizer(str(run.id), "same-engine", RunStatus.SUCCEEDED, attempt=2)()
+    leases.owner_finalizer(str(run.id), "same-engine", RunStatus.SUCCEEDED, attempt=2)()
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED

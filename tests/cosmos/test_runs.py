@@ -11,7 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from cosmos.dispatch import dispatch_run
 from cosmos.models import Run, RunEvent, RunStatus, Session, SessionPolicy
+from cosmos.services import leases
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict, Invalid, NotFound
 from tests.factories import make_agent
@@ -132,7 +134,7 @@ def test_a_cancel_signal_that_reaches_the_worker_before_the_run_still_stops_it()
     run, _ = run_services.start_run("agent", agent.id, "take your time", dispatch=False)
     get_bus().publish_sync(CANCEL_CHANNEL, {"runs": [str(run.id)]})
     time.sleep(0.2)  # let the signal reach the worker first
-    run_services.dispatch_run(run.id)
+    dispatch_run(run.id)
 
     run = wait_status(run.id, timeout=10)
 
@@ -244,7 +246,7 @@ def test_the_reaper_requeues_an_expired_lease_and_the_run_completes():
     run, _ = run_services.start_run("agent", agent.id, "survive", dispatch=False)
     _expired(run, attempts=1)
 
-    assert run_services.reap_expired_runs()["requeued"] == 1
+    assert leases.reap_expired_runs()["requeued"] == 1
     run = wait_status(run.id)
 
     assert run.status == RunStatus.SUCCEEDED and run.attempts == 2
@@ -255,7 +257,7 @@ def test_the_reaper_fails_a_run_that_used_all_its_attempts_with_the_reason():
     run, _ = run_services.start_run("agent", agent.id, "doomed", dispatch=False)
     _expired(run, attempts=run.max_attempts)
 
-    assert run_services.reap_expired_runs()["failed"] == 1
+    assert leases.reap_expired_runs()["failed"] == 1
 
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and run.error["code"] == "worker_lost"
@@ -268,7 +270,7 @@ def test_a_queued_run_that_never_reached_the_broker_is_resent_by_the_reaper():
     run, _ = run_services.start_run("agent", agent.id, "lost message", dispatch=False)
     Run.objects.filter(id=run.id).update(created_at=timezone.now() - timedelta(seconds=30))
 
-    assert run_services.reap_expired_runs()["resent"] >= 1
+    assert leases.reap_expired_runs()["resent"] >= 1
     assert wait_status(run.id).status == RunStatus.SUCCEEDED
 
 

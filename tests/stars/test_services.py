@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from cosmos.models import RunStatus
 from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable
 from stars import services
+from stars.collaboration import StarRun
 from stars.delegation import delegate_tool, describe_team
-from stars.engine import StarRun
 from stars.limits import Limits, parse_limits
 from stars.models import Membership, Role, StarMessage
 from stars.team import load_team

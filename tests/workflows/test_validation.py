@@ -339,7 +339,7 @@ def test_a_definition_using_every_feature_is_valid():
 
 
 def test_code_registration_validates_the_same_way():
-    from interfaces.asteros import upsert_workflow
+    from workflows.services import upsert_workflow
 
     with pytest.raises(Invalid) as caught:
         upsert_workflow("coded", {"definition": {"steps": [{"name": "a", "type": "agent", "agent": "ghost"}]}})

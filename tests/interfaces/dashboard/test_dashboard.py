@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from cosmos.models import Run, RunStatus
 from cosmos.services.errors import Conflict, Invalid
+from cosmos.services.runs import retry_run
 from interfaces.dashboard import services
 from tests.factories import add_event, make_agent, make_run, make_star, make_workflow
 
@@ -89,14 +90,14 @@ def test_cards_and_rows():
 def test_retry_starts_a_new_run_with_the_same_input():
     agent = make_agent()
     failed = make_run(target=agent.id, status=RunStatus.FAILED, input={"message": "again"}, metadata={"k": 1})
-    new = services.retry_run(failed.id, caller="user:x")
+    new = retry_run(failed.id, caller="user:x")
     assert new.pk != failed.pk and new.input == {"message": "again"} and new.status == RunStatus.QUEUED
     assert new.metadata == {"k": 1, "retry_of": str(failed.id)}
     with pytest.raises(Conflict):
-        services.retry_run(make_run(target=agent.id, status=RunStatus.SUCCEEDED).id, caller="user:x")
+        retry_run(make_run(target=agent.id, status=RunStatus.SUCCEEDED).id, caller="user:x")
     child = make_run(target=agent.id, status=RunStatus.FAILED, parent=failed)
     with pytest.raises(Invalid):
-        services.retry_run(child.id, caller="user:x")
+        retry_run(child.id, caller="user:x")
 
 
 # --- the live admin

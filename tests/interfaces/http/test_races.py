@@ -168,10 +168,10 @@ def test_creates_of_one_id_at_once_through_the_services_are_conflicts():
 
 
 def test_code_registrations_of_one_id_at_once_never_raise_integrity_errors():
-    from interfaces.asteros import upsert_workflow
     from stars.models import Star
     from stars.stars import Stars
     from workflows.models import Workflow
+    from workflows.services import upsert_workflow
 
     agent = make_agent()
     star_id, workflow_id = unique_id("cstar"), unique_id("cflow")
@@ -276,7 +276,7 @@ def test_a_run_whose_definition_was_deleted_fails_with_definition_deleted(kind):
     # (as a delete that commits between the run's acceptance and its start would).
     run, _ = start_run(kind, target, "hello", dispatch=False)
     model.objects.filter(pk=target).delete()
-    from cosmos.services.runs import dispatch_run
+    from cosmos.dispatch import dispatch_run
 
     dispatch_run(run.id)
     run = wait_for_run(run.id, timeout=30)

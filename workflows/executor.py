@@ -30,6 +30,7 @@ from cosmos.kinds import ExecutionResult
 from cosmos.models import Run, RunStatus
 from cosmos.runtime.errors import RunFailed
 from cosmos.runtime.events import EventType, make_event
+from cosmos.services import leases
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
 
@@ -261,7 +262,7 @@ class WorkflowRun:
         except Exception:
             return  # it was never created
         await db_call(
-            run_services.finish_unowned,
+            leases.finish_unowned,
             str(child.id),
             RunStatus.CANCELLED,
             from_status=RunStatus.QUEUED,
