@@ -7,21 +7,21 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asteros_site.settings")
 django.setup(set_prefix=False)
 
-from .handlers import OneHopASGIHandler  # noqa: E402
+from asteros_site.handlers import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()
 
 from django.conf import settings  # noqa: E402
 
-from .options import require_secret_key  # noqa: E402
+from asteros_site.options import require_secret_key  # noqa: E402
 
 require_secret_key(settings.ASTEROS)  # never serve with an empty or default secret
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from interfaces.http.body import RequestBodyGuard  # noqa: E402
-from interfaces.routing import websocket_urlpatterns  # noqa: E402
+from interfaces.edge.body import RequestBodyGuard  # noqa: E402
 from interfaces.ws.auth import WebsocketAuthMiddleware  # noqa: E402
+from interfaces.ws.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

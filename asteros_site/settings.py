@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .options import LOOPBACK_ORIGIN_REGEX, load_options
+from asteros_site.options import LOOPBACK_ORIGIN_REGEX, load_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,8 +29,8 @@ if DEBUG:
     ALLOWED_HOSTS += ["testserver"]
 
 INSTALLED_APPS = [
-    # interfaces comes first so its runserver (port 8080, banner, embedded worker) wins.
-    "interfaces",
+    # asteros_site comes first so its runserver (port 8080, banner, embedded worker) wins.
+    "asteros_site",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -47,11 +47,15 @@ INSTALLED_APPS = [
     "cosmos",
     "stars",
     "workflows",
+    "interfaces",
+    "interfaces.keys",
+    "interfaces.connectors",
+    "interfaces.console",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "interfaces.http.middleware.RequestContextMiddleware",
+    "interfaces.edge.middleware.RequestContextMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -200,12 +204,12 @@ CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
 # --- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "interfaces.http.auth.APIKeyAuthentication",
+        "interfaces.edge.auth.APIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["interfaces.http.permissions.ScopePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["interfaces.edge.permissions.ScopePermission"],
     "DEFAULT_PARSER_CLASSES": [
-        "interfaces.http.parsers.JSONParser",  # deep nesting is a 400, not a RecursionError
+        "interfaces.edge.parsers.JSONParser",  # deep nesting is a 400, not a RecursionError
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -216,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "interfaces.http.errors.exception_handler",
+    "EXCEPTION_HANDLER": "interfaces.edge.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

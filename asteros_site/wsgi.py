@@ -7,6 +7,6 @@ application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402
 
-from .options import require_secret_key  # noqa: E402
+from asteros_site.options import require_secret_key  # noqa: E402
 
 require_secret_key(settings.ASTEROS)  # never serve with an empty or default secret

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cosmos.models import Agent, AgentTemplate, Run, RunEvent, RunKind, RunStatus
-from interfaces.a2a.models import RemoteAgent
+from interfaces.connectors.models import RemoteAgent
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
 

@@ -204,7 +204,7 @@ class BadHTTPRequestError(A2AError):
 
 
 class QuotaExceededError(A2AError):
-    """A quota of the caller's API key is used up (``interfaces.quotas``): HTTP 429 with
+    """A quota of the caller's API key is used up (``interfaces.keys.quotas``): HTTP 429 with
     ``Retry-After`` on both bindings; ErrorInfo names the quota and limit, RetryInfo the delay."""
 
     jsonrpc_code, http_status, grpc_status, reason = -32000, 429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"

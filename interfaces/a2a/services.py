@@ -38,11 +38,7 @@ from cosmos.runtime.events import EventType
 from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable, ServiceError
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import cancel_run, start_run
-
-from ..http.auth import KeyPrincipal, caller_of, principal_allows
-from ..http.runs import wait_for_run
-from ..quotas import QuotaExceeded
-from .errors import (
+from interfaces.a2a.errors import (
     A2AError,
     InternalError,
     InvalidParamsError,
@@ -52,7 +48,7 @@ from .errors import (
     UnsupportedOperationError,
     iso,
 )
-from .protocol import (
+from interfaces.a2a.protocol import (
     CANCELED,
     COMPLETED,
     FAILED,
@@ -64,8 +60,11 @@ from .protocol import (
     SendParams,
     run_input,
 )
-from .targets import Target
-from .translate import TaskProjection
+from interfaces.a2a.translate import TaskProjection
+from interfaces.edge.auth import KeyPrincipal, caller_of, principal_allows
+from interfaces.edge.runs import wait_for_run
+from interfaces.edge.targets import Target
+from interfaces.keys.quotas import QuotaExceeded
 
 # A blocking SendMessage waits at most this long, then answers with the task still working.
 BLOCKING_TIMEOUT_SECONDS = 300.0

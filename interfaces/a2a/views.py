@@ -20,15 +20,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from cosmos.db import db_call
 from cosmos.services.errors import ServiceError
-
-from ..http.auth import AccessDenied, require_access
-from ..http.errors import AUTHENTICATE_HEADER
-from ..http.parsers import loads
-from ..http.sse import format_event, sse_response, stream_events
-from . import services
-from .cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
-from .edge import request_id_from, require_json
-from .errors import (
+from interfaces.a2a import services
+from interfaces.a2a.cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
+from interfaces.a2a.edge import request_id_from, require_json
+from interfaces.a2a.errors import (
     A2AError,
     AgentNotFoundError,
     InternalError,
@@ -39,10 +34,14 @@ from .errors import (
     UnauthenticatedError,
     UnsupportedOperationError,
 )
-from .jsonrpc import STREAMING_METHODS, Call, dispatch, parse_body
-from .protocol import check_version, optional_int, parse_list_params, parse_send_params, require_params
-from .services import Caller
-from .targets import Target, all_targets, enabled, get_target
+from interfaces.a2a.jsonrpc import STREAMING_METHODS, Call, dispatch, parse_body
+from interfaces.a2a.protocol import check_version, optional_int, parse_list_params, parse_send_params, require_params
+from interfaces.a2a.services import Caller
+from interfaces.edge.auth import AccessDenied, require_access
+from interfaces.edge.errors import AUTHENTICATE_HEADER
+from interfaces.edge.parsers import loads
+from interfaces.edge.sse import format_event, sse_response, stream_events
+from interfaces.edge.targets import Target, all_targets, enabled, get_target
 
 logger = logging.getLogger(__name__)
 

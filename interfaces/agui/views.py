@@ -13,15 +13,14 @@ from django.views.decorators.csrf import csrf_exempt
 from cosmos.db import db_call
 from cosmos.kinds import all_kinds, collection_of, find_kind, kind_for_collection
 from cosmos.services.errors import Invalid, NotFound, ServiceError
-
-from ..http.auth import AccessDenied, caller_of, kind_resource, require_access, session_user_with_csrf
-from ..http.errors import error_response, service_error_response
-from ..http.parsers import loads, require_json_body
-from ..http.runs import require_kind
-from ..http.sse import format_event, parse_last_event_id, sse_response, stream_events
-from .input import parse_run_agent_input
-from .interface import endpoint_path
-from .services import agui_events, start_agui_run
+from interfaces.agui.input import parse_run_agent_input
+from interfaces.agui.interface import endpoint_path
+from interfaces.agui.services import agui_events, start_agui_run
+from interfaces.edge.auth import AccessDenied, caller_of, kind_resource, require_access, session_user_with_csrf
+from interfaces.edge.errors import error_response, service_error_response
+from interfaces.edge.parsers import loads, require_json_body
+from interfaces.edge.runs import require_kind
+from interfaces.edge.sse import format_event, parse_last_event_id, sse_response, stream_events
 
 
 def encode(seq: int | None, event: dict) -> bytes:

@@ -1,6 +1,6 @@
 """The HTTP interface: the default interface of every ``AsterOS``.
 
-Its routes (the DRF API generated from ``interfaces.registry.site``, /health, /metrics) are
+Its routes (the DRF API generated from ``interfaces.http.registry.site``, /health, /metrics) are
 part of the project's URLconf, served by whichever ASGI server runs Django; so ``start`` and
 ``stop`` only record and log, and registrations need no callback: a registered agent is a row,
 and rows are what the API serves.
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from ..base import Interface
+from interfaces.base import Interface
 
 if TYPE_CHECKING:
-    from ..asteros import AsterOS
+    from asteros_site.system import AsterOS
 
 logger = logging.getLogger(__name__)
 

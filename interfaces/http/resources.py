@@ -24,19 +24,18 @@ from cosmos.models import Agent, AgentTemplate, Run, Session, Source
 from cosmos.services import agents as agent_services
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Invalid
-from stars import services as star_services
-from stars.models import Star
-from workflows.models import Workflow
-
-from ..registry import ResourceConfig, site
-from .auth import KeyPrincipal, kind_resource
-from .links import api_url
-from .pagination import ResourcePagination, cursor_pagination
-from .params import whole_number
-from .parsers import JSONParser
-from .runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
-from .schema import SSE_EVENT_SCHEMA
-from .serializers import (
+from interfaces.connectors.models import RemoteAgent
+from interfaces.edge.auth import KeyPrincipal, kind_resource
+from interfaces.edge.links import api_url
+from interfaces.edge.params import whole_number
+from interfaces.edge.parsers import JSONParser
+from interfaces.edge.sse import parse_last_event_id, run_event_stream, sse_response
+from interfaces.http.pagination import ResourcePagination, cursor_pagination
+from interfaces.http.registry import ResourceConfig, site
+from interfaces.http.remote_agents import RemoteAgentResource
+from interfaces.http.runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
+from interfaces.http.schema import SSE_EVENT_SCHEMA
+from interfaces.http.serializers import (
     AgentStatusSerializer,
     EventPageSerializer,
     JoinSerializer,
@@ -46,9 +45,11 @@ from .serializers import (
     RunSerializer,
     StarMessageSerializer,
 )
-from .sse import parse_last_event_id, run_event_stream, sse_response
-from .views import ToolViewSet
-from .viewsets import STREAM_RENDERERS, wants_event_stream
+from interfaces.http.views import ToolViewSet
+from interfaces.http.viewsets import STREAM_RENDERERS, wants_event_stream
+from stars import services as star_services
+from stars.models import Star
+from workflows.models import Workflow
 
 DEFINITION_READ_ONLY = ("source", "created_at", "updated_at")
 DEFINITION_ORDERING = ("id", "name", "created_at", "updated_at")
@@ -333,8 +334,4 @@ site.register(Workflow, WorkflowResource)
 site.register(Session, SessionResource)
 site.register(Run, RunResource)
 site.register_viewset("tools", ToolViewSet)
-
-from ..a2a.models import RemoteAgent  # noqa: E402  (kept with the A2A client, served like the others)
-from ..a2a.resources import RemoteAgentResource  # noqa: E402
-
 site.register(RemoteAgent, RemoteAgentResource)

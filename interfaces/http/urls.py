@@ -10,10 +10,10 @@ from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from ..registry import site
-from .keys import KeyUsageView
-from .schema import DocsView
-from .views import APIRootView
+from interfaces.http.keys import KeyUsageView
+from interfaces.http.registry import site
+from interfaces.http.schema import DocsView
+from interfaces.http.views import APIRootView
 
 API_NAMESPACE = "api"
 

@@ -11,9 +11,8 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 
 from cosmos.services.errors import Conflict, conflict_on_integrity
-
-from .auth import KeyPrincipal
-from .schema import AsterAutoSchema
+from interfaces.edge.auth import KeyPrincipal
+from interfaces.http.schema import AsterAutoSchema
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -52,7 +51,7 @@ class AsterViewMixin:
 
 
 class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
-    """Base of every generated viewset (see ``interfaces.registry``).
+    """Base of every generated viewset (see ``interfaces.http.registry``).
 
     Writes go through three hooks a ``ResourceConfig`` may override to call a service:
     ``create_object(data)``, ``update_object(instance, data)`` and ``delete_object(instance)``.

@@ -37,9 +37,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from cosmos.db import db_call
-
-from ..http.auth import AccessDenied, KeyPrincipal, principal_allows, principal_sees_everything, require_access
-from ..quotas import QuotaExceeded
+from interfaces.edge.auth import AccessDenied, KeyPrincipal, principal_allows, principal_sees_everything, require_access
+from interfaces.keys.quotas import QuotaExceeded
 
 KEY_PROTOCOL_PREFIX = "asteros.key."
 PUBLIC_PROTOCOL = "asteros"
@@ -54,7 +53,7 @@ def _headers(scope: dict) -> dict[str, str]:
 
 
 def key_headers(headers: dict[str, str]) -> dict[str, str]:
-    """The key-carrying headers, spelled as ``interfaces.http.auth`` looks them up."""
+    """The key-carrying headers, spelled as ``interfaces.edge.auth`` looks them up."""
     out = {}
     if "authorization" in headers:
         out["Authorization"] = headers["authorization"]

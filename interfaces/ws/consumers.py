@@ -20,7 +20,7 @@ API key's requests per minute are used up, 4503 the database cannot be reached (
 ``?after=N`` in a few seconds), 1009 a frame over ASTEROS_MAX_BODY_BYTES (after an
 ``error`` frame with the code ``payload_too_large``). A frame that is not a JSON object gets an
 ``error`` frame (``malformed_request``) and the socket stays open. Each run a message starts counts as one more request
-of the key, and runs started here meet the key's run quotas like any other (``interfaces.quotas``).
+of the key, and runs started here meet the key's run quotas like any other (``interfaces.keys.quotas``).
 """
 
 from __future__ import annotations
@@ -42,16 +42,15 @@ from cosmos.kinds import all_kinds, either, find_kind, kind_for_collection
 from cosmos.models import Run
 from cosmos.services.errors import Invalid, ServiceError
 from cosmos.services.runs import cancel_run
-
-from ..agui.input import parse_run_agent_input
-from ..agui.services import agui_events, start_agui_run
-from ..dashboard import services as dashboard
-from ..http.auth import AccessDenied, caller_of, count_key_request, kind_resource
-from ..http.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
-from ..http.params import parse_whole_number
-from ..http.parsers import loads
-from ..http.runs import require_kind
-from .auth import authorize, close_code, credentials, may
+from interfaces.agui.input import parse_run_agent_input
+from interfaces.agui.services import agui_events, start_agui_run
+from interfaces.console import services as dashboard
+from interfaces.edge.auth import AccessDenied, caller_of, count_key_request, kind_resource
+from interfaces.edge.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
+from interfaces.edge.params import parse_whole_number
+from interfaces.edge.parsers import loads
+from interfaces.edge.runs import require_kind
+from interfaces.ws.auth import authorize, close_code, credentials, may
 
 logger = logging.getLogger(__name__)
 

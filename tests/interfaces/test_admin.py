@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cosmos.models import Agent, Run, RunStatus, Session, WorkerHeartbeat
-from interfaces.models import APIKey, hash_key
+from interfaces.keys.models import APIKey, hash_key
 from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
     add_event,

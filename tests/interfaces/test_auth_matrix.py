@@ -37,8 +37,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 # At import, not in a test: importing it runs django.setup(), which reconfigures logging.
 from asteros_site.asgi import application
 from cosmos.models import Run, RunStatus, Session
-from interfaces.a2a.models import RemoteAgent
-from interfaces.models import APIKey
+from interfaces.connectors.models import RemoteAgent
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run, make_star, make_template, make_workflow, workflow_definition
 
 SETTINGS_KEY = "matrix-settings-key-0123456789"

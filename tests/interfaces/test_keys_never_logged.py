@@ -33,7 +33,7 @@ from django.urls import reverse
 # would drop the test's log capture.
 from asteros_site.asgi import application
 from cosmos.logging import ContextFilter
-from interfaces.models import KEY_PREFIX, APIKey
+from interfaces.keys.models import KEY_PREFIX, APIKey
 from tests.factories import make_agent
 from tests.support.runs import wait_for_run
 

@@ -18,10 +18,10 @@ from cosmos.cosmos import Cosmos
 from cosmos.models import Agent, Source
 from cosmos.runtime.agent import AgentSpec
 from cosmos.services.errors import Conflict, Invalid, NotFound
-from interfaces import asteros as asteros_module
-from interfaces.asteros import AsterOS, resolve_interface, start_all
+from asteros_site import system as asteros_module
+from asteros_site.system import AsterOS, resolve_interface, start_all
 from interfaces.base import Interface
-from interfaces.registry import AlreadyRegistered, NotRegistered, ResourceConfig, autodiscover, register, site
+from interfaces.http.registry import AlreadyRegistered, NotRegistered, ResourceConfig, autodiscover, register, site
 from stars.models import Membership, Star, StarMessage
 from stars.stars import Stars
 from tests.factories import make_agent, make_star, workflow_definition
@@ -175,7 +175,7 @@ def discoverable_app(tmp_path, monkeypatch):
     (package / "asteros.py").write_text(
         textwrap.dedent(
             """
-            from interfaces.asteros import AsterOS
+            from asteros_site.system import AsterOS
 
             os = AsterOS(name="Discovered")
             os.register_agent("discovered-agent", {"provider": "scripted", "description": "from code"})
@@ -226,7 +226,7 @@ def test_start_all_starts_every_instance(discoverable_app):
 
 @pytest.mark.django_db
 def test_the_first_request_starts_the_instances(api_client, monkeypatch):
-    from interfaces.http import middleware
+    from interfaces.edge import middleware
 
     calls = []
     monkeypatch.setattr(middleware, "_started", False)
@@ -302,7 +302,7 @@ def test_a_failing_callback_is_logged_with_the_interface_name_and_breaks_nothing
     broken = os_.add_interface(Recorder("broken", fail_in="agent"))
     healthy = os_.add_interface(Recorder("healthy"))
     os_.register_agent("sturdy-agent", {"provider": "scripted"})
-    with caplog.at_level(logging.ERROR, logger="interfaces.asteros"):
+    with caplog.at_level(logging.ERROR, logger="asteros_site.system"):
         os_.start()
     assert ("agent", "sturdy-agent", "code") in healthy.calls
     assert ("agent", "sturdy-agent", "code") in broken.calls
@@ -310,7 +310,7 @@ def test_a_failing_callback_is_logged_with_the_interface_name_and_breaks_nothing
     assert failures and "broken" in failures[0].getMessage() and failures[0].callback == "on_agent_registered"
 
     failing_start = Recorder("failing-start", fail_in="start")
-    with caplog.at_level(logging.ERROR, logger="interfaces.asteros"):
+    with caplog.at_level(logging.ERROR, logger="asteros_site.system"):
         os_.add_interface(failing_start)  # its start fails: logged, not announced to, still removable
     assert failing_start.calls == [("start", "Sturdy")]
     os_.remove_interface("failing-start")
@@ -367,7 +367,7 @@ def test_interfaces_resolve_from_dotted_paths_and_refuse_others():
     with pytest.raises(ImproperlyConfigured, match="ASTEROS_INTERFACES"):
         resolve_interface("no.such.Interface")
     with pytest.raises(ImproperlyConfigured, match=r"not an interfaces\.base\.Interface"):
-        resolve_interface("interfaces.registry.ResourceConfig")
+        resolve_interface("interfaces.http.registry.ResourceConfig")
 
 
 @pytest.mark.django_db

@@ -18,10 +18,10 @@ from asteros_site.options import load_options
 from cosmos.models import RunStatus
 from cosmos.runtime.tools import ToolContext, tool_registry
 from cosmos.services.runs import start_run
-from interfaces.a2a import declared
-from interfaces.a2a.models import RemoteAgent
-from interfaces.a2a.remote import REMOTE_EVENT, RemoteA2ANotAllowed
-from interfaces.models import APIKey
+from interfaces.connectors import declared
+from interfaces.connectors.models import RemoteAgent
+from interfaces.connectors.remote import REMOTE_EVENT, RemoteA2ANotAllowed
+from interfaces.keys.models import APIKey
 from tests.factories import build_agent, build_remote_agent, make_agent, make_remote_agent
 from tests.interfaces.http.conftest import SETTINGS_KEY, assert_error, bearer
 from tests.stars.helpers import child_of, delegating_leader, make_team

@@ -18,10 +18,10 @@ from cosmos.secrets import (
     reference_status,
     resolve_credential,
 )
-from interfaces.a2a import declared
-from interfaces.a2a.models import RemoteAgent
-from interfaces.a2a.remote import RemoteA2AError
-from interfaces.models import APIKey
+from interfaces.connectors import declared
+from interfaces.connectors.models import RemoteAgent
+from interfaces.connectors.remote import RemoteA2AError
+from interfaces.keys.models import APIKey
 from tests.factories import make_remote_agent
 from tests.interfaces.http.conftest import SETTINGS_KEY, bearer
 from tests.support.model_server import ServerThread

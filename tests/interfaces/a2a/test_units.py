@@ -25,10 +25,10 @@ from interfaces.a2a.interface import A2AInterface
 from interfaces.a2a.jsonrpc import Call, dispatch
 from interfaces.a2a.protocol import check_version, parse_send_params, run_input
 from interfaces.a2a.services import Caller
-from interfaces.a2a.targets import Target, get_target
+from interfaces.edge.targets import Target, get_target
 from interfaces.a2a.translate import TaskProjection
-from interfaces.asteros import AsterOS
-from interfaces.http.auth import KeyPrincipal
+from asteros_site.system import AsterOS
+from interfaces.edge.auth import KeyPrincipal
 from tests.factories import make_agent, make_run
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from cosmos.cosmos import Cosmos
 from interfaces.agui import AGUIInterface
-from interfaces.asteros import AsterOS, resolve_interface
+from asteros_site.system import AsterOS, resolve_interface
 
 
 @pytest.mark.django_db

@@ -7,9 +7,9 @@ import hmac
 import pytest
 from django.utils import timezone
 
-from interfaces.http import auth
-from interfaces.http.auth import AccessDenied, KeyPrincipal, authenticate_request, require_access
-from interfaces.models import APIKey
+from interfaces.edge import auth
+from interfaces.edge.auth import AccessDenied, KeyPrincipal, authenticate_request, require_access
+from interfaces.keys.models import APIKey
 
 from .conftest import SETTINGS_KEY, assert_error, bearer
 

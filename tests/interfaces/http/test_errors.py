@@ -9,8 +9,8 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from rest_framework.decorators import action
 
-from interfaces.http.middleware import RequestContextMiddleware
-from interfaces.registry import ResourceConfig, site
+from interfaces.edge.middleware import RequestContextMiddleware
+from interfaces.http.registry import ResourceConfig, site
 from stars.models import StarMessage
 from tests.factories import make_agent
 

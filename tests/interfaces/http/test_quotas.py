@@ -1,4 +1,4 @@
-"""Per-API-key quotas (``interfaces.quotas``): requests per minute, concurrent runs and tokens per
+"""Per-API-key quotas (``interfaces.keys.quotas``): requests per minute, concurrent runs and tokens per
 day, refused with 429 + Retry-After on every entry point (REST, A2A, AG-UI, websockets), and
 ``GET /api/keys/me/usage``."""
 
@@ -24,9 +24,9 @@ from django.utils import timezone
 from cosmos.models import ACTIVE_STATUSES, Run, RunStatus, Session
 from cosmos.services.errors import Conflict
 from cosmos.services.runs import cancel_run
-from interfaces import quotas
-from interfaces.models import APIKey
-from interfaces.routing import websocket_urlpatterns
+from interfaces.keys import quotas
+from interfaces.keys.models import APIKey
+from interfaces.ws.routing import websocket_urlpatterns
 from interfaces.ws.auth import WebsocketAuthMiddleware
 from tests.factories import make_agent, make_run
 from tests.support.model_server import ServerThread

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from cosmos.services.errors import Conflict
 from cosmos.services.runs import cancel_run, start_run
-from interfaces.models import APIKey
-from interfaces.routing import websocket_urlpatterns
+from interfaces.keys.models import APIKey
+from interfaces.ws.routing import websocket_urlpatterns
 from interfaces.ws.auth import WebsocketAuthMiddleware
 from tests.factories import make_agent
 from tests.interfaces.agui.test_fuzz import run_inputs
