@@ -23,12 +23,12 @@ from cosmos import kinds
 from cosmos.kinds import ExecutionResult, register_kind, unregister_kind
 from cosmos.models import Run
 from cosmos.services.runs import start_run
-from interfaces.edge.targets import all_targets, get_target
 from interfaces.console.services import targets as dashboard_targets
 from interfaces.edge.auth import kind_resource
+from interfaces.edge.targets import all_targets, get_target
 from interfaces.keys.models import APIKey
-from interfaces.ws.routing import websocket_urlpatterns
 from interfaces.ws.auth import WebsocketAuthMiddleware
+from interfaces.ws.routing import websocket_urlpatterns
 from tests.factories import make_agent, make_workflow, workflow_definition
 from workflows.models import Workflow
 

@@ -14,12 +14,12 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from asteros_site import system as asteros_module
+from asteros_site.system import AsterOS, resolve_interface, start_all
 from cosmos.cosmos import Cosmos
 from cosmos.models import Agent, Source
 from cosmos.runtime.agent import AgentSpec
 from cosmos.services.errors import Conflict, Invalid, NotFound
-from asteros_site import system as asteros_module
-from asteros_site.system import AsterOS, resolve_interface, start_all
 from interfaces.base import Interface
 from interfaces.http.registry import AlreadyRegistered, NotRegistered, ResourceConfig, autodiscover, register, site
 from stars.models import Membership, Star, StarMessage

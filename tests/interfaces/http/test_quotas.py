@@ -26,8 +26,8 @@ from cosmos.services.errors import Conflict
 from cosmos.services.runs import cancel_run
 from interfaces.keys import quotas
 from interfaces.keys.models import APIKey
-from interfaces.ws.routing import websocket_urlpatterns
 from interfaces.ws.auth import WebsocketAuthMiddleware
+from interfaces.ws.routing import websocket_urlpatterns
 from tests.factories import make_agent, make_run
 from tests.support.model_server import ServerThread
 from tests.support.processes import ROOT, free_port, wait_for_200

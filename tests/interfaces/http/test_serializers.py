@@ -7,8 +7,8 @@ from django.test import RequestFactory
 from rest_framework import serializers
 
 from cosmos.models import Run, Session
-from interfaces.http.serializers import FastReadMixin, RunSerializer
 from interfaces.http.registry import autodiscover, site
+from interfaces.http.serializers import FastReadMixin, RunSerializer
 from tests.factories import (
     make_agent,
     make_remote_agent,
