@@ -14,10 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cosmos.services.errors import NotFound, ServiceError
-from cosmos.version import VERSION, health_report
+from cosmos.version import VERSION
 from interfaces.edge.auth import AccessDenied, authenticate_request, principal_sees_everything
 from interfaces.edge.links import api_url, base_urls
 from interfaces.edge.permissions import MetricsPermission
+from interfaces.http.health import health_report
 from interfaces.http.metrics import scrape
 from interfaces.http.pagination import ResourcePagination
 from interfaces.http.serializers import APIRootSerializer, HealthSerializer, ToolSerializer
