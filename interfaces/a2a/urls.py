@@ -1,4 +1,4 @@
-"""A2A routes, included at the root by ``asteros_site.routes`` (every ``interfaces/<name>/urls.py`` is).
+"""A2A routes, included at the root by ``asteros_site.routes`` unless ``ASTEROS_ENABLE_A2A`` is off.
 
 Per agent, star and workflow (``<base>`` = ``/a2a/{agents|stars|workflows}/{id}``):
 

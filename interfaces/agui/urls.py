@@ -1,4 +1,4 @@
-"""AG-UI routes, included by ``asteros_site/routes.py`` (it includes every ``interfaces/<name>/urls.py``)."""
+"""AG-UI routes, included by ``asteros_site/routes.py`` unless ``ASTEROS_ENABLE_AGUI`` is off."""
 
 from django.urls import path, re_path
 

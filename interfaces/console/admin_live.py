@@ -159,8 +159,8 @@ def install(site: admin.AdminSite = admin.site) -> None:
     with _lock:
         if id(site) in _installed:
             return
-        # Every definition's list (agents, stars, workflows): the kinds register after this runs
-        # (interfaces' ready() comes first), so the action finds its kind when it is used.
+        # Every definition's list (agents, stars, workflows); the action looks its kind up in the
+        # catalogue when it is used.
         for model in list(site._registry):
             if issubclass(model, Definition) and not model._meta.abstract:
                 _add_action(site.get_model_admin(model), run_with_input)
