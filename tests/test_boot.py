@@ -178,8 +178,13 @@ def test_built_in_resources_are_registered_before_any_asteros_module_runs():
 
 
 def discovering_project(folder: Path) -> dict[str, str]:
-    """A migrated embedded project whose extra app's ``asteros.py`` registers an agent."""
-    write_package(folder, "discoverable_app", {"asteros": ASTEROS_MODULE})
+    """A migrated embedded project with an extra app: its ``asteros.py`` registers an agent, its
+    ``tools.py`` a tool and its ``workflow_functions.py`` a function."""
+    write_package(
+        folder,
+        "discoverable_app",
+        {"asteros": ASTEROS_MODULE, "tools": TOOLS_MODULE, "workflow_functions": FUNCTIONS_MODULE},
+    )
     (folder / "discovering_settings.py").write_text(
         "from asteros_site.settings import *  # noqa: F403\n"
         "INSTALLED_APPS = [*INSTALLED_APPS, 'discoverable_app']  # noqa: F405\n"
@@ -252,3 +257,26 @@ def test_importing_the_asgi_application_starts_nothing(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, False, 0]
+
+
+@pytest.mark.slow
+def test_a_celery_worker_boots_with_every_apps_modules_discovered(tmp_path):
+    """A worker starts no OS (it reads the rows servers wrote), but runs tools and workflow
+    functions: Celery's Django fixup calls ``django.setup()`` as the worker boots
+    (``init_worker``), and so the same ``ready()`` discovery."""
+    env = discovering_project(tmp_path)
+    script = (
+        "import json, sys\n"
+        "from asteros_site.celery import app\n"
+        "app.loader.init_worker()  # what `celery -A asteros_site worker` does before it consumes\n"
+        "from cosmos.runtime.tools import tool_registry\n"
+        "from workflows.functions import function_registry\n"
+        "from asteros_site.serving import serving_started\n"
+        "print(json.dumps(['discoverable_app.asteros' in sys.modules, 'discovered_tool' in tool_registry.names(),\n"
+        "                  'discovered_function' in function_registry.names(), serving_started()]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [True, True, True, False]
