@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels, the OS started before the
+first answer whichever server runs it (``asteros_site.serving.StartBeforeServing``)."""
 
 import os
 
@@ -19,13 +20,16 @@ require_secret_key(settings.ASTEROS)  # never serve with an empty or default sec
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from asteros_site.serving import StartBeforeServing  # noqa: E402
 from interfaces.edge.body import RequestBodyGuard  # noqa: E402
 from interfaces.ws.auth import WebsocketAuthMiddleware  # noqa: E402
 from interfaces.ws.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": RequestBodyGuard(django_asgi_app),  # bodies bounded in size and time, chunked ones read
-        "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
-    }
+application = StartBeforeServing(
+    ProtocolTypeRouter(
+        {
+            "http": RequestBodyGuard(django_asgi_app),  # bodies bounded in size and time, chunked ones read
+            "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
+        }
+    )
 )

@@ -7,13 +7,12 @@ from django.conf import settings
 from django.urls import include, path
 
 from interfaces.http import urls as http_urls
-from interfaces.http.registry import autodiscover
 from interfaces.http.views import HealthView, MetricsView
 
 
 def build_urlpatterns() -> list:
-    # Resources must be registered (built-ins, and each app's asteros.py) before routes exist.
-    autodiscover()
+    # The resources are registered by then: the built-ins by the interfaces app's ready(), each
+    # app's asteros.py by asteros_site's (asteros_site/apps.py).
     patterns = list(http_urls.build_urlpatterns())
     if settings.ASTEROS.enable_health:
         patterns.append(path("health", HealthView.as_view(), name="health"))

@@ -1,5 +1,11 @@
 """What every serving process does before it serves: take its port, start the OS, the worker,
-the banner; and the pieces every server shares (the socket it listens on, the static files).
+the banner; and the pieces every server shares (the socket it listens on, the static files, the
+ASGI application that starts the OS before its first answer).
+
+Every way of serving starts the OS (``start_serving``: registrations from code written, the
+interfaces started, the embedded worker) before it answers, once per process: ``asteros serve``
+and ``runserver`` before they listen; ``daphne``/``uvicorn asteros_site.asgi:application`` run
+directly through ``StartBeforeServing``, the ASGI application's outer layer.
 
 Both ``asteros serve`` and ``runserver`` try their address here first, before anything starts:
 a port already in use stops them at once with a clear message and a non-zero exit (it used to
@@ -11,21 +17,30 @@ port in between).
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
+import logging
 import socket
-from typing import TextIO
+import threading
+from typing import Any, TextIO
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousOperation
+from django.db import connections
 from django.http import Http404
 
 from asteros_site.banner import banner
 from asteros_site.system import start_all
 from cosmos.embedded import start_embedded_worker
 from interfaces.edge.errors import error_body, status_error_response
+
+logger = logging.getLogger(__name__)
+
+_start_lock = threading.Lock()
+_started = False
 
 
 class CannotListen(Exception):
@@ -81,11 +96,72 @@ def check_address(host: str, port: int | str) -> None:
 
 
 def start_serving() -> None:
-    """Write code registrations and start the interfaces (so the first request is not the one
-    that pays for it), start the embedded worker (a no-op in distributed mode). Callers check
-    their address (``listening_socket``, ``check_address``) first."""
-    start_all(strict=False)
-    start_embedded_worker()
+    """Write code registrations and start the interfaces, start the embedded worker (a no-op in
+    distributed mode). Once per process: a later call (the ASGI application's, in a process a
+    command started already) does nothing. The commands check their address
+    (``listening_socket``, ``check_address``) first, so the first request does not pay for it."""
+    global _started
+    with _start_lock:
+        if _started:
+            return
+        start_all(strict=False)
+        start_embedded_worker()
+        _started = True
+
+
+def serving_started() -> bool:
+    return _started
+
+
+def _start_serving_on_a_thread() -> None:
+    try:
+        start_serving()
+    finally:
+        connections.close_all()  # this thread's connections: it is a pool's, not a request's
+
+
+class StartBeforeServing:
+    """The outer layer of the ASGI application: the OS starts (``start_serving``) before the
+    first answer, whichever server runs ``asteros_site.asgi:application``.
+
+    A server speaking the ASGI lifespan protocol (uvicorn) starts it at ``lifespan.startup``,
+    before it accepts a connection; Daphne has none, so its first connection starts it and every
+    connection waits for that. Nothing happens on import (tests import the application), and
+    once ``asteros serve`` or ``runserver`` started the process, the check is one flag.
+    """
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+        self._lock = asyncio.Lock()  # bound to the server's loop on first use
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        if not serving_started():
+            await self.start()
+        await self.application(scope, receive, send)
+
+    async def start(self) -> None:
+        async with self._lock:
+            if not serving_started():
+                # It writes to the database: on a thread, off the event loop.
+                await sync_to_async(_start_serving_on_a_thread, thread_sensitive=False)()
+
+    async def lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    logger.exception("AsterOS could not start")
+                    await send({"type": "lifespan.startup.failed", "message": f"AsterOS could not start: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 def announce(host: str, port: int | str, out: TextIO) -> None:

@@ -29,15 +29,11 @@ if DEBUG:
     ALLOWED_HOSTS += ["testserver"]
 
 INSTALLED_APPS = [
-    # asteros_site comes first so its runserver (port 8080, banner, embedded worker) wins.
-    "asteros_site",
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
     "django_prometheus",
     "corsheaders",
     "rest_framework",
@@ -51,6 +47,12 @@ INSTALLED_APPS = [
     "interfaces.keys",
     "interfaces.connectors",
     "interfaces.console",
+    # After the apps above: its ready() discovers the apps' asteros, tools and workflow_functions
+    # modules once they have all registered what those build on (asteros_site/apps.py).
+    # Before daphne and staticfiles: its runserver (port 8080, banner, embedded worker) wins.
+    "asteros_site",
+    "daphne",
+    "django.contrib.staticfiles",
 ]
 
 MIDDLEWARE = [

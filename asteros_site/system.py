@@ -17,9 +17,9 @@ marked ``source="code"`` (created or updated: it runs at every start), then star
 interfaces and tells each about everything registered. After start, a registration is written
 and announced at once, and an added interface is started and told about everything so far.
 
-Every ``AsterOS`` of the process is started by ``start_all()``: the serving commands may call
-it at start-up, and the first request calls it otherwise. ``default_os()`` is the process's own
-instance, carrying the interfaces listed in ``ASTEROS_INTERFACES``.
+Every ``AsterOS`` of the process is started by ``start_all()``, which every way of serving
+calls before it answers (``asteros_site.serving.start_serving``). ``default_os()`` is the
+process's own instance, carrying the interfaces listed in ``ASTEROS_INTERFACES``.
 """
 
 from __future__ import annotations
@@ -384,10 +384,8 @@ def instances() -> list[AsterOS]:
 
 
 def start_all(*, strict: bool = True) -> list[AsterOS]:
-    """Import every app's ``asteros`` module (autodiscovery), then start every AsterOS."""
-    from interfaces.http.registry import autodiscover
-
-    autodiscover()
+    """Start every AsterOS of the process: the default one and those the apps' ``asteros``
+    modules made (imported by ``asteros_site.apps.autodiscover`` when Django set up)."""
     default_os()
     started = []
     for os_ in instances():

@@ -14,5 +14,6 @@ class InterfacesConfig(AppConfig):
 
     def ready(self) -> None:
         from interfaces.a2a import edge
+        from interfaces.http import resources  # noqa: F401  (registers the built-in REST resources)
 
         edge.install()  # the A2A bindings' error shapes for what the edge refuses (413, 400)

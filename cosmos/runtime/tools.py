@@ -14,7 +14,7 @@ Write one in an app's ``tools.py``::
         '''
         return " ".join([text.upper()] * times)
 
-``cosmos.configuration.autodiscover_tools()`` (run by the cosmos app at start-up) imports every
+``asteros_site.apps.autodiscover()`` (run once at start-up, from ``ready()``) imports every
 installed app's ``tools`` module; the built-ins (calculator, current_time, http_get) register when
 this module is imported.
 """

@@ -18,29 +18,25 @@ delete, plus any ``@action`` of the config) under ``ASTEROS_API_PREFIX``, with f
 ordering, pagination, auth scopes and the OpenAPI schema. A ``ResourceConfig`` becomes a base
 class of the generated viewset: its declarations are viewset attributes, and its methods (the
 write hooks ``create_object`` / ``update_object`` / ``delete_object`` and extra actions) run with
-``self`` being the viewset. Registering a model twice raises ``AlreadyRegistered``;
-``site.temporarily(...)`` registers for the duration of a ``with`` block (tests).
+``self`` being the viewset. Registering a model twice raises ``AlreadyRegistered``.
 
 The built-in resources (agents, templates, stars, workflows, runs, sessions, tools) are
-registered in ``interfaces.http.resources``; with ``ASTEROS_AUTO_DISCOVER`` on, the ``asteros``
-module of every installed app is imported too (``autodiscover``), like ``admin.py``.
+registered in ``interfaces.http.resources``, imported by the interfaces app's ``ready()``. With
+``ASTEROS_AUTO_DISCOVER`` on, the ``asteros`` module of every installed app is imported by
+``asteros_site.apps.autodiscover`` (Django's ``autodiscover_modules``, like ``admin.py``): a
+module that fails to import leaves the registry as it was before it (``_registry``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from importlib import import_module
-from importlib.util import find_spec
-from types import ModuleType
 from typing import Any
 
-from django.apps import apps as django_apps
-from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 from django.utils.text import slugify
@@ -59,8 +55,6 @@ OPERATIONS: dict[str, type] = {
 }
 ALL_OPERATIONS = tuple(OPERATIONS)
 READ_ONLY = ("list", "retrieve")
-BUILTIN_RESOURCE_MODULES = ("interfaces.http.resources",)
-DISCOVERY_MODULE = "asteros"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -188,6 +182,19 @@ class Resource:
         return type(f"{self.model.__name__}ViewSet", bases, attrs)
 
 
+@dataclass
+class RegistryState:
+    """Everything a ``ResourceRegistry`` holds. ``copy.copy`` gives a snapshot that later
+    registrations leave alone (its own dicts; the resources themselves are shared)."""
+
+    resources: dict[str, Resource]
+    by_model: dict[type[models.Model], Resource]
+    viewsets: dict[str, tuple[type, str]]
+
+    def __copy__(self) -> RegistryState:
+        return RegistryState(dict(self.resources), dict(self.by_model), dict(self.viewsets))
+
+
 class ResourceRegistry:
     """The registry of resources served by the HTTP interface (``interfaces.http.registry.site``)."""
 
@@ -196,6 +203,18 @@ class ResourceRegistry:
         self._by_model: dict[type[models.Model], Resource] = {}
         self._viewsets: dict[str, tuple[type, str]] = {}
         self._lock = threading.RLock()
+
+    # --- the state Django's autodiscover_modules(..., register_to=site) copies before importing
+    # an app's module and puts back when the import fails, as it does with admin.site._registry.
+
+    @property
+    def _registry(self) -> RegistryState:
+        return RegistryState(self._resources, self._by_model, self._viewsets)
+
+    @_registry.setter
+    def _registry(self, state: RegistryState) -> None:
+        with self._lock:
+            self._resources, self._by_model, self._viewsets = state.resources, state.by_model, state.viewsets
 
     # --- registering
 
@@ -302,20 +321,6 @@ class ResourceRegistry:
                 router.register(name, viewset, basename=basename)
         return router.urls
 
-    @contextlib.contextmanager
-    def temporarily(
-        self, model: type[models.Model], config_class: type[ResourceConfig] | None = None, **options: Any
-    ) -> Iterator[Resource]:
-        """Register for the duration of a ``with`` block, with the URLconf rebuilt (tests)."""
-        if isinstance(settings.ROOT_URLCONF, str):
-            import_module(settings.ROOT_URLCONF)  # the project's routes are built without this one
-        resource = self.register(model, config_class, **options)
-        try:
-            with reloaded_urls():
-                yield resource  # type: ignore[misc]
-        finally:
-            self.unregister(model)
-
 
 site = ResourceRegistry()
 
@@ -328,55 +333,3 @@ def register(*models_: type[models.Model], site: ResourceRegistry = site) -> Cal
         return config_class
 
     return wrapper
-
-
-@contextlib.contextmanager
-def reloaded_urls() -> Iterator[None]:
-    """Serve a freshly built URLconf (the registry's current routes) inside the block."""
-    from django.test.utils import override_settings
-    from django.urls import include, path
-
-    root = settings.ROOT_URLCONF
-    if isinstance(root, str):
-        root = import_module(root)
-    fresh = import_module("asteros_site.routes").build_urlpatterns()
-
-    urlconf = ModuleType("asteros_registry_urls")  # hashable, as URL resolvers are cached by urlconf
-    urlconf.urlpatterns = [path("", include(fresh)), *root.urlpatterns]
-    for handler in ("handler400", "handler403", "handler404", "handler500"):
-        if hasattr(root, handler):
-            setattr(urlconf, handler, getattr(root, handler))
-    with override_settings(ROOT_URLCONF=urlconf):
-        yield
-
-
-# --- autodiscovery
-
-_discovery_lock = threading.Lock()
-
-
-def autodiscover(app_names: Iterable[str] | None = None) -> list[str]:
-    """Import the built-in resources and, with ASTEROS_AUTO_DISCOVER, each app's ``asteros``.
-
-    Importing only: what an ``asteros`` module registers with ``AsterOS`` is written to the
-    database when the OS starts (``asteros_site.system.start_all``), never at import time.
-    Returns the modules imported. ``app_names`` overrides the installed apps (tests).
-    """
-    imported: list[str] = []
-    with _discovery_lock:
-        for module in BUILTIN_RESOURCE_MODULES:
-            import_module(module)
-        if app_names is None:
-            if not settings.ASTEROS.auto_discover:
-                return imported
-            app_names = [config.name for config in django_apps.get_app_configs()]
-        for app in app_names:
-            module = f"{app}.{DISCOVERY_MODULE}"
-            try:
-                found = find_spec(module) is not None
-            except ModuleNotFoundError:
-                found = False
-            if found:
-                import_module(module)
-                imported.append(module)
-    return imported

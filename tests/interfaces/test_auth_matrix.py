@@ -606,8 +606,9 @@ WS_MATRIX: dict[str, WsCall] = {
 
 
 def asgi_websocket_router() -> Any:
-    """The URLRouter inside the real ASGI application's websocket middleware stack."""
-    app = application.application_mapping["websocket"]
+    """The URLRouter inside the real ASGI application's websocket middleware stack (under the
+    start-up layer, ``asteros_site.serving.StartBeforeServing``)."""
+    app = application.application.application_mapping["websocket"]
     while not hasattr(app, "routes"):
         app = app.inner
     return app

@@ -1,12 +1,11 @@
-"""The AsterOS registry (generated APIs), the seed's Python API, autodiscovery and interfaces."""
+"""The AsterOS registry (generated APIs), the seed's Python API and interfaces (autodiscovery and
+start-up: tests/test_boot.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import logging
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from asteros_site import system as asteros_module
-from asteros_site.system import AsterOS, resolve_interface, start_all
+from asteros_site.system import AsterOS, resolve_interface
 from cosmos.cosmos import Cosmos
 from cosmos.models import Agent, Source
 from cosmos.runtime.agent import AgentSpec
 from cosmos.services.errors import Conflict, Invalid, NotFound
 from interfaces.base import Interface
-from interfaces.http.registry import AlreadyRegistered, NotRegistered, ResourceConfig, autodiscover, register, site
+from interfaces.http.registry import AlreadyRegistered, NotRegistered, ResourceConfig, register, site
 from stars.models import Membership, Star, StarMessage
 from stars.stars import Stars
 from tests.factories import make_agent, make_star, workflow_definition
-from workflows.models import Workflow
+from tests.support.registry import temporarily
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +47,7 @@ class MessageResource(ResourceConfig):
 
 @pytest.fixture
 def messages_api(db):
-    with site.temporarily(StarMessage, MessageResource) as resource:
+    with temporarily(StarMessage, MessageResource) as resource:
         yield resource
 
 
@@ -95,7 +94,7 @@ def test_the_api_root_lists_every_registered_resource(api_client, messages_api):
 
 @pytest.mark.django_db
 def test_a_temporary_registration_goes_away(api_client):
-    with site.temporarily(StarMessage, MessageResource):
+    with temporarily(StarMessage, MessageResource):
         assert api_client.get("/api/star-messages").status_code == 200
     assert not site.is_registered(StarMessage)
     assert api_client.get("/api/star-messages").status_code == 404
@@ -104,7 +103,7 @@ def test_a_temporary_registration_goes_away(api_client):
 def test_registering_twice_is_an_error():
     with pytest.raises(AlreadyRegistered, match="already registered"):
         site.register(Agent)
-    with site.temporarily(StarMessage, resource_name="agents-two"), pytest.raises(AlreadyRegistered):
+    with temporarily(StarMessage, resource_name="agents-two"), pytest.raises(AlreadyRegistered):
         site.register(StarMessage)
     with pytest.raises(AlreadyRegistered, match="named 'agents'"):
         site.register(StarMessage, resource_name="agents")
@@ -130,7 +129,7 @@ def test_a_config_naming_a_missing_field_is_refused():
 
 @pytest.mark.django_db
 def test_operations_limit_the_generated_routes(api_client):
-    with site.temporarily(StarMessage, operations=("list", "retrieve")) as resource:
+    with temporarily(StarMessage, operations=("list", "retrieve")) as resource:
         assert resource.name == "star-messages"
         assert api_client.get("/api/star-messages").status_code == 200
         response = api_client.post("/api/star-messages", {}, format="json")
@@ -161,79 +160,6 @@ def test_writes_of_agents_go_through_the_service_so_max_agents_holds(api_client,
         "message": "cosmos is full (max 1 agents)",
         "details": None,
     }
-
-
-# --- autodiscovery
-
-
-@pytest.fixture
-def discoverable_app(tmp_path, monkeypatch):
-    """A package on sys.path whose ``asteros`` module registers an agent with its own AsterOS."""
-    package = tmp_path / "discoverable_app"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "asteros.py").write_text(
-        textwrap.dedent(
-            """
-            from asteros_site.system import AsterOS
-
-            os = AsterOS(name="Discovered")
-            os.register_agent("discovered-agent", {"provider": "scripted", "description": "from code"})
-            os.register_workflow("discovered-flow", {"definition": {"steps": [
-                {"name": "one", "type": "agent", "agent": "discovered-agent", "prompt": "{{ input }}"}]}})
-            """
-        )
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "discoverable_app"
-    for name in ("discoverable_app.asteros", "discoverable_app"):
-        sys.modules.pop(name, None)
-
-
-@pytest.mark.django_db
-def test_autodiscovery_imports_asteros_modules_and_start_upserts_rows_from_code(
-    discoverable_app, django_assert_num_queries
-):
-    with django_assert_num_queries(0):  # importing registers in memory only
-        imported = autodiscover([discoverable_app, "no_such_app"])
-    assert imported == ["discoverable_app.asteros"]
-    discovered = sys.modules["discoverable_app.asteros"].os
-    discovered.start()
-    agent = Agent.objects.get(id="discovered-agent")
-    assert agent.source == Source.CODE and agent.description == "from code"
-    assert Workflow.objects.get(id="discovered-flow").source == Source.CODE
-    # a second start of a new process upserts (no duplicate, no error)
-    again = AsterOS(name="Again", http=False)
-    again.register_agent("discovered-agent", {"provider": "scripted", "description": "changed"})
-    again.start()
-    assert Agent.objects.get(id="discovered-agent").description == "changed"
-
-
-def test_autodiscovery_of_apps_is_off_with_the_option(settings_options):
-    settings_options(auto_discover=False)
-    assert autodiscover() == []
-
-
-@pytest.mark.django_db
-def test_start_all_starts_every_instance(discoverable_app):
-    autodiscover([discoverable_app])
-    discovered = sys.modules["discoverable_app.asteros"].os
-    assert not discovered.started
-    started = start_all()
-    assert discovered in started and discovered.started
-    assert Agent.objects.filter(id="discovered-agent", source=Source.CODE).exists()
-
-
-@pytest.mark.django_db
-def test_the_first_request_starts_the_instances(api_client, monkeypatch):
-    from interfaces.edge import middleware
-
-    calls = []
-    monkeypatch.setattr(middleware, "_started", False)
-    monkeypatch.setattr(asteros_module, "start_all", lambda strict: calls.append(strict))
-    api_client.get("/api")
-    api_client.get("/api")
-    assert calls == [False]
 
 
 # --- the seed's Python API
