@@ -35,17 +35,16 @@ from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.models import Run, RunEvent, RunStatus, Session
 from cosmos.runtime.events import EventType
-from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable, ServiceError
+from cosmos.services.errors import Conflict, ServiceError
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import cancel_run, start_run
 from interfaces.a2a.errors import (
     A2AError,
-    InternalError,
     InvalidParamsError,
-    QuotaExceededError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
+    as_a2a_error,
     iso,
 )
 from interfaces.a2a.protocol import (
@@ -64,7 +63,6 @@ from interfaces.a2a.translate import TaskProjection
 from interfaces.edge.auth import KeyPrincipal, caller_of, principal_allows
 from interfaces.edge.runs import wait_for_run
 from interfaces.edge.targets import Target
-from interfaces.keys.quotas import QuotaExceeded
 
 # A blocking SendMessage waits at most this long, then answers with the task still working.
 BLOCKING_TIMEOUT_SECONDS = 300.0
@@ -108,15 +106,7 @@ class Caller:
 
 def a2a_error_for(exc: ServiceError) -> A2AError:
     """A service error met while serving A2A, as the A2A error a client understands."""
-    if isinstance(exc, QuotaExceeded):
-        return QuotaExceededError(exc.message, quota=exc.quota, limit=exc.limit, retry_after=exc.retry_after)
-    if isinstance(exc, Invalid):
-        return InvalidParamsError(exc.message, metadata={"code": exc.code})
-    if isinstance(exc, NotRunnable | Conflict):
-        return UnsupportedOperationError(exc.message, metadata={"code": exc.code})
-    if isinstance(exc, NotFound):
-        return TaskNotFoundError(exc.message)
-    return InternalError(exc.message, metadata={"code": exc.code})
+    return as_a2a_error(exc)
 
 
 # --- reading tasks

@@ -27,6 +27,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from cosmos.db import db_call
 from cosmos.kinds import find_kind
 from interfaces.keys import quotas
 from interfaces.keys.models import KEY_PREFIX, APIKey, hash_key
@@ -239,6 +240,19 @@ def require_access(
             403, "permission_denied", f"This API key may not use {resource} {object_id or ''}".strip() + "."
         )
     return principal
+
+
+async def authorize_request(request: Any, scope: str, *, target: Any = None, sessions: bool = True) -> Any:
+    """``require_access`` for an async Django view: the caller of ``request``, allowed ``scope``
+    on ``target`` (anything with ``resource`` and ``id``; None for no particular one).
+
+    ``sessions``: a logged-in session counts (on a write only with its CSRF token, see
+    ``session_user_with_csrf``); False for doors that programs alone call (A2A: keys only).
+    """
+    user = session_user_with_csrf(request, await request.auser()) if sessions else None
+    resource = target.resource if target is not None else None
+    object_id = target.id if target is not None else None
+    return await db_call(require_access, request.headers, user, scope, resource=resource, object_id=object_id)
 
 
 def caller_of(principal: Any) -> str:
