@@ -99,24 +99,24 @@ def status_error_response(status_code: int, message: str | None = None, details:
 
 # Errors the edge answers before any view runs (a body over the limit, a bad Content-Length):
 # each door whose protocol has its own error shape (A2A) registers a renderer for its paths.
-EdgeRenderer = Callable[[HttpRequest, int, str, str, Any], HttpResponse | None]
+EdgeRenderer = Callable[[HttpRequest, "Refusal"], HttpResponse | None]
 _edge_renderers: list[EdgeRenderer] = []
 
 
 def register_edge_renderer(renderer: EdgeRenderer) -> None:
-    """``renderer(request, status, code, message, details)`` answers for the paths of its door
-    (None for the others)."""
+    """``renderer(request, refusal)`` answers for the paths of its door (None for the others)."""
     if renderer not in _edge_renderers:
         _edge_renderers.append(renderer)
 
 
 def edge_error_response(request: HttpRequest, status_code: int, code: str, message: str, details: Any = None):
     """An edge error in the shape of the door the request is for (the one error shape otherwise)."""
+    refusal = Refusal(status_code, code, message, details, refusal_headers(status_code))
     for renderer in _edge_renderers:
-        response = renderer(request, status_code, code, message, details)
+        response = renderer(request, refusal)
         if response is not None:
             return response
-    return error_response(code, message, status_code, details)
+    return refusal_response(refusal)
 
 
 def payload_too_large(request: HttpRequest, limit: int):
