@@ -2,8 +2,9 @@
 
 Every endpoint family uses the functions here: DRF through ``APIKeyAuthentication`` and
 ``interfaces.edge.permissions.ScopePermission``; SSE, A2A, AG-UI and websockets through
-``authenticate_request`` / ``require_access``, which take plain headers (a mapping, or an ASGI
-scope's list of byte pairs) and the session user.
+``require_access``, which takes plain headers (a mapping, or an ASGI scope's list of byte
+pairs) and the session user (``authorize_request`` calls it for an async view: the edge
+pipeline's authorize step).
 
 Keys travel as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. The setting's key is
 compared with ``hmac.compare_digest``; database keys are looked up by their SHA-256, so no
