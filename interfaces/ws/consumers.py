@@ -141,6 +141,13 @@ def _run_brief(run_id: str) -> dict:
     return brief
 
 
+def _after(query: dict[str, list[str]]) -> int:
+    try:
+        return parse_whole_number((query.get("after") or ["0"])[0])
+    except ValueError:
+        raise Invalid("'after' must be the seq of an event (0 or more).", code="invalid_after") from None
+
+
 def _status(run_id: str) -> str | None:
     return Run.objects.filter(id=run_id).values_list("status", flat=True).first()
 
@@ -154,10 +161,7 @@ class RunStreamConsumer(BaseConsumer):
         self.run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
-            try:
-                after = parse_whole_number((query.get("after") or ["0"])[0])
-            except ValueError:
-                raise Invalid("'after' must be the seq of an event (0 or more).", code="invalid_after") from None
+            after = _after(query)
             self.principal = await authorize(self.scope, "read")
             brief = await db_call(_run_brief, self.run_id)
             self.resource = (kind_resource(brief["kind"]) or brief["kind"], brief["target"])
