@@ -28,11 +28,19 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.db import IntegrityError, OperationalError
+from django.http import Http404
 from django.test import AsyncClient
+from rest_framework import exceptions
 
 from cosmos.services import runs
-from interfaces.edge.auth import principal_for_key
+from cosmos.services.errors import Conflict, NotFound
+from interfaces.a2a.errors import JSONParseError
+from interfaces.edge.auth import AccessDenied, principal_for_key
+from interfaces.edge.errors import AUTHENTICATE_HEADER as BEARER
+from interfaces.edge.errors import MethodNotAllowed, classify
 from interfaces.keys.models import APIKey
+from interfaces.keys.quotas import QuotaExceeded
 from interfaces.ws.auth import WebsocketAuthMiddleware
 from interfaces.ws.routing import websocket_urlpatterns
 from tests.factories import make_agent
@@ -285,3 +293,31 @@ async def test_one_refusal_is_classified_once_and_rendered_by_every_door(
     settings_options(enable_auth=True, api_key=SETTINGS_KEY)
     world = await sync_to_async(case.arrange)(monkeypatch)
     assert await DOORS[door](world) == expected
+
+
+# --- the classifier itself: every kind of exception a door meets, once
+
+
+CLASSIFIED: list[tuple[BaseException, tuple[int, str], dict[str, str]]] = [
+    (AccessDenied(401, "not_authenticated", "Who?"), (401, "not_authenticated"), {"WWW-Authenticate": BEARER}),
+    (AccessDenied(403, "permission_denied", "No."), (403, "permission_denied"), {}),
+    (QuotaExceeded("requests_per_minute", 1, 42, "Slow down."), (429, "quota_exceeded"), {"Retry-After": "42"}),
+    (NotFound("No agent."), (404, "not_found"), {}),
+    (Conflict("Busy.", code="agent_busy"), (409, "agent_busy"), {}),
+    (IntegrityError("UNIQUE constraint failed"), (409, "conflict"), {}),
+    (OperationalError("connection refused"), (503, "unavailable"), {"Retry-After": "5"}),
+    (Http404("gone"), (404, "not_found"), {}),
+    (exceptions.ParseError("JSON parse error - Expecting value"), (400, "malformed_json"), {}),
+    (MethodNotAllowed(("GET", "POST")), (405, "method_not_allowed"), {"Allow": "GET, POST"}),
+    (JSONParseError("bad"), (400, "json_parse"), {}),
+    (RuntimeError(SECRET), (500, "internal_error"), {}),
+]
+
+
+@pytest.mark.parametrize(("exc", "expected", "headers"), CLASSIFIED, ids=lambda v: type(v).__name__)
+def test_classify_knows_every_exception_a_door_meets(exc, expected, headers):
+    refusal = classify(exc)
+    assert (refusal.status, refusal.code) == expected
+    assert dict(refusal.headers) == headers
+    assert SECRET not in refusal.message
+    assert refusal.unexpected == (expected[0] == 500)
