@@ -39,7 +39,6 @@ from cosmos.services.errors import Conflict, ServiceError
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import cancel_run, start_run
 from interfaces.a2a.errors import (
-    A2AError,
     InvalidParamsError,
     TaskNotCancelableError,
     TaskNotFoundError,
@@ -102,11 +101,6 @@ class Caller:
     @property
     def is_key(self) -> bool:
         return isinstance(self.principal, KeyPrincipal)
-
-
-def a2a_error_for(exc: ServiceError) -> A2AError:
-    """A service error met while serving A2A, as the A2A error a client understands."""
-    return as_a2a_error(exc)
 
 
 # --- reading tasks
@@ -313,7 +307,7 @@ def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
             metadata={"a2a": a2a},
         )
     except ServiceError as exc:
-        raise a2a_error_for(exc) from None
+        raise as_a2a_error(exc) from None
     return run
 
 
@@ -397,7 +391,7 @@ def _cancel_sync(target: Target, caller: Caller, task_id: str) -> str:
                 f"Task {run.id} is already {run.status} and cannot be canceled.",
                 metadata={"taskId": str(run.id), "runStatus": run.status},
             ) from None
-        raise a2a_error_for(exc) from None
+        raise as_a2a_error(exc) from None
     return str(run.id)
 
 

@@ -37,7 +37,7 @@ from interfaces.a2a.jsonrpc import STREAMING_METHODS, Call, dispatch, parse_body
 from interfaces.a2a.protocol import check_version, optional_int, parse_list_params, parse_send_params, require_params
 from interfaces.a2a.services import Caller
 from interfaces.edge.auth import authorize_request
-from interfaces.edge.errors import AUTHENTICATE_HEADER, Refusal
+from interfaces.edge.errors import Refusal
 from interfaces.edge.parsers import loads
 from interfaces.edge.pipeline import Door
 from interfaces.edge.sse import format_event, sse_response, stream_events
@@ -68,11 +68,9 @@ def _a2a_checks(request: HttpRequest) -> None:
 
 
 def _with_headers(response: HttpResponse, error: A2AError) -> HttpResponse:
-    if error.http_status == 401:
-        response["WWW-Authenticate"] = AUTHENTICATE_HEADER
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        response["Retry-After"] = str(retry_after)
+    """The classification's headers: ``WWW-Authenticate`` on a 401, ``Retry-After`` on a quota."""
+    for name, value in error.refusal().headers.items():
+        response[name] = value
     return response
 
 
