@@ -35,17 +35,15 @@ from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.models import Run, RunEvent, RunStatus, Session
 from cosmos.runtime.events import EventType
-from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable, ServiceError
+from cosmos.services.errors import Conflict, ServiceError
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import cancel_run, start_run
 from interfaces.a2a.errors import (
-    A2AError,
-    InternalError,
     InvalidParamsError,
-    QuotaExceededError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
+    as_a2a_error,
     iso,
 )
 from interfaces.a2a.protocol import (
@@ -64,7 +62,6 @@ from interfaces.a2a.translate import TaskProjection
 from interfaces.edge.auth import KeyPrincipal, caller_of, principal_allows
 from interfaces.edge.runs import wait_for_run
 from interfaces.edge.targets import Target
-from interfaces.keys.quotas import QuotaExceeded
 
 # A blocking SendMessage waits at most this long, then answers with the task still working.
 BLOCKING_TIMEOUT_SECONDS = 300.0
@@ -104,19 +101,6 @@ class Caller:
     @property
     def is_key(self) -> bool:
         return isinstance(self.principal, KeyPrincipal)
-
-
-def a2a_error_for(exc: ServiceError) -> A2AError:
-    """A service error met while serving A2A, as the A2A error a client understands."""
-    if isinstance(exc, QuotaExceeded):
-        return QuotaExceededError(exc.message, quota=exc.quota, limit=exc.limit, retry_after=exc.retry_after)
-    if isinstance(exc, Invalid):
-        return InvalidParamsError(exc.message, metadata={"code": exc.code})
-    if isinstance(exc, NotRunnable | Conflict):
-        return UnsupportedOperationError(exc.message, metadata={"code": exc.code})
-    if isinstance(exc, NotFound):
-        return TaskNotFoundError(exc.message)
-    return InternalError(exc.message, metadata={"code": exc.code})
 
 
 # --- reading tasks
@@ -323,7 +307,7 @@ def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
             metadata={"a2a": a2a},
         )
     except ServiceError as exc:
-        raise a2a_error_for(exc) from None
+        raise as_a2a_error(exc) from None
     return run
 
 
@@ -407,7 +391,7 @@ def _cancel_sync(target: Target, caller: Caller, task_id: str) -> str:
                 f"Task {run.id} is already {run.status} and cannot be canceled.",
                 metadata={"taskId": str(run.id), "runStatus": run.status},
             ) from None
-        raise a2a_error_for(exc) from None
+        raise as_a2a_error(exc) from None
     return str(run.id)
 
 

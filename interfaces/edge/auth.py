@@ -2,8 +2,9 @@
 
 Every endpoint family uses the functions here: DRF through ``APIKeyAuthentication`` and
 ``interfaces.edge.permissions.ScopePermission``; SSE, A2A, AG-UI and websockets through
-``authenticate_request`` / ``require_access``, which take plain headers (a mapping, or an ASGI
-scope's list of byte pairs) and the session user.
+``require_access``, which takes plain headers (a mapping, or an ASGI scope's list of byte
+pairs) and the session user (``authorize_request`` calls it for an async view: the edge
+pipeline's authorize step).
 
 Keys travel as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. The setting's key is
 compared with ``hmac.compare_digest``; database keys are looked up by their SHA-256, so no
@@ -27,6 +28,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from cosmos.db import db_call
 from cosmos.kinds import find_kind
 from interfaces.keys import quotas
 from interfaces.keys.models import KEY_PREFIX, APIKey, hash_key
@@ -239,6 +241,19 @@ def require_access(
             403, "permission_denied", f"This API key may not use {resource} {object_id or ''}".strip() + "."
         )
     return principal
+
+
+async def authorize_request(request: Any, scope: str, *, target: Any = None, sessions: bool = True) -> Any:
+    """``require_access`` for an async Django view: the caller of ``request``, allowed ``scope``
+    on ``target`` (anything with ``resource`` and ``id``; None for no particular one).
+
+    ``sessions``: a logged-in session counts (on a write only with its CSRF token, see
+    ``session_user_with_csrf``); False for doors that programs alone call (A2A: keys only).
+    """
+    user = session_user_with_csrf(request, await request.auser()) if sessions else None
+    resource = target.resource if target is not None else None
+    object_id = target.id if target is not None else None
+    return await db_call(require_access, request.headers, user, scope, resource=resource, object_id=object_id)
 
 
 def caller_of(principal: Any) -> str:

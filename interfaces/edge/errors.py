@@ -1,24 +1,35 @@
-"""One error shape everywhere: ``{"error": {"code", "message", "details"}}``.
+"""Errors, classified once and rendered by each door: ``classify`` and the one error shape.
 
-DRF errors go through ``exception_handler`` (set in ``REST_FRAMEWORK``); errors Django answers
-itself (404, 405, 413, 500 outside DRF) are rewritten into the same shape by
+``classify(exc)`` turns anything a request can raise into a ``Refusal``: HTTP status, stable
+error code, message, details and headers (``Retry-After``, ``WWW-Authenticate``). It knows
+``ServiceError`` (quota refusals included), ``AccessDenied``, database outages (503), integrity
+races (409), DRF's and Django's exceptions (parse errors, validation), a door's own protocol
+errors (``DoorError``: A2A's) and anything unexpected (logged, 500, nothing of it shown).
+
+Each door only renders a ``Refusal`` in its wire shape: REST and AG-UI the one error shape
+``{"error": {"code", "message", "details"}}`` (``refusal_response``; DRF through
+``exception_handler``, set in ``REST_FRAMEWORK``), A2A a ``google.rpc.Status`` or a JSON-RPC
+error, websockets an error frame and a close code. Errors Django answers itself (404, 405, 413,
+500 outside any view) are rewritten into the one shape by
 ``interfaces.edge.middleware.RequestContextMiddleware`` and the root URLconf's handlers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from cosmos.services.errors import Conflict, ServiceError
+from interfaces.edge.auth import AccessDenied
 
 logger = logging.getLogger(__name__)
 
@@ -66,22 +77,6 @@ def error_response(
     return response
 
 
-def service_error_headers(exc: Exception) -> dict[str, str]:
-    """``Retry-After`` for an error that says when to retry (a quota), ``WWW-Authenticate`` for 401s."""
-    headers = {}
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    if getattr(exc, "status", None) == 401:
-        headers["WWW-Authenticate"] = AUTHENTICATE_HEADER
-    return headers
-
-
-def service_error_response(exc: ServiceError) -> JsonResponse:
-    """A ServiceError outside DRF (AG-UI), in the one error shape with its headers."""
-    return error_response(exc.code, exc.message, exc.status, exc.details, service_error_headers(exc))
-
-
 # A database that cannot be reached (restarting, a network cut) or refuses for a moment (no
 # connection free in the pool, a deadlock): the client should retry soon; it is not our bug.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
@@ -104,24 +99,24 @@ def status_error_response(status_code: int, message: str | None = None, details:
 
 # Errors the edge answers before any view runs (a body over the limit, a bad Content-Length):
 # each door whose protocol has its own error shape (A2A) registers a renderer for its paths.
-EdgeRenderer = Callable[[HttpRequest, int, str, str, Any], HttpResponse | None]
+EdgeRenderer = Callable[[HttpRequest, "Refusal"], HttpResponse | None]
 _edge_renderers: list[EdgeRenderer] = []
 
 
 def register_edge_renderer(renderer: EdgeRenderer) -> None:
-    """``renderer(request, status, code, message, details)`` answers for the paths of its door
-    (None for the others)."""
+    """``renderer(request, refusal)`` answers for the paths of its door (None for the others)."""
     if renderer not in _edge_renderers:
         _edge_renderers.append(renderer)
 
 
 def edge_error_response(request: HttpRequest, status_code: int, code: str, message: str, details: Any = None):
     """An edge error in the shape of the door the request is for (the one error shape otherwise)."""
+    refusal = Refusal(status_code, code, message, details, refusal_headers(status_code))
     for renderer in _edge_renderers:
-        response = renderer(request, status_code, code, message, details)
+        response = renderer(request, refusal)
         if response is not None:
             return response
-    return error_response(code, message, status_code, details)
+    return refusal_response(refusal)
 
 
 def payload_too_large(request: HttpRequest, limit: int):
@@ -142,34 +137,114 @@ def _parse_message(exc: exceptions.ParseError) -> tuple[str, str]:
     return "malformed_request", f"The request body could not be parsed: {detail}"
 
 
-def exception_handler(exc, context):
+# --- classification: every exception, once, for every door
+
+INTERNAL_ERROR = STATUS_CODES[500][1]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What went wrong, independent of any wire shape."""
+
+    status: int
+    code: str
+    message: str
+    details: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # What was raised: a door whose protocol says more than status and code (A2A) reads it.
+    error: BaseException | None = None
+    unexpected: bool = False  # a bug or an outage of ours: a 500 that shows nothing of it
+
+
+class MethodNotAllowed(ServiceError):
+    """405 with ``Allow``: the method is not one the view answers."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, allowed: tuple[str, ...], message: str | None = None) -> None:
+        self.allow = ", ".join(allowed)
+        super().__init__(message or f"Use {self.allow}.")
+
+
+class DoorError(Exception):
+    """An error raised in a door's own protocol terms (A2A's errors): it classifies itself."""
+
+    def refusal(self) -> Refusal:
+        raise NotImplementedError
+
+
+def refusal_headers(status_code: int, retry_after: Any = None) -> dict[str, str]:
+    """``Retry-After`` for an error that says when to retry (a quota), ``WWW-Authenticate`` for 401s."""
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if status_code == 401:
+        headers["WWW-Authenticate"] = AUTHENTICATE_HEADER
+    return headers
+
+
+def _api_exception_refusal(exc: exceptions.APIException) -> Refusal:
+    """DRF's exceptions (raised by the REST door: parsing, validation, its auth classes)."""
+    code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), "error")
+    details = None
+    if isinstance(exc, exceptions.ValidationError):
+        message = "The request is not valid."
+        details = exc.detail if isinstance(exc.detail, list | dict) else [exc.detail]
+    elif isinstance(exc, exceptions.ParseError):
+        code, message = _parse_message(exc)
+    else:
+        message = str(exc.detail)
+    wait = getattr(exc, "wait", None)  # Throttled: whole seconds, as DRF's own handler says it
+    headers = refusal_headers(exc.status_code, int(wait) if wait else None)
+    return Refusal(exc.status_code, code, message, details, headers, error=exc)
+
+
+def classify(exc: BaseException, *, log: bool = True) -> Refusal:
+    """The one classification of an exception met while serving a request.
+
+    ``log``: an unexpected exception is logged with its traceback here, unless the caller lets
+    it propagate to Django, which logs it itself (the REST door).
+    """
+    if isinstance(exc, DoorError):
+        return exc.refusal()
+    if isinstance(exc, AccessDenied):
+        return Refusal(exc.status, exc.code, exc.message, exc.details, refusal_headers(exc.status), error=exc)
     if isinstance(exc, DATABASE_ERRORS):
         logger.warning("database unavailable: %s", exc.__class__.__name__)
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
-        return Response(error_body("unavailable", DATABASE_UNAVAILABLE), status=503, headers=headers)
+        return Refusal(503, "unavailable", DATABASE_UNAVAILABLE, headers=headers, error=exc)
     if isinstance(exc, IntegrityError):
         # A write a concurrent one beat, where no service turned it into a Conflict: still a 409.
         exc = Conflict("The write conflicts with a concurrent change; try again.")
-    if isinstance(exc, ServiceError):
-        return Response(
-            error_body(exc.code, exc.message, exc.details), status=exc.status, headers=service_error_headers(exc)
-        )
+    if isinstance(exc, ServiceError):  # QuotaExceeded too (it is also a DRF APIException)
+        headers = refusal_headers(exc.status, getattr(exc, "retry_after", None))
+        if isinstance(exc, MethodNotAllowed):
+            headers["Allow"] = exc.allow
+        return Refusal(exc.status, exc.code, exc.message, exc.details, headers, error=exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        return None  # a 500: Django's handler500 (or the middleware) renders the same shape
-    code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), "error")
-    details = None
-    if isinstance(exc, exceptions.ValidationError):
-        message, details = "The request is not valid.", response.data
-    elif isinstance(exc, exceptions.ParseError):
-        code, message = _parse_message(exc)
-    else:
-        message = str(getattr(exc, "detail", exc))
-    if response.status_code == status.HTTP_401_UNAUTHORIZED:
-        response["WWW-Authenticate"] = AUTHENTICATE_HEADER
-    response.data = error_body(code, message, details)
-    return response
+    if isinstance(exc, exceptions.APIException):
+        return _api_exception_refusal(exc)
+    if log:
+        logger.error("request failed: %s", exc.__class__.__name__, exc_info=exc)
+    return Refusal(500, "internal_error", INTERNAL_ERROR, error=exc, unexpected=True)
+
+
+def refusal_response(refusal: Refusal) -> JsonResponse:
+    """A refusal in the one error shape (the AG-UI door, and views outside DRF)."""
+    return error_response(refusal.code, refusal.message, refusal.status, refusal.details, dict(refusal.headers))
+
+
+def exception_handler(exc, context):
+    """DRF's exception handler (the REST door): the classification, in the one error shape."""
+    refusal = classify(exc, log=False)
+    if refusal.unexpected:
+        return None  # a 500: Django logs it and its handler500 renders the same shape
+    if isinstance(refusal.error, exceptions.APIException) and not isinstance(refusal.error, ServiceError):
+        set_rollback()  # as DRF's own handler does for the exceptions it handles
+    return Response(
+        error_body(refusal.code, refusal.message, refusal.details), status=refusal.status, headers=refusal.headers
+    )
