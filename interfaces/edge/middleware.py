@@ -7,7 +7,8 @@
 - refuses bodies over ``ASTEROS_MAX_BODY_BYTES`` with a 413 naming the limit, before any view
   reads them, and a ``Content-Length`` that is not a number or a NUL character (``%00``) in the
   path or the query with a 400;
-- drops a trailing slash under ``ASTEROS_API_PREFIX`` (``/api/agents/`` = ``/api/agents``);
+- drops the trailing slash of a path that is a REST route without it (``/api/agents/`` =
+  ``/api/agents``; the URLconf says, so the API prefix is not read here);
 - rewrites Django's own error pages (404, 405, 500, ...) into the one JSON error shape, except
   for the admin and the dashboard, which are HTML pages for people; a view that hits an
   unreachable database answers 503 ``unavailable`` with ``Retry-After`` instead of a 500;
