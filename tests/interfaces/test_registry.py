@@ -24,9 +24,9 @@ from cosmos.services.errors import Conflict, Invalid, NotFound
 from interfaces.base import Interface
 from interfaces.http.registry import AlreadyRegistered, NotRegistered, autodiscover, register, site
 from interfaces.http.viewsets import GenericResourceViewSet, ReadOnlyResourceViewSet, ResourceViewSet
-from stars.models import Membership, Star, StarMessage
+from stars.models import Membership, Role, Star, StarMessage
 from stars.stars import Stars
-from tests.factories import make_agent, make_star, workflow_definition
+from tests.factories import make_agent, make_membership, make_star, workflow_definition
 from workflows.models import Workflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -477,3 +477,23 @@ def test_the_example_roster_interface(tmp_path):
     }
     os_.remove_interface("roster")
     assert not (tmp_path / "roster.json").exists()
+
+
+@pytest.mark.django_db
+def test_the_example_star_messages_resource(api_client):
+    viewset = _load_example("star_messages_resource").StarMessageViewSet
+    star = make_star()
+    make_membership(star, make_agent(), name="lead", role=Role.LEADER, order=0)
+    make_membership(star, make_agent(), name="scout", order=1)
+    with site.temporarily(StarMessage, viewset):
+        for sender, recipient, content in [("lead", "scout", "go"), ("scout", "lead", "done"), ("lead", "*", "bye")]:
+            body = {"star": star.id, "sender": sender, "recipient": recipient, "content": content}
+            assert api_client.post("/api/star-messages", body, format="json").status_code == 201
+        stranger = {"star": star.id, "sender": "nobody", "recipient": "lead", "content": "hi"}
+        refused = api_client.post("/api/star-messages", stranger, format="json")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_member"  # the service
+        listed = api_client.get("/api/star-messages?sender=lead").json()["results"]
+        assert [m["content"] for m in listed] == ["go", "bye"]
+        thread = api_client.get(f"/api/star-messages/{listed[0]['id']}/thread").json()
+        assert [m["content"] for m in thread] == ["go", "done"]
+        assert api_client.patch(f"/api/star-messages/{listed[0]['id']}", {"content": "x"}).status_code == 405
