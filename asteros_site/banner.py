@@ -6,6 +6,8 @@ import os
 
 from django.conf import settings
 
+from interfaces.http.urls import api_prefix
+
 CORS_POLICIES = {
     "off": "off (ASTEROS_ENABLE_CORS=false)",
     "listed": "the origins of ASTEROS_CORS_ALLOWED_ORIGINS",
@@ -33,7 +35,7 @@ def banner(host: str, port: int | str) -> str:
             else "  (PostgreSQL, Redis)"
         ),
         f"  admin:     {base}/admin/",
-        f"  API:       {base}{options.api_prefix}/",
+        f"  API:       {base}/{api_prefix()}/",
         f"  dashboard: {base}/dashboard/",
         f"  health:    {base}/health",
         f"  demo model: {model}",

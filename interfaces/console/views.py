@@ -13,6 +13,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from interfaces.edge.links import API_ROOT_ROUTE
+
 SCRIPT = Path(__file__).resolve().parent / "static" / "asteros" / "dashboard.js"
 CHART_SECONDS = 120
 
@@ -34,7 +36,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "ws_runs": "/ws/runs/",
         "admin_runs": reverse("admin:cosmos_run_changelist"),
         "admin_url": reverse("admin:index"),
-        "api_url": "/" + settings.ASTEROS.api_prefix.strip("/"),
+        "api_url": reverse(API_ROOT_ROUTE),
         "agui_url": reverse("agui:index"),
         "initial_run": run if len(run) <= 64 and run.replace("-", "").isalnum() else "",
         "chart_seconds": CHART_SECONDS,

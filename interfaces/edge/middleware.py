@@ -7,7 +7,8 @@
 - refuses bodies over ``ASTEROS_MAX_BODY_BYTES`` with a 413 naming the limit, before any view
   reads them, and a ``Content-Length`` that is not a number or a NUL character (``%00``) in the
   path or the query with a 400;
-- drops a trailing slash under ``ASTEROS_API_PREFIX`` (``/api/agents/`` = ``/api/agents``);
+- drops the trailing slash of a path that is a REST route without it (``/api/agents/`` =
+  ``/api/agents``; the URLconf says, so the API prefix is not read here);
 - rewrites Django's own error pages (404, 405, 500, ...) into the one JSON error shape, except
   for the admin and the dashboard, which are HTML pages for people; a view that hits an
   unreachable database answers 503 ``unavailable`` with ``Retry-After`` instead of a 500;
@@ -23,6 +24,7 @@ import uuid
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.urls import Resolver404, resolve
 
 from cosmos.logging import request_id_var, run_id_var
 from interfaces.edge.body import BODY_TOO_LARGE
@@ -33,6 +35,7 @@ from interfaces.edge.errors import (
     payload_too_large,
     status_error_response,
 )
+from interfaces.edge.links import API_NAMESPACE, API_ROOT_ROUTE
 
 access_logger = logging.getLogger("asteros.access")
 logger = logging.getLogger(__name__)
@@ -97,9 +100,8 @@ class RequestContextMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         request.request_id = request_id
-        prefix = settings.ASTEROS.api_prefix
         path = request.path_info
-        if len(path) > 1 and path.endswith("/") and (path.rstrip("/") == prefix or path.startswith(prefix + "/")):
+        if len(path) > 1 and path.endswith("/") and _is_rest_route(path.rstrip("/"), getattr(request, "urlconf", None)):
             request.path_info = path.rstrip("/")
         return request_id, time.perf_counter()
 
@@ -198,3 +200,13 @@ def _nul_in_url(request) -> bool:
     if "\x00" in request.path_info:
         return True
     return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
+
+
+def _is_rest_route(path: str, urlconf=None) -> bool:
+    """Whether ``path`` is a route of the REST door (its root or one in its namespace): the
+    URLconf says, so the API prefix is read only where the door's routes are built."""
+    try:
+        match = resolve(path, urlconf)
+    except Resolver404:
+        return False
+    return match.url_name == API_ROOT_ROUTE or API_NAMESPACE in match.namespaces

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-
 from interfaces.base import Interface
 
 if TYPE_CHECKING:
@@ -27,7 +25,9 @@ class HTTPInterface(Interface):
 
     def start(self, os: AsterOS) -> None:
         super().start(os)
-        logger.info("HTTP interface serving", extra={"api_prefix": settings.ASTEROS.api_prefix, "os": os.name})
+        from interfaces.http.urls import api_prefix
+
+        logger.info("HTTP interface serving", extra={"api_prefix": f"/{api_prefix()}", "os": os.name})
 
     def stop(self) -> None:
         logger.info("HTTP interface stopped (its routes stay in the URLconf of this process)")

@@ -1,24 +1,33 @@
 """The AsterOS resource registry: register a model, get a REST API for it.
 
-It is shaped like ``django.contrib.admin.site``::
+It is shaped like ``django.contrib.admin.site``, and what you register is an ordinary DRF
+viewset::
 
-    from interfaces.http.registry import ResourceConfig, site
+    from interfaces.http.registry import site
+    from interfaces.http.viewsets import ResourceViewSet
 
-    class ReportResource(ResourceConfig):
+    class ReportViewSet(ResourceViewSet):
         resource_name = "reports"
         search_fields = ("title",)
         filter_fields = ("status",)
         ordering_fields = ("created_at",)
         read_only_fields = ("created_at",)
 
-    site.register(Report, ReportResource)
+        def perform_create(self, serializer):
+            serializer.instance = reports.create(**serializer.validated_data)
 
-``register`` generates a serializer, a viewset and the routes (list, retrieve, create, update,
-delete, plus any ``@action`` of the config) under ``ASTEROS_API_PREFIX``, with filtering, search,
-ordering, pagination, auth scopes and the OpenAPI schema. A ``ResourceConfig`` becomes a base
-class of the generated viewset: its declarations are viewset attributes, and its methods (the
-write hooks ``create_object`` / ``update_object`` / ``delete_object`` and extra actions) run with
-``self`` being the viewset. Registering a model twice raises ``AlreadyRegistered``.
+    site.register(Report, ReportViewSet)
+
+``register`` serves a subclass of the viewset with what it leaves out filled in: the queryset,
+a serializer generated from ``fields`` / ``read_only_fields`` / ``write_once_fields`` (unless
+it declares ``serializer_class``), the filter backends for ``filter_fields`` / ``search_fields``
+/ ``ordering_fields`` and the pagination (``pagination = "cursor"`` or ``"page"``, unless it
+declares ``pagination_class``); then routes them under ``ASTEROS_API_PREFIX`` with the
+router's names (``api:reports-list``, ``api:reports-detail``, ``api:reports-<action>``).
+The operations are the viewset's, as in DRF: ``ResourceViewSet`` has all five,
+``ReadOnlyResourceViewSet`` list and retrieve, ``GenericResourceViewSet`` plus DRF's mixins any
+other set. Registering a model twice raises ``AlreadyRegistered``. ``manage.py asteros routes``
+lists every route.
 
 The built-in resources (agents, templates, stars, workflows, runs, sessions, tools) are
 registered in ``interfaces.http.resources``, imported by the interfaces app's ``ready()``. With
@@ -32,7 +41,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -44,18 +53,17 @@ from rest_framework import mixins
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.routers import SimpleRouter
 
+from interfaces.http.viewsets import GenericResourceViewSet, ResourceViewSet
+
 logger = logging.getLogger(__name__)
 
-OPERATIONS: dict[str, type] = {
-    "list": mixins.ListModelMixin,
-    "retrieve": mixins.RetrieveModelMixin,
-    "create": mixins.CreateModelMixin,
-    "update": mixins.UpdateModelMixin,
-    "destroy": mixins.DestroyModelMixin,
-}
-ALL_OPERATIONS = tuple(OPERATIONS)
-READ_ONLY = ("list", "retrieve")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# DRF's write mixins, whose perform_* would shadow the registry's write semantics if listed first.
+_WRITE_HOOKS = {
+    "perform_create": mixins.CreateModelMixin,
+    "perform_update": mixins.UpdateModelMixin,
+    "perform_destroy": mixins.DestroyModelMixin,
+}
 
 
 class AlreadyRegistered(Exception):
@@ -66,49 +74,19 @@ class NotRegistered(Exception):
     """Unregistering (or looking up) something that is not registered."""
 
 
-class ResourceConfig:
-    """How a model is served. Subclass it and pass it to ``site.register`` (like ``ModelAdmin``).
-
-    Declarations (all optional):
-
-    - ``resource_name``: the URL segment; defaults to the model's plural name, slugified.
-    - ``lookup_field`` / ``lookup_value_regex``: how one item is addressed (the primary key).
-    - ``fields`` / ``exclude``: the serializer's fields (``"__all__"`` by default).
-    - ``read_only_fields``; ``write_once_fields`` (settable on create only; default: the key).
-    - ``search_fields`` (``?search=``), ``filter_fields`` (``?field=value``; a list, or a mapping
-      of parameter to ORM lookup), ``ordering_fields`` (``?ordering=``) and ``ordering``.
-    - ``operations``: any of list, retrieve, create, update, destroy (default: all).
-    - ``pagination``: ``"page"`` (limit/offset) or ``"cursor"`` ordered by ``cursor_ordering``.
-    - ``serializer_class``: use this serializer instead of generating one.
-    - ``create_object(data)``, ``update_object(instance, data)``, ``delete_object(instance)``:
-      the service calls behind writes (``self`` is the viewset, ``self.request`` the request).
-    - DRF ``@action`` methods: extra routes; ``@action(..., required_scope="run")`` sets the
-      scope a key needs (default: read for GET, admin for writes).
-    """
-
-    resource_name: str | None = None
-    lookup_field: str | None = None
-    lookup_value_regex: str = "[^/]+"
-    fields: Sequence[str] | str = "__all__"
-    exclude: Sequence[str] | None = None
-    read_only_fields: Sequence[str] = ()
-    write_once_fields: Sequence[str] | None = None
-    search_fields: Sequence[str] = ()
-    filter_fields: Sequence[str] | dict[str, str] = ()
-    ordering_fields: Sequence[str] = ()
-    ordering: Sequence[str] | None = None
-    operations: Sequence[str] = ALL_OPERATIONS
-    pagination: str = "page"
-    cursor_ordering: str = "-created_at"
-    serializer_class: type | None = None
+def _declares(viewset: type, attribute: str) -> bool:
+    """Whether ``viewset`` (or a class of its own above ``GenericResourceViewSet``) sets ``attribute``."""
+    own = viewset.__mro__[: viewset.__mro__.index(GenericResourceViewSet)]
+    return any(attribute in klass.__dict__ for klass in own)
 
 
 class Resource:
-    """One registered model: its config and, built on first use, its serializer and viewset."""
+    """One registered model: the viewset it was registered with and, built on first use, the
+    serializer and the viewset actually served (a subclass of the registered one)."""
 
-    def __init__(self, model: type[models.Model], config: type[ResourceConfig], name: str) -> None:
+    def __init__(self, model: type[models.Model], base_viewset: type[GenericResourceViewSet], name: str) -> None:
         self.model = model
-        self.config = config
+        self.base_viewset = base_viewset
         self.name = name
 
     def __repr__(self) -> str:
@@ -116,21 +94,21 @@ class Resource:
 
     @property
     def lookup_field(self) -> str:
-        return self.config.lookup_field or self.model._meta.pk.name
+        return self.base_viewset.lookup_field or self.model._meta.pk.name
 
     @cached_property
     def serializer_class(self) -> type:
         from interfaces.http.serializers import ResourceSerializer
 
-        config = self.config
-        if config.serializer_class is not None:
-            return config.serializer_class
-        meta: dict[str, Any] = {"model": self.model, "read_only_fields": tuple(config.read_only_fields)}
-        if config.exclude:
-            meta["exclude"] = tuple(config.exclude)
+        base = self.base_viewset
+        if base.serializer_class is not None:
+            return base.serializer_class
+        meta: dict[str, Any] = {"model": self.model, "read_only_fields": tuple(base.read_only_fields)}
+        if base.exclude:
+            meta["exclude"] = tuple(base.exclude)
         else:
-            meta["fields"] = config.fields if isinstance(config.fields, str) else tuple(config.fields)
-        write_once = config.write_once_fields
+            meta["fields"] = base.fields if isinstance(base.fields, str) else tuple(base.fields)
+        write_once = base.write_once_fields
         if write_once is None:
             write_once = (self.model._meta.pk.name,)
         return type(
@@ -139,47 +117,41 @@ class Resource:
             {
                 "Meta": type("Meta", (), meta),
                 "write_once_fields": tuple(write_once),
-                "__module__": config.__module__,
+                "__module__": base.__module__,
                 "__doc__": f"{self.model._meta.verbose_name.capitalize()}.",
             },
         )
 
     @cached_property
     def viewset(self) -> type:
+        from interfaces.http.filters import FieldFilterBackend
         from interfaces.http.pagination import ResourcePagination, cursor_pagination
-        from interfaces.http.viewsets import ResourceViewSet
 
-        config = self.config
-        unknown = set(config.operations) - set(OPERATIONS)
-        if unknown:
-            raise ImproperlyConfigured(
-                f"{config.__name__}.operations: unknown {sorted(unknown)}; use {ALL_OPERATIONS}."
-            )
-        # ResourceViewSet before DRF's mixins, so its perform_* (the config's write hooks) win.
-        bases = (config, ResourceViewSet, *(OPERATIONS[op] for op in ALL_OPERATIONS if op in config.operations))
+        base = self.base_viewset
+        # A bare base (``site.register(Model)``) serves a viewset named and described after the model.
+        bare = base.__module__ == GenericResourceViewSet.__module__
         attrs: dict[str, Any] = {
-            "queryset": self.model._default_manager.all(),
             "serializer_class": self.serializer_class,
             "resource_name": self.name,
             "lookup_field": self.lookup_field,
-            "__module__": config.__module__,
-            "__doc__": (config.__doc__ if config.__doc__ != ResourceConfig.__doc__ else None)
-            or f"{self.model._meta.verbose_name_plural.capitalize()}.",
+            "__module__": base.__module__,
+            "__qualname__": f"{self.model.__name__}ViewSet" if bare else base.__qualname__,
+            "__doc__": (None if bare else base.__doc__) or f"{self.model._meta.verbose_name_plural.capitalize()}.",
         }
-        if not hasattr(config, "filter_backends"):
-            from interfaces.http.filters import FieldFilterBackend
-
+        if base.queryset is None:
+            attrs["queryset"] = self.model._default_manager.all()
+        if not _declares(base, "filter_backends"):
             backends: list[type] = [FieldFilterBackend]
-            if config.search_fields:
+            if base.search_fields:
                 backends.append(SearchFilter)
-            if config.ordering_fields and config.pagination != "cursor":
+            if base.ordering_fields and base.pagination != "cursor":
                 backends.append(OrderingFilter)
             attrs["filter_backends"] = backends
-        if not hasattr(config, "pagination_class"):
+        if not _declares(base, "pagination_class"):
             attrs["pagination_class"] = (
-                cursor_pagination(config.cursor_ordering) if config.pagination == "cursor" else ResourcePagination
+                cursor_pagination(base.cursor_ordering) if base.pagination == "cursor" else ResourcePagination
             )
-        return type(f"{self.model.__name__}ViewSet", bases, attrs)
+        return type(attrs["__qualname__"].rpartition(".")[2], (base,), attrs)
 
 
 @dataclass
@@ -221,28 +193,32 @@ class ResourceRegistry:
     def register(
         self,
         model_or_iterable: type[models.Model] | Iterable[type[models.Model]],
-        config_class: type[ResourceConfig] | None = None,
+        viewset: type[GenericResourceViewSet] | None = None,
         **options: Any,
     ) -> Resource | list[Resource]:
-        """Serve a model (or several). ``options`` override the config's declarations."""
+        """Serve a model (or several) with ``viewset`` (default ``ResourceViewSet``). ``options``
+        override the viewset's declarations, e.g. ``register(Report, resource_name="reports")``."""
         if isinstance(model_or_iterable, type) and issubclass(model_or_iterable, models.Model):
-            return self._register_one(model_or_iterable, config_class, options)
-        return [self._register_one(model, config_class, options) for model in model_or_iterable]
+            return self._register_one(model_or_iterable, viewset, options)
+        return [self._register_one(model, viewset, options) for model in model_or_iterable]
 
     def _register_one(
-        self, model: type[models.Model], config_class: type[ResourceConfig] | None, options: dict
+        self, model: type[models.Model], viewset: type[GenericResourceViewSet] | None, options: dict
     ) -> Resource:
         if model._meta.abstract:
             raise ImproperlyConfigured(f"The model {model.__name__} is abstract, so it cannot be registered.")
-        config = config_class or ResourceConfig
-        if not (isinstance(config, type) and issubclass(config, ResourceConfig)):
-            raise ImproperlyConfigured(f"{config!r} must be a subclass of interfaces.http.registry.ResourceConfig.")
+        base = viewset or ResourceViewSet
+        if not (isinstance(base, type) and issubclass(base, GenericResourceViewSet)):
+            raise ImproperlyConfigured(
+                f"{base!r} must be a subclass of interfaces.http.viewsets.GenericResourceViewSet "
+                "(ResourceViewSet, ReadOnlyResourceViewSet)."
+            )
         if options:
-            config = type(f"{model.__name__}Config", (config,), options)
-        name = config.resource_name or slugify(str(model._meta.verbose_name_plural)).replace("_", "-")
+            base = type(f"{model.__name__}ViewSet", (base,), options)
+        name = base.resource_name or slugify(str(model._meta.verbose_name_plural)).replace("_", "-")
         if not _NAME.match(name):
             raise ImproperlyConfigured(f"Resource name {name!r} must be lower-case letters, digits, '-' or '_'.")
-        self._check_config(model, config)
+        self._check_viewset(model, base)
         with self._lock:
             if model in self._by_model:
                 raise AlreadyRegistered(
@@ -250,7 +226,7 @@ class ResourceRegistry:
                 )
             if name in self._resources or name in self._viewsets:
                 raise AlreadyRegistered(f"A resource named {name!r} is already registered.")
-            resource = Resource(model, config, name)
+            resource = Resource(model, base, name)
             self._resources[name] = resource
             self._by_model[model] = resource
         return resource
@@ -295,19 +271,36 @@ class ResourceRegistry:
     def names(self) -> list[str]:
         return [*self._resources, *self._viewsets]
 
+    def collections(self) -> dict[str, str]:
+        """Resource name -> router basename, for each resource with a collection route
+        (``api:<basename>-list``: GET to list, POST to create), in registration order."""
+        served = [(r.name, r.name, r.base_viewset) for r in self._resources.values()]
+        served += [(name, basename, viewset) for name, (viewset, basename) in self._viewsets.items()]
+        return {
+            name: basename
+            for name, basename, viewset in served
+            if hasattr(viewset, "list") or hasattr(viewset, "create")
+        }
+
     @staticmethod
-    def _check_config(model: type[models.Model], config: type[ResourceConfig]) -> None:
+    def _check_viewset(model: type[models.Model], viewset: type[GenericResourceViewSet]) -> None:
         from interfaces.http.filters import filter_map, model_field
 
-        for param, lookup in filter_map(config).items():
+        for param, lookup in filter_map(viewset).items():
             try:
                 model_field(model, lookup)
             except FieldDoesNotExist:
                 raise ImproperlyConfigured(
-                    f"{config.__name__}.filter_fields: {model.__name__} has no field {lookup!r} (for ?{param}=)."
+                    f"{viewset.__name__}.filter_fields: {model.__name__} has no field {lookup!r} (for ?{param}=)."
                 ) from None
-        if config.pagination not in ("page", "cursor"):
-            raise ImproperlyConfigured(f"{config.__name__}.pagination must be 'page' or 'cursor'.")
+        if viewset.pagination not in ("page", "cursor"):
+            raise ImproperlyConfigured(f"{viewset.__name__}.pagination must be 'page' or 'cursor'.")
+        for hook, mixin in _WRITE_HOOKS.items():
+            if getattr(viewset, hook) is getattr(mixin, hook):
+                raise ImproperlyConfigured(
+                    f"{viewset.__name__}: list GenericResourceViewSet before DRF's {mixin.__name__}, "
+                    f"or its {hook} (a bare serializer.save()) replaces the resource's write semantics."
+                )
 
     # --- routes
 
@@ -326,10 +319,10 @@ site = ResourceRegistry()
 
 
 def register(*models_: type[models.Model], site: ResourceRegistry = site) -> Callable[[type], type]:
-    """Decorator form, like ``admin.register``: ``@register(Report) class ReportResource(...)``."""
+    """Decorator form, like ``admin.register``: ``@register(Report) class ReportViewSet(ResourceViewSet)``."""
 
-    def wrapper(config_class: type) -> type:
-        site.register(models_, config_class)
-        return config_class
+    def wrapper(viewset: type) -> type:
+        site.register(models_, viewset)
+        return viewset
 
     return wrapper

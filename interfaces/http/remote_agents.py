@@ -11,8 +11,8 @@ from rest_framework import serializers
 
 from interfaces.connectors import declared
 from interfaces.connectors.models import RemoteAgent
-from interfaces.http.registry import ResourceConfig
 from interfaces.http.serializers import ResourceSerializer
+from interfaces.http.viewsets import ResourceViewSet
 
 
 def _read_card_after_commit(instance: RemoteAgent) -> RemoteAgent:
@@ -34,7 +34,7 @@ class RemoteAgentSerializer(ResourceSerializer):
         fields = "__all__"
 
 
-class RemoteAgentResource(ResourceConfig):
+class RemoteAgentViewSet(ResourceViewSet):
     """Remote A2A agents: each is a tool named after it, and the model of agents of provider a2a."""
 
     resource_name = "remote-agents"
@@ -43,8 +43,10 @@ class RemoteAgentResource(ResourceConfig):
     ordering_fields = ("name", "created_at", "updated_at")
     serializer_class = RemoteAgentSerializer
 
-    def create_object(self, data: dict) -> RemoteAgent:
-        return _read_card_after_commit(super().create_object(data))
+    def perform_create(self, serializer) -> None:
+        super().perform_create(serializer)
+        serializer.instance = _read_card_after_commit(serializer.instance)
 
-    def update_object(self, instance: RemoteAgent, data: dict) -> RemoteAgent:
-        return _read_card_after_commit(super().update_object(instance, data))
+    def perform_update(self, serializer) -> None:
+        super().perform_update(serializer)
+        serializer.instance = _read_card_after_commit(serializer.instance)

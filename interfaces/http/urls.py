@@ -1,5 +1,8 @@
 """Routes of the HTTP interface, all generated from the registry, under ASTEROS_API_PREFIX.
 
+This is the one place that reads the prefix: links are reversed from these routes' names
+(``interfaces.edge.links.api_link``), and ``manage.py asteros routes`` lists them.
+
 No trailing slash: ``GET /api/agents`` is the seed's route. ``RequestContextMiddleware``
 drops a trailing slash under the prefix, so ``/api/agents/`` reaches the same view.
 """
@@ -10,12 +13,11 @@ from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from interfaces.edge.links import API_NAMESPACE, API_ROOT_ROUTE
 from interfaces.http.keys import KeyUsageView
 from interfaces.http.registry import site
 from interfaces.http.schema import DocsView
 from interfaces.http.views import APIRootView
-
-API_NAMESPACE = "api"
 
 
 def api_prefix() -> str:
@@ -32,6 +34,6 @@ def build_urlpatterns() -> list:
         *site.get_urls(),
     ]
     return [
-        path(prefix, APIRootView.as_view(), name="asteros-api-root"),
+        path(prefix, APIRootView.as_view(), name=API_ROOT_ROUTE),
         path(f"{prefix}/", include((inner, API_NAMESPACE), namespace=API_NAMESPACE)),
     ]

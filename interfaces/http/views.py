@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from cosmos.services.errors import NotFound, ServiceError
 from cosmos.version import VERSION
 from interfaces.edge.auth import AccessDenied, authenticate_request, principal_sees_everything
-from interfaces.edge.links import api_url, base_urls
+from interfaces.edge.links import api_link, base_urls
 from interfaces.edge.permissions import MetricsPermission
 from interfaces.http.health import health_report
 from interfaces.http.metrics import scrape
@@ -38,10 +38,10 @@ class APIRootView(AsterViewMixin, APIView):
         body = {
             "name": settings.ASTEROS.name,
             "version": VERSION,
-            "resources": {name: api_url(request, name) for name in site.names()},
+            "resources": {name: api_link(request, f"{basename}-list") for name, basename in site.collections().items()},
             "links": {
-                "schema": api_url(request, "schema"),
-                "docs": api_url(request, "docs"),
+                "schema": api_link(request, "schema"),
+                "docs": api_link(request, "docs"),
                 "health": f"{http}/health",
                 "metrics": f"{http}/metrics",
             },

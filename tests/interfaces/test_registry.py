@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -20,10 +21,11 @@ from cosmos.models import Agent, Source
 from cosmos.runtime.agent import AgentSpec
 from cosmos.services.errors import Conflict, Invalid, NotFound
 from interfaces.base import Interface
-from interfaces.http.registry import AlreadyRegistered, NotRegistered, ResourceConfig, register, site
-from stars.models import Membership, Star, StarMessage
+from interfaces.http.registry import AlreadyRegistered, NotRegistered, register, site
+from interfaces.http.viewsets import GenericResourceViewSet, ReadOnlyResourceViewSet, ResourceViewSet
+from stars.models import Membership, Role, Star, StarMessage
 from stars.stars import Stars
-from tests.factories import make_agent, make_star, workflow_definition
+from tests.factories import make_agent, make_membership, make_star, workflow_definition
 from tests.support.registry import temporarily
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- the registry: generated APIs
 
 
-class MessageResource(ResourceConfig):
+class MessageViewSet(ResourceViewSet):
     resource_name = "star-messages"
     filter_fields = ("sender", "star")
     search_fields = ("content",)
@@ -47,7 +49,7 @@ class MessageResource(ResourceConfig):
 
 @pytest.fixture
 def messages_api(db):
-    with temporarily(StarMessage, MessageResource) as resource:
+    with temporarily(StarMessage, MessageViewSet) as resource:
         yield resource
 
 
@@ -94,7 +96,7 @@ def test_the_api_root_lists_every_registered_resource(api_client, messages_api):
 
 @pytest.mark.django_db
 def test_a_temporary_registration_goes_away(api_client):
-    with temporarily(StarMessage, MessageResource):
+    with temporarily(StarMessage, MessageViewSet):
         assert api_client.get("/api/star-messages").status_code == 200
     assert not site.is_registered(StarMessage)
     assert api_client.get("/api/star-messages").status_code == 404
@@ -128,22 +130,64 @@ def test_a_config_naming_a_missing_field_is_refused():
 
 
 @pytest.mark.django_db
-def test_operations_limit_the_generated_routes(api_client):
-    with temporarily(StarMessage, operations=("list", "retrieve")) as resource:
+def test_a_read_only_viewset_serves_no_writes(api_client):
+    with temporarily(StarMessage, ReadOnlyResourceViewSet) as resource:
         assert resource.name == "star-messages"
         assert api_client.get("/api/star-messages").status_code == 200
         response = api_client.post("/api/star-messages", {}, format="json")
         assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
 
 
+class ListAndCreate(GenericResourceViewSet, mixins.ListModelMixin, mixins.CreateModelMixin):
+    resource_name = "star-messages"
+
+
+@pytest.mark.django_db
+def test_drf_mixins_choose_the_operations(api_client):
+    star = make_star()
+    message = {"star": star.id, "sender": "ann", "recipient": "*", "content": "hi"}
+    with temporarily(StarMessage, ListAndCreate):
+        created = api_client.post("/api/star-messages", message, format="json")
+        assert created.status_code == 201, created.content
+        assert api_client.get("/api/star-messages").json()["count"] == 1
+        assert api_client.get(f"/api/star-messages/{created.json()['id']}").status_code == 404  # no detail route
+
+
+def test_drf_write_mixins_listed_first_are_refused():
+    # Their perform_create (a bare serializer.save()) would shadow the resource's write semantics.
+    class MixinsFirst(mixins.CreateModelMixin, GenericResourceViewSet):
+        resource_name = "star-messages"
+
+    with pytest.raises(ImproperlyConfigured, match="before DRF's CreateModelMixin"):
+        site.register(StarMessage, MixinsFirst)
+    assert not site.is_registered(StarMessage)
+
+
+class Unpaged(ResourceViewSet):
+    resource_name = "star-messages"
+    pagination_class = None
+    filter_backends: list = []
+    filter_fields = ("sender",)
+
+
+@pytest.mark.django_db
+def test_declared_pagination_and_filter_backends_are_kept(api_client):
+    star = make_star()
+    StarMessage.objects.create(star=star, sender="ann", recipient="*", content="one")
+    StarMessage.objects.create(star=star, sender="bob", recipient="*", content="two")
+    with temporarily(StarMessage, Unpaged):
+        listed = api_client.get("/api/star-messages?sender=ann").json()
+    assert isinstance(listed, list) and len(listed) == 2  # no page envelope, no filtering
+
+
 def test_the_decorator_registers_like_admin_register():
     try:
 
         @register(StarMessage)
-        class Decorated(ResourceConfig):
+        class Decorated(ResourceViewSet):
             resource_name = "decorated"
 
-        assert site.get(StarMessage).config is Decorated
+        assert site.get(StarMessage).base_viewset is Decorated
         assert site.get("decorated").model is StarMessage
     finally:
         site.unregister(StarMessage)
@@ -293,7 +337,7 @@ def test_interfaces_resolve_from_dotted_paths_and_refuse_others():
     with pytest.raises(ImproperlyConfigured, match="ASTEROS_INTERFACES"):
         resolve_interface("no.such.Interface")
     with pytest.raises(ImproperlyConfigured, match=r"not an interfaces\.base\.Interface"):
-        resolve_interface("interfaces.http.registry.ResourceConfig")
+        resolve_interface("interfaces.http.viewsets.ResourceViewSet")
 
 
 @pytest.mark.django_db
@@ -359,3 +403,23 @@ def test_the_example_roster_interface(tmp_path):
     }
     os_.remove_interface("roster")
     assert not (tmp_path / "roster.json").exists()
+
+
+@pytest.mark.django_db
+def test_the_example_star_messages_resource(api_client):
+    viewset = _load_example("star_messages_resource").StarMessageViewSet
+    star = make_star()
+    make_membership(star, make_agent(), name="lead", role=Role.LEADER, order=0)
+    make_membership(star, make_agent(), name="scout", order=1)
+    with temporarily(StarMessage, viewset):
+        for sender, recipient, content in [("lead", "scout", "go"), ("scout", "lead", "done"), ("lead", "*", "bye")]:
+            body = {"star": star.id, "sender": sender, "recipient": recipient, "content": content}
+            assert api_client.post("/api/star-messages", body, format="json").status_code == 201
+        stranger = {"star": star.id, "sender": "nobody", "recipient": "lead", "content": "hi"}
+        refused = api_client.post("/api/star-messages", stranger, format="json")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_member"  # the service
+        listed = api_client.get("/api/star-messages?sender=lead").json()["results"]
+        assert [m["content"] for m in listed] == ["go", "bye"]
+        thread = api_client.get(f"/api/star-messages/{listed[0]['id']}/thread").json()
+        assert [m["content"] for m in thread] == ["go", "done"]
+        assert api_client.patch(f"/api/star-messages/{listed[0]['id']}", {"content": "x"}).status_code == 405

@@ -1,6 +1,6 @@
 """Registering REST resources for the length of a test, with the URLconf rebuilt to serve them.
 
-    with temporarily(StarMessage, MessageResource) as resource:
+    with temporarily(StarMessage, MessageViewSet) as resource:
         api_client.get("/api/star-messages")
 
 The project's routes are built once, when ``asteros_site.urls`` is first imported;
@@ -21,13 +21,14 @@ from django.test.utils import override_settings
 from django.urls import include, path
 
 from asteros_site.routes import build_urlpatterns
-from interfaces.http.registry import Resource, ResourceConfig, ResourceRegistry, site
+from interfaces.http.registry import Resource, ResourceRegistry, site
+from interfaces.http.viewsets import GenericResourceViewSet
 
 
 @contextlib.contextmanager
 def temporarily(
     model: type[models.Model],
-    config_class: type[ResourceConfig] | None = None,
+    viewset: type[GenericResourceViewSet] | None = None,
     *,
     registry: ResourceRegistry = site,
     **options: Any,
@@ -35,7 +36,7 @@ def temporarily(
     """Register ``model`` for the duration of a ``with`` block, with the URLconf rebuilt."""
     if isinstance(settings.ROOT_URLCONF, str):
         import_module(settings.ROOT_URLCONF)  # the project's routes are built without this one
-    resource = registry.register(model, config_class, **options)
+    resource = registry.register(model, viewset, **options)
     try:
         with reloaded_urls():
             yield resource  # type: ignore[misc]

@@ -1,4 +1,4 @@
-"""``python manage.py asteros <serve|demo|run|ensure-admin>``: the product's own commands.
+"""``python manage.py asteros <serve|demo|run|ensure-admin|routes>``: the product's own commands.
 
 Each subcommand parses its arguments and calls one service; see README.md.
 """
@@ -16,7 +16,7 @@ from cosmos.services.errors import ServiceError
 
 
 class Command(BaseCommand):
-    help = "AsterOS: serve, load the demo, run an agent from the terminal, ensure an admin user."
+    help = "AsterOS: serve, load the demo, run an agent from the terminal, ensure an admin user, list the routes."
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -34,6 +34,9 @@ class Command(BaseCommand):
         run.add_argument("--session", default=None)
         admin = sub.add_parser("ensure-admin", help="Create the admin user once (ASTEROS_ADMIN_PASSWORD or generated).")
         admin.add_argument("--username", default=os.environ.get("ASTEROS_ADMIN_USER", "admin"))
+        sub.add_parser(
+            "routes", help="Every route of every door (HTTP and websocket): methods, path, name, view; in match order."
+        )
 
     def handle(self, *args, action: str, **options) -> None:
         handler = getattr(self, "handle_" + action.replace("-", "_"))
@@ -101,6 +104,12 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"admin user {username!r} created with ASTEROS_ADMIN_PASSWORD")
+
+    def handle_routes(self, **_options) -> None:
+        from asteros_site.route_table import all_routes
+
+        for route in all_routes():
+            self.stdout.write(route.line())
 
     def handle_run(self, agent: str, message: str, session: str | None, **_options) -> None:
         from cosmos.cli import stream_run

@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError
 from rest_framework.decorators import action
 
 from interfaces.edge.middleware import RequestContextMiddleware
-from interfaces.http.registry import ResourceConfig
+from interfaces.http.viewsets import ResourceViewSet
 from stars.models import StarMessage
 from tests.factories import make_agent
 from tests.support.registry import temporarily
@@ -51,7 +51,7 @@ def test_415_has_the_error_shape(api_client):
     assert_error(response, 415, "unsupported_media_type")
 
 
-class Exploding(ResourceConfig):
+class Exploding(ResourceViewSet):
     resource_name = "exploding"
 
     @action(detail=False, methods=["get"])
@@ -70,7 +70,7 @@ def test_500_has_the_error_shape_and_hides_the_exception(client, settings, debug
     assert "kaboom" not in error["message"]
 
 
-class LosingTheDatabase(ResourceConfig):
+class LosingTheDatabase(ResourceViewSet):
     resource_name = "unreachable"
 
     @action(detail=False, methods=["get"])
