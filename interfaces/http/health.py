@@ -55,7 +55,7 @@ def _database() -> dict:
 
 
 def _broker() -> dict:
-    """A connection to Celery's broker, as a run's dispatch makes one (no retry: fail fast)."""
+    """A new connection to Celery's broker, the one runs are dispatched on (no retry: fail fast)."""
     if not settings.ASTEROS.redis_url:
         return {"url": "memory://"}
     from celery import current_app
