@@ -1,9 +1,9 @@
 """Django settings. Every option comes from the environment through ``options.load_options``.
 
 Two modes share this file: with nothing configured the project is *embedded* (SQLite, the
-in-memory channel layer, Celery's memory:// broker and a worker thread in the serving
+in-process bus for live events, Celery's memory:// broker and a worker thread in the serving
 process); with ``DATABASE_URL`` and ``REDIS_URL`` it is *distributed* (PostgreSQL, Redis for
-the broker, channels_redis and live event fan-out, separate ``celery`` worker processes).
+the broker and live event fan-out, separate ``celery`` worker processes).
 """
 
 from __future__ import annotations
@@ -129,16 +129,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     } | DATABASES["default"].get("OPTIONS", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- channels: in-memory when embedded, Redis when distributed
-if ASTEROS.redis_url:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [ASTEROS.redis_url], "capacity": 1500, "expiry": 30},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# --- channels: websockets are served by Channels' consumers, without a channel layer. Live run
+# events reach them on the AsterOS bus (cosmos/bus.py): measured, a channels_redis group was
+# slower and would carry the same events a second time (docs/architecture.md, "Live events and
+# the channel layer"). Channels needs no CHANNEL_LAYERS for consumers that use none.
 
 # --- celery: memory:// when embedded (worker thread in the server), Redis when distributed
 CELERY_BROKER_URL = ASTEROS.redis_url or "memory://localhost/"

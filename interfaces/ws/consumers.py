@@ -14,7 +14,8 @@
   and ``retry`` answer with ``started`` / ``cancelled`` / ``retried`` or ``error``.
 
 Live data comes from the AsterOS bus (Redis pub/sub in distributed mode), so every consumer
-sees runs executed by any worker process; the consumers use no channel layer of their own.
+sees runs executed by any worker process; Channels runs the consumers without a channel layer
+(the project configures none: docs/architecture.md, "Live events and the channel layer").
 Close codes: 4400 bad request, 4401 not authenticated, 4403 forbidden, 4404 not found, 4429 the
 API key's requests per minute are used up, 4503 the database cannot be reached (reconnect with
 ``?after=N`` in a few seconds), 1009 a frame over ASTEROS_MAX_BODY_BYTES (after an
