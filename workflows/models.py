@@ -7,6 +7,9 @@ from django.db import models
 
 from cosmos.models import Definition
 
+# The run kind of a workflow (``Run.kind``), registered in ``WorkflowsConfig.ready()``.
+WORKFLOW_KIND = "workflow"
+
 
 class Workflow(Definition):
     definition = models.JSONField(default=dict, help_text='{"steps": [{"name": ..., "type": "agent", ...}]}')
