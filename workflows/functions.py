@@ -137,6 +137,3 @@ def autodiscover_functions() -> None:
     from django.utils.module_loading import autodiscover_modules
 
     autodiscover_modules("workflow_functions")
-
-
-from . import workflow_functions as _builtins  # noqa: E402, F401  (registers the built-ins)
