@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-SCRIPT = Path(__file__).resolve().parent.parent / "static" / "asteros" / "dashboard.js"
+SCRIPT = Path(__file__).resolve().parent / "static" / "asteros" / "dashboard.js"
 CHART_SECONDS = 120
 
 
