@@ -177,15 +177,15 @@ def test_the_admin_declares_a_remote_agent_and_reads_its_card(
 ):
     form = {"name": "echo_remote", "url": base(a2a_server.url), "auth_header": "Authorization", "timeout": "30"}
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post("/admin/interfaces/remoteagent/add/", form | {"enabled": "on"})
+        response = staff_client.post("/admin/connectors/remoteagent/add/", form | {"enabled": "on"})
     assert response.status_code == 302, response.content[:2000]
     row = RemoteAgent.objects.get(pk="echo_remote")
     assert (row.card_name, row.card_description, row.card_error) == ("Echo", "Repeats what you say.", "")
     assert tool_registry.get("echo_remote").description == "Repeats what you say."  # the card's
 
-    refused = staff_client.post("/admin/interfaces/remoteagent/add/", form | {"name": "calculator"})
+    refused = staff_client.post("/admin/connectors/remoteagent/add/", form | {"name": "calculator"})
     assert refused.status_code == 200 and "registered from code" in refused.content.decode()
-    listed = staff_client.get("/admin/interfaces/remoteagent/", {"q": "echo"})
+    listed = staff_client.get("/admin/connectors/remoteagent/", {"q": "echo"})
     assert "echo_remote" in listed.content.decode() and "Echo" in listed.content.decode()
 
 
