@@ -103,7 +103,7 @@ def test_a2a_dashboard_and_agui_describe_a_fourth_kind(probe_kind):
     card = Client().get(f"/a2a/probes/{workflow.id}/.well-known/agent-card.json")
     assert card.status_code == 200, card.content
     assert card.json()["skills"][0]["tags"] == ["probe"]
-    assert ("probe", workflow.id) in [(c["kind"], c["id"]) for c in dashboard_targets()]
+    assert ("probe", "Probes", workflow.id) in [(c["kind"], c["label"], c["id"]) for c in dashboard_targets()]
 
     described = Client().get(f"/agui/probes/{workflow.id}")
     assert described.status_code == 200, described.content
