@@ -10,9 +10,10 @@
 - drops a trailing slash under ``ASTEROS_API_PREFIX`` (``/api/agents/`` = ``/api/agents``);
 - rewrites Django's own error pages (404, 405, 500, ...) into the one JSON error shape, except
   for the admin and the dashboard, which are HTML pages for people; a view that hits an
-  unreachable database answers 503 ``unavailable`` with ``Retry-After`` instead of a 500;
-- starts the AsterOS instances (code registrations written to the database, interfaces
-  started) once per process, on the first request, if the serving command has not already.
+  unreachable database answers 503 ``unavailable`` with ``Retry-After`` instead of a 500.
+
+The AsterOS instances are started on the first request by the composition root's
+``asteros_site.middleware.StartOnFirstRequestMiddleware``, next in ``MIDDLEWARE``.
 """
 
 from __future__ import annotations

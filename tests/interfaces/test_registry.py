@@ -226,7 +226,7 @@ def test_start_all_starts_every_instance(discoverable_app):
 
 @pytest.mark.django_db
 def test_the_first_request_starts_the_instances(api_client, monkeypatch):
-    from interfaces.edge import middleware
+    from asteros_site import middleware
 
     calls = []
     monkeypatch.setattr(middleware, "_started", False)
