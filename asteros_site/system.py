@@ -36,12 +36,15 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.module_loading import import_string
 
 from cosmos.cosmos import Cosmos
-from cosmos.models import Agent, Source
+from cosmos.kinds import collection_of
+from cosmos.models import AGENT_KIND, Agent, Source
 from cosmos.services.agents import AGENT_FIELDS
 from cosmos.services.errors import Invalid
 from cosmos.validators import slug_id_validator
 from interfaces.base import Interface
 from interfaces.http.registry import AlreadyRegistered, NotRegistered
+from stars.models import STAR_KIND
+from workflows.models import WORKFLOW_KIND
 from workflows.services import upsert_workflow
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,14 @@ logger = logging.getLogger(__name__)
 STAR_FIELDS = ("name", "description", "enabled", "mode", "config")
 WORKFLOW_FIELDS = ("name", "description", "enabled", "definition")
 MEMBER_FIELDS = ("name", "agent", "agent_id", "role", "description")
+
+# What the seed's API registers from code, by run kind (the catalogue's names): the interface
+# callback that announces one (the seed's names). Writing one is each kind's own code (_persist).
+CALLBACKS = {
+    AGENT_KIND: "on_agent_registered",
+    STAR_KIND: "on_stars_registered",
+    WORKFLOW_KIND: "on_workflow_registered",
+}
 
 _instances: weakref.WeakSet[AsterOS] = weakref.WeakSet()
 _instances_lock = threading.Lock()
@@ -68,10 +79,9 @@ class AsterOS:
     ) -> None:
         self.name = name or settings.ASTEROS.name
         self.cosmos = cosmos or Cosmos()
-        self._agents: dict[str, dict] = {}
-        self._stars: dict[str, Any] = {}
-        self._workflows: dict[str, dict] = {}
-        self._rows: dict[str, dict[str, Any]] = {"agent": {}, "stars": {}, "workflow": {}}
+        # By kind: what was registered (id -> fields or spec), then the rows written from it.
+        self._registered: dict[str, dict[str, Any]] = {kind: {} for kind in CALLBACKS}
+        self._rows: dict[str, dict[str, Any]] = {kind: {} for kind in CALLBACKS}
         self._interfaces: dict[str, Interface] = {}
         self._failed_start: set[str] = set()
         self._started = False
@@ -97,41 +107,24 @@ class AsterOS:
     def register_agent(self, agent_id: str, agent: Any) -> None:
         """Register an agent: an ``Agent`` (unsaved is fine), a mapping of its fields, or an
         object with those attributes (e.g. an ``AgentSpec``)."""
-        _check_id(agent_id, "agent")
-        fields = agent_fields(agent)
-        with self._lock:
-            if agent_id in self._agents:
-                raise AlreadyRegistered(f"Agent {agent_id!r} is already registered with {self.name}.")
-            self._agents[agent_id] = fields
-            if self._started:
-                self._persist("agent", agent_id, strict=True)
+        _check_id(agent_id, AGENT_KIND)
+        self._register(AGENT_KIND, agent_id, agent_fields(agent))
 
     def register_stars(self, stars_id: str, stars: Any) -> None:
         """Register a star: a ``stars.stars.Stars`` (the seed's ``stars.New``), a ``Star``, a
         mapping or an object, with ``members`` as ``(name, agent_id, role)`` tuples, mappings
         or objects."""
-        _check_id(stars_id, "star")
-        spec = as_stars(stars_id, stars, self.cosmos)
-        with self._lock:
-            if stars_id in self._stars:
-                raise AlreadyRegistered(f"Star {stars_id!r} is already registered with {self.name}.")
-            self._stars[stars_id] = spec
-            if self._started:
-                self._persist("stars", stars_id, strict=True)
+        _check_id(stars_id, STAR_KIND)
+        self._register(STAR_KIND, stars_id, as_stars(stars_id, stars, self.cosmos))
 
     def register_workflow(self, workflow_id: str, workflow: Any) -> None:
         """Register a workflow: a ``Workflow``, a mapping, or an object with a ``definition``."""
-        _check_id(workflow_id, "workflow")
-        fields = workflow_fields(workflow)
-        with self._lock:
-            if workflow_id in self._workflows:
-                raise AlreadyRegistered(f"Workflow {workflow_id!r} is already registered with {self.name}.")
-            self._workflows[workflow_id] = fields
-            if self._started:
-                self._persist("workflow", workflow_id, strict=True)
+        _check_id(workflow_id, WORKFLOW_KIND)
+        self._register(WORKFLOW_KIND, workflow_id, workflow_fields(workflow))
 
     def registered(self) -> dict[str, list[str]]:
-        return {"agents": list(self._agents), "stars": list(self._stars), "workflows": list(self._workflows)}
+        """The ids registered, by collection: ``{"agents": [...], "stars": [...], "workflows": [...]}``."""
+        return {collection_of(kind): list(ids) for kind, ids in self._registered.items()}
 
     # --- interfaces (the seed's AddInterface)
 
@@ -174,8 +167,8 @@ class AsterOS:
             if self._started:
                 return
             first_error: Exception | None = None
-            for kind, names in (("agent", self._agents), ("stars", self._stars), ("workflow", self._workflows)):
-                for object_id in list(names):
+            for kind, ids in self._registered.items():
+                for object_id in list(ids):
                     try:
                         self._persist(kind, object_id, strict=True, announce=False)
                     except Exception as exc:
@@ -213,28 +206,31 @@ class AsterOS:
             self._failed_start.add(interface.name)
             return
         self._failed_start.discard(interface.name)
-        for agent_id, row in self._rows["agent"].items():
-            _call(interface, "on_agent_registered", agent_id, row)
-        for stars_id, row in self._rows["stars"].items():
-            _call(interface, "on_stars_registered", stars_id, row)
-        for workflow_id, row in self._rows["workflow"].items():
-            _call(interface, "on_workflow_registered", workflow_id, row)
+        for kind, rows in self._rows.items():
+            for object_id, row in rows.items():
+                _call(interface, CALLBACKS[kind], object_id, row)
+
+    def _register(self, kind: str, object_id: str, spec: Any) -> None:
+        with self._lock:
+            if object_id in self._registered[kind]:
+                raise AlreadyRegistered(f"{kind.capitalize()} {object_id!r} is already registered with {self.name}.")
+            self._registered[kind][object_id] = spec
+            if self._started:
+                self._persist(kind, object_id, strict=True)
 
     def _persist(self, kind: str, object_id: str, *, strict: bool, announce: bool = True) -> Any:
-        if kind == "agent":
-            row = self.cosmos.upsert(object_id, source=Source.CODE, **self._agents[object_id])
-            callback = "on_agent_registered"
-        elif kind == "stars":
-            row = self._stars[object_id].save(object_id)
-            callback = "on_stars_registered"
+        spec = self._registered[kind][object_id]
+        if kind == AGENT_KIND:
+            row = self.cosmos.upsert(object_id, source=Source.CODE, **spec)
+        elif kind == STAR_KIND:
+            row = spec.save(object_id)
         else:
-            row = upsert_workflow(object_id, self._workflows[object_id])
-            callback = "on_workflow_registered"
+            row = upsert_workflow(object_id, spec)
         self._rows[kind][object_id] = row
         if announce:
             for interface in list(self._interfaces.values()):
                 if interface.name not in self._failed_start:
-                    _call(interface, callback, object_id, row)
+                    _call(interface, CALLBACKS[kind], object_id, row)
         return row
 
 

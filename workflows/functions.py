@@ -130,6 +130,3 @@ def workflow_function(
         return target
 
     return register(fn) if fn is not None else register
-
-
-from . import workflow_functions as _builtins  # noqa: E402, F401  (registers the built-ins)

@@ -342,6 +342,3 @@ def tool(
         return tool_registry.register(built) if register else built
 
     return wrap(fn) if fn is not None else wrap
-
-
-from . import builtin_tools as _builtin_tools  # noqa: E402, F401  (registers the built-ins)

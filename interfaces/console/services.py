@@ -136,6 +136,7 @@ def targets() -> list[dict]:
             cards.append(
                 {
                     "kind": kind,
+                    "label": run_kind.label,  # the kind's group in the dashboard: "Agents"
                     "id": row["id"],
                     "name": row["name"] or row["id"],
                     "description": row["description"],

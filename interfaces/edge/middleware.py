@@ -11,9 +11,10 @@
   ``/api/agents``; the URLconf says, so the API prefix is not read here);
 - rewrites Django's own error pages (404, 405, 500, ...) into the one JSON error shape, except
   for the admin and the dashboard, which are HTML pages for people; a view that hits an
-  unreachable database answers 503 ``unavailable`` with ``Retry-After`` instead of a 500;
-- starts the AsterOS instances (code registrations written to the database, interfaces
-  started) once per process, on the first request, if the serving command has not already.
+  unreachable database answers 503 ``unavailable`` with ``Retry-After`` instead of a 500.
+
+The AsterOS instances are started by the serving entry points (``asteros_site.serving``),
+never by a request.
 """
 
 from __future__ import annotations

@@ -298,13 +298,14 @@
   function renderTargetOptions() {
     var select = document.getElementById("start-target");
     var previous = select.value;
-    var groups = { agent: el("optgroup", { label: "Agents" }), star: el("optgroup", { label: "Stars" }), workflow: el("optgroup", { label: "Workflows" }) };
+    // One group per run kind, in the order the cards come (the catalogue's order).
+    var groups = new Map();
     state.targets.forEach(function (card) {
-      if (!card.enabled || !groups[card.kind]) return;
-      groups[card.kind].appendChild(el("option", { value: card.kind + ":" + card.id, text: card.name + " (" + card.id + ")" }));
+      if (!card.enabled) return;
+      if (!groups.has(card.kind)) groups.set(card.kind, el("optgroup", { label: card.label || card.kind }));
+      groups.get(card.kind).appendChild(el("option", { value: card.kind + ":" + card.id, text: card.name + " (" + card.id + ")" }));
     });
-    var nodes = ["agent", "star", "workflow"].map(function (k) { return groups[k]; }).filter(function (g) { return g.children.length; });
-    select.replaceChildren.apply(select, nodes);
+    select.replaceChildren.apply(select, Array.from(groups.values()));
     if (previous) select.value = previous;
   }
 
