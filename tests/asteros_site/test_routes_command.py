@@ -139,6 +139,7 @@ GET,POST                  /api/remote-agents  api:remote-agents-list  interfaces
 GET,PUT,PATCH,DELETE      /api/remote-agents/{name}  api:remote-agents-detail  interfaces.http.remote_agents.RemoteAgentViewSet.retrieve,update,partial_update,destroy
 GET                       /api/tools  api:tools-list  interfaces.http.views.ToolViewSet.list
 GET                       /api/tools/{name}  api:tools-detail  interfaces.http.views.ToolViewSet.retrieve
+POST                      /api/{collection}/{target}/run  api:kind-run  interfaces.http.kind_runs.KindRunView
 GET                       /health  health  interfaces.http.views.HealthView
 GET                       /metrics  metrics  interfaces.http.views.MetricsView
 *                         /a2a[/]  a2a-directory  interfaces.a2a.views.directory

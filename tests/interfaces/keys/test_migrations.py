@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
@@ -130,3 +132,28 @@ def test_the_move_migrates_back_with_its_rows(before_the_move):
     recorded = executor.loader.applied_migrations
     assert ("interfaces", "0005_delete_apikey_delete_remoteagent") not in recorded
     assert ("keys", "0001_initial") not in recorded and ("connectors", "0001_initial") not in recorded
+
+
+@pytest.mark.django_db(transaction=True)
+def test_permissions_granted_on_the_old_models_follow_them(before_the_move):
+    # A database from before the move has the content types under "interfaces" and none under
+    # the new labels (Django creates those after a migrate; this test database already has them).
+    ContentType.objects.filter(app_label__in=("keys", "connectors")).delete()
+    ContentType.objects.clear_cache()
+    key_type, _ = ContentType.objects.get_or_create(app_label="interfaces", model="apikey")
+    remote_type, _ = ContentType.objects.get_or_create(app_label="interfaces", model="remoteagent")
+    operators = Group.objects.create(name="operators")
+    operators.permissions.add(
+        Permission.objects.get_or_create(content_type=key_type, codename="view_apikey")[0],
+        Permission.objects.get_or_create(content_type=remote_type, codename="change_remoteagent")[0],
+    )
+    migrate(latest())
+    ContentType.objects.clear_cache()
+    held = set(operators.permissions.values_list("content_type__app_label", "codename"))
+    assert held == {("keys", "view_apikey"), ("connectors", "change_remoteagent")}
+    assert ContentType.objects.get_for_model(APIKey).pk == key_type.pk
+    assert not ContentType.objects.filter(app_label="interfaces", model__in=("apikey", "remoteagent")).exists()
+    migrate(BEFORE_THE_MOVE)
+    assert set(operators.permissions.values_list("content_type__app_label", flat=True)) == {"interfaces"}
+    Group.objects.all().delete()
+    ContentType.objects.clear_cache()
