@@ -4,9 +4,7 @@ serving before it answers (``manage.py asteros serve``, ``runserver``, and ``dap
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -23,7 +21,7 @@ from cosmos.models import Agent, Source
 from cosmos.runtime.tools import tool_registry
 from interfaces.http.registry import site
 from stars.models import StarMessage
-from tests.support.processes import ROOT, LoggedProcess, embedded_env, free_port, manage
+from tests.support.processes import ROOT, LoggedProcess, embedded_env, free_port, manage, python_json
 from workflows.functions import function_registry
 from workflows.models import Workflow
 
@@ -252,11 +250,7 @@ def test_importing_the_asgi_application_starts_nothing(tmp_path):
         "from cosmos.models import Agent\n"
         "print(json.dumps([serving_started(), embedded_worker_started(), Agent.objects.count()]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, False, 0]
+    assert python_json(script, env) == [False, False, 0]
 
 
 @pytest.mark.slow
@@ -275,8 +269,4 @@ def test_a_celery_worker_boots_with_every_apps_modules_discovered(tmp_path):
         "print(json.dumps(['discoverable_app.asteros' in sys.modules, 'discovered_tool' in tool_registry.names(),\n"
         "                  'discovered_function' in function_registry.names(), serving_started()]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [True, True, True, False]
+    assert python_json(script, env) == [True, True, True, False]

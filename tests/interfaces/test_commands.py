@@ -24,7 +24,7 @@ from cosmos.models import ACTIVE_STATUSES, Agent, RunStatus
 from cosmos.services.runs import start_run
 from stars.models import Membership, Role, Star
 from tests.factories import make_agent
-from tests.support.processes import ROOT, WORKER_LOG, free_port, wait_for_200
+from tests.support.processes import ROOT, WORKER_LOG, free_port, python_json, wait_for_200
 from workflows.models import Workflow
 
 WORKER_THREAD = "asteros-embedded-worker"
@@ -132,11 +132,7 @@ def test_migrate_does_not_start_the_worker(migrated_env):
         "threads = [t.name for t in threading.enumerate()]\n"
         "print(json.dumps({'started': embedded_worker_started(), 'threads': threads}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=migrated_env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    state = json.loads(result.stdout.strip().splitlines()[-1])
+    state = python_json(script, migrated_env)
     assert state["started"] is False
     assert WORKER_THREAD not in state["threads"]
 
