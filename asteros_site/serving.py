@@ -164,6 +164,18 @@ class StartBeforeServing:
                 return
 
 
+def start_before_serving_wsgi(application: Any) -> Any:
+    """The WSGI entry's outer layer (gunicorn and other WSGI servers, HTTP only): the first
+    request starts the OS before it is answered; after that, the check is one flag."""
+
+    def serve(environ: dict, start_response: Any) -> Any:
+        if not serving_started():
+            _start_serving_on_a_thread()
+        return application(environ, start_response)
+
+    return serve
+
+
 def announce(host: str, port: int | str, out: TextIO) -> None:
     """The banner: printed once the server listens."""
     out.write(banner(host, port) + "\n")

@@ -253,6 +253,22 @@ def test_importing_the_asgi_application_starts_nothing(tmp_path):
     assert python_json(script, env) == [False, False, 0]
 
 
+def test_the_wsgi_application_starts_the_os_before_its_first_answer(tmp_path):
+    env = discovering_project(tmp_path)
+    script = (
+        "import io, json\n"
+        "from asteros_site.wsgi import application\n"
+        "from asteros_site.serving import serving_started\n"
+        "before = serving_started()\n"
+        "environ = {'REQUEST_METHOD': 'GET', 'PATH_INFO': '/api/agents/discovered-agent', 'SERVER_NAME': 'localhost',\n"
+        "           'SERVER_PORT': '80', 'wsgi.input': io.BytesIO(), 'wsgi.url_scheme': 'http'}\n"
+        "statuses = []\n"
+        "body = b''.join(application(environ, lambda status, headers: statuses.append(status)))\n"
+        "print(json.dumps([before, statuses[0], json.loads(body)['source'], serving_started()]))\n"
+    )
+    assert python_json(script, env) == [False, "200 OK", "code", True]
+
+
 @pytest.mark.slow
 def test_a_celery_worker_boots_with_every_apps_modules_discovered(tmp_path):
     """A worker starts no OS (it reads the rows servers wrote), but runs tools and workflow
