@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/house.py              # this tree
     .venv/bin/python bench/house.py /tmp/before  # another checkout (e.g. `git worktree add /tmp/before <rev>`)
+    .venv/bin/python bench/house.py /tmp/before --as-laid-out  # its lines where they stood then
 
 Lines are the non-blank lines of the app modules (migrations and tests left out). A module's
 room is read from its name as the tree is laid out today; a checkout from before the split of
 ``interfaces`` (the modules of ``MOVED``) is counted in the room each module moved to, so the
-two figures compare the same code. An arrow points up when a module imports one in a room
-above its own (the order of ``LAYERS``, then ``INTERFACE_LAYERS`` inside ``interfaces``);
-imports under ``TYPE_CHECKING`` are type hints and are left out, lazy imports count.
+two figures compare the same code (``--as-laid-out`` counts them where they stood instead).
+An arrow points up when a module imports one in a room above its own or beside it (the order
+of ``LAYERS``, then ``INTERFACE_LAYERS`` inside ``interfaces``; the doors do not import each
+other); imports under ``TYPE_CHECKING`` are type hints and are left out, lazy imports count.
 """
 
 from __future__ import annotations
@@ -70,9 +72,13 @@ MOVED = {
 }
 
 
+AS_LAID_OUT = "--as-laid-out" in sys.argv
+
+
 def room(module: str) -> str:
     """``cosmos``, ``cosmos.runtime``, ``interfaces.edge``, ``interfaces`` (its own modules), …"""
-    module = MOVED.get(module, module)
+    if not AS_LAID_OUT:
+        module = MOVED.get(module, module)
     parts = module.split(".")
     if parts[0] == "interfaces" and len(parts) > 1 and any(parts[1] in rooms for rooms in INTERFACE_LAYERS):
         return ".".join(parts[:2])
@@ -192,8 +198,10 @@ def main(root: Path) -> None:
         "print(f'import circles: {len(cs)}'); [print('  ', ' <-> '.join(c)) for c in cs]"
     )
     env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run([sys.executable, "-c", script, str(root), str(Path(__file__).parent)], env=env, check=True)
+    arguments = [str(root), str(Path(__file__).parent), *(["--as-laid-out"] if AS_LAID_OUT else [])]
+    subprocess.run([sys.executable, "-c", script, *arguments], env=env, check=True)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent).resolve())
+    folders = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    main(Path(folders[0] if folders else Path(__file__).resolve().parent.parent).resolve())
