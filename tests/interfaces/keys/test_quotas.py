@@ -29,11 +29,10 @@ from interfaces.keys.models import APIKey
 from interfaces.ws.auth import WebsocketAuthMiddleware
 from interfaces.ws.routing import websocket_urlpatterns
 from tests.factories import make_agent, make_run
+from tests.interfaces.http.conftest import SETTINGS_KEY, assert_error, bearer
 from tests.support.model_server import ServerThread
 from tests.support.processes import ROOT, free_port, wait_for_200
 from tests.support.runs import wait_for_run
-
-from .conftest import SETTINGS_KEY, assert_error, bearer
 
 USAGE = "/api/keys/me/usage"
 A2A_HEADERS = {"A2A-Version": "1.0"}
