@@ -30,7 +30,7 @@ def banner(host: str, port: int | str) -> str:
         f"AsterOS '{options.name}' is running on {base}",
         f"  mode:      {options.mode}"
         + (
-            "  (SQLite, in-memory channels, memory:// broker, in-process worker)"
+            "  (SQLite, in-process live events, memory:// broker, in-process worker)"
             if not options.distributed
             else "  (PostgreSQL, Redis)"
         ),
