@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels, the OS started before the
+first answer whichever server runs it (``asteros_site.serving.StartBeforeServing``)."""
 
 import os
 
@@ -7,25 +8,28 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asteros_site.settings")
 django.setup(set_prefix=False)
 
-from .handlers import OneHopASGIHandler  # noqa: E402
+from asteros_site.handlers import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()
 
 from django.conf import settings  # noqa: E402
 
-from .options import require_secret_key  # noqa: E402
+from asteros_site.options import require_secret_key  # noqa: E402
 
 require_secret_key(settings.ASTEROS)  # never serve with an empty or default secret
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from interfaces.http.body import RequestBodyGuard  # noqa: E402
-from interfaces.routing import websocket_urlpatterns  # noqa: E402
+from asteros_site.serving import StartBeforeServing  # noqa: E402
+from interfaces.edge.body import RequestBodyGuard  # noqa: E402
 from interfaces.ws.auth import WebsocketAuthMiddleware  # noqa: E402
+from interfaces.ws.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": RequestBodyGuard(django_asgi_app),  # bodies bounded in size and time, chunked ones read
-        "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
-    }
+application = StartBeforeServing(
+    ProtocolTypeRouter(
+        {
+            "http": RequestBodyGuard(django_asgi_app),  # bodies bounded in size and time, chunked ones read
+            "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
+        }
+    )
 )

@@ -1,9 +1,9 @@
 """Django settings. Every option comes from the environment through ``options.load_options``.
 
 Two modes share this file: with nothing configured the project is *embedded* (SQLite, the
-in-memory channel layer, Celery's memory:// broker and a worker thread in the serving
+in-process bus for live events, Celery's memory:// broker and a worker thread in the serving
 process); with ``DATABASE_URL`` and ``REDIS_URL`` it is *distributed* (PostgreSQL, Redis for
-the broker, channels_redis and live event fan-out, separate ``celery`` worker processes).
+the broker and live event fan-out, separate ``celery`` worker processes).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .options import LOOPBACK_ORIGIN_REGEX, load_options
+from asteros_site.options import LOOPBACK_ORIGIN_REGEX, load_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,15 +29,11 @@ if DEBUG:
     ALLOWED_HOSTS += ["testserver"]
 
 INSTALLED_APPS = [
-    # interfaces comes first so its runserver (port 8080, banner, embedded worker) wins.
-    "interfaces",
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
     "django_prometheus",
     "corsheaders",
     "rest_framework",
@@ -47,11 +43,21 @@ INSTALLED_APPS = [
     "cosmos",
     "stars",
     "workflows",
+    "interfaces",
+    "interfaces.keys",
+    "interfaces.connectors",
+    "interfaces.console",
+    # After the apps above: its ready() discovers the apps' asteros, tools and workflow_functions
+    # modules once they have all registered what those build on (asteros_site/apps.py).
+    # Before daphne and staticfiles: its runserver (port 8080, banner, embedded worker) wins.
+    "asteros_site",
+    "daphne",
+    "django.contrib.staticfiles",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "interfaces.http.middleware.RequestContextMiddleware",
+    "interfaces.edge.middleware.RequestContextMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -123,16 +129,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     } | DATABASES["default"].get("OPTIONS", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- channels: in-memory when embedded, Redis when distributed
-if ASTEROS.redis_url:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [ASTEROS.redis_url], "capacity": 1500, "expiry": 30},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# --- channels: websockets are served by Channels' consumers, without a channel layer. Live run
+# events reach them on the AsterOS bus (cosmos/bus.py): measured, a channels_redis group was
+# slower and would carry the same events a second time (docs/architecture.md, "Live events and
+# the channel layer"). Channels needs no CHANNEL_LAYERS for consumers that use none.
 
 # --- celery: memory:// when embedded (worker thread in the server), Redis when distributed
 CELERY_BROKER_URL = ASTEROS.redis_url or "memory://localhost/"
@@ -200,12 +200,12 @@ CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
 # --- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "interfaces.http.auth.APIKeyAuthentication",
+        "interfaces.edge.auth.APIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["interfaces.http.permissions.ScopePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["interfaces.edge.permissions.ScopePermission"],
     "DEFAULT_PARSER_CLASSES": [
-        "interfaces.http.parsers.JSONParser",  # deep nesting is a 400, not a RecursionError
+        "interfaces.edge.parsers.JSONParser",  # deep nesting is a 400, not a RecursionError
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -216,7 +216,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "interfaces.http.errors.exception_handler",
+    "EXCEPTION_HANDLER": "interfaces.edge.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

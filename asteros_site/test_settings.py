@@ -18,7 +18,7 @@ if os.environ.get("REDIS_URL"):
 
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="asteros-test-metrics-"))
 
-from .settings import *  # noqa: F403
+from asteros_site.settings import *  # noqa: F403
 
 # SQLite's shared-cache in-memory test database locks whole tables between threads (no busy
 # timeout), which the embedded worker thread would trip over; a file in WAL mode does not.

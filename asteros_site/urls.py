@@ -1,13 +1,13 @@
-"""URL wiring. Each interface contributes its own patterns; see interfaces/urls.py."""
+"""URL wiring. Each interface contributes its own patterns; see asteros_site/routes.py."""
 
 from django.contrib import admin
 from django.urls import include, path
 
-from interfaces.http.errors import error_response
+from interfaces.edge.errors import error_response
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("interfaces.urls")),
+    path("", include("asteros_site.routes")),
 ]
 
 

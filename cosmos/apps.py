@@ -10,8 +10,8 @@ class CosmosConfig(AppConfig):
         from . import configuration, signals  # noqa: F401  (signal hooks)
         from .executors import execute_agent
         from .kinds import register_kind
-        from .models import Agent
+        from .models import AGENT_KIND, Agent
         from .services.agents import check_runnable
 
-        register_kind("agent", execute_agent, check_runnable, target_model=Agent, description="agent")
+        register_kind(AGENT_KIND, execute_agent, check_runnable, target_model=Agent, description="agent")
         configuration.configure()

@@ -8,21 +8,14 @@ settings (a test's override included) applies at once.
 from __future__ import annotations
 
 from django.conf import settings
-from django.utils.module_loading import autodiscover_modules
 
 from . import outbound
 from .runtime import builtin_tools
 
 
 def configure() -> None:
-    autodiscover_tools()
     outbound.set_allowlist_source(outbound_allowlist)
     builtin_tools.set_http_get_options_source(http_get_options)
-
-
-def autodiscover_tools() -> None:
-    """Import the ``tools`` module of every installed app (its ``@tool`` functions register)."""
-    autodiscover_modules("tools")
 
 
 def outbound_allowlist() -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .kinds import kind_choices
 from .validators import slug_id_validator
 
 
@@ -160,10 +161,9 @@ class Session(models.Model):
         return self.id
 
 
-class RunKind(models.TextChoices):
-    AGENT = "agent", "Agent"
-    STAR = "star", "Star"
-    WORKFLOW = "workflow", "Workflow"
+# The run kind of an agent (``Run.kind``), registered in ``CosmosConfig.ready()``. Every kind is
+# in the catalogue (``cosmos.kinds``): each app registers its own.
+AGENT_KIND = "agent"
 
 
 class RunStatus(models.TextChoices):
@@ -191,7 +191,9 @@ class Run(models.Model):
     """One execution. Its status only moves forward: queued -> running -> a terminal status."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=16, choices=RunKind.choices)
+    # The choices are the catalogue, read each time they are used (forms, the admin's list filter,
+    # ``?kind=`` on the API): a kind an app registers needs no migration here.
+    kind = models.CharField(max_length=16, choices=kind_choices)
     target = models.CharField(max_length=64, help_text="The agent, star or workflow id.")
     origin = models.CharField(max_length=16, default="api", help_text="api, a2a, agui, cli, admin, star, workflow")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")

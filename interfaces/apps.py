@@ -2,17 +2,18 @@ from django.apps import AppConfig
 
 
 class InterfacesConfig(AppConfig):
+    """The doors (REST, A2A, AG-UI, websockets) and the edge they share.
+
+    The app also keeps the migration history of the models that moved to ``interfaces.keys``
+    and ``interfaces.connectors`` (their tables kept their names).
+    """
+
     name = "interfaces"
-    verbose_name = "Interfaces (API, A2A, AG-UI, dashboard)"
+    verbose_name = "Interfaces (API, A2A, AG-UI, websockets)"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from cosmos.services.runs import register_admission_check
+        from interfaces.a2a import edge
+        from interfaces.http import resources  # noqa: F401  (registers the built-in REST resources)
 
-        from . import admin_live, quotas
-        from .a2a import declared, edge
-
-        admin_live.install()  # run/cancel/retry actions and the live Run page, on cosmos's admin
-        register_admission_check(quotas.admit_run)  # per-API-key run quotas, on every entry point
-        declared.install()  # remote A2A agents declared in the admin: tools, and the "a2a" provider
         edge.install()  # the A2A bindings' error shapes for what the edge refuses (413, 400)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .asteros import AsterOS
+    from asteros_site.system import AsterOS
 
 
 class Interface:

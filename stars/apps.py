@@ -10,7 +10,7 @@ class StarsConfig(AppConfig):
         from cosmos.kinds import register_kind
 
         from .executors import execute_star
-        from .models import Star
+        from .models import STAR_KIND, Star
         from .team import check_star
 
-        register_kind("star", execute_star, check_star, target_model=Star, description="star (team of agents)")
+        register_kind(STAR_KIND, execute_star, check_star, target_model=Star, description="star (team of agents)")

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cosmos.db import db_call
-from cosmos.models import Run, RunKind, RunStatus
+from cosmos.models import AGENT_KIND, Run, RunStatus
 from cosmos.runtime.events import EventType, make_event
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
 
 from . import services
 from .limits import Limits
-from .models import StarMessage
+from .models import STAR_KIND, StarMessage
 from .team import Member, Team
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class StarRun:
         """
         metadata: dict[str, Any] = {"star_id": self.star_id, "star_member": member.name, "star_role": member.role}
         if member.is_leader or member.leads_star is None:
-            return RunKind.AGENT, member.agent_id, metadata
+            return AGENT_KIND, member.agent_id, metadata
         depth = self.depth + 1
         if depth > self.limits.max_depth:
             raise MemberRefused(
@@ -131,7 +131,7 @@ class StarRun:
                 f"past the limit of {self.limits.max_depth} (max_depth of star {self.star_id!r}).",
             )
         metadata |= {"star_depth": depth, "star_path": [*self.path, member.leads_star]}
-        return RunKind.STAR, member.leads_star, metadata
+        return STAR_KIND, member.leads_star, metadata
 
     async def run_member(
         self,
@@ -220,7 +220,7 @@ class StarRun:
                 target,
                 raw_input,
                 parent=self.run,
-                origin=RunKind.STAR,
+                origin=STAR_KIND,
                 caller=self.run.caller,
                 metadata=metadata,
                 dispatch=False,

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos.db import db_call
 from cosmos.kinds import ExecutionResult
-from cosmos.models import Run, RunKind, Session
+from cosmos.models import Run, Session
 from cosmos.runtime.errors import RunFailed
 from cosmos.services.errors import NotFound, ServiceError
 
 from .collaboration import StarRun, descendant_usage
-from .models import StarMessage
+from .models import STAR_KIND, StarMessage
 from .modes import MODES, Task
 from .services import USER, record_message
 from .team import Team, load_team
@@ -46,7 +46,7 @@ def nesting(run: Run) -> tuple[int, tuple[str, ...]]:
     metadata = run.metadata if isinstance(run.metadata, dict) else {}
     depth = metadata.get("star_depth")
     path = metadata.get("star_path")
-    if run.origin == RunKind.STAR and isinstance(depth, int) and depth >= 1 and isinstance(path, list):
+    if run.origin == STAR_KIND and isinstance(depth, int) and depth >= 1 and isinstance(path, list):
         return depth, tuple(str(p) for p in path)
     return 1, (run.target,)
 

@@ -9,6 +9,9 @@ from django.db.models import Q
 from cosmos.models import Agent, Definition, Run
 from cosmos.validators import slug_id_validator
 
+# The run kind of a star (``Run.kind``), registered in ``StarsConfig.ready()``.
+STAR_KIND = "star"
+
 
 class StarMode(models.TextChoices):
     DELEGATE = "delegate", "Delegate (leader hands out work)"

@@ -12,11 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 
-from cosmos.models import ACTIVE_STATUSES, Agent, Run, RunKind
+from cosmos.models import ACTIVE_STATUSES, Agent, Run
 from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable
 from cosmos.validators import slug_id_validator
 
-from .models import Membership, Role, Star, StarMessage
+from .models import STAR_KIND, Membership, Role, Star, StarMessage
 from .team import check_star, get_star, load_team
 
 __all__ = [
@@ -136,7 +136,7 @@ def leave(star_id: str, *, agent_id: str | None = None, name: str | None = None)
 
 def active_runs(star_id: str) -> QuerySet[Run]:
     """The star's queued or running runs (top-level or nested in another star or workflow)."""
-    return Run.objects.filter(kind=RunKind.STAR, target=star_id, status__in=ACTIVE_STATUSES)
+    return Run.objects.filter(kind=STAR_KIND, target=star_id, status__in=ACTIVE_STATUSES)
 
 
 def members(star_id: str) -> list[dict[str, Any]]:
@@ -145,7 +145,7 @@ def members(star_id: str) -> list[dict[str, Any]]:
     rows = list(Membership.objects.filter(star=star).select_related("agent").order_by("order", "id"))
     working: dict[str, list[str]] = {}
     children = Run.objects.filter(
-        parent__kind=RunKind.STAR, parent__target=star.id, status__in=ACTIVE_STATUSES
+        parent__kind=STAR_KIND, parent__target=star.id, status__in=ACTIVE_STATUSES
     ).values_list("id", "metadata")
     for run_id, metadata in children:
         member = (metadata or {}).get("star_member")

@@ -122,6 +122,19 @@ def _flush_waits_out_deadlocks() -> Iterator[None]:
     TransactionTestCase._fixture_teardown = original
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _test_process_serves_without_starting() -> Iterator[None]:
+    """Tests call ``asteros_site.asgi.application`` in this process, which would start the OS
+    and an embedded worker thread on its first connection (``StartBeforeServing``): here each
+    test starts what it needs (its own ``AsterOS``, the ``embedded_worker`` fixture). The
+    servers tests run as subprocesses start for real."""
+    from asteros_site import serving
+
+    started, serving._started = serving._started, True
+    yield
+    serving._started = started
+
+
 # --- clients
 
 

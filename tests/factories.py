@@ -14,8 +14,8 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from cosmos.models import Agent, AgentTemplate, Run, RunEvent, RunKind, RunStatus
-from interfaces.a2a.models import RemoteAgent
+from cosmos.models import AGENT_KIND, Agent, AgentTemplate, Run, RunEvent, RunStatus
+from interfaces.connectors.models import RemoteAgent
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
 
@@ -107,7 +107,7 @@ def make_workflow(id: str | None = None, **fields: Any) -> Workflow:
 
 
 def make_run(
-    kind: str = RunKind.AGENT,
+    kind: str = AGENT_KIND,
     target: str | None = None,
     *,
     events: Iterable[str | dict] = (),
@@ -120,7 +120,7 @@ def make_run(
     a finished or failed run.
     """
     if target is None:
-        target = make_agent().id if kind == RunKind.AGENT else unique_id(kind)
+        target = make_agent().id if kind == AGENT_KIND else unique_id(kind)
     defaults = {"input": {"message": "hello"}, "origin": "api", "status": RunStatus.QUEUED}
     run = Run.objects.create(kind=kind, target=target, **(defaults | fields))
     for event in events:

@@ -192,10 +192,15 @@ def test_the_running_settings_come_from_the_options(settings):
     assert settings.ASTEROS.debug == settings.DEBUG
     assert settings.CELERY_BROKER_URL.startswith(settings.ASTEROS.redis_url or "memory://")
     if settings.ASTEROS.distributed:
-        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
         assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    else:
-        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_no_channel_layer_in_either_mode(settings):
+    """Live events travel on the bus alone (docs/architecture.md): no second path for them."""
+    from channels.layers import get_channel_layer
+
+    assert not hasattr(settings, "CHANNEL_LAYERS")
+    assert get_channel_layer() is None
 
 
 @pytest.mark.services

@@ -10,9 +10,7 @@ class WorkflowsConfig(AppConfig):
         from cosmos.kinds import register_kind
 
         from .executor import execute_workflow
-        from .functions import autodiscover_functions
-        from .models import Workflow
+        from .models import WORKFLOW_KIND, Workflow
         from .services import check_runnable
 
-        register_kind("workflow", execute_workflow, check_runnable, target_model=Workflow, description="workflow")
-        autodiscover_functions()
+        register_kind(WORKFLOW_KIND, execute_workflow, check_runnable, target_model=Workflow, description="workflow")

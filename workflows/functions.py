@@ -1,7 +1,7 @@
 """Workflow functions: plain Python callables a ``function`` step runs.
 
-Write them in a ``workflow_functions.py`` module of any installed app; the workflows app imports
-those modules at start-up (like ``admin.py``)::
+Write them in a ``workflow_functions.py`` module of any installed app; it is imported at
+start-up (``asteros_site.apps.autodiscover``, like ``admin.py``)::
 
     from workflows.functions import workflow_function
 
@@ -130,13 +130,3 @@ def workflow_function(
         return target
 
     return register(fn) if fn is not None else register
-
-
-def autodiscover_functions() -> None:
-    """Import the ``workflow_functions`` module of every installed app."""
-    from django.utils.module_loading import autodiscover_modules
-
-    autodiscover_modules("workflow_functions")
-
-
-from . import workflow_functions as _builtins  # noqa: E402, F401  (registers the built-ins)

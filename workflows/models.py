@@ -7,6 +7,11 @@ from django.db import models
 
 from cosmos.models import Definition
 
+from .validation import validate_definition
+
+# The run kind of a workflow (``Run.kind``), registered in ``WorkflowsConfig.ready()``.
+WORKFLOW_KIND = "workflow"
+
 
 class Workflow(Definition):
     definition = models.JSONField(default=dict, help_text='{"steps": [{"name": ..., "type": "agent", ...}]}')
@@ -15,8 +20,6 @@ class Workflow(Definition):
         pass
 
     def clean(self) -> None:
-        from .validation import validate_definition
-
         errors = validate_definition(self.definition, workflow_id=self.id)
         if errors:
             raise ValidationError({"definition": errors})

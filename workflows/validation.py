@@ -17,6 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
+
+from cosmos.models import Agent
+from stars.models import Star
+
 from .definition import (
     BRANCH_KEYS,
     COMMON_KEYS,
@@ -396,11 +401,6 @@ class _Targets:
 
     @classmethod
     def load(cls, steps: list) -> _Targets:
-        from cosmos.models import Agent
-        from stars.models import Star
-
-        from .models import Workflow
-
         wanted: dict[str, set[str]] = {"agent": set(), "star": set(), "workflow": set()}
         for step in iter_steps(steps):
             for kind, ids in wanted.items():
@@ -409,15 +409,14 @@ class _Targets:
         return cls(
             agents=_existing(Agent, wanted["agent"]),
             stars=_existing(Star, wanted["star"]),
-            workflows=_existing(Workflow, wanted["workflow"]),
+            workflows=_existing(_workflow_model(), wanted["workflow"]),
         )
 
     def cycle_through(self, start: Any, workflow_id: str | None, definition: dict) -> list[str] | None:
         """The path start → ... → workflow_id if ``start`` (transitively) includes ``workflow_id``."""
         if workflow_id is None or not isinstance(start, str) or start not in self.workflows:
             return None
-        from .models import Workflow
-
+        Workflow = _workflow_model()
         parents: dict[str, str | None] = {start: None}
         frontier = [start]
         while frontier:
@@ -451,6 +450,12 @@ def _nested_workflows(definition: Any) -> set[str]:
         for s in iter_steps(definition.get("steps"))
         if s.get("type") == "workflow" and isinstance(s.get("workflow"), str)
     }
+
+
+def _workflow_model() -> Any:
+    """The Workflow model, from the app registry: ``workflows.models`` imports this module (its
+    ``clean()`` validates), so importing it back would close an import circle."""
+    return apps.get_model("workflows", "Workflow")
 
 
 def _existing(model: Any, ids: set[str]) -> set[str]:

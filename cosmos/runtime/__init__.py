@@ -4,6 +4,7 @@ spec (AgentSpec) -> build_agent() -> RuntimeAgent -> run_agent(agent, messages, 
 streaming AG-UI events through ``emit`` on the way. See docs/runtime.md.
 """
 
+from . import builtin_tools  # noqa: F401  (registers the built-in tools in tool_registry)
 from .agent import AgentSpec, RuntimeAgent, build_agent
 from .errors import ModelError, RunFailed
 from .events import TERMINAL_EVENT_TYPES, Emit, EventType, make_event

@@ -14,7 +14,7 @@ Write one in an app's ``tools.py``::
         '''
         return " ".join([text.upper()] * times)
 
-``cosmos.configuration.autodiscover_tools()`` (run by the cosmos app at start-up) imports every
+``asteros_site.apps.autodiscover()`` (run once at start-up, from ``ready()``) imports every
 installed app's ``tools`` module; the built-ins (calculator, current_time, http_get) register when
 this module is imported.
 """
@@ -342,6 +342,3 @@ def tool(
         return tool_registry.register(built) if register else built
 
     return wrap(fn) if fn is not None else wrap
-
-
-from . import builtin_tools as _builtin_tools  # noqa: E402, F401  (registers the built-ins)

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 
-from ..models import ACTIVE_STATUSES, Agent, Run, RunKind, RunStatus, Source
+from ..models import ACTIVE_STATUSES, AGENT_KIND, Agent, Run, RunStatus, Source
 from ..runtime.agent import AgentSpec
 from .errors import Conflict, Invalid, NotFound, NotRunnable, conflict_on_integrity
 
@@ -116,7 +116,7 @@ def remove_agent(agent_id: str) -> None:
         agent = Agent.objects.select_for_update().filter(id=agent_id).first()
         if agent is None:
             raise NotFound(f"No agent with id {agent_id!r}.")
-        if Run.objects.filter(kind=RunKind.AGENT, target=agent_id, status__in=ACTIVE_STATUSES).exists():
+        if Run.objects.filter(kind=AGENT_KIND, target=agent_id, status__in=ACTIVE_STATUSES).exists():
             raise Conflict(f"Agent {agent_id!r} has active runs; cancel them first.", code="agent_busy")
         if agent.memberships.exists():
             raise Conflict(
@@ -129,7 +129,7 @@ def remove_agent(agent_id: str) -> None:
 def agent_status(agent_id: str) -> dict:
     """idle or busy, active runs, totals of runs, errors and tokens, last activity."""
     get_agent(agent_id)
-    runs = Run.objects.filter(kind=RunKind.AGENT, target=agent_id)
+    runs = Run.objects.filter(kind=AGENT_KIND, target=agent_id)
     totals = runs.aggregate(
         runs=Count("id"),
         errors=Count("id", filter=Q(status=RunStatus.FAILED)),

@@ -16,7 +16,7 @@ in the environment::
 
 or add it in code, for instance in ``myapp/asteros.py``::
 
-    from interfaces.asteros import default_os
+    from asteros_site.system import default_os
     from myapp.roster import RosterInterface
 
     default_os().add_interface(RosterInterface("/run/asteros/roster.json"))

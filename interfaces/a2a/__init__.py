@@ -11,7 +11,7 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     # Lazy, so that importing ``interfaces.a2a.urls`` does not pull in the plugin machinery.
     if name == "A2AInterface":
-        from .interface import A2AInterface
+        from interfaces.a2a.interface import A2AInterface
 
         return A2AInterface
     raise AttributeError(name)

@@ -17,14 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 
 from cosmos.kinds import find_kind
+from cosmos.version import VERSION
+from interfaces.edge.a2a_spec import HTTP_JSON, JSONRPC, PROTOCOL_VERSION
+from interfaces.edge.links import base_urls
+from interfaces.edge.targets import Target
 
-from ..health import VERSION
-from ..http.links import base_urls
-from .targets import Target
-
-PROTOCOL_VERSION = "1.0"
-JSONRPC = "JSONRPC"
-HTTP_JSON = "HTTP+JSON"
 INPUT_MODES = ["text/plain", "application/json"]
 OUTPUT_MODES = ["text/plain"]
 CARD_MAX_AGE = 60

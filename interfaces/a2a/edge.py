@@ -1,6 +1,6 @@
 """The A2A bindings' own shape for what the shared edge refuses before a view runs.
 
-``interfaces.http.middleware`` answers a body over ``ASTEROS_MAX_BODY_BYTES`` (413) or a bad
+``interfaces.edge.middleware`` answers a body over ``ASTEROS_MAX_BODY_BYTES`` (413) or a bad
 ``Content-Length`` (400) before any view; on an A2A path that answer must be the binding's: a
 JSON-RPC error carrying the request's id on the JSON-RPC endpoint, a ``google.rpc.Status`` on the
 HTTP+JSON binding. ``install()`` (``InterfacesConfig.ready``) registers ``render`` for that.
@@ -19,9 +19,9 @@ import ijson
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
-from ..http.errors import register_edge_renderer
-from ..http.parsers import is_json_media_type
-from .errors import A2AError, BadHTTPRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from interfaces.a2a.errors import A2AError, BadHTTPRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from interfaces.edge.errors import Refusal, register_edge_renderer
+from interfaces.edge.parsers import is_json_media_type
 
 JSONRPC_VIEW = "a2a-jsonrpc"
 ID_SCAN_BYTES = 64 * 1024  # how much of an over-large body is read to find its id
@@ -75,13 +75,13 @@ def error_response(binding: str, error: A2AError, request_id: Any = None) -> Htt
     return JsonResponse(error.status_body(), status=error.http_status, content_type=A2A_JSON)
 
 
-def render(request: HttpRequest, status: int, code: str, message: str, details: Any) -> HttpResponse | None:
+def render(request: HttpRequest, refusal: Refusal) -> HttpResponse | None:
     binding = binding_of(request)
-    error_class = EDGE_ERRORS.get(status)
+    error_class = EDGE_ERRORS.get(refusal.status)
     if binding is None or error_class is None:
         return None
-    metadata = details if isinstance(details, dict) else None
-    error = error_class(message, metadata=metadata)
+    metadata = refusal.details if isinstance(refusal.details, dict) else None
+    error = error_class(refusal.message, metadata=metadata)
     request_id = request_id_from(read_prefix(request)) if binding == "jsonrpc" else None
     return error_response(binding, error, request_id)
 

@@ -5,12 +5,19 @@ reason. JSON-RPC answers ``{"jsonrpc", "id", "error": {"code", "message", "data"
 HTTP+JSON answers the ``google.rpc.Status`` JSON ``{"error": {"code", "status", "message",
 "details": [ErrorInfo]}}`` with the HTTP status. A2A-specific errors use the domain
 ``a2a-protocol.org``; authentication errors are ours (domain ``asteros``).
+
+An ``A2AError`` classifies itself for the shared edge (``DoorError.refusal``); ``a2a_error``
+renders any classified error (``interfaces.edge.errors.classify``) as the A2A error a client
+understands.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+
+from interfaces.edge.errors import DoorError, Refusal, classify, refusal_headers
+from interfaces.edge.targets import UnknownTarget
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
@@ -19,7 +26,7 @@ A2A_DOMAIN = "a2a-protocol.org"
 OUR_DOMAIN = "asteros"
 
 
-class A2AError(Exception):
+class A2AError(DoorError):
     """Base class: subclasses set the codes; ``metadata`` goes into ErrorInfo (string values)."""
 
     jsonrpc_code: ClassVar[int] = -32603
@@ -43,6 +50,10 @@ class A2AError(Exception):
         self.metadata = {key: str(value) for key, value in (metadata or {}).items() if value is not None}
         self.field_violations = field_violations or []
         self.request_id: str | int | float | None = None  # JSON-RPC: the id of the failing request
+
+    def refusal(self) -> Refusal:
+        headers = refusal_headers(self.http_status, getattr(self, "retry_after", None))
+        return Refusal(self.http_status, self.reason.lower(), self.message, self.metadata or None, headers, error=self)
 
     def details(self) -> list[dict[str, Any]]:
         metadata = {**self.metadata, "timestamp": now_iso()}
@@ -204,7 +215,7 @@ class BadHTTPRequestError(A2AError):
 
 
 class QuotaExceededError(A2AError):
-    """A quota of the caller's API key is used up (``interfaces.quotas``): HTTP 429 with
+    """A quota of the caller's API key is used up (``interfaces.keys.quotas``): HTTP 429 with
     ``Retry-After`` on both bindings; ErrorInfo names the quota and limit, RetryInfo the delay."""
 
     jsonrpc_code, http_status, grpc_status, reason = -32000, 429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"
@@ -218,6 +229,37 @@ class QuotaExceededError(A2AError):
 
     def details(self) -> list[dict[str, Any]]:
         return [*super().details(), {"@type": RETRY_INFO_TYPE, "retryDelay": f"{self.retry_after}s"}]
+
+
+def a2a_error(refusal: Refusal) -> A2AError:
+    """A classified error as the A2A error a client understands (the same on both bindings)."""
+    error = refusal.error
+    if isinstance(error, A2AError):
+        return error
+    if refusal.unexpected or refusal.status == 503:  # a bug or an outage of ours: nothing of it shown
+        return InternalError("Internal error; it has been logged.")
+    status, code, message = refusal.status, refusal.code, refusal.message
+    if isinstance(error, UnknownTarget):
+        return AgentNotFoundError(message)
+    if status == 401:
+        return UnauthenticatedError(message)
+    if status == 403:
+        return PermissionDeniedError(message)
+    if code == "quota_exceeded":
+        quota = refusal.details
+        return QuotaExceededError(message, quota=quota["quota"], limit=quota["limit"], retry_after=quota["retry_after"])
+    if status == 400:
+        return InvalidParamsError(message, metadata={"code": code})
+    if status == 404:
+        return TaskNotFoundError(message)
+    if status in (409, 422):
+        return UnsupportedOperationError(message, metadata={"code": code})
+    return InternalError(message, metadata={"code": code})
+
+
+def as_a2a_error(exc: BaseException) -> A2AError:
+    """Any exception met while serving A2A, classified and rendered as an A2A error."""
+    return a2a_error(classify(exc))
 
 
 def now_iso() -> str:

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from cosmos.kinds import collection_of
-
-from ..base import Interface
-from .targets import enabled
+from interfaces.base import Interface
+from interfaces.edge.targets import enabled
 
 if TYPE_CHECKING:
-    from ..asteros import AsterOS
+    from asteros_site.system import AsterOS
 
 logger = logging.getLogger(__name__)
 

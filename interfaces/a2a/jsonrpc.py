@@ -14,10 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
-from ..http.auth import principal_allows
-from ..http.parsers import loads
-from . import services
-from .errors import (
+from interfaces.a2a import services
+from interfaces.a2a.errors import (
     A2AError,
     InvalidRequestError,
     JSONParseError,
@@ -26,7 +24,7 @@ from .errors import (
     PushNotificationNotSupportedError,
     UnsupportedOperationError,
 )
-from .protocol import (
+from interfaces.a2a.protocol import (
     field_value,
     optional_int,
     parse_list_params,
@@ -34,8 +32,10 @@ from .protocol import (
     require_params,
     task_id_param,
 )
-from .services import Caller
-from .targets import Target
+from interfaces.a2a.services import Caller
+from interfaces.edge.auth import principal_allows
+from interfaces.edge.parsers import loads
+from interfaces.edge.targets import Target
 
 Result = dict[str, Any] | AsyncIterator[dict[str, Any]]
 Handler = Callable[[Target, Caller, Any], Awaitable[Result]]

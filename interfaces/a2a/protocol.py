@@ -15,30 +15,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import (
+from interfaces.a2a.errors import (
     ContentTypeNotSupportedError,
     InvalidParamsError,
     PushNotificationNotSupportedError,
     VersionNotSupportedError,
 )
-
-VERSION_HEADER = "A2A-Version"
-SUPPORTED_VERSIONS = ("1.0",)
-
-# Task states (proto TaskState) and roles.
-SUBMITTED = "TASK_STATE_SUBMITTED"
-WORKING = "TASK_STATE_WORKING"
-COMPLETED = "TASK_STATE_COMPLETED"
-FAILED = "TASK_STATE_FAILED"
-CANCELED = "TASK_STATE_CANCELED"
-INPUT_REQUIRED = "TASK_STATE_INPUT_REQUIRED"
-REJECTED = "TASK_STATE_REJECTED"
-AUTH_REQUIRED = "TASK_STATE_AUTH_REQUIRED"
-TASK_STATES = (SUBMITTED, WORKING, COMPLETED, FAILED, CANCELED, INPUT_REQUIRED, REJECTED, AUTH_REQUIRED)
-TERMINAL_STATES = frozenset({COMPLETED, FAILED, CANCELED, REJECTED})
-INTERRUPTED_STATES = frozenset({INPUT_REQUIRED, AUTH_REQUIRED})
-ROLE_USER = "ROLE_USER"
-ROLE_AGENT = "ROLE_AGENT"
+from interfaces.edge.a2a_spec import (  # noqa: F401  (the door's names for the shared vocabulary)
+    AUTH_REQUIRED,
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    INPUT_REQUIRED,
+    INTERRUPTED_STATES,
+    REJECTED,
+    ROLE_AGENT,
+    ROLE_USER,
+    SUBMITTED,
+    SUPPORTED_VERSIONS,
+    TASK_STATES,
+    TERMINAL_STATES,
+    VERSION_HEADER,
+    WORKING,
+)
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50

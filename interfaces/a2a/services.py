@@ -35,24 +35,18 @@ from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.models import Run, RunEvent, RunStatus, Session
 from cosmos.runtime.events import EventType
-from cosmos.services.errors import Conflict, Invalid, NotFound, NotRunnable, ServiceError
+from cosmos.services.errors import Conflict, ServiceError
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import cancel_run, start_run
-
-from ..http.auth import KeyPrincipal, caller_of, principal_allows
-from ..http.runs import wait_for_run
-from ..quotas import QuotaExceeded
-from .errors import (
-    A2AError,
-    InternalError,
+from interfaces.a2a.errors import (
     InvalidParamsError,
-    QuotaExceededError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
+    as_a2a_error,
     iso,
 )
-from .protocol import (
+from interfaces.a2a.protocol import (
     CANCELED,
     COMPLETED,
     FAILED,
@@ -64,8 +58,10 @@ from .protocol import (
     SendParams,
     run_input,
 )
-from .targets import Target
-from .translate import TaskProjection
+from interfaces.a2a.translate import TaskProjection
+from interfaces.edge.auth import KeyPrincipal, caller_of, principal_allows
+from interfaces.edge.runs import wait_for_run
+from interfaces.edge.targets import Target
 
 # A blocking SendMessage waits at most this long, then answers with the task still working.
 BLOCKING_TIMEOUT_SECONDS = 300.0
@@ -105,19 +101,6 @@ class Caller:
     @property
     def is_key(self) -> bool:
         return isinstance(self.principal, KeyPrincipal)
-
-
-def a2a_error_for(exc: ServiceError) -> A2AError:
-    """A service error met while serving A2A, as the A2A error a client understands."""
-    if isinstance(exc, QuotaExceeded):
-        return QuotaExceededError(exc.message, quota=exc.quota, limit=exc.limit, retry_after=exc.retry_after)
-    if isinstance(exc, Invalid):
-        return InvalidParamsError(exc.message, metadata={"code": exc.code})
-    if isinstance(exc, NotRunnable | Conflict):
-        return UnsupportedOperationError(exc.message, metadata={"code": exc.code})
-    if isinstance(exc, NotFound):
-        return TaskNotFoundError(exc.message)
-    return InternalError(exc.message, metadata={"code": exc.code})
 
 
 # --- reading tasks
@@ -324,7 +307,7 @@ def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
             metadata={"a2a": a2a},
         )
     except ServiceError as exc:
-        raise a2a_error_for(exc) from None
+        raise as_a2a_error(exc) from None
     return run
 
 
@@ -408,7 +391,7 @@ def _cancel_sync(target: Target, caller: Caller, task_id: str) -> str:
                 f"Task {run.id} is already {run.status} and cannot be canceled.",
                 metadata={"taskId": str(run.id), "runStatus": run.status},
             ) from None
-        raise a2a_error_for(exc) from None
+        raise as_a2a_error(exc) from None
     return str(run.id)
 
 

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosmos.runtime.events import EventType
-
-from .errors import now_iso
-from .protocol import (
+from interfaces.a2a.errors import now_iso
+from interfaces.a2a.protocol import (
     CANCELED,
     COMPLETED,
     FAILED,

@@ -1,4 +1,4 @@
-"""A2A routes, included at the root by ``interfaces.urls`` (every ``interfaces/<name>/urls.py`` is).
+"""A2A routes, included at the root by ``asteros_site.routes`` unless ``ASTEROS_ENABLE_A2A`` is off.
 
 Per agent, star and workflow (``<base>`` = ``/a2a/{agents|stars|workflows}/{id}``):
 
@@ -18,8 +18,7 @@ from __future__ import annotations
 from django.urls import re_path
 
 from cosmos.kinds import COLLECTION_PATTERN
-
-from . import views
+from interfaces.a2a import views
 
 # ``resource`` is a run kind's collection (``cosmos.kinds``): agents, stars, workflows.
 BASE = rf"^a2a/(?P<resource>{COLLECTION_PATTERN})/(?P<object_id>[A-Za-z0-9_-]+)"

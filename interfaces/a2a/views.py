@@ -1,7 +1,10 @@
 """A2A views: cards, the directory, the JSON-RPC endpoint and the HTTP+JSON routes.
 
-Thin by design: each view resolves the target, authenticates, checks ``A2A-Version``, parses,
-calls one operation of ``interfaces.a2a.services`` and renders JSON or SSE. They are async
+Thin by design: the HTTP+JSON routes run the shared edge pipeline (``interfaces.edge.pipeline``:
+method check, resolve the target, authenticate, then A2A's own checks, ``A2A-Version`` and a JSON
+body), parse, call one operation of ``interfaces.a2a.services`` and render JSON or SSE; the
+JSON-RPC endpoint calls the same steps itself. Every error is classified once
+(``interfaces.edge.errors.classify``) and rendered as the binding's error (``a2a_error``). They are async
 (streams are ``StreamingHttpResponse`` over async generators, served by Daphne or Uvicorn),
 exempt from CSRF (API keys, never the session cookie, authenticate A2A calls), and accept a
 trailing slash on every path, POST included.
@@ -9,9 +12,7 @@ trailing slash on every path, POST included.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import wraps
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from django.conf import settings
@@ -19,74 +20,58 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from cosmos.db import db_call
-from cosmos.services.errors import ServiceError
-
-from ..http.auth import AccessDenied, require_access
-from ..http.errors import AUTHENTICATE_HEADER
-from ..http.parsers import loads
-from ..http.sse import format_event, sse_response, stream_events
-from . import services
-from .cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
-from .edge import request_id_from, require_json
-from .errors import (
+from interfaces.a2a import services
+from interfaces.a2a.cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
+from interfaces.a2a.edge import request_id_from, require_json
+from interfaces.a2a.errors import (
     A2AError,
     AgentNotFoundError,
-    InternalError,
     InvalidParamsError,
     JSONParseError,
-    PermissionDeniedError,
     PushNotificationNotSupportedError,
-    UnauthenticatedError,
     UnsupportedOperationError,
+    a2a_error,
+    as_a2a_error,
 )
-from .jsonrpc import STREAMING_METHODS, Call, dispatch, parse_body
-from .protocol import check_version, optional_int, parse_list_params, parse_send_params, require_params
-from .services import Caller
-from .targets import Target, all_targets, enabled, get_target
-
-logger = logging.getLogger(__name__)
+from interfaces.a2a.jsonrpc import STREAMING_METHODS, Call, dispatch, parse_body
+from interfaces.a2a.protocol import check_version, optional_int, parse_list_params, parse_send_params, require_params
+from interfaces.a2a.services import Caller
+from interfaces.edge.auth import authorize_request
+from interfaces.edge.errors import Refusal
+from interfaces.edge.parsers import loads
+from interfaces.edge.pipeline import Door
+from interfaces.edge.sse import format_event, sse_response, stream_events
+from interfaces.edge.targets import Target, UnknownTarget, all_targets, enabled, get_target, resolve_target
 
 A2A_JSON = "application/a2a+json"
 
 
-# --- shared steps
+# --- the steps every A2A call shares
 
 
 async def resolve(resource: str, object_id: str) -> Target:
-    target = await db_call(get_target, resource, object_id) if enabled() else None
-    if target is None:
-        raise AgentNotFoundError(f"No A2A agent at /a2a/{resource}/{object_id}.")
-    return target
+    """The enabled target at ``/a2a/<resource>/<id>`` (none while the interface is turned off)."""
+    missing = f"No A2A agent at /a2a/{resource}/{object_id}."
+    if not enabled():
+        raise UnknownTarget(missing)
+    return await resolve_target(resource, object_id, missing)
 
 
 async def authenticate(request: HttpRequest, target: Target, scope: str = "read") -> Caller:
     """The caller, or 401/403. Only API keys count: the session cookie is not accepted here."""
-    try:
-        principal = await db_call(
-            require_access, request.headers, None, scope, resource=target.resource, object_id=target.id
-        )
-    except AccessDenied as exc:
-        error_class = UnauthenticatedError if exc.status == 401 else PermissionDeniedError
-        raise error_class(exc.message) from None
-    return Caller.of(principal)
+    return Caller.of(await authorize_request(request, scope, target=target, sessions=False))
+
+
+def _a2a_checks(request: HttpRequest) -> None:
+    require_json(request)
+    check_version(request.headers, request.GET)
 
 
 def _with_headers(response: HttpResponse, error: A2AError) -> HttpResponse:
-    if error.http_status == 401:
-        response["WWW-Authenticate"] = AUTHENTICATE_HEADER
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        response["Retry-After"] = str(retry_after)
+    """The classification's headers: ``WWW-Authenticate`` on a 401, ``Retry-After`` on a quota."""
+    for name, value in error.refusal().headers.items():
+        response[name] = value
     return response
-
-
-def _unexpected(exc: Exception) -> A2AError:
-    if isinstance(exc, A2AError):
-        return exc
-    if isinstance(exc, ServiceError):
-        return services.a2a_error_for(exc)
-    logger.exception("A2A request failed")
-    return InternalError("Internal error; it has been logged.")
 
 
 async def _frames(
@@ -99,7 +84,7 @@ async def _frames(
         async for payload in source:
             yield None, render(payload)
     except Exception as exc:
-        yield render_error(_unexpected(exc))
+        yield render_error(as_a2a_error(exc))
     finally:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
@@ -200,7 +185,7 @@ async def jsonrpc_endpoint(request: HttpRequest, resource: str, object_id: str) 
         check_version(request.headers, request.GET)
         result = await dispatch(target, caller, call)
     except Exception as exc:
-        error = _unexpected(exc)
+        error = as_a2a_error(exc)
         if error.request_id is not None:
             request_id = error.request_id
         elif call.id is not None or parsing:
@@ -244,30 +229,24 @@ def _json_body(request: HttpRequest, *, optional: bool = False) -> dict[str, Any
     return require_params(data)
 
 
-RestHandler = Callable[..., Awaitable[HttpResponse]]
+def render_status(request: HttpRequest, refusal: Refusal) -> HttpResponse:
+    """A classified error on the HTTP+JSON binding: its ``google.rpc.Status``."""
+    if refusal.status == 405:
+        return _method_not_allowed(refusal.headers["Allow"])
+    return _status_response(a2a_error(refusal))
 
 
-def rest(methods: tuple[str, ...], scope: str = "read") -> Callable[[RestHandler], RestHandler]:
-    """An HTTP+JSON route: method check, target, auth, version; errors as google.rpc.Status."""
-
-    def decorate(handler: RestHandler) -> RestHandler:
-        @csrf_exempt
-        @wraps(handler)
-        async def view(request: HttpRequest, resource: str, object_id: str, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                return _method_not_allowed(", ".join(methods))
-            try:
-                target = await resolve(resource, object_id)
-                caller = await authenticate(request, target, scope)
-                require_json(request)
-                check_version(request.headers, request.GET)
-                return await handler(request, target, caller, **kwargs)
-            except Exception as exc:
-                return _status_response(_unexpected(exc))
-
-        return view
-
-    return decorate
+# The HTTP+JSON binding's door: keys only, A2A's own checks after auth, handlers get a Caller.
+A2A = Door(
+    "a2a",
+    render=render_status,
+    resolve=resolve,
+    address=("resource", "object_id"),
+    sessions=False,
+    check=_a2a_checks,
+    as_caller=Caller.of,
+)
+rest = A2A.view
 
 
 def _ok(body: dict[str, Any]) -> HttpResponse:

@@ -29,8 +29,7 @@ from ag_ui.core import RunAgentInput as SpecRunAgentInput
 from pydantic import ValidationError
 
 from cosmos.services.errors import Invalid
-
-from ..http.parsers import loads
+from interfaces.edge.parsers import loads
 
 MAX_ID_CHARS = 128
 MAX_TOOLS = 128

@@ -1,7 +1,7 @@
 """``AGUIInterface``: the AG-UI endpoint as an ``Interface`` plugin (the seed's ``AddInterface``).
 
 Its routes are part of the project's URLconf (``interfaces/agui/urls.py``, included by
-``interfaces/urls.py``) and its websocket consumer is in ``interfaces.routing``, so they serve
+``asteros_site/routes.py``) and its websocket consumer is in ``interfaces.ws.routing``, so they serve
 whichever ASGI server runs Django; ``start`` and the registration callbacks record and log
 where each registered agent, star and workflow can be reached.
 """
@@ -12,11 +12,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cosmos.kinds import all_kinds, collection_of
-
-from ..base import Interface
+from interfaces.base import Interface
 
 if TYPE_CHECKING:
-    from ..asteros import AsterOS
+    from asteros_site.system import AsterOS
 
 logger = logging.getLogger(__name__)
 

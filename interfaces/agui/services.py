@@ -26,9 +26,8 @@ from cosmos.eventlog import follow
 from cosmos.models import Run, Session
 from cosmos.services.errors import Conflict
 from cosmos.services.runs import start_run
-
-from .input import RunAgentInput, to_internal_messages
-from .translate import TERMINAL_TYPES, AGUITranslator
+from interfaces.agui.input import RunAgentInput, to_internal_messages
+from interfaces.agui.translate import TERMINAL_TYPES, AGUITranslator
 
 ORIGIN = "agui"
 MAX_DEPTH = 8  # how far down child runs are counted for usage

@@ -1,10 +1,9 @@
-"""AG-UI routes, included by ``interfaces/urls.py`` (it includes every ``interfaces/<name>/urls.py``)."""
+"""AG-UI routes, included by ``asteros_site/routes.py`` unless ``ASTEROS_ENABLE_AGUI`` is off."""
 
 from django.urls import path, re_path
 
 from cosmos.kinds import COLLECTION_PATTERN
-
-from . import views
+from interfaces.agui import views
 
 app_name = "agui"
 

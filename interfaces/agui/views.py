@@ -1,27 +1,27 @@
 """AG-UI over HTTP: ``POST /agui/{collection}/{id}`` (a run kind's collection in ``cosmos.kinds``:
-``agents``, ``stars``, ``workflows``) with a RunAgentInput answers ``text/event-stream``. Parse,
-authorize, start (``services.start_agui_run``), stream; every refusal is an HTTP 4xx in the one
-error shape before any stream opens."""
+``agents``, ``stars``, ``workflows``) with a RunAgentInput answers ``text/event-stream``. The edge
+pipeline (``interfaces.edge.pipeline``) checks the method, resolves the kind and authorizes the
+caller; the views parse, start (``services.start_agui_run``) and stream. Every refusal is an HTTP
+4xx in the one error shape before any stream opens."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from cosmos.db import db_call
-from cosmos.kinds import all_kinds, collection_of, find_kind, kind_for_collection
-from cosmos.services.errors import Invalid, NotFound, ServiceError
-
-from ..http.auth import AccessDenied, caller_of, kind_resource, require_access, session_user_with_csrf
-from ..http.errors import error_response, service_error_response
-from ..http.parsers import loads, require_json_body
-from ..http.runs import require_kind
-from ..http.sse import format_event, parse_last_event_id, sse_response, stream_events
-from .input import parse_run_agent_input
-from .interface import endpoint_path
-from .services import agui_events, start_agui_run
+from cosmos.kinds import all_kinds, collection_of, find_kind
+from cosmos.services.errors import Invalid, NotFound
+from interfaces.agui.input import parse_run_agent_input
+from interfaces.agui.interface import endpoint_path
+from interfaces.agui.services import agui_events, start_agui_run
+from interfaces.edge.auth import caller_of
+from interfaces.edge.parsers import loads, require_json_body
+from interfaces.edge.pipeline import Door
+from interfaces.edge.runs import require_kind
+from interfaces.edge.sse import format_event, parse_last_event_id, sse_response, stream_events
+from interfaces.edge.targets import Target, resolve_kind
 
 
 def encode(seq: int | None, event: dict) -> bytes:
@@ -39,42 +39,31 @@ def _decode(request: HttpRequest) -> Any:
         raise Invalid(f"The body is not valid JSON: {exc}", code="malformed_request") from None
 
 
-def _refusal(exc: Exception) -> JsonResponse:
-    if isinstance(exc, AccessDenied):
-        return error_response(exc.code, exc.message, exc.status)
-    assert isinstance(exc, ServiceError)
-    return service_error_response(exc)  # a quota's 429 with Retry-After, too
+async def resolve(collection: str, object_id: str) -> Target:
+    """The kind of ``/agui/{collection}/{id}``; the services look the definition up themselves
+    (a disabled one is described, and refused a run with 422)."""
+    kind = resolve_kind(collection, f"No AG-UI endpoint at /agui/{collection}/.")
+    return Target(kind.collection, kind.name, object_id)
 
 
-async def _principal(request: HttpRequest, scope: str, kind: str | None = None, object_id: str | None = None) -> Any:
-    user = session_user_with_csrf(request, await request.auser())
-    resource = kind_resource(kind) if kind else None
-    return await db_call(require_access, request.headers, user, scope, resource=resource, object_id=object_id)
+AGUI = Door("agui", resolve=resolve)
 
 
-@csrf_exempt
-async def run_endpoint(request: HttpRequest, collection: str, object_id: str) -> HttpResponse:
-    found = kind_for_collection(collection)
-    if found is None:
-        return error_response("not_found", f"No AG-UI endpoint at /agui/{collection}/.", 404)
-    kind = found.name
+def _scope(request: HttpRequest) -> str:
+    return "read" if request.method == "GET" else "run"
+
+
+@AGUI.view(("GET", "POST"), _scope, method_message="POST a RunAgentInput here (GET describes it).")
+async def run_endpoint(request: HttpRequest, target: Target, principal: Any) -> HttpResponse:
     if request.method == "GET":
-        return await describe(request, kind, object_id)
-    if request.method != "POST":
-        response = error_response("method_not_allowed", "POST a RunAgentInput here (GET describes it).", 405)
-        response["Allow"] = "GET, POST"
-        return response
+        return await describe(target)
+    parsed = parse_run_agent_input(_decode(request))
     try:
-        principal = await _principal(request, "run", kind, object_id)
-        parsed = parse_run_agent_input(_decode(request))
-        try:
-            after = parse_last_event_id(request.headers.get("Last-Event-ID")) or 0
-        except ValueError:
-            raise Invalid("Last-Event-ID must be the seq of an event.", code="invalid_last_event_id") from None
-        require_kind(kind, found.label)
-        started = await db_call(start_agui_run, kind, object_id, parsed, caller=caller_of(principal))
-    except (AccessDenied, ServiceError) as exc:
-        return _refusal(exc)
+        after = parse_last_event_id(request.headers.get("Last-Event-ID")) or 0
+    except ValueError:
+        raise Invalid("Last-Event-ID must be the seq of an event.", code="invalid_last_event_id") from None
+    require_kind(target.kind, find_kind(target.kind).label)  # type: ignore[union-attr]  (resolved)
+    started = await db_call(start_agui_run, target.kind, target.id, parsed, caller=caller_of(principal))
     stream = stream_events(agui_events(started, after), encode=encode)  # type: ignore[arg-type]
     return sse_response(stream, headers={"X-Run-ID": started.run_id})
 
@@ -108,13 +97,9 @@ def _describe(kind: str, row: dict) -> dict:
     }
 
 
-async def describe(request: HttpRequest, kind: str, object_id: str) -> HttpResponse:
-    try:
-        await _principal(request, "read", kind, object_id)
-        row = await db_call(_definition, kind, object_id)
-    except (AccessDenied, ServiceError) as exc:
-        return _refusal(exc)
-    return JsonResponse(_describe(kind, row))
+async def describe(target: Target) -> HttpResponse:
+    row = await db_call(_definition, target.kind, target.id)
+    return JsonResponse(_describe(target.kind, row))
 
 
 def _catalogue() -> list[dict]:
@@ -128,11 +113,7 @@ def _catalogue() -> list[dict]:
     return out
 
 
-async def index(request: HttpRequest) -> HttpResponse:
+@AGUI.view(("GET", "HEAD"), "read", resolve=False)
+async def index(request: HttpRequest, target: None, principal: Any) -> HttpResponse:
     """Every AG-UI endpoint of this AsterOS: what a frontend can connect to."""
-    try:
-        await _principal(request, "read")
-        endpoints = await db_call(_catalogue)
-    except (AccessDenied, ServiceError) as exc:
-        return _refusal(exc)
-    return JsonResponse({"protocolVersion": "1.0", "endpoints": endpoints})
+    return JsonResponse({"protocolVersion": "1.0", "endpoints": await db_call(_catalogue)})

@@ -8,11 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cosmos.services.errors import ServiceError
-
-from .. import quotas
-from ..models import APIKey
-from .auth import KeyPrincipal, caller_of
-from .viewsets import AsterViewMixin
+from interfaces.edge.auth import KeyPrincipal, caller_of
+from interfaces.http.viewsets import AsterViewMixin
+from interfaces.keys import quotas
+from interfaces.keys.models import APIKey
 
 
 class APIKeyRequired(ServiceError):

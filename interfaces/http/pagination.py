@@ -1,7 +1,7 @@
 """Pagination: limit/offset for definitions, cursors for runs (newest first).
 
 What a client sends is checked here, before it reaches a query: ``offset`` and ``limit`` are
-bounded whole numbers (``interfaces.http.params``), and a cursor is decoded defensively (a
+bounded whole numbers (``interfaces.edge.params``), and a cursor is decoded defensively (a
 truncated or edited one is a 400, never a bad value in a ``WHERE``).
 """
 
@@ -11,8 +11,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 
 from cosmos.services.errors import Invalid
-
-from .params import MAX_OFFSET, whole_number
+from interfaces.edge.params import MAX_OFFSET, whole_number
 
 
 class ResourcePagination(LimitOffsetPagination):

@@ -1,10 +1,30 @@
 """The built-in resources: agents, templates, stars, workflows, runs, sessions and tools.
 
-Each is one ``site.register`` call, exactly like an app registering its own model. Writes go
-through the services (agents through ``cosmos.services.agents`` so ``ASTEROS_MAX_AGENTS``
-holds); the seed's routes are extra actions (``/agents/{id}/run``, ``/stars/{id}/join``, ...).
-They live here, in the interfaces layer, because imports point down (interfaces -> workflows ->
-stars -> cosmos): the lower apps know nothing about HTTP.
+Each is one ``site.register`` call with a DRF viewset, exactly like an app registering its own
+model. Writes go through the services (agents through ``cosmos.services.agents`` so
+``ASTEROS_MAX_AGENTS`` holds); the seed's routes are extra actions. They live here, in the
+interfaces layer, because imports point down (interfaces -> workflows -> stars -> cosmos): the
+lower apps know nothing about HTTP.
+
+The routes served from here (under ASTEROS_API_PREFIX, default /api; ``manage.py asteros routes``
+lists every route of every door, and tests/asteros_site/test_routes_command.py holds the list)::
+
+    GET,POST              /api/agents                        AgentViewSet.list,create
+    GET,PUT,PATCH,DELETE  /api/agents/{id}                   AgentViewSet.retrieve,update,...
+    POST                  /api/agents/{id}/run               AgentViewSet.run
+    GET                   /api/agents/{id}/status            AgentViewSet.status
+    (as the two above)    /api/templates[/{id}]              TemplateViewSet
+    (as the two above)    /api/stars[/{id}]                  StarViewSet
+    POST                  /api/stars/{id}/run|join|leave     StarViewSet.run|join|leave
+    GET                   /api/stars/{id}/members|messages   StarViewSet.members|messages
+    (as the two above)    /api/workflows[/{id}]              WorkflowViewSet
+    POST                  /api/workflows/{id}/execute        WorkflowViewSet.execute
+    (as the two above)    /api/sessions[/{id}]               SessionViewSet
+    GET                   /api/runs[/{id}]                   RunViewSet.list,retrieve (read-only)
+    GET                   /api/runs/{id}/events              RunViewSet.events
+    POST                  /api/runs/{id}/cancel              RunViewSet.cancel
+    (as the two above)    /api/remote-agents[/{name}]        RemoteAgentViewSet (remote_agents.py)
+    GET                   /api/tools[/{name}]                ToolViewSet (views.py)
 """
 
 from __future__ import annotations
@@ -24,19 +44,18 @@ from cosmos.models import Agent, AgentTemplate, Run, Session, Source
 from cosmos.services import agents as agent_services
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Invalid
-from stars import services as star_services
-from stars.models import Star
-from workflows.models import Workflow
-
-from ..registry import ResourceConfig, site
-from .auth import KeyPrincipal, kind_resource
-from .links import api_url
-from .pagination import ResourcePagination, cursor_pagination
-from .params import whole_number
-from .parsers import JSONParser
-from .runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
-from .schema import SSE_EVENT_SCHEMA
-from .serializers import (
+from interfaces.connectors.models import RemoteAgent
+from interfaces.edge.auth import KeyPrincipal, kind_resource
+from interfaces.edge.links import api_link
+from interfaces.edge.params import whole_number
+from interfaces.edge.parsers import JSONParser
+from interfaces.edge.sse import parse_last_event_id, run_event_stream, sse_response
+from interfaces.http.pagination import ResourcePagination, cursor_pagination
+from interfaces.http.registry import site
+from interfaces.http.remote_agents import RemoteAgentViewSet
+from interfaces.http.runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
+from interfaces.http.schema import SSE_EVENT_SCHEMA
+from interfaces.http.serializers import (
     AgentStatusSerializer,
     EventPageSerializer,
     JoinSerializer,
@@ -46,9 +65,16 @@ from .serializers import (
     RunSerializer,
     StarMessageSerializer,
 )
-from .sse import parse_last_event_id, run_event_stream, sse_response
-from .views import ToolViewSet
-from .viewsets import STREAM_RENDERERS, wants_event_stream
+from interfaces.http.views import ToolViewSet
+from interfaces.http.viewsets import (
+    STREAM_RENDERERS,
+    ReadOnlyResourceViewSet,
+    ResourceViewSet,
+    wants_event_stream,
+)
+from stars import services as star_services
+from stars.models import Star
+from workflows.models import Workflow
 
 DEFINITION_READ_ONLY = ("source", "created_at", "updated_at")
 DEFINITION_ORDERING = ("id", "name", "created_at", "updated_at")
@@ -77,7 +103,7 @@ RUN_SCHEMA = {
 }
 
 
-class AgentResource(ResourceConfig):
+class AgentViewSet(ResourceViewSet):
     """Agents: definitions the runtime runs (a template merged with these overrides)."""
 
     resource_name = "agents"
@@ -86,11 +112,13 @@ class AgentResource(ResourceConfig):
     ordering_fields = DEFINITION_ORDERING
     read_only_fields = DEFINITION_READ_ONLY
 
-    def create_object(self, data: dict) -> Agent:
+    def perform_create(self, serializer) -> None:
+        # Through the service, so ASTEROS_MAX_AGENTS holds (409 cosmos_full).
+        data = dict(serializer.validated_data)
         agent_id = data.pop("id")
-        return agent_services.create_agent(agent_id, source=Source.DATABASE, **data)
+        serializer.instance = agent_services.create_agent(agent_id, source=Source.DATABASE, **data)
 
-    def delete_object(self, instance: Agent) -> None:
+    def perform_destroy(self, instance: Agent) -> None:
         agent_services.remove_agent(instance.id)
 
     @extend_schema(summary="Run the agent", **RUN_SCHEMA)
@@ -108,7 +136,7 @@ class AgentResource(ResourceConfig):
         return Response(AgentStatusSerializer(agent_services.agent_status(self.get_object().id)).data)
 
 
-class TemplateResource(ResourceConfig):
+class TemplateViewSet(ResourceViewSet):
     """Agent templates: reusable prompts, model settings and tools."""
 
     resource_name = "templates"
@@ -126,7 +154,7 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-class StarResource(ResourceConfig):
+class StarViewSet(ResourceViewSet):
     """Stars: teams of agents with one leader."""
 
     resource_name = "stars"
@@ -207,7 +235,7 @@ class StarResource(ResourceConfig):
         )
 
 
-class WorkflowResource(ResourceConfig):
+class WorkflowViewSet(ResourceViewSet):
     """Workflows: validated JSON definitions composing agents, stars and functions."""
 
     resource_name = "workflows"
@@ -223,7 +251,7 @@ class WorkflowResource(ResourceConfig):
         return start_run_response(request, kind="workflow", target=self.get_object().id, what="Workflow runs")
 
 
-class SessionResource(ResourceConfig):
+class SessionViewSet(ResourceViewSet):
     """Sessions: conversation threads carried across runs (history, state, concurrency policy)."""
 
     resource_name = "sessions"
@@ -233,12 +261,11 @@ class SessionResource(ResourceConfig):
     read_only_fields = ("created_at", "updated_at")
 
 
-class RunResource(ResourceConfig):
+class RunViewSet(ReadOnlyResourceViewSet):
     """Runs: every execution, newest first, with their events."""
 
     resource_name = "runs"
     serializer_class = RunSerializer
-    operations = ("list", "retrieve")
     pagination = "cursor"
     cursor_ordering = "-created_at"
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
@@ -313,7 +340,7 @@ class RunResource(ResourceConfig):
             "run": run.id,
             "status": run.status,
             "last_seq": last,
-            "next": None if exhausted else api_url(request, f"runs/{run.id}/events?after={last}&limit={limit}"),
+            "next": None if exhausted else f"{api_link(request, 'runs-events', id=run.id)}?after={last}&limit={limit}",
             "results": [{"seq": seq, "type": event.get("type", ""), "event": event} for seq, event in rows],
         }
         return Response(EventPageSerializer(page).data)
@@ -326,15 +353,11 @@ class RunResource(ResourceConfig):
         return Response(RunSerializer(run, context={"request": request}).data, status=http_status.HTTP_202_ACCEPTED)
 
 
-site.register(Agent, AgentResource)
-site.register(AgentTemplate, TemplateResource)
-site.register(Star, StarResource)
-site.register(Workflow, WorkflowResource)
-site.register(Session, SessionResource)
-site.register(Run, RunResource)
+site.register(Agent, AgentViewSet)
+site.register(AgentTemplate, TemplateViewSet)
+site.register(Star, StarViewSet)
+site.register(Workflow, WorkflowViewSet)
+site.register(Session, SessionViewSet)
+site.register(Run, RunViewSet)
 site.register_viewset("tools", ToolViewSet)
-
-from ..a2a.models import RemoteAgent  # noqa: E402  (kept with the A2A client, served like the others)
-from ..a2a.resources import RemoteAgentResource  # noqa: E402
-
-site.register(RemoteAgent, RemoteAgentResource)
+site.register(RemoteAgent, RemoteAgentViewSet)

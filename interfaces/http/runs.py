@@ -6,7 +6,6 @@ Parsing and rendering only; the run itself is ``cosmos.services.runs.start_run``
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from typing import Any
@@ -19,20 +18,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cosmos.db import db_call
-from cosmos.eventlog import follow
-from cosmos.kinds import kind_names
 from cosmos.logging import run_id_var
-from cosmos.models import TERMINAL_STATUSES, Run
-from cosmos.services.errors import Invalid, NotImplementedYet
-from cosmos.services.leases import next_seq
+from cosmos.models import Run
+from cosmos.services.errors import Invalid
 from cosmos.services.runs import start_run
-
-from .auth import caller_of
-from .errors import DATABASE_ERRORS
-from .schema import SSE_EVENT_SCHEMA
-from .serializers import RunRequestSerializer, RunSerializer
-from .sse import run_event_stream, sse_response
-from .viewsets import wants_event_stream
+from interfaces.edge.auth import caller_of
+from interfaces.edge.errors import DATABASE_ERRORS
+from interfaces.edge.runs import require_kind, wait_for_run
+from interfaces.edge.sse import run_event_stream, sse_response
+from interfaces.http.schema import SSE_EVENT_SCHEMA
+from interfaces.http.serializers import RunRequestSerializer, RunSerializer
+from interfaces.http.viewsets import wants_event_stream
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +57,6 @@ RUN_RESPONSES = {
 }
 
 
-def require_kind(kind: str, what: str) -> None:
-    """501 until the engine of ``kind`` has registered itself (checked on every request)."""
-    if kind not in kind_names():
-        raise NotImplementedYet(
-            f"{what} are not available yet: no engine is installed for run kind {kind!r}.",
-            details={"kind": kind, "available_kinds": kind_names()},
-        )
-
-
 def parse_wait(request: Request) -> float | None:
     raw = request.query_params.get("wait")
     if raw is None or raw == "":
@@ -83,21 +70,6 @@ def parse_wait(request: Request) -> float | None:
             f"'wait' must be a number of seconds above 0 and at most {int(MAX_WAIT_SECONDS)}.", details={"wait": raw}
         )
     return wait
-
-
-async def wait_for_run(run_id: str, timeout: float) -> bool:
-    """Wait until the run is over (its terminal event); True if it ended within ``timeout``."""
-    after = await db_call(next_seq, run_id)
-    status = await db_call(lambda: Run.objects.filter(id=run_id).values_list("status", flat=True).first())
-    if status is None or status in TERMINAL_STATUSES:
-        return True
-    try:
-        async with asyncio.timeout(timeout):
-            async for _seq, _event in follow(run_id, after=after):
-                pass
-    except TimeoutError:
-        return False
-    return True
 
 
 def start_run_response(request: Request, *, kind: str, target: str, what: str = "Runs") -> Any:

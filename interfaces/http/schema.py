@@ -57,7 +57,7 @@ class AsterAutoSchema(AutoSchema):
         return super()._get_format_parameters()
 
     def _get_response_bodies(self, direction="response"):
-        from .serializers import ErrorSerializer
+        from interfaces.http.serializers import ErrorSerializer
 
         responses = super()._get_response_bodies(direction)
         if direction != "response":
@@ -81,7 +81,7 @@ class AsterAutoSchema(AutoSchema):
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents ``APIKeyAuthentication``: a Bearer token or an ``X-API-Key`` header."""
 
-    target_class = "interfaces.http.auth.APIKeyAuthentication"
+    target_class = "interfaces.edge.auth.APIKeyAuthentication"
     name = ["BearerAuth", "ApiKeyAuth"]
 
     def get_security_requirement(self, auto_schema):

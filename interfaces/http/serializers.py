@@ -14,9 +14,8 @@ from rest_framework import fields as drf_fields
 from rest_framework import relations, serializers
 
 from cosmos.models import Run
+from interfaces.edge.links import run_links
 from stars.models import Role
-
-from .links import run_links
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -1,5 +1,8 @@
 """Routes of the HTTP interface, all generated from the registry, under ASTEROS_API_PREFIX.
 
+This is the one place that reads the prefix: links are reversed from these routes' names
+(``interfaces.edge.links.api_link``), and ``manage.py asteros routes`` lists them.
+
 No trailing slash: ``GET /api/agents`` is the seed's route. ``RequestContextMiddleware``
 drops a trailing slash under the prefix, so ``/api/agents/`` reaches the same view.
 """
@@ -7,15 +10,17 @@ drops a trailing slash under the prefix, so ``/api/agents/`` reaches the same vi
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
-from ..registry import site
-from .keys import KeyUsageView
-from .schema import DocsView
-from .views import APIRootView
+from interfaces.edge.links import API_NAMESPACE, API_ROOT_ROUTE
+from interfaces.http.keys import KeyUsageView
+from interfaces.http.kind_runs import KindCollectionConverter, KindRunView
+from interfaces.http.registry import site
+from interfaces.http.schema import DocsView
+from interfaces.http.views import APIRootView
 
-API_NAMESPACE = "api"
+register_converter(KindCollectionConverter, "kind")
 
 
 def api_prefix() -> str:
@@ -30,8 +35,10 @@ def build_urlpatterns() -> list:
         path("docs", DocsView.as_view(url_name=f"{API_NAMESPACE}:schema"), name="docs"),
         path("keys/me/usage", KeyUsageView.as_view(), name="key-usage"),
         *site.get_urls(),
+        # After the resources: a kind an app registered, with no resource of its own
+        path("<kind:collection>/<str:target>/run", KindRunView.as_view(), name="kind-run"),
     ]
     return [
-        path(prefix, APIRootView.as_view(), name="asteros-api-root"),
+        path(prefix, APIRootView.as_view(), name=API_ROOT_ROUTE),
         path(f"{prefix}/", include((inner, API_NAMESPACE), namespace=API_NAMESPACE)),
     ]

@@ -14,15 +14,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cosmos.services.errors import NotFound, ServiceError
-
-from ..health import VERSION, health_report
-from .auth import AccessDenied, authenticate_request, principal_sees_everything
-from .links import api_url, base_urls
-from .metrics import scrape
-from .pagination import ResourcePagination
-from .permissions import MetricsPermission
-from .serializers import APIRootSerializer, HealthSerializer, ToolSerializer
-from .viewsets import AsterViewMixin
+from cosmos.version import VERSION
+from interfaces.edge.auth import AccessDenied, authenticate_request, principal_sees_everything
+from interfaces.edge.links import api_link, base_urls
+from interfaces.edge.permissions import MetricsPermission
+from interfaces.http.health import health_report
+from interfaces.http.metrics import scrape
+from interfaces.http.pagination import ResourcePagination
+from interfaces.http.serializers import APIRootSerializer, HealthSerializer, ToolSerializer
+from interfaces.http.viewsets import AsterViewMixin
 
 
 class APIRootView(AsterViewMixin, APIView):
@@ -32,16 +32,16 @@ class APIRootView(AsterViewMixin, APIView):
 
     @extend_schema(responses=APIRootSerializer, summary="The API root")
     def get(self, request):
-        from ..registry import site
+        from interfaces.http.registry import site
 
         http, _ = base_urls(request)
         body = {
             "name": settings.ASTEROS.name,
             "version": VERSION,
-            "resources": {name: api_url(request, name) for name in site.names()},
+            "resources": {name: api_link(request, f"{basename}-list") for name, basename in site.collections().items()},
             "links": {
-                "schema": api_url(request, "schema"),
-                "docs": api_url(request, "docs"),
+                "schema": api_link(request, "schema"),
+                "docs": api_link(request, "docs"),
                 "health": f"{http}/health",
                 "metrics": f"{http}/metrics",
             },

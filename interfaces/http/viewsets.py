@@ -1,19 +1,19 @@
-"""Bases of every HTTP view: the generated resource viewsets and the hand-written views."""
+"""Bases of every HTTP view: the resource viewsets (``ResourceViewSet`` and kin) and the hand-written views."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, ProtectedError, QuerySet, RestrictedError
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from cosmos.services.errors import Conflict, conflict_on_integrity
-
-from .auth import KeyPrincipal
-from .schema import AsterAutoSchema
+from interfaces.edge.auth import KeyPrincipal
+from interfaces.http.schema import AsterAutoSchema
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -51,15 +51,37 @@ class AsterViewMixin:
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
-    """Base of every generated viewset (see ``interfaces.registry``).
+class GenericResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
+    """Base of a registered resource with no operations yet (DRF's ``GenericViewSet``, for AsterOS).
 
-    Writes go through three hooks a ``ResourceConfig`` may override to call a service:
-    ``create_object(data)``, ``update_object(instance, data)`` and ``delete_object(instance)``.
+    Register a subclass with ``interfaces.http.registry.site.register(Model, ViewSet)``; the
+    registry fills in ``queryset``, a generated ``serializer_class`` (unless one is declared),
+    ``filter_backends`` and ``pagination_class`` (unless declared) from the attributes below.
+    Most resources subclass ``ResourceViewSet`` (every operation) or ``ReadOnlyResourceViewSet``;
+    for another set, list DRF's mixins *after* this class (so its ``perform_*`` stay in force)::
+
+        class ReportViewSet(GenericResourceViewSet, mixins.ListModelMixin, mixins.CreateModelMixin): ...
+
+    Writes: ``perform_create`` / ``perform_update`` validate the row with the model's
+    ``full_clean`` and save it (a create is always an INSERT); ``perform_destroy`` deletes it, a
+    row still in use being a 409 ``in_use``. Override them DRF's way to call a service instead:
+    set ``serializer.instance`` to what the service returns, or call ``super()`` and go on.
     """
 
-    resource_name: str = ""
-    filter_fields: Any = ()
+    # --- declarations, read by the registry (interfaces.http.registry)
+    resource_name: str | None = None  # the URL segment; default: the model's plural name, slugified
+    lookup_field: str | None = None  # default: the model's primary key
+    lookup_value_regex: str = "[^/]+"
+    fields: Sequence[str] | str = "__all__"  # of the generated serializer
+    exclude: Sequence[str] | None = None
+    read_only_fields: Sequence[str] = ()
+    write_once_fields: Sequence[str] | None = None  # settable on create only; default: the key
+    search_fields: Sequence[str] = ()  # ?search=
+    filter_fields: Sequence[str] | Mapping[str, str] = ()  # ?field=value; a list, or param -> ORM lookup
+    ordering_fields: Sequence[str] = ()  # ?ordering=
+    ordering: Sequence[str] | None = None
+    pagination: str = "page"  # "page" (limit/offset) or "cursor" (ordered by cursor_ordering)
+    cursor_ordering: str = "-created_at"
 
     # --- per-key resource restrictions ("agents:chat-agent")
 
@@ -90,39 +112,25 @@ class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
     # serializer's uniqueness check) is a 409 ``already_exists``, never a 500.
 
     def perform_create(self, serializer) -> None:
-        with conflict_on_integrity(self._duplicate_message(serializer.validated_data)):
-            serializer.instance = self.create_object(dict(serializer.validated_data))
+        data = dict(serializer.validated_data)
+        with conflict_on_integrity(self.duplicate_message(data)):
+            instance = self.get_queryset().model(**data)
+            _clean(instance)
+            # An INSERT, never an UPDATE: with a chosen id, save() would first try an UPDATE, which
+            # overwrites (or nulls the creation time of) a row a concurrent create committed.
+            instance.save(force_insert=True)
+        serializer.instance = instance
 
     def perform_update(self, serializer) -> None:
-        with conflict_on_integrity(self._duplicate_message(serializer.validated_data)):
-            serializer.instance = self.update_object(serializer.instance, dict(serializer.validated_data))
+        instance = serializer.instance
+        data = dict(serializer.validated_data)
+        with conflict_on_integrity(self.duplicate_message(data)):
+            for name, value in data.items():
+                setattr(instance, name, value)
+            _clean(instance)
+            instance.save()
 
-    def _duplicate_message(self, data: dict) -> str:
-        meta = self.get_queryset().model._meta
-        key = data.get(meta.pk.name)
-        what = meta.verbose_name.capitalize()
-        return f"{what} {key!r} already exists." if key is not None else f"{what} conflicts with an existing one."
-
-    def perform_destroy(self, instance) -> None:
-        self.delete_object(instance)
-
-    def create_object(self, data: dict) -> Model:
-        model = self.get_queryset().model
-        instance = model(**data)
-        _clean(instance)
-        # An INSERT, never an UPDATE: with a chosen id, save() would first try an UPDATE, which
-        # overwrites (or nulls the creation time of) a row a concurrent create committed.
-        instance.save(force_insert=True)
-        return instance
-
-    def update_object(self, instance: Model, data: dict) -> Model:
-        for name, value in data.items():
-            setattr(instance, name, value)
-        _clean(instance)
-        instance.save()
-        return instance
-
-    def delete_object(self, instance: Model) -> None:
+    def perform_destroy(self, instance: Model) -> None:
         try:
             instance.delete()
         except (ProtectedError, RestrictedError) as exc:
@@ -133,6 +141,27 @@ class ResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
                 code="in_use",
                 details={"used_by": users},
             ) from None
+
+    def duplicate_message(self, data: Mapping[str, Any]) -> str:
+        meta = self.get_queryset().model._meta
+        key = data.get(meta.pk.name)
+        what = meta.verbose_name.capitalize()
+        return f"{what} {key!r} already exists." if key is not None else f"{what} conflicts with an existing one."
+
+
+class ResourceViewSet(
+    GenericResourceViewSet,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+):
+    """Every operation: list, create, retrieve, update (PUT, PATCH) and destroy (``ModelViewSet``)."""
+
+
+class ReadOnlyResourceViewSet(GenericResourceViewSet, mixins.RetrieveModelMixin, mixins.ListModelMixin):
+    """List and retrieve only (``ReadOnlyModelViewSet``); ``@action`` routes may still write."""
 
 
 def _clean(instance: Model) -> None:

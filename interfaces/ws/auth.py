@@ -18,11 +18,12 @@ whose ``Origin`` the HTTP CORS policy would refuse (``cors_allows``: with no ori
 pages only) is refused with 4403, so no other web page can read or drive a local server's runs.
 
 Keys never go in the query string (it ends up in access logs) and are never logged here.
-Consumers call ``authorize`` and, when it raises ``AccessDenied``, accept and close at once
-with ``close_code(exc)``: 4401 (not authenticated, or a bad key), 4403 (not allowed) or 4429 (the
-key's requests per minute are used up; the frame's ``details`` say when to retry), after a
-``{"type": "error", ...}`` frame that says why. (Closing before accepting would reach the
-client as an HTTP 403 with no code at all.)
+Consumers call ``authorize`` and, when it raises (``AccessDenied``, or the key's
+``QuotaExceeded``), classify the error like every door (``interfaces.edge.errors.classify``) and
+accept and close at once with ``close_code(status)``: 4401 (not authenticated, or a bad key),
+4403 (not allowed) or 4429 (the key's requests per minute are used up; the frame's ``details``
+say when to retry), after a ``{"type": "error", ...}`` frame that says why. (Closing before
+accepting would reach the client as an HTTP 403 with no code at all.)
 """
 
 from __future__ import annotations
@@ -37,13 +38,12 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from cosmos.db import db_call
-
-from ..http.auth import AccessDenied, KeyPrincipal, principal_allows, principal_sees_everything, require_access
-from ..quotas import QuotaExceeded
+from interfaces.edge.auth import AccessDenied, KeyPrincipal, principal_allows, principal_sees_everything, require_access
 
 KEY_PROTOCOL_PREFIX = "asteros.key."
 PUBLIC_PROTOCOL = "asteros"
-CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 400: 4400, 409: 4409, 429: 4429}
+# A refusal's HTTP status as a close code; a bug of ours is 1011 (RFC 6455: internal error).
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 400: 4400, 409: 4409, 429: 4429, 503: 4503, 500: 1011}
 
 
 def _headers(scope: dict) -> dict[str, str]:
@@ -54,7 +54,7 @@ def _headers(scope: dict) -> dict[str, str]:
 
 
 def key_headers(headers: dict[str, str]) -> dict[str, str]:
-    """The key-carrying headers, spelled as ``interfaces.http.auth`` looks them up."""
+    """The key-carrying headers, spelled as ``interfaces.edge.auth`` looks them up."""
     out = {}
     if "authorization" in headers:
         out["Authorization"] = headers["authorization"]
@@ -208,7 +208,8 @@ async def authorize(
     object_id: str | None = None,
     staff_only: bool = False,
 ) -> Any:
-    """The principal of this connection, allowed ``required`` (a key scope); else AccessDenied.
+    """The principal of this connection, allowed ``required`` (a key scope); else AccessDenied
+    (or ``QuotaExceeded``: the handshake counts as one request of the key).
 
     With ``ASTEROS_ENABLE_AUTH`` off anyone the CORS policy allows may connect, as with the HTTP API, except where
     ``staff_only`` (the dashboard): that needs a staff session or a key with the scope and no
@@ -222,12 +223,9 @@ async def authorize(
             "Auth is off, so only pages of this server, of a trusted origin or of the CORS policy may connect "
             "(ASTEROS_CORS_ALLOWED_ORIGINS; with none, loopback pages only).",
         )
-    try:
-        principal = await db_call(
-            require_access, found.headers, found.user, required, resource=resource, object_id=object_id
-        )
-    except QuotaExceeded as exc:  # the handshake counts as one request of the key
-        raise AccessDenied(exc.status, exc.code, exc.message, exc.details) from None
+    principal = await db_call(
+        require_access, found.headers, found.user, required, resource=resource, object_id=object_id
+    )
     if staff_only and not principal_allows(principal, required):
         if principal is None or not getattr(principal, "is_authenticated", False):
             raise AccessDenied(401, "not_authenticated", "Log in as staff (or send an API key) to use this.")
@@ -247,5 +245,6 @@ def may(principal: Any, required: str, *, resource: str | None = None, object_id
     return not (resource and isinstance(principal, KeyPrincipal) and not principal.allows_resource(resource, object_id))
 
 
-def close_code(exc: AccessDenied) -> int:
-    return CLOSE_CODES.get(exc.status, 4403)
+def close_code(status: int) -> int:
+    """The close code for a refusal with this HTTP status."""
+    return CLOSE_CODES.get(status, 4403)

@@ -14,13 +14,14 @@
   and ``retry`` answer with ``started`` / ``cancelled`` / ``retried`` or ``error``.
 
 Live data comes from the AsterOS bus (Redis pub/sub in distributed mode), so every consumer
-sees runs executed by any worker process; the consumers use no channel layer of their own.
+sees runs executed by any worker process; Channels runs the consumers without a channel layer
+(the project configures none: docs/architecture.md, "Live events and the channel layer").
 Close codes: 4400 bad request, 4401 not authenticated, 4403 forbidden, 4404 not found, 4429 the
 API key's requests per minute are used up, 4503 the database cannot be reached (reconnect with
 ``?after=N`` in a few seconds), 1009 a frame over ASTEROS_MAX_BODY_BYTES (after an
 ``error`` frame with the code ``payload_too_large``). A frame that is not a JSON object gets an
 ``error`` frame (``malformed_request``) and the socket stays open. Each run a message starts counts as one more request
-of the key, and runs started here meet the key's run quotas like any other (``interfaces.quotas``).
+of the key, and runs started here meet the key's run quotas like any other (``interfaces.keys.quotas``).
 """
 
 from __future__ import annotations
@@ -38,20 +39,20 @@ from django.conf import settings
 from cosmos.bus import LIFECYCLE_CHANNEL, get_bus
 from cosmos.db import db_call
 from cosmos.eventlog import follow
-from cosmos.kinds import all_kinds, either, find_kind, kind_for_collection
+from cosmos.kinds import all_kinds, either, find_kind
 from cosmos.models import Run
-from cosmos.services.errors import Invalid, ServiceError
+from cosmos.services.errors import Invalid, NotFound, ServiceError
 from cosmos.services.runs import cancel_run
-
-from ..agui.input import parse_run_agent_input
-from ..agui.services import agui_events, start_agui_run
-from ..dashboard import services as dashboard
-from ..http.auth import AccessDenied, caller_of, count_key_request, kind_resource
-from ..http.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
-from ..http.params import parse_whole_number
-from ..http.parsers import loads
-from ..http.runs import require_kind
-from .auth import authorize, close_code, credentials, may
+from interfaces.agui.input import parse_run_agent_input
+from interfaces.agui.services import agui_events, start_agui_run
+from interfaces.console import services as dashboard
+from interfaces.edge.auth import AccessDenied, caller_of, count_key_request, kind_resource
+from interfaces.edge.errors import DATABASE_ERRORS, Refusal, classify
+from interfaces.edge.params import parse_whole_number
+from interfaces.edge.parsers import loads
+from interfaces.edge.runs import require_kind
+from interfaces.edge.targets import resolve_kind
+from interfaces.ws.auth import authorize, close_code, credentials, may
 
 logger = logging.getLogger(__name__)
 
@@ -65,28 +66,20 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     principal: Any = None
 
-    async def refuse(self, code: int, error: str, message: str, details: Any = None) -> None:
-        """Accept, say why, close with ``code`` (a close before accept would hide the code)."""
+    async def refuse(self, exc: Exception) -> None:
+        """Refuse the connection: accept, say why in an error frame, close with the code of the
+        classified error (a close before accept would hide the code)."""
+        refusal = classify(exc)
         await self.accept(credentials(self.scope).subprotocol)
-        frame = {"type": "error", "code": error, "message": message}
-        if details is not None:
-            frame["details"] = details
-        await self.send_json(frame)
-        await self.close(code=code)
-
-    async def deny(self, exc: AccessDenied) -> None:
-        await self.refuse(close_code(exc), exc.code, exc.message, exc.details)
+        await self.send_json(error_frame(refusal))
+        await self.close(code=close_code(refusal.status))
 
     async def send_error(self, exc: Exception, ref: Any = None) -> None:
-        if isinstance(exc, ServiceError):
-            body = {"type": "error", "code": exc.code, "message": exc.message}
-            if exc.details is not None:
-                body["details"] = exc.details
-        else:
-            body = {"type": "error", "code": "error", "message": str(exc)}
+        """An error frame on an open socket, which stays open."""
+        frame = error_frame(classify(exc))
         if ref is not None:
-            body["ref"] = ref
-        await self.send_json(body)
+            frame["ref"] = ref
+        await self.send_json(frame)
 
     async def open(self) -> None:
         await self.accept(credentials(self.scope).subprotocol)
@@ -114,6 +107,14 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
 
+def error_frame(refusal: Refusal) -> dict[str, Any]:
+    """A classified error as the websocket error frame."""
+    frame = {"type": "error", "code": refusal.code, "message": refusal.message}
+    if refusal.details is not None:
+        frame["details"] = refusal.details
+    return frame
+
+
 def _frame_size(text_data: str | None, bytes_data: bytes | None, limit: int) -> int:
     if text_data is None:
         return len(bytes_data or b"")
@@ -129,8 +130,23 @@ async def _cancel_task(task: asyncio.Task | None) -> None:
             await task
 
 
-def _run_brief(run_id: str) -> dict | None:
-    return Run.objects.filter(id=run_id).values("id", "kind", "target", "status").first()
+def _run_brief(run_id: str) -> dict:
+    try:
+        brief = Run.objects.filter(id=run_id).values("id", "kind", "target", "status").first()
+    except DATABASE_ERRORS:
+        raise
+    except Exception:  # not a UUID
+        brief = None
+    if brief is None:
+        raise NotFound(f"No run with id {run_id!r}.")
+    return brief
+
+
+def _after(query: dict[str, list[str]]) -> int:
+    try:
+        return parse_whole_number((query.get("after") or ["0"])[0])
+    except ValueError:
+        raise Invalid("'after' must be the seq of an event (0 or more).", code="invalid_after") from None
 
 
 def _status(run_id: str) -> str | None:
@@ -146,28 +162,14 @@ class RunStreamConsumer(BaseConsumer):
         self.run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
-            after = parse_whole_number((query.get("after") or ["0"])[0])
-        except ValueError:
-            await self.refuse(4400, "invalid_after", "'after' must be the seq of an event (0 or more).")
-            return
-        try:
+            after = _after(query)
             self.principal = await authorize(self.scope, "read")
-        except AccessDenied as exc:
-            await self.deny(exc)
-            return
-        try:
             brief = await db_call(_run_brief, self.run_id)
-        except DATABASE_ERRORS:
-            await self.refuse(4503, "unavailable", DATABASE_UNAVAILABLE)
-            return
-        except Exception:  # not a UUID
-            brief = None
-        if brief is None:
-            await self.refuse(4404, "not_found", f"No run with id {self.run_id!r}.")
-            return
-        self.resource = (kind_resource(brief["kind"]) or brief["kind"], brief["target"])
-        if not may(self.principal, "read", resource=self.resource[0], object_id=self.resource[1]):
-            await self.refuse(4403, "permission_denied", "This API key may not see this run.")
+            self.resource = (kind_resource(brief["kind"]) or brief["kind"], brief["target"])
+            if not may(self.principal, "read", resource=self.resource[0], object_id=self.resource[1]):
+                raise AccessDenied(403, "permission_denied", "This API key may not see this run.")
+        except Exception as exc:
+            await self.refuse(exc)
             return
         self.run_id = str(brief["id"])
         await self.open()
@@ -217,17 +219,14 @@ class AGUIConsumer(BaseConsumer):
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
-        collection = kwargs["collection"]
-        found = kind_for_collection(collection) or find_kind(collection)  # "stars" or "star"
-        if found is None:
-            await self.refuse(4404, "not_found", f"No websocket endpoint at {self.scope.get('path', '')!r}.")
-            return
-        self.kind, self.label = found.name, found.label
-        self.target = kwargs["object_id"]
+        missing = f"No websocket endpoint at {self.scope.get('path', '')!r}."
         try:
+            found = resolve_kind(kwargs["collection"], missing, by_name=True)  # "stars" or "star"
+            self.kind, self.label = found.name, found.label
+            self.target = kwargs["object_id"]
             self.principal = await authorize(self.scope, "run", resource=found.collection, object_id=self.target)
-        except AccessDenied as exc:
-            await self.deny(exc)
+        except Exception as exc:
+            await self.refuse(exc)
             return
         await self.open()
 
@@ -251,10 +250,10 @@ class AGUIConsumer(BaseConsumer):
             require_kind(self.kind, self.label)
             await db_call(count_key_request, self.principal)  # each run started here is a request
             started = await db_call(start_agui_run, self.kind, self.target, parsed, caller=caller_of(self.principal))
-        except ServiceError as exc:
+        except Exception as exc:
             # No run started: AG-UI lets a stream open with RUN_ERROR.
-            error = {"type": "RUN_ERROR", "message": exc.message, "code": exc.code}
-            await self.send_json(error)
+            refusal = classify(exc)
+            await self.send_json({"type": "RUN_ERROR", "message": refusal.message, "code": refusal.code})
             return
         self.current_run = started.run_id
         self.task = asyncio.create_task(self.pump(started))
@@ -296,8 +295,8 @@ class DashboardConsumer(BaseConsumer):
     async def connect(self) -> None:
         try:
             self.principal = await authorize(self.scope, "read", staff_only=True)
-        except AccessDenied as exc:
-            await self.deny(exc)
+        except Exception as exc:
+            await self.refuse(exc)
             return
         await self.open()
         # Subscribe before the snapshot, so no change between the two is missed.
@@ -365,11 +364,8 @@ class DashboardConsumer(BaseConsumer):
                 await self.send_json({"type": "pong", "ref": ref})
             else:
                 raise Invalid("'action' must be start, cancel, retry, snapshot or ping.", code="unknown_action")
-        except (ServiceError, AccessDenied) as exc:
-            if isinstance(exc, AccessDenied):
-                await self.send_json({"type": "error", "code": exc.code, "message": exc.message, "ref": ref})
-            else:
-                await self.send_error(exc, ref)
+        except Exception as exc:
+            await self.send_error(exc, ref)
 
     def check(self, required: str, resource: str | None = None, object_id: str | None = None) -> None:
         if not may(self.principal, required, resource=resource, object_id=object_id):
@@ -389,4 +385,4 @@ class NotFoundConsumer(BaseConsumer):
 
     async def connect(self) -> None:
         path = self.scope.get("path", "")
-        await self.refuse(4404, "not_found", f"No websocket endpoint at {path!r}.")
+        await self.refuse(NotFound(f"No websocket endpoint at {path!r}."))

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cosmos.models import Agent, Run, RunStatus, Session, WorkerHeartbeat
-from interfaces.models import APIKey, hash_key
+from interfaces.keys.models import APIKey, hash_key
 from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
     add_event,
@@ -38,8 +38,8 @@ READ_ONLY = {"cosmos.RunEvent", "cosmos.WorkerHeartbeat", "stars.StarMessage"}
 OBJECTS = {
     "auth.User": lambda user: user,
     "auth.Group": lambda user: Group.objects.create(name="operators"),
-    "interfaces.APIKey": lambda user: APIKey.generate("ci", ["read"])[0],
-    "interfaces.RemoteAgent": lambda user: make_remote_agent(),
+    "keys.APIKey": lambda user: APIKey.generate("ci", ["read"])[0],
+    "connectors.RemoteAgent": lambda user: make_remote_agent(),
     "cosmos.AgentTemplate": lambda user: make_template(),
     "cosmos.Agent": lambda user: make_agent(tools=["calculator"]),
     "cosmos.Session": lambda user: Session.objects.create(id="session-1", kind="agent", target="chat-agent"),

@@ -36,10 +36,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 # At import, not in a test: importing it runs django.setup(), which reconfigures logging.
 from asteros_site.asgi import application
+from cosmos.kinds import ExecutionResult, register_kind, unregister_kind
 from cosmos.models import Run, RunStatus, Session
-from interfaces.a2a.models import RemoteAgent
-from interfaces.models import APIKey
+from interfaces.connectors.models import RemoteAgent
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run, make_star, make_template, make_workflow, workflow_definition
+from workflows.models import Workflow
+from workflows.services import get_workflow
 
 SETTINGS_KEY = "matrix-settings-key-0123456789"
 FILTERED = "filtered"  # a list answered without the rows the key may not see
@@ -139,6 +142,8 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     "api:stars-messages": (api("GET", "/stars/{star}/messages", "read", "stars"),),
     **rest_resource("workflows", "workflow"),
     "api:workflows-execute": (api("POST", "/workflows/{workflow}/execute", "run", "workflows"),),
+    # A kind an app registers, with no REST resource of its own (the probe kind below)
+    "api:kind-run": (api("POST", "/probes/{workflow}/run", "run", "probes"),),
     **rest_resource("sessions", "session"),
     # A run belongs to its target: a key limited to other agents does not see the sample agent's run.
     "api:runs-list": (api("GET", "/runs", "read", "agents", restricted=FILTERED, listed="run"),),
@@ -229,6 +234,21 @@ def make_world() -> World:
         run=make_run(target=agent.id, status=RunStatus.SUCCEEDED, events=["RUN_STARTED", "RUN_FINISHED"]),
         remote_agent=RemoteAgent.objects.create(name="matrix_remote", url="http://127.0.0.1:9/a2a"),
     )
+
+
+async def _execute_probe(context) -> ExecutionResult:
+    return ExecutionResult(output="probed")
+
+
+@pytest.fixture(autouse=True)
+def probe_kind() -> Iterator[None]:
+    """A fourth run kind ("probe", collection "probes", on the Workflow table), so that the
+    routes every registered kind gets are in the matrix too."""
+    register_kind("probe", _execute_probe, get_workflow, target_model=Workflow)
+    try:
+        yield
+    finally:
+        unregister_kind("probe")
 
 
 @pytest.fixture
@@ -606,8 +626,9 @@ WS_MATRIX: dict[str, WsCall] = {
 
 
 def asgi_websocket_router() -> Any:
-    """The URLRouter inside the real ASGI application's websocket middleware stack."""
-    app = application.application_mapping["websocket"]
+    """The URLRouter inside the real ASGI application's websocket middleware stack (under the
+    start-up layer, ``asteros_site.serving.StartBeforeServing``)."""
+    app = application.application.application_mapping["websocket"]
     while not hasattr(app, "routes"):
         app = app.inner
     return app

@@ -33,7 +33,7 @@ from django.urls import reverse
 # would drop the test's log capture.
 from asteros_site.asgi import application
 from cosmos.logging import ContextFilter
-from interfaces.models import KEY_PREFIX, APIKey
+from interfaces.keys.models import KEY_PREFIX, APIKey
 from tests.factories import make_agent
 from tests.support.runs import wait_for_run
 
@@ -211,9 +211,7 @@ async def test_keys_are_in_no_log_line_and_no_response(capture, settings_options
 
 @pytest.mark.django_db
 def test_a_key_made_in_the_admin_is_shown_once_and_logged_nowhere(capture, staff_client):
-    created = staff_client.post(
-        reverse("admin:interfaces_apikey_add"), {"name": "ci", "scopes": ["read"], "resources": "[]"}
-    )
+    created = staff_client.post(reverse("admin:keys_apikey_add"), {"name": "ci", "scopes": ["read"], "resources": "[]"})
     response = staff_client.get(created.url)
     shown = [str(m) for m in get_messages(response.wsgi_request) if "new API key" in str(m)]
     assert len(shown) == 1
@@ -221,8 +219,8 @@ def test_a_key_made_in_the_admin_is_shown_once_and_logged_nowhere(capture, staff
     key = APIKey.objects.get()
     # Messages are kept in the session: the key never travels in a (signed, readable) cookie.
     assert raw not in str(created.cookies) + str(response.cookies)
-    staff_client.get(reverse("admin:interfaces_apikey_change", args=[key.pk]))
-    staff_client.get(reverse("admin:interfaces_apikey_changelist"))
+    staff_client.get(reverse("admin:keys_apikey_change", args=[key.pk]))
+    staff_client.get(reverse("admin:keys_apikey_changelist"))
     # The admin's own log (LogEntry, the object's history) names the key by its prefix only.
     history = json.dumps(list(LogEntry.objects.values("object_repr", "change_message")))
     assert key.prefix in history

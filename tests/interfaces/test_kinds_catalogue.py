@@ -22,13 +22,14 @@ from django.test import AsyncClient, Client
 from cosmos import kinds
 from cosmos.kinds import ExecutionResult, register_kind, unregister_kind
 from cosmos.models import Run
+from cosmos.services.errors import NotFound
 from cosmos.services.runs import start_run
-from interfaces.a2a.targets import all_targets, get_target
-from interfaces.dashboard.services import targets as dashboard_targets
-from interfaces.http.auth import kind_resource
-from interfaces.models import APIKey
-from interfaces.routing import websocket_urlpatterns
+from interfaces.console.services import targets as dashboard_targets
+from interfaces.edge.auth import kind_resource
+from interfaces.edge.targets import all_targets, get_target
+from interfaces.keys.models import APIKey
 from interfaces.ws.auth import WebsocketAuthMiddleware
+from interfaces.ws.routing import websocket_urlpatterns
 from tests.factories import make_agent, make_workflow, workflow_definition
 from workflows.models import Workflow
 
@@ -40,7 +41,8 @@ async def execute_probe(context) -> ExecutionResult:
 
 
 def check_probe(target: str) -> None:
-    return None
+    if not Workflow.objects.filter(id=target).exists():
+        raise NotFound(f"No probe {target!r}.")
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ def test_a2a_dashboard_and_agui_describe_a_fourth_kind(probe_kind):
     card = Client().get(f"/a2a/probes/{workflow.id}/.well-known/agent-card.json")
     assert card.status_code == 200, card.content
     assert card.json()["skills"][0]["tags"] == ["probe"]
-    assert ("probe", workflow.id) in [(c["kind"], c["id"]) for c in dashboard_targets()]
+    assert ("probe", "Probes", workflow.id) in [(c["kind"], c["label"], c["id"]) for c in dashboard_targets()]
 
     described = Client().get(f"/agui/probes/{workflow.id}")
     assert described.status_code == 200, described.content
@@ -172,3 +174,61 @@ def test_a_kind_whose_name_or_collection_cannot_be_a_url_segment_is_refused():
     with pytest.raises(ValueError, match="must match"):
         register_kind("probe", execute_probe, check_probe, collection="Probes/all")
     assert kinds.find_kind("probe") is None
+
+
+@pytest.mark.django_db
+def test_rest_runs_a_fourth_kind_at_its_collection(probe_kind, settings_options):
+    workflow = make_workflow(definition=workflow_definition(make_agent().id))
+    client = Client()
+    started = client.post(f"/api/probes/{workflow.id}/run", {"input": "hi"}, content_type="application/json")
+    assert started.status_code == 202, started.content
+    run = Run.objects.get(id=started.json()["id"])
+    assert (run.kind, run.target, run.origin) == ("probe", workflow.id, "api")
+    assert started["Location"].endswith(f"/api/runs/{run.id}")
+
+    missing = client.post("/api/probes/no-such-workflow/run", {"input": "hi"}, content_type="application/json")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    # Kinds with a REST resource keep their own routes only; paths naming no kind stay 404.
+    for path in (f"/api/workflows/{workflow.id}/run", "/api/templates/x/run", "/api/nothing/x/run"):
+        answer = client.post(path, {"input": "hi"}, content_type="application/json")
+        assert answer.status_code == 404, (path, answer.status_code)
+
+    settings_options(enable_auth=True, api_key="s" * 32)
+    mine = APIKey.generate("probe-runner", ["run"], [f"probes:{workflow.id}"])[1]
+    other = APIKey.generate("other-runner", ["run"], ["probes:another"])[1]
+    reader = APIKey.generate("reader", ["read"])[1]
+    url = f"/api/probes/{workflow.id}/run"
+    assert client.post(url, {"input": "hi"}, content_type="application/json").status_code == 401
+    assert (
+        client.post(url, {"input": "hi"}, content_type="application/json", headers=_bearer(reader)).status_code == 403
+    )
+    assert client.post(url, {"input": "hi"}, content_type="application/json", headers=_bearer(other)).status_code == 404
+    assert client.post(url, {"input": "hi"}, content_type="application/json", headers=_bearer(mine)).status_code == 202
+
+    unregister_kind("probe")
+    assert client.post(url, {"input": "hi"}, content_type="application/json", headers=_bearer(mine)).status_code == 404
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.django_db
+def test_runs_of_a_fourth_kind_are_filtered_by_kind_in_the_api_and_the_admin(probe_kind, staff_client):
+    workflow = make_workflow(definition=workflow_definition(make_agent().id))
+    probe_run, _ = start_run("probe", workflow.id, "hi", origin="cli", dispatch=False)
+    workflow_run, _ = start_run("workflow", workflow.id, "hi", origin="cli", dispatch=False)
+
+    listed = Client().get("/api/runs", {"kind": "probe"})
+    assert listed.status_code == 200, listed.content
+    assert [r["id"] for r in listed.json()["results"]] == [str(probe_run.id)]
+    unknown = Client().get("/api/runs", {"kind": "nope"})
+    assert unknown.status_code == 400 and "probe" in json.dumps(unknown.json()["error"]), unknown.content
+
+    page = staff_client.get("/admin/cosmos/run/")
+    kind_filter = next(spec for spec in page.context["cl"].filter_specs if spec.title == "kind")
+    offered = [choice["display"] for choice in kind_filter.choices(page.context["cl"])]
+    assert offered[1:] == ["Agent", "Star", "Workflow", "Probe"]
+    filtered = staff_client.get("/admin/cosmos/run/", {"kind__exact": "probe"})
+    assert [run.id for run in filtered.context["cl"].result_list] == [probe_run.id]
+    assert workflow_run.id not in [run.id for run in filtered.context["cl"].result_list]

@@ -1,31 +1,32 @@
-"""The AsterOS registry (generated APIs), the seed's Python API, autodiscovery and interfaces."""
+"""The AsterOS registry (generated APIs), the seed's Python API and interfaces (autodiscovery and
+start-up: tests/test_boot.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import logging
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from asteros_site import system as asteros_module
+from asteros_site.system import AsterOS, resolve_interface
 from cosmos.cosmos import Cosmos
 from cosmos.models import Agent, Source
 from cosmos.runtime.agent import AgentSpec
 from cosmos.services.errors import Conflict, Invalid, NotFound
-from interfaces import asteros as asteros_module
-from interfaces.asteros import AsterOS, resolve_interface, start_all
 from interfaces.base import Interface
-from interfaces.registry import AlreadyRegistered, NotRegistered, ResourceConfig, autodiscover, register, site
-from stars.models import Membership, Star, StarMessage
+from interfaces.http.registry import AlreadyRegistered, NotRegistered, register, site
+from interfaces.http.viewsets import GenericResourceViewSet, ReadOnlyResourceViewSet, ResourceViewSet
+from stars.models import Membership, Role, Star, StarMessage
 from stars.stars import Stars
-from tests.factories import make_agent, make_star, workflow_definition
-from workflows.models import Workflow
+from tests.factories import make_agent, make_membership, make_star, workflow_definition
+from tests.support.registry import temporarily
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- the registry: generated APIs
 
 
-class MessageResource(ResourceConfig):
+class MessageViewSet(ResourceViewSet):
     resource_name = "star-messages"
     filter_fields = ("sender", "star")
     search_fields = ("content",)
@@ -48,7 +49,7 @@ class MessageResource(ResourceConfig):
 
 @pytest.fixture
 def messages_api(db):
-    with site.temporarily(StarMessage, MessageResource) as resource:
+    with temporarily(StarMessage, MessageViewSet) as resource:
         yield resource
 
 
@@ -95,7 +96,7 @@ def test_the_api_root_lists_every_registered_resource(api_client, messages_api):
 
 @pytest.mark.django_db
 def test_a_temporary_registration_goes_away(api_client):
-    with site.temporarily(StarMessage, MessageResource):
+    with temporarily(StarMessage, MessageViewSet):
         assert api_client.get("/api/star-messages").status_code == 200
     assert not site.is_registered(StarMessage)
     assert api_client.get("/api/star-messages").status_code == 404
@@ -104,7 +105,7 @@ def test_a_temporary_registration_goes_away(api_client):
 def test_registering_twice_is_an_error():
     with pytest.raises(AlreadyRegistered, match="already registered"):
         site.register(Agent)
-    with site.temporarily(StarMessage, resource_name="agents-two"), pytest.raises(AlreadyRegistered):
+    with temporarily(StarMessage, resource_name="agents-two"), pytest.raises(AlreadyRegistered):
         site.register(StarMessage)
     with pytest.raises(AlreadyRegistered, match="named 'agents'"):
         site.register(StarMessage, resource_name="agents")
@@ -129,22 +130,64 @@ def test_a_config_naming_a_missing_field_is_refused():
 
 
 @pytest.mark.django_db
-def test_operations_limit_the_generated_routes(api_client):
-    with site.temporarily(StarMessage, operations=("list", "retrieve")) as resource:
+def test_a_read_only_viewset_serves_no_writes(api_client):
+    with temporarily(StarMessage, ReadOnlyResourceViewSet) as resource:
         assert resource.name == "star-messages"
         assert api_client.get("/api/star-messages").status_code == 200
         response = api_client.post("/api/star-messages", {}, format="json")
         assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
 
 
+class ListAndCreate(GenericResourceViewSet, mixins.ListModelMixin, mixins.CreateModelMixin):
+    resource_name = "star-messages"
+
+
+@pytest.mark.django_db
+def test_drf_mixins_choose_the_operations(api_client):
+    star = make_star()
+    message = {"star": star.id, "sender": "ann", "recipient": "*", "content": "hi"}
+    with temporarily(StarMessage, ListAndCreate):
+        created = api_client.post("/api/star-messages", message, format="json")
+        assert created.status_code == 201, created.content
+        assert api_client.get("/api/star-messages").json()["count"] == 1
+        assert api_client.get(f"/api/star-messages/{created.json()['id']}").status_code == 404  # no detail route
+
+
+def test_drf_write_mixins_listed_first_are_refused():
+    # Their perform_create (a bare serializer.save()) would shadow the resource's write semantics.
+    class MixinsFirst(mixins.CreateModelMixin, GenericResourceViewSet):
+        resource_name = "star-messages"
+
+    with pytest.raises(ImproperlyConfigured, match="before DRF's CreateModelMixin"):
+        site.register(StarMessage, MixinsFirst)
+    assert not site.is_registered(StarMessage)
+
+
+class Unpaged(ResourceViewSet):
+    resource_name = "star-messages"
+    pagination_class = None
+    filter_backends: list = []
+    filter_fields = ("sender",)
+
+
+@pytest.mark.django_db
+def test_declared_pagination_and_filter_backends_are_kept(api_client):
+    star = make_star()
+    StarMessage.objects.create(star=star, sender="ann", recipient="*", content="one")
+    StarMessage.objects.create(star=star, sender="bob", recipient="*", content="two")
+    with temporarily(StarMessage, Unpaged):
+        listed = api_client.get("/api/star-messages?sender=ann").json()
+    assert isinstance(listed, list) and len(listed) == 2  # no page envelope, no filtering
+
+
 def test_the_decorator_registers_like_admin_register():
     try:
 
         @register(StarMessage)
-        class Decorated(ResourceConfig):
+        class Decorated(ResourceViewSet):
             resource_name = "decorated"
 
-        assert site.get(StarMessage).config is Decorated
+        assert site.get(StarMessage).base_viewset is Decorated
         assert site.get("decorated").model is StarMessage
     finally:
         site.unregister(StarMessage)
@@ -161,79 +204,6 @@ def test_writes_of_agents_go_through_the_service_so_max_agents_holds(api_client,
         "message": "cosmos is full (max 1 agents)",
         "details": None,
     }
-
-
-# --- autodiscovery
-
-
-@pytest.fixture
-def discoverable_app(tmp_path, monkeypatch):
-    """A package on sys.path whose ``asteros`` module registers an agent with its own AsterOS."""
-    package = tmp_path / "discoverable_app"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "asteros.py").write_text(
-        textwrap.dedent(
-            """
-            from interfaces.asteros import AsterOS
-
-            os = AsterOS(name="Discovered")
-            os.register_agent("discovered-agent", {"provider": "scripted", "description": "from code"})
-            os.register_workflow("discovered-flow", {"definition": {"steps": [
-                {"name": "one", "type": "agent", "agent": "discovered-agent", "prompt": "{{ input }}"}]}})
-            """
-        )
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "discoverable_app"
-    for name in ("discoverable_app.asteros", "discoverable_app"):
-        sys.modules.pop(name, None)
-
-
-@pytest.mark.django_db
-def test_autodiscovery_imports_asteros_modules_and_start_upserts_rows_from_code(
-    discoverable_app, django_assert_num_queries
-):
-    with django_assert_num_queries(0):  # importing registers in memory only
-        imported = autodiscover([discoverable_app, "no_such_app"])
-    assert imported == ["discoverable_app.asteros"]
-    discovered = sys.modules["discoverable_app.asteros"].os
-    discovered.start()
-    agent = Agent.objects.get(id="discovered-agent")
-    assert agent.source == Source.CODE and agent.description == "from code"
-    assert Workflow.objects.get(id="discovered-flow").source == Source.CODE
-    # a second start of a new process upserts (no duplicate, no error)
-    again = AsterOS(name="Again", http=False)
-    again.register_agent("discovered-agent", {"provider": "scripted", "description": "changed"})
-    again.start()
-    assert Agent.objects.get(id="discovered-agent").description == "changed"
-
-
-def test_autodiscovery_of_apps_is_off_with_the_option(settings_options):
-    settings_options(auto_discover=False)
-    assert autodiscover() == []
-
-
-@pytest.mark.django_db
-def test_start_all_starts_every_instance(discoverable_app):
-    autodiscover([discoverable_app])
-    discovered = sys.modules["discoverable_app.asteros"].os
-    assert not discovered.started
-    started = start_all()
-    assert discovered in started and discovered.started
-    assert Agent.objects.filter(id="discovered-agent", source=Source.CODE).exists()
-
-
-@pytest.mark.django_db
-def test_the_first_request_starts_the_instances(api_client, monkeypatch):
-    from interfaces.http import middleware
-
-    calls = []
-    monkeypatch.setattr(middleware, "_started", False)
-    monkeypatch.setattr(asteros_module, "start_all", lambda strict: calls.append(strict))
-    api_client.get("/api")
-    api_client.get("/api")
-    assert calls == [False]
 
 
 # --- the seed's Python API
@@ -302,7 +272,7 @@ def test_a_failing_callback_is_logged_with_the_interface_name_and_breaks_nothing
     broken = os_.add_interface(Recorder("broken", fail_in="agent"))
     healthy = os_.add_interface(Recorder("healthy"))
     os_.register_agent("sturdy-agent", {"provider": "scripted"})
-    with caplog.at_level(logging.ERROR, logger="interfaces.asteros"):
+    with caplog.at_level(logging.ERROR, logger="asteros_site.system"):
         os_.start()
     assert ("agent", "sturdy-agent", "code") in healthy.calls
     assert ("agent", "sturdy-agent", "code") in broken.calls
@@ -310,7 +280,7 @@ def test_a_failing_callback_is_logged_with_the_interface_name_and_breaks_nothing
     assert failures and "broken" in failures[0].getMessage() and failures[0].callback == "on_agent_registered"
 
     failing_start = Recorder("failing-start", fail_in="start")
-    with caplog.at_level(logging.ERROR, logger="interfaces.asteros"):
+    with caplog.at_level(logging.ERROR, logger="asteros_site.system"):
         os_.add_interface(failing_start)  # its start fails: logged, not announced to, still removable
     assert failing_start.calls == [("start", "Sturdy")]
     os_.remove_interface("failing-start")
@@ -367,7 +337,7 @@ def test_interfaces_resolve_from_dotted_paths_and_refuse_others():
     with pytest.raises(ImproperlyConfigured, match="ASTEROS_INTERFACES"):
         resolve_interface("no.such.Interface")
     with pytest.raises(ImproperlyConfigured, match=r"not an interfaces\.base\.Interface"):
-        resolve_interface("interfaces.registry.ResourceConfig")
+        resolve_interface("interfaces.http.viewsets.ResourceViewSet")
 
 
 @pytest.mark.django_db
@@ -433,3 +403,23 @@ def test_the_example_roster_interface(tmp_path):
     }
     os_.remove_interface("roster")
     assert not (tmp_path / "roster.json").exists()
+
+
+@pytest.mark.django_db
+def test_the_example_star_messages_resource(api_client):
+    viewset = _load_example("star_messages_resource").StarMessageViewSet
+    star = make_star()
+    make_membership(star, make_agent(), name="lead", role=Role.LEADER, order=0)
+    make_membership(star, make_agent(), name="scout", order=1)
+    with temporarily(StarMessage, viewset):
+        for sender, recipient, content in [("lead", "scout", "go"), ("scout", "lead", "done"), ("lead", "*", "bye")]:
+            body = {"star": star.id, "sender": sender, "recipient": recipient, "content": content}
+            assert api_client.post("/api/star-messages", body, format="json").status_code == 201
+        stranger = {"star": star.id, "sender": "nobody", "recipient": "lead", "content": "hi"}
+        refused = api_client.post("/api/star-messages", stranger, format="json")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_member"  # the service
+        listed = api_client.get("/api/star-messages?sender=lead").json()["results"]
+        assert [m["content"] for m in listed] == ["go", "bye"]
+        thread = api_client.get(f"/api/star-messages/{listed[0]['id']}/thread").json()
+        assert [m["content"] for m in thread] == ["go", "done"]
+        assert api_client.patch(f"/api/star-messages/{listed[0]['id']}", {"content": "x"}).status_code == 405

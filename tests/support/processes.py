@@ -6,6 +6,7 @@ or a management command in its own process (migrate, the CLI).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_LOG = "embedded worker started"  # what cosmos.embedded logs when its worker starts
@@ -34,6 +36,16 @@ def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
     env.pop("ASTEROS_PORT", None)
     return env | extra
+
+
+def python_json(script: str, env: dict[str, str], timeout: float = 120) -> Any:
+    """Run ``script`` in a fresh Python process of the project and return the JSON its last line
+    prints (what a test wants to know about a process it could not look into otherwise)."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

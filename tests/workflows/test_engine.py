@@ -232,7 +232,7 @@ def test_a_star_step_runs_the_star_as_a_child():
 
 
 def test_the_demo_workflow_passes_data_from_research_to_the_writer(monkeypatch):
-    from interfaces.demo import load_demo
+    from asteros_site.demo import load_demo
 
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     load_demo()

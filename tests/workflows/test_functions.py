@@ -65,9 +65,9 @@ async def test_calls_pass_the_context_only_to_functions_that_ask(registered):
 
 
 def test_builtin_functions_are_registered_and_discovered():
-    from workflows.functions import autodiscover_functions
+    from asteros_site.apps import autodiscover
 
-    autodiscover_functions()  # idempotent: importing workflow_functions modules again changes nothing
+    autodiscover()  # idempotent: importing workflow_functions modules again changes nothing
     assert {"set_state", "parse_json", "join"} <= set(function_registry.names())
 
 

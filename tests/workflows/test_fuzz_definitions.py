@@ -18,7 +18,7 @@ from django.test import Client
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from interfaces.models import APIKey
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_star
 from tests.support.fuzzing import JSON_VALUES, fuzz_settings, mostly
 from workflows.models import Workflow

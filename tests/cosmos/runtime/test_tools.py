@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from cosmos.configuration import autodiscover_tools
+from asteros_site.apps import autodiscover
 from cosmos.outbound import OutboundError
 from cosmos.runtime.builtin_tools import evaluate_expression, http_get, http_get_options
 from cosmos.runtime.tools import (
@@ -184,7 +184,7 @@ def test_builtins_are_registered() -> None:
 
 def test_autodiscover_again_registers_nothing_twice() -> None:
     before = tool_registry.names()
-    autodiscover_tools()  # the cosmos app ran it at start-up; the tools modules are imported once
+    autodiscover()  # asteros_site's ready() ran it at start-up; the tools modules are imported once
     assert tool_registry.names() == before
 
 

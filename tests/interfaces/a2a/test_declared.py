@@ -18,10 +18,10 @@ from asteros_site.options import load_options
 from cosmos.models import RunStatus
 from cosmos.runtime.tools import ToolContext, tool_registry
 from cosmos.services.runs import start_run
-from interfaces.a2a import declared
-from interfaces.a2a.models import RemoteAgent
-from interfaces.a2a.remote import REMOTE_EVENT, RemoteA2ANotAllowed
-from interfaces.models import APIKey
+from interfaces.connectors import declared
+from interfaces.connectors.models import RemoteAgent
+from interfaces.connectors.remote import REMOTE_EVENT, RemoteA2ANotAllowed
+from interfaces.keys.models import APIKey
 from tests.factories import build_agent, build_remote_agent, make_agent, make_remote_agent
 from tests.interfaces.http.conftest import SETTINGS_KEY, assert_error, bearer
 from tests.stars.helpers import child_of, delegating_leader, make_team
@@ -177,15 +177,15 @@ def test_the_admin_declares_a_remote_agent_and_reads_its_card(
 ):
     form = {"name": "echo_remote", "url": base(a2a_server.url), "auth_header": "Authorization", "timeout": "30"}
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post("/admin/interfaces/remoteagent/add/", form | {"enabled": "on"})
+        response = staff_client.post("/admin/connectors/remoteagent/add/", form | {"enabled": "on"})
     assert response.status_code == 302, response.content[:2000]
     row = RemoteAgent.objects.get(pk="echo_remote")
     assert (row.card_name, row.card_description, row.card_error) == ("Echo", "Repeats what you say.", "")
     assert tool_registry.get("echo_remote").description == "Repeats what you say."  # the card's
 
-    refused = staff_client.post("/admin/interfaces/remoteagent/add/", form | {"name": "calculator"})
+    refused = staff_client.post("/admin/connectors/remoteagent/add/", form | {"name": "calculator"})
     assert refused.status_code == 200 and "registered from code" in refused.content.decode()
-    listed = staff_client.get("/admin/interfaces/remoteagent/", {"q": "echo"})
+    listed = staff_client.get("/admin/connectors/remoteagent/", {"q": "echo"})
     assert "echo_remote" in listed.content.decode() and "Echo" in listed.content.decode()
 
 

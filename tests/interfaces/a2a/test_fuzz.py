@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from cosmos.models import Run
 from interfaces.a2a.jsonrpc import METHODS
 from interfaces.a2a.protocol import ROLE_AGENT, ROLE_USER, TASK_STATES
-from interfaces.models import APIKey
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run
 from tests.support.fuzzing import (
     GARBAGE_BODIES,

@@ -9,7 +9,7 @@ import pytest
 from cosmos.models import ACTIVE_STATUSES, RunEvent, RunStatus
 from cosmos.runtime.tools import ToolContext, tool_registry
 from cosmos.services.runs import start_run
-from interfaces.a2a.remote import REMOTE_EVENT, RemoteA2AError, register_remote_agent, remote_agent_tool
+from interfaces.connectors.remote import REMOTE_EVENT, RemoteA2AError, register_remote_agent, remote_agent_tool
 from tests.factories import make_agent
 
 from .conftest import AUTH_KEY

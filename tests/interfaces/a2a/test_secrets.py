@@ -18,10 +18,10 @@ from cosmos.secrets import (
     reference_status,
     resolve_credential,
 )
-from interfaces.a2a import declared
-from interfaces.a2a.models import RemoteAgent
-from interfaces.a2a.remote import RemoteA2AError
-from interfaces.models import APIKey
+from interfaces.connectors import declared
+from interfaces.connectors.models import RemoteAgent
+from interfaces.connectors.remote import RemoteA2AError
+from interfaces.keys.models import APIKey
 from tests.factories import make_remote_agent
 from tests.interfaces.http.conftest import SETTINGS_KEY, bearer
 from tests.support.model_server import ServerThread
@@ -131,16 +131,16 @@ def test_the_api_shows_whether_a_reference_resolves_never_the_value(
 def test_the_admin_refuses_a_forbidden_reference_and_shows_status_only(staff_client, monkeypatch):
     form = {"name": "leaky", "url": "https://agents.example.test/a2a", "auth_header": "Authorization", "timeout": "30"}
     for reference in ("env:SECRET_KEY", "env:DATABASE_URL", "env:ASTEROS_API_KEY", "ASTEROS_SECRET_X"):
-        refused = staff_client.post("/admin/interfaces/remoteagent/add/", form | {"auth_secret": reference})
+        refused = staff_client.post("/admin/connectors/remoteagent/add/", form | {"auth_secret": reference})
         assert refused.status_code == 200 and "errorlist" in refused.content.decode()
     assert not RemoteAgent.objects.exists()
 
     monkeypatch.setenv("ASTEROS_SECRET_PARTNER", TOKEN_VALUE)
     make_remote_agent("partner", auth_secret="env:ASTEROS_SECRET_PARTNER")
     make_remote_agent("unset", auth_secret="env:ASTEROS_SECRET_NOT_THERE")
-    listed = staff_client.get("/admin/interfaces/remoteagent/").content.decode()
+    listed = staff_client.get("/admin/connectors/remoteagent/").content.decode()
     assert "env:ASTEROS_SECRET_PARTNER (set)" in listed and "env:ASTEROS_SECRET_NOT_THERE (not set)" in listed
-    page = staff_client.get("/admin/interfaces/remoteagent/partner/change/").content.decode()
+    page = staff_client.get("/admin/connectors/remoteagent/partner/change/").content.decode()
     assert TOKEN_VALUE not in listed and TOKEN_VALUE not in page
 
 

@@ -11,6 +11,7 @@ from a2a.types import a2a_pb2 as pb
 from django.test import RequestFactory
 from google.protobuf.json_format import ParseDict
 
+from asteros_site.system import AsterOS
 from interfaces.a2a import services
 from interfaces.a2a.cards import public_base
 from interfaces.a2a.errors import (
@@ -25,10 +26,9 @@ from interfaces.a2a.interface import A2AInterface
 from interfaces.a2a.jsonrpc import Call, dispatch
 from interfaces.a2a.protocol import check_version, parse_send_params, run_input
 from interfaces.a2a.services import Caller
-from interfaces.a2a.targets import Target, get_target
 from interfaces.a2a.translate import TaskProjection
-from interfaces.asteros import AsterOS
-from interfaces.http.auth import KeyPrincipal
+from interfaces.edge.auth import KeyPrincipal
+from interfaces.edge.targets import Target, get_target
 from tests.factories import make_agent, make_run
 
 

@@ -30,7 +30,7 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", interactive=False, verbosity=0)
-from interfaces.demo import ensure_admin, load_demo
+from asteros_site.demo import ensure_admin, load_demo
 load_demo()
 ensure_admin("{user}", "{password}")
 from cosmos.models import Agent

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from cosmos.models import Agent, Run, Session
-from interfaces.models import APIKey
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_star, make_workflow, workflow_definition
 
 SETTINGS_KEY = "agui-settings-key-0123456789abcdef"

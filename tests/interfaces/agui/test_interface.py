@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from asteros_site.system import AsterOS, resolve_interface
 from cosmos.cosmos import Cosmos
 from interfaces.agui import AGUIInterface
-from interfaces.asteros import AsterOS, resolve_interface
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 
 from cosmos.models import Run
-from interfaces.http.parsers import loads
+from interfaces.edge.parsers import loads
 from tests.factories import make_agent, make_run
 from tests.interfaces.http.conftest import assert_error
 from tests.support.fuzzing import CURSORS, GARBAGE_BODIES, QUERY_INTEGERS, fuzz_settings

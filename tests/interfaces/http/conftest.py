@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from interfaces.models import APIKey
+from interfaces.keys.models import APIKey
 
 SETTINGS_KEY = "settings-key-for-tests-0123456789"
 

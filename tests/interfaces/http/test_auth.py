@@ -7,9 +7,9 @@ import hmac
 import pytest
 from django.utils import timezone
 
-from interfaces.http import auth
-from interfaces.http.auth import AccessDenied, KeyPrincipal, authenticate_request, require_access
-from interfaces.models import APIKey
+from interfaces.edge import auth
+from interfaces.edge.auth import AccessDenied, KeyPrincipal, authenticate_request, require_access
+from interfaces.keys.models import APIKey
 
 from .conftest import SETTINGS_KEY, assert_error, bearer
 
@@ -114,7 +114,7 @@ def test_health_liveness_is_public_and_details_are_protected(api_client, keys, a
     assert set(bad_key.json()) == {"status"}
     detailed = api_client.get("/health", **bearer(keys.read)).json()
     assert {"status", "name", "version", "mode", "failing", "checks"} <= set(detailed)
-    assert set(detailed["checks"]) == {"database", "broker", "channel_layer", "workers"}
+    assert set(detailed["checks"]) == {"database", "broker", "live_events", "workers"}
 
 
 @pytest.mark.django_db

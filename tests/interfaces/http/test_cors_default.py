@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from asteros_site.banner import banner
 from asteros_site.options import load_options
-from interfaces.banner import banner
 
 from .test_cors import cors_settings, preflight
 

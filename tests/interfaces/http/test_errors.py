@@ -9,10 +9,11 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from rest_framework.decorators import action
 
-from interfaces.http.middleware import RequestContextMiddleware
-from interfaces.registry import ResourceConfig, site
+from interfaces.edge.middleware import RequestContextMiddleware
+from interfaces.http.viewsets import ResourceViewSet
 from stars.models import StarMessage
 from tests.factories import make_agent
+from tests.support.registry import temporarily
 
 from .conftest import SETTINGS_KEY, assert_error, bearer
 
@@ -50,7 +51,7 @@ def test_415_has_the_error_shape(api_client):
     assert_error(response, 415, "unsupported_media_type")
 
 
-class Exploding(ResourceConfig):
+class Exploding(ResourceViewSet):
     resource_name = "exploding"
 
     @action(detail=False, methods=["get"])
@@ -63,13 +64,13 @@ class Exploding(ResourceConfig):
 def test_500_has_the_error_shape_and_hides_the_exception(client, settings, debug):
     settings.DEBUG = debug
     client.raise_request_exception = False
-    with site.temporarily(StarMessage, Exploding):
+    with temporarily(StarMessage, Exploding):
         response = client.get("/api/exploding/boom")
     error = assert_error(response, 500, "internal_error")
     assert "kaboom" not in error["message"]
 
 
-class LosingTheDatabase(ResourceConfig):
+class LosingTheDatabase(ResourceViewSet):
     resource_name = "unreachable"
 
     @action(detail=False, methods=["get"])
@@ -79,7 +80,7 @@ class LosingTheDatabase(ResourceConfig):
 
 @pytest.mark.django_db
 def test_an_unreachable_database_is_a_503_to_retry_not_a_500(client):
-    with site.temporarily(StarMessage, LosingTheDatabase):
+    with temporarily(StarMessage, LosingTheDatabase):
         response = client.get("/api/unreachable/query")
     error = assert_error(response, 503, "unavailable")
     assert "10.0.0.9" not in error["message"]

@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from cosmos.models import RunStatus, Session
-from interfaces.models import APIKey
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run, make_star, make_template, make_workflow, workflow_definition
 from tests.support.fuzzing import fuzz_examples, fuzz_settings, settle_runs
 

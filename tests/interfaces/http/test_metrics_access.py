@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cosmos.services.runs import start_run
-from interfaces.models import APIKey
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent
 
 from .conftest import assert_error, bearer

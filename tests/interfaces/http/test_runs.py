@@ -11,7 +11,7 @@ from django.test import AsyncClient
 
 from cosmos import kinds
 from cosmos.models import Run, RunStatus
-from interfaces.models import APIKey
+from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run, make_star, make_workflow, workflow_definition
 from tests.support.runs import wait_for_run
 

@@ -7,8 +7,8 @@ from django.test import RequestFactory
 from rest_framework import serializers
 
 from cosmos.models import Run, Session
+from interfaces.http.registry import site
 from interfaces.http.serializers import FastReadMixin, RunSerializer
-from interfaces.registry import autodiscover, site
 from tests.factories import (
     make_agent,
     make_remote_agent,
@@ -24,7 +24,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def rows_of_every_kind():
     """At least one row of every registered resource, with relations set and left empty."""
-    autodiscover()
     template = make_template()
     agent = make_agent(template=template, tools=["calculator"], metadata={"team": "a"})
     worker = make_agent()
@@ -66,7 +65,6 @@ def test_runs_read_as_drf_does(rows_of_every_kind):
 
 
 def test_fields_are_built_once_per_class_and_copied():
-    autodiscover()
     serializer_class = site.get("agents").serializer_class
     first, second = serializer_class().fields, serializer_class().fields
     assert list(first) == list(second)

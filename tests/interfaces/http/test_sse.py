@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from interfaces.http.sse import format_comment, format_event, parse_last_event_id, stream_events
+from interfaces.edge.sse import format_comment, format_event, parse_last_event_id, stream_events
 
 
 def test_one_frame_is_id_and_one_data_line_lf_only():

@@ -15,9 +15,9 @@ from django.test import Client
 
 from cosmos.models import RunStatus
 from cosmos.services.runs import start_run
-from interfaces.models import APIKey
-from interfaces.routing import websocket_urlpatterns
+from interfaces.keys.models import APIKey
 from interfaces.ws.auth import WebsocketAuthMiddleware
+from interfaces.ws.routing import websocket_urlpatterns
 from tests.factories import make_agent
 from tests.support.runs import events as stored_events
 from tests.support.runs import wait_for_run

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from cosmos.services.errors import Conflict
 from cosmos.services.runs import cancel_run, start_run
-from interfaces.models import APIKey
-from interfaces.routing import websocket_urlpatterns
+from interfaces.keys.models import APIKey
 from interfaces.ws.auth import WebsocketAuthMiddleware
+from interfaces.ws.routing import websocket_urlpatterns
 from tests.factories import make_agent
 from tests.interfaces.agui.test_fuzz import run_inputs
 from tests.support.fuzzing import GARBAGE_BODIES, JSON_VALUES, fuzz_settings, settle_runs

@@ -1,0 +1,127 @@
+"""``python manage.py asteros <serve|demo|run|ensure-admin|routes>``: the product's own commands.
+
+Each subcommand parses its arguments and calls one service; see README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cosmos.services.errors import ServiceError
+
+
+class Command(BaseCommand):
+    help = "AsterOS: serve, load the demo, run an agent from the terminal, ensure an admin user, list the routes."
+
+    def add_arguments(self, parser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        serve = sub.add_parser("serve", help="Serve ASGI (HTTP + websockets); in embedded mode also the worker.")
+        serve.add_argument("--host", default="127.0.0.1")
+        serve.add_argument("--port", type=int, default=settings.ASTEROS.port)
+        serve.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+        serve.add_argument(
+            "--no-static", action="store_true", help="Do not serve /static/ (a proxy serves collectstatic's output)."
+        )
+        sub.add_parser("demo", help="Create (or update) the demo agents, star and workflow. Idempotent.")
+        run = sub.add_parser("run", help="Run an agent and stream its answer here.")
+        run.add_argument("agent")
+        run.add_argument("message")
+        run.add_argument("--session", default=None)
+        admin = sub.add_parser("ensure-admin", help="Create the admin user once (ASTEROS_ADMIN_PASSWORD or generated).")
+        admin.add_argument("--username", default=os.environ.get("ASTEROS_ADMIN_USER", "admin"))
+        sub.add_parser(
+            "routes", help="Every route of every door (HTTP and websocket): methods, path, name, view; in match order."
+        )
+
+    def handle(self, *args, action: str, **options) -> None:
+        handler = getattr(self, "handle_" + action.replace("-", "_"))
+        try:
+            handler(**options)
+        except ServiceError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
+
+    def handle_serve(self, host: str, port: int, server: str, no_static: bool, **_options) -> None:
+        from channels.routing import get_default_application
+
+        from asteros_site.serving import CannotListen, StaticFilesHandler, announce, listening_socket, start_serving
+
+        application = get_default_application()  # settings.ASGI_APPLICATION (it refuses an unset SECRET_KEY)
+        try:
+            sock = listening_socket(host, port)  # first: a taken port stops us before anything starts
+        except CannotListen as exc:
+            raise CommandError(str(exc)) from None
+        start_serving()
+        if not no_static:
+            # Only /static/ requests are intercepted: the admin and dashboard are styled
+            # without a proxy. Behind a proxy, use --no-static and collectstatic.
+            application = StaticFilesHandler(application)
+        if server == "uvicorn":
+            import uvicorn
+
+            from asteros_site.uvicorn_server import DeadlineH11Protocol
+
+            config = uvicorn.Config(application, log_level="warning", lifespan="off", http=DeadlineH11Protocol)
+            announce(host, port, self.stdout)  # uvicorn serves on the socket that listens already
+            uvicorn.Server(config).run(sockets=[sock])
+            return
+        from daphne.endpoints import build_endpoint_description_strings
+
+        from asteros_site.daphne_server import ListeningServer
+
+        sock.close()  # Daphne binds the address itself, now free
+        daphne = ListeningServer(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            verbosity=0,
+            on_listening=lambda: announce(host, port, self.stdout),
+        )
+        daphne.run()
+        if daphne.failure:
+            self.stderr.write(f"CommandError: cannot listen on {host}:{port}: {daphne.failure}")
+            self.stderr.flush()
+            os._exit(1)  # the embedded worker's threads would keep a normal exit waiting
+
+    def handle_demo(self, **_options) -> None:
+        from asteros_site.demo import load_demo
+
+        summary = load_demo()
+        self.stdout.write(self.style.SUCCESS(f"demo loaded: {summary}"))
+
+    def handle_ensure_admin(self, username: str, **_options) -> None:
+        from asteros_site.demo import ensure_admin
+
+        created, password = ensure_admin(username, os.environ.get("ASTEROS_ADMIN_PASSWORD"))
+        if not created:
+            self.stdout.write(f"admin user {username!r} exists")
+        elif password:
+            self.stdout.write(
+                self.style.WARNING(f"admin user {username!r} created with password: {password}  (shown once)")
+            )
+        else:
+            self.stdout.write(f"admin user {username!r} created with ASTEROS_ADMIN_PASSWORD")
+
+    def handle_routes(self, **_options) -> None:
+        from asteros_site.route_table import all_routes
+
+        for route in all_routes():
+            self.stdout.write(route.line())
+
+    def handle_run(self, agent: str, message: str, session: str | None, **_options) -> None:
+        from cosmos.cli import stream_run
+
+        try:
+            code = asyncio.run(stream_run(agent, message, session_id=session, out=self.stdout._out))
+        except KeyboardInterrupt:
+            code = 130
+        if code == 130:
+            # Interrupted: leave now. Exiting normally would join the embedded worker's threads,
+            # which may still hold the run; it is flagged, so the reaper ends it cancelled.
+            sys.stdout.flush()
+            os._exit(130)
+        if code:
+            sys.exit(code)

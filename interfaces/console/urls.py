@@ -1,0 +1,12 @@
+"""Dashboard routes, included by ``asteros_site/routes.py``."""
+
+from django.urls import path
+
+from interfaces.console import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("dashboard/", views.index, name="index"),
+    path("dashboard/dashboard.js", views.script, name="script"),
+]

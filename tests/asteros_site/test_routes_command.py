@@ -1,0 +1,189 @@
+# ruff: noqa: E501  (the snapshot holds the command's lines as printed)
+"""``manage.py asteros routes``: every route of every door, one per line, in match order.
+
+The snapshot below is the whole list: a route added, lost or moved shows up here as a diff.
+Regenerate it with ``python manage.py asteros routes`` after a deliberate change.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from django.core.management import call_command
+
+from asteros_site.route_table import readable_path
+
+ROUTES = """\
+*                         /admin/  admin:index  django.contrib.admin.sites.AdminSite.index
+*                         /admin/login/  admin:login  django.contrib.admin.sites.AdminSite.login
+*                         /admin/logout/  admin:logout  django.contrib.admin.sites.AdminSite.logout
+*                         /admin/password_change/  admin:password_change  django.contrib.admin.sites.AdminSite.password_change
+*                         /admin/password_change/done/  admin:password_change_done  django.contrib.admin.sites.AdminSite.password_change_done
+*                         /admin/autocomplete/  admin:autocomplete  django.contrib.admin.sites.AdminSite.autocomplete_view
+*                         /admin/jsi18n/  admin:jsi18n  django.contrib.admin.sites.AdminSite.i18n_javascript
+*                         /admin/r/{content_type_id}/{object_id}/  admin:view_on_site  django.contrib.contenttypes.views.shortcut
+*                         /admin/auth/group/  admin:auth_group_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/auth/group/add/  admin:auth_group_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/auth/group/{object_id}/history/  admin:auth_group_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/auth/group/{object_id}/delete/  admin:auth_group_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/auth/group/{object_id}/change/  admin:auth_group_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/auth/group/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/auth/user/{id}/password/  admin:auth_user_password_change  django.contrib.auth.admin.UserAdmin.user_change_password
+*                         /admin/auth/user/  admin:auth_user_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/auth/user/add/  admin:auth_user_add  django.contrib.auth.admin.UserAdmin.add_view
+*                         /admin/auth/user/{object_id}/history/  admin:auth_user_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/auth/user/{object_id}/delete/  admin:auth_user_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/auth/user/{object_id}/change/  admin:auth_user_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/auth/user/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/agenttemplate/  admin:cosmos_agenttemplate_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/agenttemplate/add/  admin:cosmos_agenttemplate_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/agenttemplate/{object_id}/history/  admin:cosmos_agenttemplate_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/agenttemplate/{object_id}/delete/  admin:cosmos_agenttemplate_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/agenttemplate/{object_id}/change/  admin:cosmos_agenttemplate_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/agenttemplate/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/agent/  admin:cosmos_agent_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/agent/add/  admin:cosmos_agent_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/agent/{object_id}/history/  admin:cosmos_agent_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/agent/{object_id}/delete/  admin:cosmos_agent_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/agent/{object_id}/change/  admin:cosmos_agent_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/agent/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/session/  admin:cosmos_session_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/session/add/  admin:cosmos_session_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/session/{object_id}/history/  admin:cosmos_session_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/session/{object_id}/delete/  admin:cosmos_session_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/session/{object_id}/change/  admin:cosmos_session_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/session/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/run/  admin:cosmos_run_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/run/add/  admin:cosmos_run_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/run/{object_id}/history/  admin:cosmos_run_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/run/{object_id}/delete/  admin:cosmos_run_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/run/{object_id}/change/  admin:cosmos_run_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/run/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/runevent/  admin:cosmos_runevent_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/runevent/add/  admin:cosmos_runevent_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/runevent/{object_id}/history/  admin:cosmos_runevent_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/runevent/{object_id}/delete/  admin:cosmos_runevent_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/runevent/{object_id}/change/  admin:cosmos_runevent_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/runevent/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/workerheartbeat/  admin:cosmos_workerheartbeat_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/workerheartbeat/add/  admin:cosmos_workerheartbeat_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/workerheartbeat/{object_id}/history/  admin:cosmos_workerheartbeat_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/workerheartbeat/{object_id}/delete/  admin:cosmos_workerheartbeat_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/workerheartbeat/{object_id}/change/  admin:cosmos_workerheartbeat_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/workerheartbeat/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/stars/star/  admin:stars_star_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/stars/star/add/  admin:stars_star_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/stars/star/{object_id}/history/  admin:stars_star_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/stars/star/{object_id}/delete/  admin:stars_star_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/stars/star/{object_id}/change/  admin:stars_star_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/stars/star/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/stars/membership/  admin:stars_membership_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/stars/membership/add/  admin:stars_membership_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/stars/membership/{object_id}/history/  admin:stars_membership_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/stars/membership/{object_id}/delete/  admin:stars_membership_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/stars/membership/{object_id}/change/  admin:stars_membership_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/stars/membership/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/stars/starmessage/  admin:stars_starmessage_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/stars/starmessage/add/  admin:stars_starmessage_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/stars/starmessage/{object_id}/history/  admin:stars_starmessage_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/stars/starmessage/{object_id}/delete/  admin:stars_starmessage_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/stars/starmessage/{object_id}/change/  admin:stars_starmessage_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/stars/starmessage/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/workflows/workflow/  admin:workflows_workflow_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/workflows/workflow/add/  admin:workflows_workflow_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/workflows/workflow/{object_id}/history/  admin:workflows_workflow_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/workflows/workflow/{object_id}/delete/  admin:workflows_workflow_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/workflows/workflow/{object_id}/change/  admin:workflows_workflow_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/workflows/workflow/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/keys/apikey/  admin:keys_apikey_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/keys/apikey/add/  admin:keys_apikey_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/keys/apikey/{object_id}/history/  admin:keys_apikey_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/keys/apikey/{object_id}/delete/  admin:keys_apikey_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/keys/apikey/{object_id}/change/  admin:keys_apikey_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/keys/apikey/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/connectors/remoteagent/  admin:connectors_remoteagent_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/connectors/remoteagent/add/  admin:connectors_remoteagent_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/connectors/remoteagent/{object_id}/history/  admin:connectors_remoteagent_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/connectors/remoteagent/{object_id}/delete/  admin:connectors_remoteagent_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/connectors/remoteagent/{object_id}/change/  admin:connectors_remoteagent_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/connectors/remoteagent/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/{app_label}/  admin:app_list  django.contrib.admin.sites.AdminSite.app_index
+*                         /admin/{url}  -  django.contrib.admin.sites.AdminSite.catch_all_view
+GET                       /api  asteros-api-root  interfaces.http.views.APIRootView
+GET                       /api/schema  api:schema  drf_spectacular.views.SpectacularAPIView
+GET                       /api/docs  api:docs  interfaces.http.schema.DocsView
+GET                       /api/keys/me/usage  api:key-usage  interfaces.http.keys.KeyUsageView
+GET,POST                  /api/agents  api:agents-list  interfaces.http.resources.AgentViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/agents/{id}  api:agents-detail  interfaces.http.resources.AgentViewSet.retrieve,update,partial_update,destroy
+POST                      /api/agents/{id}/run  api:agents-run  interfaces.http.resources.AgentViewSet.run
+GET                       /api/agents/{id}/status  api:agents-status  interfaces.http.resources.AgentViewSet.status
+GET,POST                  /api/templates  api:templates-list  interfaces.http.resources.TemplateViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/templates/{id}  api:templates-detail  interfaces.http.resources.TemplateViewSet.retrieve,update,partial_update,destroy
+GET,POST                  /api/stars  api:stars-list  interfaces.http.resources.StarViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/stars/{id}  api:stars-detail  interfaces.http.resources.StarViewSet.retrieve,update,partial_update,destroy
+POST                      /api/stars/{id}/join  api:stars-join  interfaces.http.resources.StarViewSet.join
+POST                      /api/stars/{id}/leave  api:stars-leave  interfaces.http.resources.StarViewSet.leave
+GET                       /api/stars/{id}/members  api:stars-members  interfaces.http.resources.StarViewSet.members
+GET                       /api/stars/{id}/messages  api:stars-messages  interfaces.http.resources.StarViewSet.messages
+POST                      /api/stars/{id}/run  api:stars-run  interfaces.http.resources.StarViewSet.run
+GET,POST                  /api/workflows  api:workflows-list  interfaces.http.resources.WorkflowViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/workflows/{id}  api:workflows-detail  interfaces.http.resources.WorkflowViewSet.retrieve,update,partial_update,destroy
+POST                      /api/workflows/{id}/execute  api:workflows-execute  interfaces.http.resources.WorkflowViewSet.execute
+GET,POST                  /api/sessions  api:sessions-list  interfaces.http.resources.SessionViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/sessions/{id}  api:sessions-detail  interfaces.http.resources.SessionViewSet.retrieve,update,partial_update,destroy
+GET                       /api/runs  api:runs-list  interfaces.http.resources.RunViewSet.list
+GET                       /api/runs/{id}  api:runs-detail  interfaces.http.resources.RunViewSet.retrieve
+POST                      /api/runs/{id}/cancel  api:runs-cancel  interfaces.http.resources.RunViewSet.cancel
+GET                       /api/runs/{id}/events  api:runs-events  interfaces.http.resources.RunViewSet.events
+GET,POST                  /api/remote-agents  api:remote-agents-list  interfaces.http.remote_agents.RemoteAgentViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/remote-agents/{name}  api:remote-agents-detail  interfaces.http.remote_agents.RemoteAgentViewSet.retrieve,update,partial_update,destroy
+GET                       /api/tools  api:tools-list  interfaces.http.views.ToolViewSet.list
+GET                       /api/tools/{name}  api:tools-detail  interfaces.http.views.ToolViewSet.retrieve
+POST                      /api/{collection}/{target}/run  api:kind-run  interfaces.http.kind_runs.KindRunView
+GET                       /health  health  interfaces.http.views.HealthView
+GET                       /metrics  metrics  interfaces.http.views.MetricsView
+*                         /a2a[/]  a2a-directory  interfaces.a2a.views.directory
+*                         /a2a/cards[/]  a2a-cards  interfaces.a2a.views.cards
+*                         /a2a/{resource}/{object_id}[/]  a2a-jsonrpc  interfaces.a2a.views.jsonrpc_endpoint
+*                         /a2a/{resource}/{object_id}/.well-known/agent-card.json  a2a-card  interfaces.a2a.views.agent_card
+*                         /a2a/{resource}/{object_id}/message:send[/]  a2a-message-send  interfaces.a2a.views.message_send
+*                         /a2a/{resource}/{object_id}/message:stream[/]  a2a-message-stream  interfaces.a2a.views.message_stream
+*                         /a2a/{resource}/{object_id}/tasks[/]  a2a-tasks  interfaces.a2a.views.tasks_list
+*                         /a2a/{resource}/{object_id}/tasks/{task_id}[/]  a2a-task  interfaces.a2a.views.task_get
+*                         /a2a/{resource}/{object_id}/tasks/{task_id}:cancel[/]  a2a-task-cancel  interfaces.a2a.views.task_cancel
+*                         /a2a/{resource}/{object_id}/tasks/{task_id}:subscribe[/]  a2a-task-subscribe  interfaces.a2a.views.task_subscribe
+*                         /a2a/{resource}/{object_id}/tasks/{task_id}/pushNotificationConfigs[/{config_id}][/]  a2a-push-configs  interfaces.a2a.views.push_configs
+*                         /a2a/{resource}/{object_id}/extendedAgentCard[/]  a2a-extended-card  interfaces.a2a.views.extended_card
+*                         /agui/  agui:index  interfaces.agui.views.index
+*                         /agui  -  interfaces.agui.views.index
+*                         /agui/{collection}/{object_id}[/]  agui:run  interfaces.agui.views.run_endpoint
+*                         /dashboard/  dashboard:index  interfaces.console.views.index
+*                         /dashboard/dashboard.js  dashboard:script  interfaces.console.views.script
+WS                        /ws/runs/{run_id}[/]  ws-run  interfaces.ws.consumers.RunStreamConsumer
+WS                        /ws/agui/{collection}/{object_id}[/]  ws-agui  interfaces.ws.consumers.AGUIConsumer
+WS                        /ws/dashboard[/]  ws-dashboard  interfaces.ws.consumers.DashboardConsumer
+WS                        /*  ws-not-found  interfaces.ws.consumers.NotFoundConsumer
+"""
+
+
+def _listed() -> str:
+    out = StringIO()
+    call_command("asteros", "routes", stdout=out)
+    return out.getvalue()
+
+
+def test_the_command_lists_every_route_of_every_door():
+    assert _listed() == ROUTES
+
+
+def test_the_agent_run_route_is_findable():
+    lines = [line.split() for line in _listed().splitlines()]
+    assert ["POST", "/api/agents/{id}/run", "api:agents-run", "interfaces.http.resources.AgentViewSet.run"] in lines
+
+
+def test_paths_are_readable_whatever_the_pattern():
+    assert readable_path("api/^agents/(?P<id>[^/]+)/run$") == "/api/agents/{id}/run"
+    assert readable_path(r"^ws/runs/(?P<run_id>[0-9A-Fa-f-]{32,36})/?$") == "/ws/runs/{run_id}[/]"
+    assert readable_path(r"^a/(?P<t>[^/:]+)/configs(?:/(?P<c>[^/]+))?/?$") == "/a/{t}/configs[/{c}][/]"
+    assert readable_path(r"^x/\.well-known/card\.json$") == "/x/.well-known/card.json"
+    assert readable_path("") == "/*"
