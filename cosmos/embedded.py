@@ -38,6 +38,10 @@ def start_embedded_worker(concurrency: int | None = None):
             loglevel="WARNING",
         )
         threading.Thread(target=_worker.start, name="asteros-embedded-worker", daemon=True).start()
+        # Python joins the worker pool's threads before it runs atexit handlers, and a pool thread
+        # waits for its run to end: an exiting server (SIGTERM, Ctrl-C) would wait for its runs,
+        # minutes for a long one. Stop them first; concurrent.futures uses this hook for its pools.
+        threading._register_atexit(_stop_runs_at_exit)
         # The run engine (and its reaper timer) starts with the worker, not at the first task:
         # runs interrupted by a restart end with no new traffic. (Celery's worker_ready, which
         # starts it in a `celery worker` process, is not sent by an embedded WorkController.)
@@ -46,6 +50,12 @@ def start_embedded_worker(concurrency: int | None = None):
         get_engine()
         logger.info("embedded worker started")
         return _worker
+
+
+def _stop_runs_at_exit() -> None:
+    from .engine import get_engine
+
+    get_engine().stop_runs()
 
 
 def embedded_worker_started() -> bool:

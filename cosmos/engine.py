@@ -163,6 +163,24 @@ class RunEngine:
         self._started.set()
         self.loop.run_forever()
 
+    def stop_runs(self, timeout: float = 5.0) -> None:
+        """The process is exiting: stop every run here without finishing it, as a crash would
+        (its lease expires and a reaper re-queues it; the next attempt continues its events), so
+        the worker threads waiting on them return. Thread-safe; waits until each run has been
+        told, at most ``timeout`` seconds."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return
+
+        async def stop() -> None:
+            for run_id in list(self.local):
+                self._stop_local(run_id, SHUTDOWN)
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            logger.warning("the run engine did not stop its runs within %ss", timeout)
+
     def submit(self, run_id: str) -> concurrent.futures.Future:
         """Execute a run on the engine's loop; thread-safe, returns a concurrent future."""
         self.start()

@@ -1,7 +1,9 @@
-"""An embedded server killed mid-run and started again, with no traffic after the restart.
+"""An embedded server stopped mid-run and started again, with no traffic after the restart.
 
 ``make run`` as a user runs it: one ``manage.py asteros serve`` process on its own SQLite file,
-the worker a thread of the server. A run is in flight when the process gets SIGKILL; the same
+the worker a thread of the server. A run is in flight when the process gets SIGKILL (a crash) or
+SIGTERM (a deploy, Ctrl-C). On SIGTERM the process must exit at once, not when its runs end
+(they may take minutes), and leave the run to the next process as a crash would. The same
 server starts again and nobody posts anything. The restarted process must reap on its own timer
 (not only once a new run starts its engine): the interrupted run is re-queued when its lease
 expires and runs again, within the lease plus one reaper interval plus the run itself.
@@ -12,7 +14,9 @@ but the start-up probe.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
 import time
 import uuid
 
@@ -28,6 +32,7 @@ pytestmark = pytest.mark.slow
 LEASE_SECONDS = 2
 RUN_SECONDS = 1.5  # time to first token of the agent; a few tokens follow
 MARGIN_SECONDS = 15  # on top of the lease, a reaper interval and the run: a loaded 2-core machine
+EXIT_SECONDS = 20  # SIGTERM to exit: seconds, where a run in flight used to hold it until it ended
 
 
 def _row(database: str, run_id: str) -> tuple[str, int]:
@@ -48,7 +53,19 @@ def _wait_row(database: str, run_id: str, statuses: tuple[str, ...], timeout: fl
         time.sleep(0.1)
 
 
-def test_a_restarted_embedded_server_finishes_an_interrupted_run_with_no_new_traffic(tmp_path, record_property):
+def _terminate(api: ApiProcess) -> None:
+    """SIGTERM, and the process exits by itself (no SIGKILL behind it)."""
+    api.process.send_signal(signal.SIGTERM)
+    try:
+        api.process.wait(timeout=EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"SIGTERM did not stop the server within {EXIT_SECONDS}s:\n{api.output()[-3000:]}"
+        ) from None
+
+
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+def test_a_restarted_embedded_server_finishes_an_interrupted_run_with_no_new_traffic(stop, tmp_path, record_property):
     api = ApiProcess.embedded(tmp_path, ASTEROS_LEASE_SECONDS=str(LEASE_SECONDS), ASTEROS_ENABLE_LOGGING="false")
     database = str(tmp_path / "asteros.sqlite3")
     try:
@@ -68,8 +85,8 @@ def test_a_restarted_embedded_server_finishes_an_interrupted_run_with_no_new_tra
         run_id = started.json()["id"]
         _wait_row(database, run_id, ("running",), timeout=30)
 
-        api.kill()
-        assert _row(database, run_id) == ("running", 1)
+        api.kill() if stop == "SIGKILL" else _terminate(api)
+        assert _row(database, run_id) == ("running", 1), "the run is left to the next process, unfinished"
         api.start()
         restarted_at = time.monotonic()
         # No request from here on: only the restarted process's own timer can end the run.
@@ -86,7 +103,7 @@ def test_a_restarted_embedded_server_finishes_an_interrupted_run_with_no_new_tra
     assert (status, attempts) == ("succeeded", 2)
     report(
         record_property,
-        "an embedded server restarted mid-run",
+        f"an embedded server restarted mid-run ({stop})",
         lease_seconds=LEASE_SECONDS,
         run_seconds=RUN_SECONDS,
         run_done_after_restart_s=round(ended_in, 1),
