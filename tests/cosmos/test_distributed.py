@@ -119,7 +119,9 @@ def test_a_worker_killed_mid_run_costs_at_most_a_retry(worker):
 
     assert in_flight == 21
     by_id = {r.id: r for r in runs}
-    assert all(by_id[i].status == RunStatus.SUCCEEDED and by_id[i].attempts == 2 for i in run_ids)
+    off = {str(i): (by_id[i].status, by_id[i].attempts, by_id[i].error) for i in run_ids}
+    off = {i: state for i, state in off.items() if state[:2] != (RunStatus.SUCCEEDED, 2)}
+    assert not off, f"runs not succeeded at their second attempt: {off}"
     assert by_id[single.id].status == RunStatus.FAILED
     assert by_id[single.id].error["code"] == "worker_lost"
     for run_id in [*run_ids, single.id]:
