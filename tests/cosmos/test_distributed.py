@@ -22,7 +22,7 @@ from cosmos.services import runs as run_services
 from tests.factories import make_agent
 from tests.support.processes import ROOT
 from tests.support.runs import wait_for_runs
-from tests.support.workers import WorkerProcess, worker_database_url
+from tests.support.workers import WorkerProcess, the_queue_to_itself, worker_database_url
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -31,9 +31,11 @@ LEASE_SECONDS = 3
 
 @pytest.fixture
 def worker():
-    process = WorkerProcess(env={"ASTEROS_LEASE_SECONDS": str(LEASE_SECONDS)}).start()
-    yield process
-    process.close()
+    # The tests count what this worker did: a worker started earlier in the session waits meanwhile.
+    with the_queue_to_itself():
+        process = WorkerProcess(env={"ASTEROS_LEASE_SECONDS": str(LEASE_SECONDS)}).start()
+        yield process
+        process.close()
 
 
 def stored_events(run_id) -> list[tuple[int, dict]]:

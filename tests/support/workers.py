@@ -11,6 +11,8 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from .processes import LoggedProcess
@@ -78,3 +80,21 @@ class WorkerProcess(LoggedProcess):
         """How ``Run.worker_id`` starts for the runs this process's engine claims."""
         assert self.process is not None
         return f"{socket.gethostname()}:{self.process.pid}:"
+
+
+@contextmanager
+def the_queue_to_itself() -> Iterator[None]:
+    """Inside the block, the workers already running (the session's shared worker, if a test
+    started it) stop taking runs from the queue, so a worker started in the block gets every run
+    sent meanwhile: a test that kills it knows which runs it held. They consume again after."""
+    from celery import current_app
+
+    queue = current_app.conf.task_default_queue
+    others = [name for reply in current_app.control.ping(timeout=1.0) for name in reply]
+    if others:
+        current_app.control.cancel_consumer(queue, destination=others, reply=True, timeout=5.0)
+    try:
+        yield
+    finally:
+        if others:
+            current_app.control.add_consumer(queue, destination=others, reply=True, timeout=5.0)
