@@ -325,6 +325,10 @@ def _check_scheme(request: httpx.Request) -> None:
         raise _Refused(f"only http and https URLs are allowed, not {request.url.scheme!r}")
 
 
+# Both transports' connection pools, sized alike.
+POOL_SIZES = {"max_connections": 100, "max_keepalive_connections": 20, "keepalive_expiry": 5.0}
+
+
 class GuardedAsyncTransport(httpx.AsyncHTTPTransport):
     def __init__(self, limits: Limits, allowlist: Callable[[], tuple[str, ...]] = current_allowlist) -> None:
         super().__init__(trust_env=False, retries=0)
@@ -333,9 +337,7 @@ class GuardedAsyncTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=self._pool._ssl_context,
             network_backend=GuardedAsyncBackend(allowlist),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
+            **POOL_SIZES,
         )
         self.limits = limits
 
@@ -361,9 +363,7 @@ class GuardedSyncTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=self._pool._ssl_context,
             network_backend=GuardedSyncBackend(allowlist),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
+            **POOL_SIZES,
         )
         self.limits = limits
 

@@ -110,3 +110,15 @@ def assert_gapless(run_id) -> None:
     assert types[0] == "RUN_STARTED", types
     terminal = [t for t in types if t in ("RUN_FINISHED", "RUN_ERROR")]
     assert terminal == [types[-1]], types
+
+
+def run_links(run_id: str, api: str = "http://testserver/api") -> dict[str, str]:
+    """The ``links`` a run carries in REST answers (the test client's host, the API prefix)."""
+    base = f"{api}/runs/{run_id}"
+    return {
+        "self": base,
+        "events": f"{base}/events",
+        "stream": f"{base}/events?format=sse",
+        "websocket": f"ws://testserver/ws/runs/{run_id}/",
+        "cancel": f"{base}/cancel",
+    }

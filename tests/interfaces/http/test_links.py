@@ -15,6 +15,7 @@ from django.test.utils import override_settings
 from asteros_site import urls as root_urls
 from interfaces.http import urls as http_urls
 from tests.factories import make_agent
+from tests.support.runs import run_links
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCES = ("asteros_site", "interfaces", "cosmos", "stars", "workflows")
@@ -45,13 +46,7 @@ def test_links_follow_a_non_default_prefix(api_client, v1_api):
     assert started.status_code == 202, started.content
     run = started.json()
     base = f"http://testserver/v1/api/runs/{run['id']}"
-    assert run["links"] == {
-        "self": base,
-        "events": f"{base}/events",
-        "stream": f"{base}/events?format=sse",
-        "websocket": f"ws://testserver/ws/runs/{run['id']}/",
-        "cancel": f"{base}/cancel",
-    }
+    assert run["links"] == run_links(run["id"], api="http://testserver/v1/api")
     assert started["Location"] == base
     assert api_client.get(run["links"]["self"]).json()["id"] == run["id"]
     page = api_client.get(run["links"]["events"] + "?limit=1").json()

@@ -13,7 +13,7 @@ from cosmos import kinds
 from cosmos.models import Run, RunStatus
 from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run, make_star, make_workflow, workflow_definition
-from tests.support.runs import wait_for_run
+from tests.support.runs import run_links, wait_for_run
 
 from .conftest import assert_error, bearer
 
@@ -42,13 +42,7 @@ def test_a_run_request_answers_202_with_the_run_and_its_links(api_client):
     assert run["kind"] == "agent" and run["target"] == agent.id and run["status"] == "queued"
     assert run["input"] == {"message": "hi"} and run["metadata"] == {"k": 1}
     base = f"http://testserver/api/runs/{run['id']}"
-    assert run["links"] == {
-        "self": base,
-        "events": f"{base}/events",
-        "stream": f"{base}/events?format=sse",
-        "websocket": f"ws://testserver/ws/runs/{run['id']}/",
-        "cancel": f"{base}/cancel",
-    }
+    assert run["links"] == run_links(run["id"])
     assert response["Location"] == base and response["X-Run-ID"] == run["id"]
 
 
