@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 # Deltas of the same message arriving within one write cycle are merged before they get a seq.
 COALESCED_TYPES = frozenset({EventType.TEXT_MESSAGE_CONTENT, EventType.TOOL_CALL_ARGS})
 REPLAY_PAGE = 500
+# A reader that sees seq N+1 before N waits this long, polling, for N's write to commit (a
+# write retried through a database blip can commit seconds late); a seq missing for longer
+# is not coming.
+GAP_PATIENCE_SECONDS = 30.0
+GAP_POLL_SECONDS = 0.05
 
 
 class LostOwnership(Exception):
@@ -44,6 +49,7 @@ class PendingEvent:
     event: dict
     taken: bool = False
     batch: int = 0  # the sink's write cycle that carries it
+    writer: RunWriter | None = None
 
 
 # How long one run's event stream may hold the engine's loop before it lets others run.
@@ -83,8 +89,10 @@ class RunWriter:
         if continues and not previous.taken:
             previous.event = {**previous.event, "delta": previous.event["delta"] + event["delta"]}
             return
+        if self.lost:
+            return  # another attempt owns the log now: nothing more of ours goes in it
         self.last_seq += 1
-        pending = PendingEvent(self.run_id, self.last_seq, event)
+        pending = PendingEvent(self.run_id, self.last_seq, event, writer=self)
         self._last_pending = pending
         self.sink.enqueue(pending)
         self._forget_taken()
@@ -104,7 +112,7 @@ class RunWriter:
         # published. Short answers are parsed before that and never pause.
         now = time.monotonic()
         first = self._first_delta
-        if first is not None and now - self._first_delta_at >= FIRST_DELTA_SECONDS:
+        if first is not None and not self.lost and now - self._first_delta_at >= FIRST_DELTA_SECONDS:
             self._first_delta = None
             self._last_turn = now
             await self.sink.published(first.batch)
@@ -229,6 +237,8 @@ class EventSink:
             for item in batch:
                 item.taken = True
             lost = await self._store(batch) if batch else set()
+            if lost:
+                self._drop_lost_writers(batch, lost)
             # Waiters need the cycle in the database, not on the bus: a run's final write goes
             # ahead while this cycle is published (a follower that hears the two out of order
             # re-reads the database).
@@ -238,6 +248,14 @@ class EventSink:
                 await self._publish(batch, lost)
             self._published_batch = number
             _release(self._published_waiters, number)
+
+    def _drop_lost_writers(self, batch: list[PendingEvent], lost: set[str]) -> None:
+        """An event that clashed means another attempt writes this run's log: its writer's later
+        events must not follow (they would land after the other attempt's, or leave a gap)."""
+        for item in batch:
+            if item.run_id in lost and item.writer is not None:
+                item.writer.lost = True
+        self.pending = [item for item in self.pending if item.writer is None or not item.writer.lost]
 
     async def _store(self, batch: list[PendingEvent]) -> set[str]:
         delay = 0.1
@@ -346,14 +364,33 @@ async def follow(
             # The one drain loop: the database, page by page, from the last seq yielded (the
             # replay, then after every timeout or gap of the live tail).
             drained = False
+            gap_since: float | None = None
             while True:
                 rows = await _wait_for_database(read_events, run_id, last)
+                in_order = _following_on(rows, last)
+                held_back = len(in_order) < len(rows)
+                if held_back:
+                    # A later seq is visible before an earlier one: the write that holds the
+                    # earlier one is still committing. Wait for it rather than skip it; only a
+                    # seq missing for longer than any write can take is given up on.
+                    now = time.monotonic()
+                    if in_order or gap_since is None:
+                        gap_since = now
+                    if now - gap_since < GAP_PATIENCE_SECONDS:
+                        rows = in_order
+                    else:
+                        logger.error("run %s: seq %s is missing from its log; going on", run_id, last + 1)
+                        held_back = False
                 for seq, event in rows:
                     yield seq, event
                     last = seq
                     drained = True
                     if event.get("type") in TERMINAL_EVENT_TYPES:
                         return
+                if held_back:
+                    await asyncio.sleep(GAP_POLL_SECONDS)
+                    continue
+                gap_since = None
                 if len(rows) < REPLAY_PAGE:
                     break
             if subscription is None or closing:
@@ -384,6 +421,14 @@ async def follow(
     finally:
         if subscription is not None:
             await subscription.close()
+
+
+def _following_on(rows: list[tuple[int, dict]], last: int) -> list[tuple[int, dict]]:
+    """The leading rows whose seqs follow on from ``last`` with no gap."""
+    for index, (seq, _) in enumerate(rows):
+        if seq != last + 1 + index:
+            return rows[:index]
+    return rows
 
 
 def _fresh(message: dict, last: int) -> list[tuple[int, dict]]:

@@ -118,3 +118,68 @@ def test_a_burst_pauses_once_its_first_delta_has_waited_until_that_delta_is_publ
     assert "".join(text["delta"] for text in texts) == "".join(deltas)
     seqs = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def _event_at(run: Run, seq: int, event_type: str) -> None:
+    RunEvent.objects.create(run=run, seq=seq, type=event_type, data={"type": event_type})
+
+
+async def _followed(run_id: str) -> list[int]:
+    from cosmos.eventlog import follow
+
+    return [seq async for seq, _ in follow(run_id, poll_seconds=0.2)]
+
+
+def test_a_follower_waits_for_a_seq_committed_after_a_later_one():
+    """Two writes of one run in flight at once can commit out of order (a final write and the
+    sink's last cycle through a database blip): a reader that saw seq 4 before seq 3 must wait
+    for 3, not skip it."""
+    run = make_run(status=RunStatus.RUNNING, events=["RUN_STARTED", "TEXT_MESSAGE_START"])
+    _event_at(run, 4, "TEXT_MESSAGE_END")
+    _event_at(run, 5, "RUN_FINISHED")
+
+    async def scenario() -> list[int]:
+        follower = asyncio.ensure_future(_followed(str(run.id)))
+        await asyncio.sleep(0.5)
+        assert not follower.done()  # held at the gap, not past it
+        await asyncio.to_thread(_event_at, run, 3, "TEXT_MESSAGE_CONTENT")
+        return await asyncio.wait_for(follower, 10)
+
+    assert asyncio.run(scenario()) == [1, 2, 3, 4, 5]
+
+
+def test_a_follower_gives_up_on_a_seq_missing_for_longer_than_any_write_takes(monkeypatch):
+    monkeypatch.setattr("cosmos.eventlog.GAP_PATIENCE_SECONDS", 0.3)
+    run = make_run(status=RunStatus.RUNNING, events=["RUN_STARTED"])
+    _event_at(run, 3, "RUN_FINISHED")
+
+    assert asyncio.run(asyncio.wait_for(_followed(str(run.id)), 10)) == [1, 3]
+
+
+def test_a_writer_whose_event_clashed_writes_nothing_more():
+    """Another attempt wrote seq 2 first: this attempt's seq 2 clashes, and its seq 3, queued
+    while that write was under way, must not land after the other attempt's events."""
+    run = make_run(status=RunStatus.RUNNING, worker_id="w1", events=["RUN_STARTED", "STEP_STARTED"])
+
+    bystander = make_run(status=RunStatus.RUNNING, worker_id="w1")
+
+    async def scenario() -> RunWriter:
+        sink = EventSink()
+        sink.start(asyncio.get_running_loop())
+        writer = RunWriter(str(run.id), sink, last_seq=1)
+        writer.emit_nowait(make_event(EventType.TEXT_MESSAGE_START, messageId="m1", role="assistant"))
+        clashing_cycle = writer._queued[0].batch
+        await asyncio.sleep(0)  # the sink takes seq 2 and starts writing it
+        writer.emit_nowait(make_event(EventType.TEXT_MESSAGE_END, messageId="m1"))
+        await sink.written(clashing_cycle)
+        # Another run's event makes the next cycle happen: the one seq 3 was queued for.
+        RunWriter(str(bystander.id), sink).emit_nowait(make_event(EventType.RUN_STARTED))
+        await sink.written(clashing_cycle + 1)
+        writer.emit_nowait(make_event(EventType.TEXT_MESSAGE_START, messageId="m2", role="assistant"))
+        return writer
+
+    writer = asyncio.run(scenario())
+
+    assert writer.lost and writer.sink.pending == []
+    assert stored(run.id) == [(1, "RUN_STARTED"), (2, "STEP_STARTED")]
+    assert stored(bystander.id) == [(1, "RUN_STARTED")]
