@@ -37,8 +37,9 @@ from .models import Run, RunStatus, WorkerHeartbeat
 from .retry import db_call_retrying
 from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
+from .runtime.interrupts import Resume, RunInterrupted
 from .runtime.providers import preload_providers
-from .services import leases
+from .services import interrupts, leases
 from .services import runs as run_services
 from .services.errors import NotFound
 
@@ -72,6 +73,8 @@ class RunContext:
     writer: RunWriter
     engine: RunEngine
     state: dict[str, Any] = field(default_factory=dict)
+    # A run that paused for people: where it stopped and what they decided.
+    resume: Resume | None = None
 
     @property
     def run_id(self) -> str:
@@ -247,9 +250,12 @@ class RunEngine:
         last_seq, closers = await db_call(leases.resume_point, run_id) if run.attempts > 1 else (0, [])
         writer = RunWriter(run_id, self.sink, last_seq=last_seq)
         self._publish_lifecycle(run)
-        context = RunContext(run=run, writer=writer, engine=self, state=dict(state or {}))
+        resume = await db_call(interrupts.resume_state, run) if run.checkpoint else None
+        context = RunContext(run=run, writer=writer, engine=self, state=dict(state or {}), resume=resume)
         thread_id = context.thread_id
-        if writer.last_seq == 0:
+        if interrupts.resumed_now(run):
+            pass  # the decision that queued it again wrote its "resumed" event; nothing is open
+        elif writer.last_seq == 0:
             writer.emit_nowait(
                 make_event(
                     EventType.RUN_STARTED,
@@ -277,6 +283,8 @@ class RunEngine:
             return await self._finish(writer, run, RunStatus.CANCELLED, ExecutionResult(outcome="cancelled"))
         except RunFailed as exc:
             return await self._finish_failed(writer, run, exc.code, exc.message)
+        except RunInterrupted as exc:
+            return await self._pause(writer, run, exc)
         except LostOwnership:
             return None
         except NotFound as exc:
@@ -314,6 +322,28 @@ class RunEngine:
                 result.finalize()
 
         return await self._write_final(writer, run, status, event, finalize, result)
+
+    async def _pause(self, writer: RunWriter, run: Run, paused: RunInterrupted) -> str | None:
+        """The run waits for people: its log says what they are asked, and it leaves the worker."""
+        if run.parent_id is not None:
+            # A member's or a step's pause would have to pause its parent too: not yet.
+            message = "A child run cannot wait for a person yet; give approvals to the top-level agent."
+            return await self._finish_failed(writer, run, "interrupt_unsupported", message)
+        timeout, on_timeout = await db_call(interrupts.timeout_policy, run)
+        event = interrupts.pause_event(paused.requests, timeout)
+        finalize = interrupts.pause_finalizer(
+            run, self.worker_id, paused.requests, paused.checkpoint, timeout_seconds=timeout, on_timeout=on_timeout
+        )
+        local = self.local.get(str(run.id))
+        if local is not None:
+            local.finishing = True
+        try:
+            await asyncio.shield(writer.finish(event, finalize, retry_for=self.lease_seconds))
+        except LostOwnership:
+            logger.warning("lost ownership before pausing")
+            return None
+        run.status = RunStatus.INTERRUPTED
+        return RunStatus.INTERRUPTED
 
     async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
         event = make_event(EventType.RUN_ERROR, message=message, code=code)
@@ -397,6 +427,7 @@ class RunEngine:
             try:
                 if tick % reap_every == 0:
                     await db_call(leases.reap_expired_runs)
+                    await db_call(interrupts.expire_due)
             except ProcessExiting:
                 return
             except Exception as exc:  # a database blip must not kill the engine

@@ -47,6 +47,7 @@ async def execute_agent(context: RunContext) -> ExecutionResult:
         client_tools=run.input.get("tools") or (),
         context_metadata=run.metadata,
         run_id=context.run_id,
+        resume=context.resume,
     )
     session_id = run.session_id
 

@@ -70,6 +70,17 @@ def _validate_provider_and_tools(provider: str, tools: object, errors: dict) -> 
         errors["tools"] = "A tool is listed twice."
 
 
+def _approvals_problem(approvals: object) -> str | None:
+    from .runtime.interrupts import check_rule
+
+    if not isinstance(approvals, dict):
+        return 'Approvals must be a JSON object of tool name -> rule, e.g. {"refund": "amount > 100"}.'
+    for name, rule in approvals.items():
+        if problem := check_rule(rule):
+            return f"{name}: {problem}"
+    return None
+
+
 class AgentTemplate(models.Model):
     """Reusable defaults for agents: a system prompt, model settings and tools."""
 
@@ -111,6 +122,20 @@ class Agent(Definition):
     parameters = models.JSONField(default=dict, blank=True)
     tools = models.JSONField(default=list, blank=True, help_text="Tool names, added to the template's.")
     metadata = models.JSONField(default=dict, blank=True)
+    approvals = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Tool name -> "never", "always" or a rule over its arguments, e.g. {"refund": "amount > 100"}.',
+    )
+    interrupt_timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long an approval or a question waits for a person; empty: forever."
+    )
+    on_interrupt_timeout = models.CharField(
+        max_length=16,
+        choices=[("reject", "Reject"), ("approve", "Approve")],
+        default="reject",
+        help_text="What an approval becomes when nobody answers in time (a question is left unanswered).",
+    )
 
     class Meta(Definition.Meta):
         pass
@@ -130,6 +155,8 @@ class Agent(Definition):
             errors["parameters"] = "Parameters must be a JSON object."
         if not isinstance(self.metadata, dict):
             errors["metadata"] = "Metadata must be a JSON object."
+        if problem := _approvals_problem(self.approvals):
+            errors["approvals"] = problem
         if not self.provider and not (self.template_id and self.template and self.template.provider):
             errors.setdefault("provider", "Set a provider here or on the template.")
         if errors:
@@ -172,10 +199,15 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Waiting for a person (an approval or a question): no worker, no lease, a row only.
+    INTERRUPTED = "interrupted", "Interrupted"
 
 
 TERMINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+# Not finished yet: a later run of the session waits for these, and they can be cancelled.
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED)
+# Waiting for or holding a worker: what a concurrency quota counts.
+EXECUTING_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class RunQuerySet(models.QuerySet):
@@ -188,7 +220,8 @@ class RunQuerySet(models.QuerySet):
 
 
 class Run(models.Model):
-    """One execution. Its status only moves forward: queued -> running -> a terminal status."""
+    """One execution. Its status moves forward: queued -> running -> a terminal status, with
+    running -> interrupted -> queued while a person decides."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The choices are the catalogue, read each time they are used (forms, the admin's list filter,
@@ -218,6 +251,8 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Where an interrupted run resumes: the runtime's checkpoint of its last pause.
+    checkpoint = models.JSONField(null=True, blank=True, editable=False)
 
     objects = RunQuerySet.as_manager()
 
@@ -279,3 +314,49 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.worker_id
+
+
+class InterruptKind(models.TextChoices):
+    APPROVAL = "approval", "Approval"
+    QUESTION = "question", "Question"
+
+
+class InterruptStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    ANSWERED = "answered", "Answered"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Interrupt(models.Model):
+    """One pause of a run for a person: a tool call to approve, or a question to answer."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="interrupts")
+    # The top-level run a person sees (the run itself, or the star or workflow it belongs to).
+    root_run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=InterruptKind.choices)
+    request = models.JSONField(help_text="The tool call (tool, arguments) or the question (question, schema).")
+    status = models.CharField(
+        max_length=16, choices=InterruptStatus.choices, default=InterruptStatus.PENDING, db_index=True
+    )
+    decision = models.CharField(max_length=16, blank=True)
+    response = models.JSONField(null=True, blank=True, help_text="Edited arguments, the answer, or a message.")
+    resolved_by = models.CharField(max_length=200, blank=True)
+    on_timeout = models.CharField(max_length=16, default="reject")
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at",)
+        indexes = [models.Index(fields=["status", "created_at"], name="interrupt_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def tool_call_id(self) -> str:
+        return str(self.request.get("toolCallId", ""))

@@ -36,7 +36,7 @@ from cosmos.services.errors import ServiceError
 
 from .definition import CHILD_RUN_TYPES, iter_steps, retry_policy, step_names
 from .errors import StepError, StepFailed
-from .expressions import ExpressionError, compile_expression, to_text
+from cosmos.runtime.expressions import ExpressionError, compile_expression, to_text
 from .models import Workflow
 from .services import get_workflow
 from .steps import HANDLERS, Scope

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .definition import DEFAULT_PROMPT, ROUTER_PROMPT, parallel_branches
 from .errors import StepError, StepFailed
-from .expressions import to_text
+from cosmos.runtime.expressions import to_text
 from .functions import FunctionContext, function_registry
 from .templating import render_value
 

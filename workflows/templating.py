@@ -1,6 +1,6 @@
 """Prompt templates: text with ``{{ expression }}`` placeholders, and nothing else.
 
-Each placeholder is an expression of ``workflows.expressions`` (so ``{{ steps.research.output }}``,
+Each placeholder is an expression of ``cosmos.runtime.expressions`` (so ``{{ steps.research.output }}``,
 ``{{ input }}``, ``{{ state.topic or 'anything' }}``); its value is written as text (``None``
 as nothing, data as JSON). There are no statements, loops, filters or includes, and no code
 runs: a template can only read the workflow's data.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .expressions import Expression, ExpressionError, compile_expression, to_text
+from cosmos.runtime.expressions import Expression, ExpressionError, compile_expression, to_text
 
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 MAX_TEMPLATE_LENGTH = 100_000

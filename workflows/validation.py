@@ -32,7 +32,7 @@ from .definition import (
     iter_steps,
     step_names,
 )
-from .expressions import Expression, ExpressionError, compile_expression
+from cosmos.runtime.expressions import Expression, ExpressionError, compile_expression
 from .functions import function_registry
 from .templating import compile_template, value_templates
 

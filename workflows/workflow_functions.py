@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .expressions import to_text
+from cosmos.runtime.expressions import to_text
 from .functions import FunctionContext, workflow_function
 
 

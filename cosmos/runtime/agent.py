@@ -34,6 +34,8 @@ class AgentSpec:
     parameters: Mapping[str, Any] = field(default_factory=_no_parameters)
     tools: tuple[str, ...] = ()
     max_turns: int = 10
+    # Tool name -> approval rule ("never", "always" or an expression over the arguments).
+    approvals: Mapping[str, str] = field(default_factory=_no_parameters)
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
 

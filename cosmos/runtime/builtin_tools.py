@@ -231,3 +231,16 @@ async def _fetch(client: httpx.AsyncClient, current: httpx.URL, allowlist: tuple
             }
     outbound.logger.warning("outbound request failed: GET %s: more than %d redirects", current, MAX_REDIRECTS)
     raise outbound.OutboundError()
+
+
+@tool
+def ask_human(question: str, schema: dict | None = None) -> str:
+    """Ask a person a question and wait for the answer. Use it when you need a decision, a fact
+    or a confirmation only a person can give.
+
+    Args:
+        question: The question, as the person will read it.
+        schema: Optional JSON schema the answer must match (e.g. {"type": "boolean"}).
+    """
+    # The loop never runs this: the call interrupts the run, and the answer is its result.
+    return "Nobody can be asked from here."

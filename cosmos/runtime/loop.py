@@ -26,6 +26,20 @@ from typing import Any, Literal
 from .agent import RuntimeAgent
 from .errors import MAX_TURNS_EXCEEDED, RunFailed
 from .events import Emit, EventType, make_event
+from .interrupts import (
+    APPROVE,
+    ASK_HUMAN,
+    EDIT,
+    NEVER,
+    REJECT,
+    Decision,
+    InterruptRequest,
+    Resume,
+    RunInterrupted,
+    answer_content,
+    needs_approval,
+    refusal,
+)
 from .providers import Finish, ModelRequest, Provider, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 from .tools import Tool, ToolContext
 
@@ -46,12 +60,15 @@ class AgentOutcome:
 class _Call:
     __slots__ = ("args", "arguments", "error", "id", "name")
 
-    def __init__(self, call_id: str, name: str) -> None:
+    def __init__(self, call_id: str, name: str, arguments: dict | None = None) -> None:
         self.id = call_id
         self.name = name
         self.args: list[str] = []
-        self.arguments: dict = {}
+        self.arguments: dict = arguments if arguments is not None else {}
         self.error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
     def parse(self) -> None:
         raw = "".join(self.args).strip()
@@ -119,8 +136,11 @@ async def run_agent(
     client_tools: Sequence[dict] = (),
     context_metadata: Mapping | None = None,
     run_id: str | None = None,
+    resume: Resume | None = None,
 ) -> AgentOutcome:
-    """Run the agent on a conversation until it answers, asks a client tool, or hits max_turns."""
+    """Run the agent on a conversation until it answers, asks a client tool, or hits max_turns.
+
+    Raises ``RunInterrupted`` when a call waits for a person; ``resume`` continues from there."""
     if agent.error is not None:
         raise agent.error
     spec = agent.spec
@@ -136,8 +156,30 @@ async def run_agent(
     history = list(messages)
     new_messages: list[dict] = []
     input_tokens = output_tokens = 0
+    first_turn = 0
 
-    for turn in range(max_turns):
+    if resume is not None:
+        point = resume.checkpoint
+        history, new_messages = list(point["history"]), list(point["new_messages"])
+        input_tokens, output_tokens = point["input_tokens"], point["output_tokens"]
+        first_turn = point["turn"] + 1
+        waited = [_Call(c["id"], c["name"], c["arguments"]) for c in point["waiting"]]
+        results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions)
+        _record_results(waited, results, history, new_messages)
+        if point.get("client_calls"):
+            text = history[-len(waited) - 1].get("content", "") if waited else ""
+            return AgentOutcome(
+                text,
+                new_messages,
+                input_tokens,
+                output_tokens,
+                stop_reason="client_tool",
+                pending_tool_calls=list(point["client_calls"]),
+            )
+        if first_turn >= max_turns:
+            raise RunFailed(MAX_TURNS_EXCEEDED, f"The agent used its last allowed model turn (max_turns={max_turns}).")
+
+    for turn in range(first_turn, max_turns):
         request = ModelRequest(model, spec.system_prompt, history, offered, spec.parameters, emit)
         text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
         input_tokens += used_in
@@ -157,11 +199,22 @@ async def run_agent(
                 f"The agent still wanted to call tools after its last allowed model turn (max_turns={max_turns}).",
             )
         to_run = [c for c in calls if c not in pending]
-        results = await _run_tools(agent, to_run, emit, run_id, metadata, client_names)
-        for call, (content, is_error) in zip(to_run, results, strict=True):
-            tool_message = {"role": "tool", "tool_call_id": call.id, "content": content, "is_error": is_error}
-            history.append(tool_message)
-            new_messages.append(tool_message)
+        waiting = [c for c in to_run if _waits_for_a_person(agent, c)]
+        free = [c for c in to_run if c not in waiting]
+        results = await _run_tools(agent, free, emit, run_id, metadata, client_names)
+        _record_results(free, results, history, new_messages)
+        if waiting:
+            checkpoint = {
+                "history": history,
+                "new_messages": new_messages,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "turn": turn,
+                "waiting": [c.as_dict() for c in waiting],
+                "client_calls": [c.as_dict() for c in pending],
+            }
+            requests = [InterruptRequest.for_call(c.id, c.name, c.arguments) for c in waiting]
+            raise RunInterrupted(requests, checkpoint)
         if pending:
             return AgentOutcome(
                 text,
@@ -172,6 +225,27 @@ async def run_agent(
                 pending_tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in pending],
             )
     raise AssertionError("unreachable: the last turn returns or raises")
+
+
+def _record_results(
+    calls: Sequence[_Call], results: Sequence[tuple[str, bool]], history: list[dict], new_messages: list[dict]
+) -> None:
+    for call, (content, is_error) in zip(calls, results, strict=True):
+        tool_message = {"role": "tool", "tool_call_id": call.id, "content": content, "is_error": is_error}
+        history.append(tool_message)
+        new_messages.append(tool_message)
+
+
+def _waits_for_a_person(agent: RuntimeAgent, call: _Call) -> bool:
+    if call.error is not None:
+        return False
+    tool = agent.tool_map.get(call.name)
+    if tool is None:
+        return False
+    if call.name == ASK_HUMAN:
+        return True
+    rule = agent.spec.approvals.get(call.name) or tool.requires_approval or NEVER
+    return needs_approval(rule, call.arguments)
 
 
 async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) -> tuple[str, list[_Call], int, int]:
@@ -252,14 +326,20 @@ async def _run_tools(
     run_id: str | None,
     metadata: Mapping,
     client_names: set[str],
+    decisions: Mapping[str, Decision] | None = None,
 ) -> list[tuple[str, bool]]:
-    """Run one turn's tool calls in parallel; each result is emitted as soon as it is ready."""
+    """Run one turn's tool calls in parallel; each result is emitted as soon as it is ready.
+    With ``decisions`` (a resumed run) each call is carried out as a person decided."""
     if not calls:
         return []
     out = _serialized(emit)  # parallel tools, and tools that fan out themselves, share one emit
 
     async def one(call: _Call) -> tuple[str, bool]:
-        content, is_error = await _execute(agent, call, out, run_id, metadata, client_names)
+        if decisions is None:
+            content, is_error = await _execute(agent, call, out, run_id, metadata, client_names)
+        else:
+            decision = decisions.get(call.id) or Decision(REJECT, message="No decision was recorded.")
+            content, is_error = await _carry_out(agent, call, decision, out, run_id, metadata, client_names)
         await out(
             make_event(
                 EventType.TOOL_CALL_RESULT, messageId=_new_id(), toolCallId=call.id, content=content, role="tool"
@@ -281,6 +361,25 @@ def _serialized(emit: Emit) -> Emit:
             await emit(event)
 
     return serialized
+
+
+async def _carry_out(
+    agent: RuntimeAgent,
+    call: _Call,
+    decision: Decision,
+    emit: Emit,
+    run_id: str | None,
+    metadata: Mapping,
+    client_names: set[str],
+) -> tuple[str, bool]:
+    """A call that waited for a person: answered, run as asked or as edited, or refused."""
+    if call.name == ASK_HUMAN:
+        return answer_content(decision)
+    if decision.decision == EDIT and decision.arguments is not None:
+        call.arguments = dict(decision.arguments)
+    elif decision.decision != APPROVE:
+        return refusal(call.name, decision.message), True
+    return await _execute(agent, call, emit, run_id, metadata, client_names)
 
 
 async def _execute(

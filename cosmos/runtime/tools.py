@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .events import Emit
+from .interrupts import ALWAYS, NEVER, check_rule
 
 DEFAULT_TIMEOUT = 30.0
 logger = logging.getLogger(__name__)
@@ -48,7 +49,17 @@ class ToolContext:
 
 
 class Tool:
-    __slots__ = ("description", "fn", "is_async", "name", "needs_context", "parameters", "schema", "timeout")
+    __slots__ = (
+        "description",
+        "fn",
+        "is_async",
+        "name",
+        "needs_context",
+        "parameters",
+        "requires_approval",
+        "schema",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -59,8 +70,11 @@ class Tool:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         needs_context: bool = False,
+        requires_approval: str = "never",
     ) -> None:
         self.name = name
+        # "never", "always" or an expression over the arguments (cosmos.runtime.interrupts).
+        self.requires_approval = requires_approval
         self.description = description
         self.parameters = dict(parameters)
         self.fn = fn
@@ -78,6 +92,7 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        requires_approval: str | bool = "never",
     ) -> Tool:
         summary, arg_docs = parse_docstring(inspect.getdoc(fn) or "")
         parameters, needs_context = function_schema(fn, arg_docs)
@@ -88,6 +103,7 @@ class Tool:
             fn,
             timeout=timeout,
             needs_context=needs_context,
+            requires_approval=_approval_rule(requires_approval),
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -327,6 +343,14 @@ class ToolRegistry:
 tool_registry = ToolRegistry()
 
 
+def _approval_rule(rule: str | bool) -> str:
+    if isinstance(rule, bool):
+        return ALWAYS if rule else NEVER
+    if problem := check_rule(rule):
+        raise ValueError(problem)
+    return rule
+
+
 def tool(
     fn: Callable[..., Any] | None = None,
     *,
@@ -334,11 +358,17 @@ def tool(
     description: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     register: bool = True,
+    requires_approval: str | bool = "never",
 ) -> Any:
-    """Make a Tool from a function: ``@tool`` or ``@tool(name=..., timeout=..., register=False)``."""
+    """Make a Tool from a function: ``@tool`` or ``@tool(name=..., timeout=..., register=False)``.
+
+    ``requires_approval``: ``True`` (always), ``False`` (never) or a rule over the arguments such
+    as ``"amount > 100"``; a person approves each such call (an agent may override the rule)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        built = Tool.from_function(f, name=name, description=description, timeout=timeout)
+        built = Tool.from_function(
+            f, name=name, description=description, timeout=timeout, requires_approval=requires_approval
+        )
         return tool_registry.register(built) if register else built
 
     return wrap(fn) if fn is not None else wrap

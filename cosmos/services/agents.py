@@ -166,6 +166,7 @@ def agent_spec(agent: Agent) -> AgentSpec:
         parameters=parameters,
         tools=tuple(tools),
         max_turns=int(parameters.get("max_turns", 10)),
+        approvals=dict(agent.approvals or {}),
     )
 
 

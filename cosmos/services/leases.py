@@ -23,7 +23,7 @@ from django.utils import timezone
 from ..bus import LIFECYCLE_CHANNEL, get_bus, run_channel
 from ..dispatch import dispatch_run
 from ..eventlog import LostOwnership
-from ..models import ACTIVE_STATUSES, Run, RunEvent, RunStatus, Session
+from ..models import ACTIVE_STATUSES, Interrupt, InterruptStatus, Run, RunEvent, RunStatus, Session
 from ..runtime.events import PAIRED_EVENT_TYPES, EventType, closing_events, make_event
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def claim_run(run_id: str, worker_id: str) -> Run | None:
             f"WHERE id = %s AND status = %s AND NOT cancel_requested "
             f"AND (session_id IS NULL OR parent_id IS NOT NULL OR NOT EXISTS ("
             f"SELECT 1 FROM {table} AS earlier WHERE earlier.session_id = {table}.session_id "
-            f"AND earlier.parent_id IS NULL AND earlier.status IN (%s, %s) "
+            f"AND earlier.parent_id IS NULL AND earlier.status IN (%s, %s, %s) "
             f"AND (earlier.created_at < {table}.created_at "
             f"OR (earlier.created_at = {table}.created_at AND earlier.id < {table}.id)))) RETURNING *",
             [
@@ -105,8 +105,7 @@ def claim_run(run_id: str, worker_id: str) -> Run | None:
                 now,
                 _uuid_param(run_id),
                 RunStatus.QUEUED,
-                RunStatus.QUEUED,
-                RunStatus.RUNNING,
+                *ACTIVE_STATUSES,
             ],
         )
     )
@@ -229,6 +228,10 @@ def finish_unowned(
         RunEvent.objects.bulk_create(rows)
         Run.objects.filter(id=run_id).update(
             status=status, error=error, finished_at=timezone.now(), lease_expires_at=None
+        )
+        # A run that ends while it waits for a person leaves nothing to decide.
+        Interrupt.objects.filter(run_id=run_id, status=InterruptStatus.PENDING).update(
+            status=InterruptStatus.CANCELLED, resolved_at=timezone.now()
         )
         _hand_off_on_commit(run.session_id, run.parent_id)
     get_bus().publish_sync(run_channel(str(run_id)), {"events": [[r.seq, r.data] for r in rows]})

@@ -193,9 +193,11 @@ def _request_cancel(run_id, *, cascade: bool) -> tuple[int, int]:
         else 0
     )
     for rid in ids:
-        finish_unowned(
-            rid, RunStatus.CANCELLED, from_status=RunStatus.QUEUED, reason="cancelled", cancel_requested_only=True
-        )
+        # Queued or waiting for a person: no worker holds it, so the cancel ends it here.
+        for unowned in (RunStatus.QUEUED, RunStatus.INTERRUPTED):
+            finish_unowned(
+                rid, RunStatus.CANCELLED, from_status=unowned, reason="cancelled", cancel_requested_only=True
+            )
     get_bus().publish_sync(CANCEL_CHANNEL, {"runs": ids})
     return flagged, descendants
 
@@ -210,7 +212,7 @@ def cancel_run(run_id) -> Run:
     run.refresh_from_db()
     if not flagged:
         raise Conflict(
-            f"Run {run.id} is already {run.status}; only queued or running runs can be cancelled.",
+            f"Run {run.id} is already {run.status}; only queued, running or interrupted runs can be cancelled.",
             code="not_cancelable",
         )
     return run

@@ -34,7 +34,7 @@ from django.db.models import BigIntegerField, Count, F, IntegerField, OuterRef, 
 from django.db.models.functions import Coalesce, Concat
 from rest_framework import exceptions
 
-from cosmos.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Run
+from cosmos.models import EXECUTING_STATUSES, TERMINAL_STATUSES, Run
 from cosmos.services.errors import ServiceError
 from interfaces.keys.models import APIKey
 
@@ -211,7 +211,7 @@ RUN_TOKENS = F("input_tokens") + F("output_tokens")
 
 
 def _active_runs_of(caller) -> QuerySet[Run]:
-    return Run.objects.filter(caller=caller, status__in=ACTIVE_STATUSES, parent__isnull=True)
+    return Run.objects.filter(caller=caller, status__in=EXECUTING_STATUSES, parent__isnull=True)
 
 
 def _runs_finished_today(caller, now: datetime | None = None) -> QuerySet[Run]:

@@ -1,4 +1,4 @@
-"""A small, safe expression language for workflow conditions and templates.
+"""A small, safe expression language: workflow conditions and templates, approval rules.
 
 Expressions are parsed with Python's ``ast`` in ``eval`` mode and then checked against a
 whitelist: literals, names, ``a.b`` and ``a["b"]`` lookups, slices, comparisons (including

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workflows.expressions import ExpressionError, compile_expression, to_text
+from cosmos.runtime.expressions import ExpressionError, compile_expression, to_text
 from workflows.templating import compile_template, render, render_value, value_templates
 
 CONTEXT = {

@@ -1,0 +1,212 @@
+"""Human in the loop at the core: a run pauses for a person, holds nothing while it waits, and
+resumes where it stopped once every question of the pause has its decision."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cosmos.models import Interrupt, Run, RunEvent, RunStatus
+from cosmos.services import interrupts, leases
+from cosmos.services import runs as run_services
+from cosmos.services.errors import Conflict, Invalid
+from tests.support.interrupts import (
+    approval_agent,
+    assert_gapless_log,
+    interrupt_events,
+    question_agent,
+    the_interrupt,
+    wait_for_status,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
+
+
+def start(agent, text: str = "what is 6*7?", **options) -> Run:
+    run, _ = run_services.start_run("agent", agent.id, text, **options)
+    return wait_for_status(run.id, "interrupted", "succeeded", "failed")
+
+
+def tool_results(run_id) -> list[str]:
+    return [
+        e["content"]
+        for e in RunEvent.objects.filter(run_id=run_id, type="TOOL_CALL_RESULT").values_list("data", flat=True)
+    ]
+
+
+def test_an_approval_pauses_the_run_with_nothing_held_then_approve_runs_the_call_once():
+    run = start(approval_agent())
+
+    assert run.status == RunStatus.INTERRUPTED
+    assert run.worker_id == "" and run.lease_expires_at is None and run.finished_at is None
+    interrupt = the_interrupt(run.id)
+    assert interrupt.kind == "approval" and interrupt.root_run_id == run.id
+    assert interrupt.request["tool"] == "calculator" and interrupt.request["arguments"] == {"expression": "6*7"}
+    assert tool_results(run.id) == []  # held back
+    (paused,) = interrupt_events(run.id)
+    assert paused["status"] == "pending" and paused["interrupts"][0]["id"] == str(interrupt.id)
+    assert leases.reap_expired_runs() == {"requeued": 0, "failed": 0, "resent": 0}  # the reaper leaves it be
+
+    interrupts.resolve(interrupt.id, "approve", resolved_by="alice")
+    run = wait_for_status(run.id)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.output == "The result is 42."
+    assert tool_results(run.id) == ["42"]
+    events = assert_gapless_log(run.id)
+    assert [e["type"] for e in events].count("RUN_STARTED") == 1
+    assert not any(e.get("name") == "asteros.retry" for e in events)
+    assert [v["status"] for v in interrupt_events(run.id)] == ["pending", "resumed"]
+    interrupt.refresh_from_db()
+    assert (interrupt.status, interrupt.decision, interrupt.resolved_by) == ("approved", "approve", "alice")
+
+
+def test_edit_runs_the_call_with_the_new_arguments():
+    run = start(approval_agent())
+    interrupts.resolve(the_interrupt(run.id).id, "edit", arguments={"expression": "2*3"})
+
+    run = wait_for_status(run.id)
+
+    assert run.status == RunStatus.SUCCEEDED and tool_results(run.id) == ["6"]
+
+
+def test_reject_tells_the_model_why_and_the_run_goes_on():
+    run = start(approval_agent())
+    interrupts.resolve(the_interrupt(run.id).id, "reject", message="not today")
+
+    run = wait_for_status(run.id)
+
+    assert run.status == RunStatus.SUCCEEDED
+    (refused,) = tool_results(run.id)
+    assert "refused" in refused and "not today" in refused
+    assert Interrupt.objects.get(run=run).status == "rejected"
+
+
+def test_a_rule_over_the_arguments_asks_only_when_it_holds():
+    asked = start(approval_agent("expression == '6*7'"))
+    not_asked = start(approval_agent("expression == '1+1'"))
+
+    assert asked.status == RunStatus.INTERRUPTED
+    assert not_asked.status == RunStatus.SUCCEEDED and tool_results(not_asked.id) == ["42"]
+
+
+def test_ask_human_puts_the_answer_back_as_the_tool_result():
+    run = start(question_agent("Which city?"), "plan my trip")
+    interrupt = the_interrupt(run.id)
+    assert interrupt.kind == "question" and interrupt.request["question"] == "Which city?"
+
+    interrupts.resolve(interrupt.id, "answer", answer="Paris")
+    run = wait_for_status(run.id)
+
+    assert run.status == RunStatus.SUCCEEDED and tool_results(run.id) == ["Paris"]
+    assert "Paris" in run.output
+
+
+def test_an_answer_must_match_the_questions_schema():
+    run = start(question_agent("How many?", schema={"type": "integer"}), "go")
+    interrupt = the_interrupt(run.id)
+
+    with pytest.raises(Invalid) as refused:
+        interrupts.resolve(interrupt.id, "answer", answer="many")
+    assert refused.value.code == "invalid_answer"
+    interrupts.resolve(interrupt.id, "answer", answer=3)
+    assert wait_for_status(run.id).status == RunStatus.SUCCEEDED and tool_results(run.id) == ["3"]
+
+
+@pytest.mark.parametrize(
+    ("decision", "options"),
+    [("answer", {"answer": "x"}), ("edit", {}), ("edit", {"arguments": ["not", "an", "object"]}), ("maybe", {})],
+)
+def test_a_decision_the_interrupt_does_not_take_is_refused_and_changes_nothing(decision, options):
+    run = start(approval_agent())
+    interrupt = the_interrupt(run.id)
+
+    with pytest.raises(Invalid):
+        interrupts.resolve(interrupt.id, decision, **options)
+
+    assert Run.objects.get(id=run.id).status == RunStatus.INTERRUPTED
+    assert Interrupt.objects.get(id=interrupt.id).status == "pending"
+
+
+def test_two_reviewers_at_once_one_wins_the_other_gets_a_conflict():
+    run = start(approval_agent())
+    interrupt = the_interrupt(run.id)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def review(decision: str) -> None:
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            interrupts.resolve(interrupt.id, decision, resolved_by=decision)
+            outcomes.append("won")
+        except Conflict as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    reviewers = [threading.Thread(target=review, args=(d,)) for d in ("approve", "reject")]
+    for reviewer in reviewers:
+        reviewer.start()
+    for reviewer in reviewers:
+        reviewer.join(20)
+
+    assert sorted(outcomes) == ["already_resolved", "won"]
+    run = wait_for_status(run.id)
+    assert run.status == RunStatus.SUCCEEDED
+    assert len(tool_results(run.id)) == 1
+    assert [v["status"] for v in interrupt_events(run.id)] == ["pending", "resumed"]
+
+
+def test_cancel_ends_an_interrupted_run_and_withdraws_its_question():
+    run = start(approval_agent())
+    interrupt = the_interrupt(run.id)
+
+    run_services.cancel_run(run.id)
+
+    run = Run.objects.get(id=run.id)
+    assert run.status == RunStatus.CANCELLED
+    assert Interrupt.objects.get(id=interrupt.id).status == "cancelled"
+    assert assert_gapless_log(run.id)[-1]["type"] == "RUN_FINISHED"
+    with pytest.raises(Conflict) as late:
+        interrupts.resolve(interrupt.id, "approve")
+    assert late.value.code == "already_resolved"
+
+
+def test_an_expired_approval_resolves_as_the_agent_says():
+    rejecting = start(approval_agent(interrupt_timeout_seconds=60))
+    approving = start(approval_agent(interrupt_timeout_seconds=60, on_interrupt_timeout="approve"))
+    Interrupt.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert interrupts.expire_due() == 2
+
+    assert "refused" in tool_results(wait_for_status(rejecting.id).id)[0]
+    assert tool_results(wait_for_status(approving.id).id) == ["42"]
+    assert set(Interrupt.objects.values_list("status", "resolved_by")) == {("expired", "timeout")}
+
+
+def test_a_session_waits_behind_its_interrupted_run():
+    agent = approval_agent()
+    first = start(agent, session_id="s-waits")
+    second, _ = run_services.start_run("agent", agent.id, "what is 1+1?", session_id="s-waits")
+
+    assert Run.objects.get(id=second.id).status == RunStatus.QUEUED
+    interrupts.resolve(the_interrupt(first.id).id, "approve")
+
+    assert wait_for_status(first.id).status == RunStatus.SUCCEEDED
+    assert wait_for_status(second.id, "interrupted").status == RunStatus.INTERRUPTED
+
+
+def test_an_approval_rule_is_validated_on_the_agent():
+    from django.core.exceptions import ValidationError
+
+    from tests.factories import build_agent
+
+    for approvals in ({"calculator": "amount >"}, {"calculator": 3}, ["calculator"]):
+        with pytest.raises(ValidationError) as refused:
+            build_agent(provider="scripted", tools=["calculator"], approvals=approvals).full_clean()
+        assert "approvals" in refused.value.message_dict
