@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-STEP_TYPES = ("agent", "star", "workflow", "function", "parallel", "loop", "condition", "router")
+STEP_TYPES = ("agent", "star", "workflow", "function", "parallel", "loop", "condition", "router", "approval")
 CHILD_RUN_TYPES = ("agent", "star", "workflow")
 
 COMMON_KEYS = frozenset({"name", "type", "description", "timeout_seconds", "retry", "continue_on_error"})
@@ -26,6 +26,7 @@ STEP_KEYS: dict[str, frozenset[str]] = {
     "loop": frozenset({"steps", "max_iterations", "until", "stop_token"}),
     "condition": frozenset({"if", "then", "else"}),
     "router": frozenset({"routes", "expression", "agent", "prompt", "default"}),
+    "approval": frozenset({"message", "data"}),
 }
 DEFINITION_KEYS = frozenset({"steps", "output", "state", "description"})
 ROUTE_KEYS = frozenset({"name", "description", "when", "steps"})

@@ -30,6 +30,7 @@ from cosmos.kinds import ExecutionResult
 from cosmos.models import Run, RunStatus
 from cosmos.runtime.errors import RunFailed
 from cosmos.runtime.events import EventType, make_event
+from cosmos.runtime.interrupts import APPROVAL, APPROVE, EDIT, InterruptRequest, RunInterrupted
 from cosmos.services import leases
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
@@ -106,6 +107,15 @@ class WorkflowRun:
             "steps": {name: {"status": "pending"} for name in step_names(self.definition["steps"])},
         }
         self._published: dict[str, Any] | None = None
+        # A run that paused at an approval step resumes there, the steps before it done.
+        resume = context.resume
+        self.decisions = resume.decisions if resume is not None else {}
+        self.resume_at: str | None = None
+        self.resume_previous: Any = None
+        if resume is not None and "workflow" in resume.checkpoint:
+            self.doc = copy.deepcopy(resume.checkpoint["workflow"])
+            self.resume_at = resume.checkpoint["at"]
+            self.resume_previous = resume.checkpoint.get("previous")
 
     @property
     def state(self) -> dict[str, Any]:
@@ -120,8 +130,16 @@ class WorkflowRun:
     async def execute(self) -> ExecutionResult:
         self.publish()
         scope = Scope(previous=self.input)
+        steps = self.definition["steps"]
+        if self.resume_at is not None:
+            at = next((i for i, step in enumerate(steps) if step.get("name") == self.resume_at), None)
+            if at is None:
+                raise RunFailed(
+                    "definition_changed", f"The workflow no longer has the step {self.resume_at!r} it waited at."
+                )
+            steps, scope.previous = steps[at:], self.resume_previous
         try:
-            await self.run_sequence(self.definition["steps"], scope)
+            await self.run_sequence(steps, scope)
         except StepFailed as failed:
             details = {"step": failed.step, "path": failed.path}
             raise RunFailed("step_failed", failed.describe(), details=details) from None
@@ -176,6 +194,9 @@ class WorkflowRun:
         except asyncio.CancelledError:
             entry["status"] = "cancelled"
             raise
+        except RunInterrupted:
+            entry["status"] = "waiting"
+            raise
         finally:
             self.publish()
             self.emit(EventType.STEP_FINISHED, stepName=name)
@@ -192,6 +213,30 @@ class WorkflowRun:
             if deadline.expired():
                 raise StepError(f"timed out after {timeout:g}s.") from None
             raise
+
+    # --- approval steps
+
+    def approval_gate(self, step: dict, scope: Scope) -> Any:
+        """Pause for a person the first time; on resume, go on if they approved."""
+        name = step["name"]
+        call_id = f"step:{name}"
+        decision = self.decisions.get(call_id)
+        if decision is None:
+            message = self.render("message", step["message"], scope)
+            if "data" in step:
+                data = render_value(step["data"], self.context_for(scope))
+            else:
+                data = {"previous": scope.previous, "state": self.state}
+            request = {"toolCallId": call_id, "step": name, "message": message, "data": jsonable(data)}
+            checkpoint = {"workflow": self.doc, "at": name, "previous": jsonable(scope.previous)}
+            raise RunInterrupted([InterruptRequest(str(uuid.uuid4()), APPROVAL, call_id, request)], checkpoint)
+        if decision.decision in (APPROVE, EDIT):
+            output: dict[str, Any] = {"approved": True, "message": decision.message}
+            if decision.decision == EDIT:
+                output["data"] = decision.arguments
+            return output
+        reason = f": {decision.message}" if decision.message else "."
+        raise StepError(f"a person rejected it{reason}", retryable=False)
 
     # --- child runs
 

@@ -223,6 +223,10 @@ async def nested(wf: WorkflowRun, steps: list, scope: Scope) -> Any:
         raise StepError(failed.describe(), inner=failed) from None
 
 
+async def run_approval(wf: WorkflowRun, step: dict, scope: Scope, attempt: int, timeout: float | None) -> Any:
+    return wf.approval_gate(step, scope)
+
+
 HANDLERS: dict[str, Handler] = {
     "agent": run_agent,
     "star": run_star,
@@ -232,4 +236,5 @@ HANDLERS: dict[str, Handler] = {
     "loop": run_loop,
     "condition": run_condition,
     "router": run_router,
+    "approval": run_approval,
 }

@@ -182,6 +182,21 @@ class _Validator:
         if "input" in step:
             self.template(f"Step {name!r}:", "input", step["input"], scope, owner=name)
 
+    def check_approval(self, step: dict, name: str, scope: _Scope) -> None:
+        # The run resumes a gate by skipping the top-level steps already done; a gate inside a
+        # branch, a loop or a route would need each composite step to resume too.
+        if scope.depth:
+            self.error(name, "an approval step must be a top-level step (not inside a branch, loop or route).")
+        if "retry" in step or "timeout_seconds" in step:
+            self.error(name, "an approval step takes no 'retry' or 'timeout_seconds' (it waits for a person).")
+        message = step.get("message")
+        if not isinstance(message, str) or not message.strip():
+            self.error(name, "an approval step needs a 'message' (the question a person approves or rejects).")
+        else:
+            self.template(f"Step {name!r}:", "message", message, scope, owner=name)
+        for text in value_templates(step.get("data")):
+            self.template(f"Step {name!r}:", "data", text, scope, owner=name)
+
     def check_function(self, step: dict, name: str, scope: _Scope) -> None:
         function_name = step.get("function")
         args = step.get("args", {})
