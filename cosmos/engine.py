@@ -325,14 +325,16 @@ class RunEngine:
 
     async def _pause(self, writer: RunWriter, run: Run, paused: RunInterrupted) -> str | None:
         """The run waits for people: its log says what they are asked, and it leaves the worker."""
-        if run.parent_id is not None:
-            # A member's or a step's pause would have to pause its parent too: not yet.
-            message = "A child run cannot wait for a person yet; give approvals to the top-level agent."
-            return await self._finish_failed(writer, run, "interrupt_unsupported", message)
         timeout, on_timeout = await db_call(interrupts.timeout_policy, run)
-        event = interrupts.pause_event(paused.requests, timeout)
+        event = await db_call(interrupts.pause_event, paused.requests, paused.children, timeout)
         finalize = interrupts.pause_finalizer(
-            run, self.worker_id, paused.requests, paused.checkpoint, timeout_seconds=timeout, on_timeout=on_timeout
+            run,
+            self.worker_id,
+            paused.requests,
+            paused.checkpoint,
+            children=paused.children,
+            timeout_seconds=timeout,
+            on_timeout=on_timeout,
         )
         local = self.local.get(str(run.id))
         if local is not None:

@@ -5,19 +5,29 @@
 the member timeout, then reports ``SUBAGENT_FINISHED`` or ``SUBAGENT_ERROR`` and records the
 messages. A member that fails never raises: the caller gets a ``MemberResult`` with the error.
 The modes (``stars.modes``) decide who works on what.
+
+A member whose run pauses for a person pauses the star run too (``RunInterrupted``). When the
+star run resumes, its mode runs again from the start as a replay (``Replay``): each member call
+finds the child run it made the first time (by member and input) and, instead of starting a new
+one, takes that run's answer or lets it go on from its own pause; messages already recorded are
+not recorded twice. Only the runs that paused do any work again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import threading
 import uuid
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cosmos.db import db_call
-from cosmos.models import AGENT_KIND, Run, RunStatus
+from cosmos.models import AGENT_KIND, TERMINAL_STATUSES, Run, RunStatus
 from cosmos.runtime.events import EventType, make_event
+from cosmos.runtime.interrupts import RunInterrupted
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
 
@@ -58,6 +68,46 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def call_key(member: str, raw_input: Any) -> str:
+    """What identifies a member call in a replay: the member and what it was given."""
+    text = json.dumps([member, raw_input], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class Replay:
+    """What a resumed star run already did: its child runs by call, its recorded messages."""
+
+    children: dict[str, deque[str]] = field(default_factory=dict)
+    messages: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, run_id: str) -> Replay:
+        replay = cls()
+        rows = Run.objects.filter(parent_id=run_id).order_by("created_at").values_list("id", "metadata")
+        for child_id, metadata in rows:
+            key = (metadata or {}).get("star_call")
+            if key:
+                replay.children.setdefault(key, deque()).append(str(child_id))
+        for message in StarMessage.objects.filter(run_id=run_id).values_list("sender", "recipient", "content"):
+            replay.messages[message] += 1
+        return replay
+
+    def child(self, key: str) -> str | None:
+        found = self.children.get(key)
+        return found.popleft() if found else None
+
+    def recorded(self, sender: str, recipient: str, content: str) -> bool:
+        """True (once per stored copy) when this message was recorded before the pause."""
+        with self._lock:
+            key = (sender, recipient, content)
+            if self.messages[key] > 0:
+                self.messages[key] -= 1
+                return True
+            return False
+
+
 class StarRun:
     """The state of one star run: its context, team, limits, depth and counters."""
 
@@ -68,6 +118,7 @@ class StarRun:
         self.depth = depth
         self.path = path  # the star ids from the outermost star run down to this one
         self.delegations = 0
+        self.replay: Replay | None = None  # set when the run resumes after a pause
 
     @property
     def run(self) -> Run:
@@ -84,8 +135,14 @@ class StarRun:
 
     async def say(self, sender: str, recipient: str, content: str) -> None:
         """Store a message of this run and show it on the star run's stream."""
-        message = await db_call(services.record_message, self.star_id, sender, recipient, content, self.context.run_id)
+        message = await db_call(self.record, sender, recipient, content)
         await self.show(message)
+
+    def record(self, sender: str, recipient: str, content: str) -> StarMessage | None:
+        """Store a message of this run (None: a replay found it already stored)."""
+        if self.replay is not None and self.replay.recorded(sender, recipient, content):
+            return None
+        return services.record_message(self.star_id, sender, recipient, content, self.context.run_id)
 
     async def show(self, message: StarMessage | None) -> None:
         if message is not None:
@@ -158,6 +215,16 @@ class StarRun:
             kind, target, metadata = self.route(member)
         except MemberRefused as refused:
             return await self._refused(member, refused.code, refused.message)
+        metadata["star_call"] = key = call_key(member.name, raw_input)
+        replayed = self.replay.child(key) if self.replay is not None else None
+        if replayed is not None:
+            # The same call before the pause: its run's answer, or its run going on from its pause.
+            if sender is not None:
+                await db_call(self.record, sender, member.name, instruction)  # already stored: skipped
+            status = await db_call(Run.objects.filter(id=replayed).values_list("status", flat=True).first)
+            if status in TERMINAL_STATUSES:
+                return await self._result(member, replayed, None, timeout, announce=False)
+            return await self._result(member, replayed, reply_to, timeout, state=state)
         # One database round trip: the instruction as a message, and the member's child run.
         message, child, refused = await db_call(
             self._open_child, member, instruction if sender else None, sender, kind, target, raw_input, metadata
@@ -171,6 +238,20 @@ class StarRun:
                 EventType.SUBAGENT_STARTED, member, child_id, kind=kind, target=target, instruction=clip(instruction)
             )
         )
+        return await self._result(member, child_id, reply_to, timeout, state=state)
+
+    async def _result(
+        self,
+        member: Member,
+        child_id: str,
+        reply_to: str | None,
+        timeout: float | None,
+        *,
+        state: dict[str, Any] | None = None,
+        announce: bool = True,
+    ) -> MemberResult:
+        """Execute the member's child run here (a no-op if it has ended) and report how it went;
+        ``announce=False`` for a replayed run whose end the stream has already shown."""
         task = asyncio.create_task(
             self.context.engine.execute(child_id, timeout=timeout, parent_id=self.context.run_id, state=state)
         )
@@ -182,10 +263,13 @@ class StarRun:
             await asyncio.shield(stop_child(child_id, task))
             raise
         child, reply = await db_call(self._close_child, child_id, member.name, reply_to)
+        if child.status == RunStatus.INTERRUPTED:
+            raise RunInterrupted([], {}, children=[child_id])  # the member waits for a person: so does the star
         if child.status == RunStatus.SUCCEEDED:
             output = as_text(child.output)
-            await self.context.emit(self._subagent(EventType.SUBAGENT_FINISHED, member, child_id, output=output))
-            await self.show(reply)
+            if announce:
+                await self.context.emit(self._subagent(EventType.SUBAGENT_FINISHED, member, child_id, output=output))
+                await self.show(reply)
             return MemberResult(member, True, output=output, run_id=child_id)
         error = dict(child.error or {})
         if child.status == RunStatus.CANCELLED:
@@ -194,11 +278,17 @@ class StarRun:
             error["message"] = f"No answer within {timeout:g}s (member_timeout)."
         error.setdefault("code", "failed")
         error.setdefault("message", f"The member's run ended {child.status}.")
-        await self.context.emit(
-            self._subagent(
-                EventType.SUBAGENT_ERROR, member, child_id, status=child.status, error=error, message=error["message"]
+        if announce:
+            await self.context.emit(
+                self._subagent(
+                    EventType.SUBAGENT_ERROR,
+                    member,
+                    child_id,
+                    status=child.status,
+                    error=error,
+                    message=error["message"],
+                )
             )
-        )
         return MemberResult(member, False, error=error, run_id=child_id)
 
     def _open_child(
@@ -213,7 +303,7 @@ class StarRun:
     ) -> tuple[StarMessage | None, Run | None, ServiceError | None]:
         message = None
         if sender is not None and instruction is not None:
-            message = services.record_message(self.star_id, sender, member.name, instruction, self.context.run_id)
+            message = self.record(sender, member.name, instruction)
         try:
             child, _ = run_services.start_run(
                 kind,
@@ -233,9 +323,7 @@ class StarRun:
         child = Run.objects.get(id=child_id)
         reply = None
         if child.status == RunStatus.SUCCEEDED and reply_to is not None:
-            reply = services.record_message(
-                self.star_id, member_name, reply_to, as_text(child.output), self.context.run_id
-            )
+            reply = self.record(member_name, reply_to, as_text(child.output))
         return child, reply
 
     async def _refused(self, member: Member, code: str, message: str) -> MemberResult:

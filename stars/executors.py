@@ -20,7 +20,7 @@ from cosmos.models import Run, Session
 from cosmos.runtime.errors import RunFailed
 from cosmos.services.errors import NotFound, ServiceError
 
-from .collaboration import StarRun, descendant_usage
+from .collaboration import Replay, StarRun, descendant_usage
 from .models import STAR_KIND, StarMessage
 from .modes import MODES, Task
 from .services import USER, record_message
@@ -84,6 +84,26 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+async def announce_start(star: StarRun) -> None:
+    team, limits = star.team, star.limits
+    await star.custom(
+        "started",
+        {
+            "starId": team.star_id,
+            "mode": team.mode,
+            "leader": team.leader.name,
+            "workers": [w.name for w in team.workers],
+            "depth": star.depth,
+            "limits": {
+                "maxDelegations": limits.max_delegations,
+                "maxDepth": limits.max_depth,
+                "memberTimeout": limits.member_timeout,
+                "rounds": limits.rounds,
+            },
+        },
+    )
+
+
 async def execute_star(context: RunContext) -> ExecutionResult:
     run = context.run
     mode = run_option(run, "mode")
@@ -100,22 +120,11 @@ async def execute_star(context: RunContext) -> ExecutionResult:
         raise RunFailed("invalid_config", f"Star {run.target!r}: {exc}") from None
     depth, path = nesting(run)
     star = StarRun(context, team, limits, depth, path)
-    await star.custom(
-        "started",
-        {
-            "starId": team.star_id,
-            "mode": team.mode,
-            "leader": team.leader.name,
-            "workers": [w.name for w in team.workers],
-            "depth": depth,
-            "limits": {
-                "maxDelegations": limits.max_delegations,
-                "maxDepth": limits.max_depth,
-                "memberTimeout": limits.member_timeout,
-                "rounds": limits.rounds,
-            },
-        },
-    )
+    if context.resume is not None:
+        # Back from a pause: replay the mode over what the run already did.
+        star.replay = await db_call(Replay.load, context.run_id)
+    else:
+        await announce_start(star)
     answer = await MODES[team.mode](star, task)
     message, usage = await db_call(close_run, star, answer)
     await star.show(message)

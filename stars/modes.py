@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from cosmos.runtime.errors import RunFailed
+from cosmos.runtime.interrupts import RunInterrupted
 
 from .collaboration import MemberResult, StarRun
 from .delegation import delegate_tool
@@ -55,11 +56,9 @@ async def delegate(star: StarRun, task: Task) -> str:
 async def broadcast(star: StarRun, task: Task) -> str:
     team = star.team
     await star.say(USER, EVERYONE, task.text)
-    results = await asyncio.gather(
-        *(
-            star.run_member(worker, {"message": task.text}, instruction=task.text, reply_to=team.leader.name)
-            for worker in team.workers
-        )
+    results = await all_members(
+        star.run_member(worker, {"message": task.text}, instruction=task.text, reply_to=team.leader.name)
+        for worker in team.workers
     )
     answers = "\n\n".join(
         f"[{r.member.name}] {r.output}" if r.ok else f"[{r.member.name}] (no answer: {r.error_text})" for r in results
@@ -94,6 +93,19 @@ async def round_robin(star: StarRun, task: Task) -> str:
     if not final.ok:
         raise leader_failed(star, final)
     return final.output
+
+
+async def all_members(calls: Iterable[Awaitable[MemberResult]]) -> list[MemberResult]:
+    """Members working at once. If some wait for a person, the star pauses once they all have
+    stopped (none is left running behind the pause), waiting for every one that paused."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    paused = [o for o in outcomes if isinstance(o, RunInterrupted)]
+    if paused:
+        raise RunInterrupted([], {}, children=[child for p in paused for child in p.children])
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes  # type: ignore[return-value]  # no exception left: all MemberResult
 
 
 def turn_prompt(task: str, transcript: list[str], name: str, about: str, round_number: int, rounds: int) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 STEP_TYPES = ("agent", "star", "workflow", "function", "parallel", "loop", "condition", "router", "approval")
 CHILD_RUN_TYPES = ("agent", "star", "workflow")
+# Steps that may pause the run for a person (an approval, or a child run that waits for one).
+PAUSABLE_TYPES = (*CHILD_RUN_TYPES, "approval")
 
 COMMON_KEYS = frozenset({"name", "type", "description", "timeout_seconds", "retry", "continue_on_error"})
 STEP_KEYS: dict[str, frozenset[str]] = {

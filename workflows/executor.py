@@ -30,14 +30,14 @@ from cosmos.kinds import ExecutionResult
 from cosmos.models import Run, RunStatus
 from cosmos.runtime.errors import RunFailed
 from cosmos.runtime.events import EventType, make_event
+from cosmos.runtime.expressions import ExpressionError, compile_expression, to_text
 from cosmos.runtime.interrupts import APPROVAL, APPROVE, EDIT, InterruptRequest, RunInterrupted
 from cosmos.services import leases
 from cosmos.services import runs as run_services
 from cosmos.services.errors import ServiceError
 
-from .definition import CHILD_RUN_TYPES, iter_steps, retry_policy, step_names
+from .definition import CHILD_RUN_TYPES, PAUSABLE_TYPES, iter_steps, retry_policy, step_names
 from .errors import StepError, StepFailed
-from cosmos.runtime.expressions import ExpressionError, compile_expression, to_text
 from .models import Workflow
 from .services import get_workflow
 from .steps import HANDLERS, Scope
@@ -112,10 +112,12 @@ class WorkflowRun:
         self.decisions = resume.decisions if resume is not None else {}
         self.resume_at: str | None = None
         self.resume_previous: Any = None
+        self.resume_child: str | None = None  # the paused child run the step at resume_at waits for
         if resume is not None and "workflow" in resume.checkpoint:
             self.doc = copy.deepcopy(resume.checkpoint["workflow"])
             self.resume_at = resume.checkpoint["at"]
             self.resume_previous = resume.checkpoint.get("previous")
+            self.resume_child = next(iter(resume.checkpoint.get("children") or ()), None)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -140,6 +142,10 @@ class WorkflowRun:
             steps, scope.previous = steps[at:], self.resume_previous
         try:
             await self.run_sequence(steps, scope)
+        except RunInterrupted as paused:
+            # A top-level step waits for a person: resume there, with what ran before it.
+            paused.checkpoint.update(workflow=self.doc, previous=jsonable(scope.previous))
+            raise
         except StepFailed as failed:
             details = {"step": failed.step, "path": failed.path}
             raise RunFailed("step_failed", failed.describe(), details=details) from None
@@ -194,14 +200,30 @@ class WorkflowRun:
         except asyncio.CancelledError:
             entry["status"] = "cancelled"
             raise
-        except RunInterrupted:
+        except RunInterrupted as paused:
             entry["status"] = "waiting"
+            paused.checkpoint["at"] = name  # the outermost step's name is the last one set
             raise
         finally:
             self.publish()
             self.emit(EventType.STEP_FINISHED, stepName=name)
 
     async def attempt(self, step: dict, scope: Scope, attempt: int) -> Any:
+        try:
+            return await self._attempt(step, scope, attempt)
+        except RunInterrupted as paused:
+            if step["type"] in PAUSABLE_TYPES:
+                raise
+            # A run resumes at a top-level step; a composite step would run its inner steps
+            # (and their child runs) again. End the paused runs and fail the step instead.
+            for child_id in paused.children:
+                await db_call(run_services.request_cancel, child_id)
+            raise StepError(
+                "a step inside it waits for a person; only a top-level step can wait (move it to the top level).",
+                retryable=False,
+            ) from None
+
+    async def _attempt(self, step: dict, scope: Scope, attempt: int) -> Any:
         handler = HANDLERS[step["type"]]
         timeout = step.get("timeout_seconds")
         if not timeout or step["type"] in CHILD_RUN_TYPES:
@@ -228,8 +250,7 @@ class WorkflowRun:
             else:
                 data = {"previous": scope.previous, "state": self.state}
             request = {"toolCallId": call_id, "step": name, "message": message, "data": jsonable(data)}
-            checkpoint = {"workflow": self.doc, "at": name, "previous": jsonable(scope.previous)}
-            raise RunInterrupted([InterruptRequest(str(uuid.uuid4()), APPROVAL, call_id, request)], checkpoint)
+            raise RunInterrupted([InterruptRequest(str(uuid.uuid4()), APPROVAL, call_id, request)], {})
         if decision.decision in (APPROVE, EDIT):
             output: dict[str, Any] = {"approved": True, "message": decision.message}
             if decision.decision == EDIT:
@@ -253,6 +274,11 @@ class WorkflowRun:
         }
         if kind == "workflow":
             metadata["workflow_path"] = [*self.path, self.workflow_id]
+        if name == self.resume_at and self.resume_child is not None:
+            # Resumed at this step: its child run paused with it and goes on now.
+            child_id, self.resume_child = self.resume_child, None
+            fields = self._subagent_fields(name, kind, target, child_id)
+            return await self._await_child(child_id, fields, kind, timeout)
         starting = asyncio.ensure_future(
             db_call(
                 run_services.start_run,
@@ -278,6 +304,10 @@ class WorkflowRun:
         self.steps[name]["run"] = child_id
         self.publish()
         self.emit(EventType.SUBAGENT_STARTED, **fields)
+        return await self._await_child(child_id, fields, kind, timeout)
+
+    async def _await_child(self, child_id: str, fields: dict, kind: str, timeout: float | None) -> Any:
+        """Execute the child run here and return its output (or raise StepError, or pause)."""
         task = asyncio.create_task(self.context.engine.execute(child_id, timeout=timeout, parent_id=self.run_id))
         try:
             await asyncio.shield(task)
@@ -286,6 +316,8 @@ class WorkflowRun:
             self.emit(EventType.SUBAGENT_ERROR, **fields, status=RunStatus.CANCELLED.value, message="cancelled")
             raise
         child = await db_call(Run.objects.get, id=child_id)
+        if child.status == RunStatus.INTERRUPTED:
+            raise RunInterrupted([], {}, children=[child_id])  # it waits for a person: so does this run
         if child.status == RunStatus.SUCCEEDED:
             self.emit(EventType.SUBAGENT_FINISHED, **fields, status=child.status, output=to_text(child.output))
             return child.output

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cosmos.runtime.expressions import to_text
+
 from .definition import DEFAULT_PROMPT, ROUTER_PROMPT, parallel_branches
 from .errors import StepError, StepFailed
-from cosmos.runtime.expressions import to_text
 from .functions import FunctionContext, function_registry
 from .templating import render_value
 

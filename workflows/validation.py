@@ -20,6 +20,7 @@ from typing import Any
 from django.apps import apps
 
 from cosmos.models import Agent
+from cosmos.runtime.expressions import Expression, ExpressionError, compile_expression
 from stars.models import Star
 
 from .definition import (
@@ -32,7 +33,6 @@ from .definition import (
     iter_steps,
     step_names,
 )
-from cosmos.runtime.expressions import Expression, ExpressionError, compile_expression
 from .functions import function_registry
 from .templating import compile_template, value_templates
 

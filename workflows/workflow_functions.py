@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from cosmos.runtime.expressions import to_text
+
 from .functions import FunctionContext, workflow_function
 
 

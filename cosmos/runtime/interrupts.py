@@ -86,10 +86,12 @@ class InterruptRequest:
 class RunInterrupted(Exception):
     """Raised by the loop: these calls wait for a person; ``checkpoint`` is where to resume."""
 
-    def __init__(self, requests: list[InterruptRequest], checkpoint: dict) -> None:
-        super().__init__(f"waiting for {len(requests)} decision(s)")
+    def __init__(self, requests: list[InterruptRequest], checkpoint: dict, *, children: list[str] = ()) -> None:
+        super().__init__(f"waiting for {len(requests)} decision(s) and {len(children)} run(s)")
         self.requests = requests
         self.checkpoint = checkpoint
+        # Child runs that paused (a star member, a workflow step): this run waits for them.
+        self.children = list(children)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,15 +57,21 @@ class AgentOutcome:
     pending_tool_calls: list[dict] = field(default_factory=list)  # client tool calls awaiting results
 
 
-class _Call:
-    __slots__ = ("args", "arguments", "error", "id", "name")
+# Why a resumed call waited: for a person's decision, or for runs it started that paused.
+PERSON = "person"
+CHILDREN = "children"
 
-    def __init__(self, call_id: str, name: str, arguments: dict | None = None) -> None:
+
+class _Call:
+    __slots__ = ("args", "arguments", "error", "id", "name", "waits")
+
+    def __init__(self, call_id: str, name: str, arguments: dict | None = None, waits: str = "") -> None:
         self.id = call_id
         self.name = name
         self.args: list[str] = []
         self.arguments: dict = arguments if arguments is not None else {}
         self.error: str | None = None
+        self.waits = waits  # PERSON or CHILDREN, for a call that waited
 
     def as_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
@@ -163,9 +169,12 @@ async def run_agent(
         history, new_messages = list(point["history"]), list(point["new_messages"])
         input_tokens, output_tokens = point["input_tokens"], point["output_tokens"]
         first_turn = point["turn"] + 1
-        waited = [_Call(c["id"], c["name"], c["arguments"]) for c in point["waiting"]]
+        waited = [_Call(c["id"], c["name"], c["arguments"], c.get("waits", PERSON)) for c in point["waiting"]]
         results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions)
-        _record_results(waited, results, history, new_messages)
+        held = _record_results(waited, results, history, new_messages)
+        if held:  # a run a call started paused again
+            totals = (input_tokens, output_tokens)
+            _interrupt(history, new_messages, totals, point["turn"], [], held, point.get("client_calls") or [])
         if point.get("client_calls"):
             text = history[-len(waited) - 1].get("content", "") if waited else ""
             return AgentOutcome(
@@ -202,19 +211,10 @@ async def run_agent(
         waiting = [c for c in to_run if _waits_for_a_person(agent, c)]
         free = [c for c in to_run if c not in waiting]
         results = await _run_tools(agent, free, emit, run_id, metadata, client_names)
-        _record_results(free, results, history, new_messages)
-        if waiting:
-            checkpoint = {
-                "history": history,
-                "new_messages": new_messages,
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-                "turn": turn,
-                "waiting": [c.as_dict() for c in waiting],
-                "client_calls": [c.as_dict() for c in pending],
-            }
-            requests = [InterruptRequest.for_call(c.id, c.name, c.arguments) for c in waiting]
-            raise RunInterrupted(requests, checkpoint)
+        held = _record_results(free, results, history, new_messages)
+        if waiting or held:
+            client_calls = [c.as_dict() for c in pending]
+            _interrupt(history, new_messages, (input_tokens, output_tokens), turn, waiting, held, client_calls)
         if pending:
             return AgentOutcome(
                 text,
@@ -228,12 +228,48 @@ async def run_agent(
 
 
 def _record_results(
-    calls: Sequence[_Call], results: Sequence[tuple[str, bool]], history: list[dict], new_messages: list[dict]
-) -> None:
-    for call, (content, is_error) in zip(calls, results, strict=True):
+    calls: Sequence[_Call],
+    results: Sequence[tuple[str, bool] | RunInterrupted],
+    history: list[dict],
+    new_messages: list[dict],
+) -> list[tuple[_Call, RunInterrupted]]:
+    """Append the tool results to the conversation; returns the calls whose child run paused."""
+    held: list[tuple[_Call, RunInterrupted]] = []
+    for call, result in zip(calls, results, strict=True):
+        if isinstance(result, RunInterrupted):
+            held.append((call, result))
+            continue
+        content, is_error = result
         tool_message = {"role": "tool", "tool_call_id": call.id, "content": content, "is_error": is_error}
         history.append(tool_message)
         new_messages.append(tool_message)
+    return held
+
+
+def _interrupt(
+    history: list[dict],
+    new_messages: list[dict],
+    tokens: tuple[int, int],
+    turn: int,
+    waiting: Sequence[_Call],
+    held: Sequence[tuple[_Call, RunInterrupted]],
+    client_calls: list[dict],
+) -> None:
+    """Pause the run: ``waiting`` calls need a person, ``held`` calls wait for runs they started
+    (a star member's delegation) that paused themselves. Raises ``RunInterrupted``."""
+    checkpoint = {
+        "history": history,
+        "new_messages": new_messages,
+        "input_tokens": tokens[0],
+        "output_tokens": tokens[1],
+        "turn": turn,
+        "waiting": [c.as_dict() | {"waits": PERSON} for c in waiting]
+        + [c.as_dict() | {"waits": CHILDREN} for c, _ in held],
+        "client_calls": client_calls,
+    }
+    requests = [InterruptRequest.for_call(c.id, c.name, c.arguments) for c in waiting]
+    children = [child for _, paused in held for child in paused.children]
+    raise RunInterrupted(requests, checkpoint, children=children)
 
 
 def _waits_for_a_person(agent: RuntimeAgent, call: _Call) -> bool:
@@ -327,19 +363,24 @@ async def _run_tools(
     metadata: Mapping,
     client_names: set[str],
     decisions: Mapping[str, Decision] | None = None,
-) -> list[tuple[str, bool]]:
+) -> list[tuple[str, bool] | RunInterrupted]:
     """Run one turn's tool calls in parallel; each result is emitted as soon as it is ready.
-    With ``decisions`` (a resumed run) each call is carried out as a person decided."""
+    With ``decisions`` (a resumed run) each call is carried out as a person decided. A call
+    whose tool started a run that paused gives that ``RunInterrupted`` instead of a result."""
     if not calls:
         return []
     out = _serialized(emit)  # parallel tools, and tools that fan out themselves, share one emit
 
-    async def one(call: _Call) -> tuple[str, bool]:
-        if decisions is None:
-            content, is_error = await _execute(agent, call, out, run_id, metadata, client_names)
-        else:
-            decision = decisions.get(call.id) or Decision(REJECT, message="No decision was recorded.")
-            content, is_error = await _carry_out(agent, call, decision, out, run_id, metadata, client_names)
+    async def one(call: _Call) -> tuple[str, bool] | RunInterrupted:
+        try:
+            if decisions is None or call.waits == CHILDREN:
+                # A call held by a paused child is run again: the tool finds and resumes that run.
+                content, is_error = await _execute(agent, call, out, run_id, metadata, client_names)
+            else:
+                decision = decisions.get(call.id) or Decision(REJECT, message="No decision was recorded.")
+                content, is_error = await _carry_out(agent, call, decision, out, run_id, metadata, client_names)
+        except RunInterrupted as paused:
+            return paused  # no result yet: the run pauses once the turn's other calls are done
         await out(
             make_event(
                 EventType.TOOL_CALL_RESULT, messageId=_new_id(), toolCallId=call.id, content=content, role="tool"
@@ -406,6 +447,8 @@ async def _execute(
         if deadline.expired():
             return f"Tool {call.name!r} timed out after {tool.timeout:g}s.", True
         return f"Tool {call.name!r} failed: {type(exc).__name__}: {exc}", True
+    except RunInterrupted:
+        raise  # a run the tool started waits for a person: so does this one
     except Exception as exc:
         return f"Tool {call.name!r} failed: {type(exc).__name__}: {exc}", True
     if isinstance(result, str):

@@ -13,6 +13,7 @@ timeout meet there, and one wins.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -78,10 +79,12 @@ def pause_finalizer(
     requests: list[InterruptRequest],
     checkpoint: dict,
     *,
+    children: list[str],
     timeout_seconds: int | None,
     on_timeout: str,
 ):
-    """A callable for ``RunWriter.finish``: the run releases its worker and waits for people."""
+    """A callable for ``RunWriter.finish``: the run releases its worker and waits for people
+    (``requests``, its own questions) and for ``children`` (its runs that paused)."""
     run_id = str(run.id)
     attempt = run.attempts
 
@@ -90,17 +93,23 @@ def pause_finalizer(
             status=RunStatus.INTERRUPTED,
             worker_id="",
             lease_expires_at=None,
-            checkpoint={**checkpoint, "attempt": attempt, "interrupts": [r.id for r in requests]},
+            checkpoint={
+                **checkpoint,
+                "attempt": attempt,
+                "interrupts": [r.id for r in requests],
+                "children": [str(c) for c in children],
+            },
         )
         if not updated:
             raise LostOwnership(run_id)
         now = timezone.now()
         expires_at = now + timedelta(seconds=timeout_seconds) if timeout_seconds else None
+        root_id = root_of(run)
         rows = Interrupt.objects.bulk_create(
             Interrupt(
                 id=request.id,
                 run_id=run_id,
-                root_run_id=run_id,
+                root_run_id=root_id,
                 kind=request.kind,
                 request=request.request,
                 expires_at=expires_at,
@@ -109,8 +118,20 @@ def pause_finalizer(
             for request in requests
         )
         transaction.on_commit(functools.partial(_announce_pause, run_id, [str(r.id) for r in rows]))
+        if children:
+            # A child resolved before this pause committed found this run still running: look again.
+            transaction.on_commit(functools.partial(wake_waiting, run))
 
     return finalize
+
+
+def root_of(run: Run) -> str:
+    """The top-level run above ``run`` (itself if it has no parent)."""
+    run_id, parent_id = str(run.id), run.parent_id
+    while parent_id is not None:
+        run_id = str(parent_id)
+        parent_id = Run.objects.filter(id=parent_id).values_list("parent_id", flat=True).first()
+    return run_id
 
 
 def timeout_policy(run: Run) -> tuple[int | None, str]:
@@ -125,13 +146,30 @@ def timeout_policy(run: Run) -> tuple[int | None, str]:
     )
 
 
-def pause_event(requests: list[InterruptRequest], timeout_seconds: int | None) -> dict:
+def pause_event(requests: list[InterruptRequest], children: list[str], timeout_seconds: int | None) -> dict:
+    """The ``asteros.interrupt`` event of a pause: the run's own questions, and those of the
+    paused runs below it (a member's, a step's), so the top-level stream shows them all."""
     expires_at = (timezone.now() + timedelta(seconds=timeout_seconds)).isoformat() if timeout_seconds else None
     interrupts = [
         {"id": r.id, "kind": r.kind, "request": r.request, "status": InterruptStatus.PENDING, "expiresAt": expires_at}
         for r in requests
     ]
+    for interrupt in _pending_below(children):
+        shown = describe(interrupt)
+        interrupts.append({key: shown[key] for key in ("id", "runId", "kind", "request", "status", "expiresAt")})
     return make_event(EventType.CUSTOM, name=INTERRUPT_EVENT, value={"status": "pending", "interrupts": interrupts})
+
+
+def _pending_below(children: list[str]) -> list[Interrupt]:
+    """The pending interrupts of these paused runs and of the runs they wait for, and so on
+    (a star's leader waits for a member, which is a child of the star, not of the leader)."""
+    found: list[Interrupt] = []
+    frontier = list(children)
+    while frontier:
+        found += Interrupt.objects.filter(run_id__in=frontier, status=InterruptStatus.PENDING).order_by("created_at")
+        paused = Run.objects.filter(id__in=frontier, status=RunStatus.INTERRUPTED).values_list("checkpoint", flat=True)
+        frontier = [child for checkpoint in paused for child in (checkpoint or {}).get("children") or ()]
+    return found
 
 
 def _announce_pause(run_id: str, interrupt_ids: list[str]) -> None:
@@ -188,14 +226,62 @@ def resolve(
         interrupt.resolved_by = resolved_by[:200]
         interrupt.resolved_at = timezone.now()
         interrupt.save(update_fields=["status", "decision", "response", "resolved_by", "resolved_at"])
-        waiting = Interrupt.objects.filter(run_id=run.id, status=InterruptStatus.PENDING).exists()
-        rows = [] if waiting else _queue_again(run)
-    if rows:
-        get_bus().publish_sync(run_channel(str(run.id)), {"events": [[r.seq, r.data] for r in rows]})
-        run.status = RunStatus.QUEUED
-        publish_lifecycle(run)
+        ready = _ready(run)
+        rows = _queue_again(run) if ready else []
+    if ready:
+        _announce_resume(run, rows)
+        if run.parent_id is not None:
+            wake_waiting(run)
     interrupt_resolved.send(Interrupt, interrupt=interrupt)
     return interrupt
+
+
+def _ready(run: Run) -> bool:
+    """Nothing of the pause still waits: no question of its own, no child run still paused."""
+    if Interrupt.objects.filter(run_id=run.id, status=InterruptStatus.PENDING).exists():
+        return False
+    children = (run.checkpoint or {}).get("children") or []
+    return not Run.objects.filter(id__in=children, status=RunStatus.INTERRUPTED).exists()
+
+
+def wake_if_ready(run_id: Any) -> bool:
+    """Queue a paused run again if nothing it waits for still waits. Returns whether it did."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(id=run_id).first()
+        if run is None or run.status != RunStatus.INTERRUPTED or not _ready(run):
+            return False
+        rows = _queue_again(run)
+    _announce_resume(run, rows)
+    return True
+
+
+def wake_waiting(run: Run) -> None:
+    """A run below a top-level run went on: queue again every paused run of that tree that no
+    longer waits (the one that waited for it, then the one that waited for that one, ...)."""
+    top = root_of(run)
+    woke = True
+    while woke:
+        woke = False
+        for paused in _paused_in_tree(top):
+            woke = wake_if_ready(paused) or woke
+
+
+def _paused_in_tree(top: str) -> list[str]:
+    """The paused runs of a tree, deepest first."""
+    levels: list[list[str]] = []
+    frontier = [top]
+    while frontier:
+        levels.append(frontier)
+        frontier = [str(i) for i in Run.objects.filter(parent_id__in=frontier).values_list("id", flat=True)]
+    ids = [run_id for level in reversed(levels) for run_id in level]
+    paused = set(Run.objects.filter(id__in=ids, status=RunStatus.INTERRUPTED).values_list("id", flat=True))
+    return [run_id for run_id in ids if uuid.UUID(run_id) in paused]
+
+
+def _announce_resume(run: Run, rows: list[RunEvent]) -> None:
+    get_bus().publish_sync(run_channel(str(run.id)), {"events": [[r.seq, r.data] for r in rows]})
+    run.status = RunStatus.QUEUED
+    publish_lifecycle(run)
 
 
 def _checked_response(interrupt: Interrupt, decision: str, arguments: Any, answer: Any, message: Any) -> Any:
@@ -235,7 +321,7 @@ def _schema_problem(answer: Any, schema: dict) -> str | None:
 
 
 def _queue_again(run: Run) -> list[RunEvent]:
-    """Every interrupt of the pause is resolved: queue the run, and say so in its log."""
+    """Nothing of the pause waits any more: queue the run, and say so in its log."""
     interrupts = Interrupt.objects.filter(id__in=(run.checkpoint or {}).get("interrupts", ()))
     value = {
         "status": "resumed",
@@ -248,7 +334,9 @@ def _queue_again(run: Run) -> list[RunEvent]:
     Run.objects.filter(id=run.id, status=RunStatus.INTERRUPTED).update(
         status=RunStatus.QUEUED, max_attempts=F("max_attempts") + 1, dispatched_at=timezone.now()
     )
-    transaction.on_commit(functools.partial(dispatch_run, run.id))
+    if run.parent_id is None:
+        transaction.on_commit(functools.partial(dispatch_run, run.id))
+    # else: its parent, resumed in turn, executes it again where it waits for it.
     return [row]
 
 

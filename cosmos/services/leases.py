@@ -284,8 +284,9 @@ def reap_expired_runs() -> dict[str, int]:
         dispatch_run(run_id)
         resent += 1
     # Child runs execute inside their parent's worker; orphans of a lost parent end here.
+    # (A parent paused for a person, or queued to resume, executes its queued children again.)
     orphans = Run.objects.filter(status=RunStatus.QUEUED, parent__isnull=False, created_at__lt=now - _lease()).exclude(
-        parent__status=RunStatus.RUNNING
+        parent__status__in=ACTIVE_STATUSES
     )
     for run_id in list(orphans.values_list("id", flat=True)[:500]):
         if finish_unowned(

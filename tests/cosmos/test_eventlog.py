@@ -172,9 +172,11 @@ def test_a_writer_whose_event_clashed_writes_nothing_more():
         await asyncio.sleep(0)  # the sink takes seq 2 and starts writing it
         writer.emit_nowait(make_event(EventType.TEXT_MESSAGE_END, messageId="m1"))
         await sink.written(clashing_cycle)
-        # Another run's event makes the next cycle happen: the one seq 3 was queued for.
-        RunWriter(str(bystander.id), sink).emit_nowait(make_event(EventType.RUN_STARTED))
-        await sink.written(clashing_cycle + 1)
+        # Another run's event, in the cycle seq 3 was queued for or a later one: once it is
+        # written, seq 3 would be too.
+        other = RunWriter(str(bystander.id), sink)
+        other.emit_nowait(make_event(EventType.RUN_STARTED))
+        await sink.written(other._queued[-1].batch)
         writer.emit_nowait(make_event(EventType.TEXT_MESSAGE_START, messageId="m2", role="assistant"))
         return writer
 
