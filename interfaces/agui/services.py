@@ -138,9 +138,9 @@ def _agui_run_ids(run: Run) -> set[str]:
 
 def refuse_while_waiting(parsed: RunAgentInput) -> None:
     """A thread whose run waits for people takes the answers (``resume``) and nothing else; the
-    AG-UI runs that run already was can still be read again (same ``runId``)."""
+    AG-UI run that started it can still be read again (same ``runId``)."""
     for run in Run.objects.filter(session_id=parsed.thread_id, status=RunStatus.INTERRUPTED).only("id", "metadata"):
-        if parsed.run_id in _agui_run_ids(run):
+        if parsed.run_id == ((run.metadata or {}).get("agui") or {}).get("runId"):
             continue
         waiting = [str(i.id) for i in interrupts.pending_interrupts(run.id)]
         raise Conflict(
@@ -207,8 +207,16 @@ def resume_agui_run(kind: str, target: str, parsed: RunAgentInput, *, caller: st
     resumes = dict(agui.get("resumes") or {})
     state = parsed.state if parsed.has_state else saved_state(parsed.thread_id)
     if parsed.run_id in resumes:  # the same resume again: its stream, nothing resolved twice
+        again = resumes[parsed.run_id]
         return AGUIRun(
-            str(run.id), parsed.thread_id, parsed.run_id, parsed.parent_run_id, state, False, resumes[parsed.run_id]
+            str(run.id),
+            parsed.thread_id,
+            parsed.run_id,
+            parsed.parent_run_id,
+            state,
+            False,
+            again["after"],
+            again["usage"],
         )
     if (
         parsed.run_id in _agui_run_ids(run)
@@ -239,7 +247,7 @@ def resume_agui_run(kind: str, target: str, parsed: RunAgentInput, *, caller: st
     usage_before = run_usage(str(run.id))
     for interrupt, decision, options in decisions:
         interrupts.resolve(interrupt.id, decision, resolved_by=caller, run_id=run.id, **options)
-    resumes[parsed.run_id] = paused_at
+    resumes[parsed.run_id] = {"after": paused_at, "usage": usage_before}
     # Only the door's own key of metadata changes; nothing else writes a run's metadata.
     Run.objects.filter(id=run.id).update(metadata={**(run.metadata or {}), "agui": {**agui, "resumes": resumes}})
     if parsed.has_state:
@@ -276,7 +284,7 @@ def run_usage(run_id: str) -> list[dict]:
 
 
 async def agui_events(started: AGUIRun, after: int = 0) -> AsyncIterator[tuple[int | None, dict]]:
-    """``(seq, event)`` of the run's AG-UI stream, live until its terminal event.
+    """``(seq, event)`` of the run's AG-UI stream, live until its terminal event or its pause.
 
     ``RUN_STARTED`` and ``STATE_SNAPSHOT`` go out at once, whether or not a worker has claimed
     the run yet. One stored event may become several wire events; only the last of them carries
@@ -291,15 +299,19 @@ async def agui_events(started: AGUIRun, after: int = 0) -> AsyncIterator[tuple[i
         for item in translator.open(started.run_id):
             yield None, item
     # A resume's AG-UI run is the stored run after its pause; the pause ended the one before.
-    async for seq, event in follow(started.run_id, after=started.resumed_after):
-        if ends_stream(event):
-            usage = await db_call(run_usage, started.run_id)
-            translator.usage = resumed_usage(usage, started.usage_before) or None
-        wire = translator.translate(event)
-        if seq > after:
-            for index, item in enumerate(wire):
-                yield (seq if index == len(wire) - 1 else None), item
-        if translator.closed:
-            break  # a pause: the stored run goes on, this AG-UI run does not
+    events = follow(started.run_id, after=started.resumed_after)
+    try:
+        async for seq, event in events:
+            if ends_stream(event):
+                usage = await db_call(run_usage, started.run_id)
+                translator.usage = resumed_usage(usage, started.usage_before) or None
+            wire = translator.translate(event)
+            if seq > after:
+                for index, item in enumerate(wire):
+                    yield (seq if index == len(wire) - 1 else None), item
+            if translator.closed:
+                break  # a pause: the stored run goes on, this AG-UI run does not
+    finally:
+        await events.aclose()  # unsubscribes now, not whenever the generator is collected
     if translator.state_changed:
         await db_call(save_state, started.thread_id, translator.state)

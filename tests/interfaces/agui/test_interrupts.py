@@ -16,6 +16,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from cosmos.models import Interrupt, Run, RunStatus
+from interfaces.agui.services import resumed_usage
+from interfaces.agui.translate import AGUITranslator
 from interfaces.keys.models import APIKey
 from tests.support.interrupts import approval_agent, assert_gapless_log, question_agent, wait_for_status
 
@@ -83,6 +85,10 @@ async def test_a_pause_ends_the_ag_ui_run_with_the_interrupt_and_resume_streams_
     finished = events[-1]
     assert finished["runId"] == second["runId"] and finished["outcome"] == {"type": "success"}
     assert finished["result"] == "The result is 42."
+    total = await sync_to_async(Run.objects.get)(id=interrupt.run_id)
+    # A resuming AG-UI run reports only what the run used after the pause (the core records a
+    # run's tokens when it finishes, so all of them here).
+    assert 0 < finished["usage"][0]["totalTokens"] <= total.input_tokens + total.output_tokens
     ids = [seq for seq, _ in frames if seq is not None]
     assert ids and min(ids) > len(stored), "only what follows the pause"
 
@@ -100,6 +106,64 @@ async def test_a_pause_ends_the_ag_ui_run_with_the_interrupt_and_resume_streams_
     # A new AG-UI run answering it again is a conflict.
     response, _ = await post(f"/agui/agents/{agent.id}", resume_body(first, approve(str(interrupt.id))))
     assert response.status_code == 409 and json.loads(response.content)["error"]["code"] == "already_resolved"
+
+
+def test_the_translator_closes_what_is_open_and_ends_the_ag_ui_run_at_a_pause():
+    translator = AGUITranslator("t", "r1")
+    translator.open("internal")
+    translator.translate({"type": "TOOL_CALL_START", "toolCallId": "c1", "toolCallName": "calculator"})
+    pause = {
+        "type": "CUSTOM",
+        "name": "asteros.interrupt",
+        "value": {
+            "status": "pending",
+            "interrupts": [
+                {
+                    "id": "i1",
+                    "kind": "question",
+                    "request": {"toolCallId": "c1", "question": "Which city?"},
+                    "status": "pending",
+                    "expiresAt": None,
+                }
+            ],
+        },
+    }
+
+    wire = translator.translate(pause)
+
+    assert [e["type"] for e in wire] == ["CUSTOM", "TOOL_CALL_END", "RUN_FINISHED"]
+    assert wire[0]["value"]["interrupts"][0]["id"] == "i1" and "expiresAt" not in wire[0]["value"]["interrupts"][0]
+    assert wire[-1]["runId"] == "r1" and wire[-1]["outcome"]["type"] == "interrupt"
+    (interrupt,) = wire[-1]["outcome"]["interrupts"]
+    assert interrupt == {
+        "id": "i1",
+        "reason": "question",
+        "message": "Which city?",
+        "toolCallId": "c1",
+        "responseSchema": {
+            "type": "object",
+            "properties": {"decision": {"enum": ["answer", "reject"]}, "message": {"type": "string"}, "answer": {}},
+        },
+        "metadata": {"asteros": {"kind": "question", "payload": {"toolCallId": "c1", "question": "Which city?"}}},
+    }
+    assert (
+        translator.closed
+        and translator.translate({"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": "x"}) == []
+    )
+    # A resumed pause is not a pause: it passes as the CUSTOM event it is.
+    resumed = AGUITranslator("t", "r2")
+    resumed.open()
+    assert [e["type"] for e in resumed.translate({**pause, "value": {"status": "resumed", "interrupts": []}})] == [
+        "CUSTOM"
+    ]
+
+
+def test_a_resumed_ag_ui_run_counts_only_the_tokens_used_since_the_pause():
+    total = [{"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}]
+    assert resumed_usage(total, [{"inputTokens": 4, "outputTokens": 1, "totalTokens": 5}]) == [
+        {"inputTokens": 6, "outputTokens": 4, "totalTokens": 10}
+    ]
+    assert resumed_usage(total, None) == total and resumed_usage(total, total) == []
 
 
 async def test_the_original_run_id_reads_its_stream_again_up_to_the_pause():
