@@ -19,6 +19,7 @@ from cosmos.models import Interrupt, Run, RunStatus
 from interfaces.agui.services import resumed_usage
 from interfaces.agui.translate import AGUITranslator
 from interfaces.keys.models import APIKey
+from tests.interfaces.ws.test_consumers import TIMEOUT, communicator, until
 from tests.support.interrupts import approval_agent, assert_gapless_log, question_agent, wait_for_status
 
 from .live import LiveServer
@@ -310,6 +311,26 @@ async def test_resuming_needs_run_on_that_agent(settings_options):
 
     response, frames = await post(path, body, Authorization=f"Bearer {runner}")
     assert response.status_code == 200 and events_of(frames)[-1]["outcome"] == {"type": "success"}
+
+
+async def test_the_websocket_door_pauses_and_resumes_the_same_way():
+    agent = await sync_to_async(approval_agent)()
+    comm = communicator(f"/ws/agui/agents/{agent.id}/")
+    assert (await comm.connect(timeout=TIMEOUT))[0]
+    first = agui_body("what is 6*7?")
+    await comm.send_json_to(first)
+    events = await until(comm, lambda e: e["type"] in ("RUN_FINISHED", "RUN_ERROR"))
+    (wire,) = events[-1]["outcome"]["interrupts"]
+
+    await comm.send_json_to(resume_body(first, {"interruptId": wire["id"], "status": "resolved", "payload": {}}))
+    refused = await comm.receive_json_from(timeout=TIMEOUT)
+    assert refused["type"] == "RUN_ERROR" and refused["code"] == "invalid_decision"
+
+    await comm.send_json_to(resume_body(first, approve(wire["id"])))
+    events = await until(comm, lambda e: e["type"] in ("RUN_FINISHED", "RUN_ERROR"))
+    assert [e["content"] for e in events if e["type"] == "TOOL_CALL_RESULT"] == ["42"]
+    assert events[-1]["outcome"] == {"type": "success"} and events[-1]["result"] == "The result is 42."
+    await comm.disconnect()
 
 
 @pytest.mark.slow
