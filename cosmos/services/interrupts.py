@@ -284,6 +284,14 @@ def _announce_resume(run: Run, rows: list[RunEvent]) -> None:
     publish_lifecycle(run)
 
 
+def check_decision(
+    interrupt: Interrupt, decision: str, *, arguments: Any = None, answer: Any = None, message: str = ""
+) -> None:
+    """Raise ``Invalid`` as ``resolve`` would for this decision, resolving nothing: a door that
+    resolves several interrupts at once checks them all before it resolves the first."""
+    _checked_response(interrupt, decision, arguments, answer, message)
+
+
 def _checked_response(interrupt: Interrupt, decision: str, arguments: Any, answer: Any, message: Any) -> Any:
     allowed = DECISIONS[interrupt.kind]
     if decision not in allowed:

@@ -33,6 +33,7 @@ from interfaces.edge.parsers import loads
 
 MAX_ID_CHARS = 128
 MAX_TOOLS = 128
+MAX_RESUME_ENTRIES = 64
 MAX_TOOL_NAME_CHARS = 128  # the spec sets no limit on a tool's name; any printable one is taken
 ROLES = ("developer", "system", "assistant", "user", "tool", "activity", "reasoning")
 IGNORED_ROLES = ("activity", "reasoning")  # client-side material the model never sees
@@ -59,6 +60,9 @@ class RunAgentInput:
     forwarded_props: Any = None
     parent_run_id: str | None = None
     protocol_version: str | None = None
+    # Answers to the interrupts the thread's run is waiting for: ``{"interruptId", "status",
+    # "payload"?}`` each (``interfaces.agui.services.resume_agui_run``).
+    resume: list[dict] = field(default_factory=list)
 
 
 class _Problems:
@@ -118,6 +122,8 @@ def parse_run_agent_input(body: Any) -> RunAgentInput:
     problems.raise_if_any()
     _check_against_the_spec(body, problems)
     problems.raise_if_any()
+    resume = _check_resume(body.get("resume"), problems)
+    problems.raise_if_any()
     assert thread_id is not None and run_id is not None
     state = body.get("state")
     return RunAgentInput(
@@ -131,7 +137,29 @@ def parse_run_agent_input(body: Any) -> RunAgentInput:
         forwarded_props=body.get("forwardedProps"),
         parent_run_id=parent_run_id,
         protocol_version=protocol_version,
+        resume=resume,
     )
+
+
+def _check_resume(resume: Any, problems: _Problems) -> list[dict]:
+    """The spec has checked each entry's shape; AsterOS adds bounded ids, each named once."""
+    if not resume:
+        return []
+    if len(resume) > MAX_RESUME_ENTRIES:
+        problems.add("resume", f"at most {MAX_RESUME_ENTRIES} entries.")
+        return []
+    out: list[dict] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(resume):
+        interrupt_id = entry["interruptId"]
+        if not interrupt_id or len(interrupt_id) > MAX_ID_CHARS or not interrupt_id.isprintable():
+            problems.add(f"resume[{index}].interruptId", f"must be printable, 1 to {MAX_ID_CHARS} characters.")
+        elif interrupt_id in seen:
+            problems.add(f"resume[{index}].interruptId", f"the interrupt {interrupt_id!r} is answered twice.")
+        else:
+            seen.add(interrupt_id)
+            out.append({"interruptId": interrupt_id, "status": entry["status"], "payload": entry.get("payload")})
+    return out
 
 
 def _check_against_the_spec(body: dict, problems: _Problems) -> None:

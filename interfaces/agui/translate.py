@@ -10,6 +10,11 @@ only the AG-UI endpoint knows and enforces what the protocol requires of a whole
   ``pendingToolCallIds`` when the run stopped on frontend tool calls (the runtime's
   ``"interrupt"``: AG-UI 1.0 reports that as a success, never as an interrupt), or
   ``{"type": "cancelled"}`` (without ``result``);
+- a run that stops for people (the core's ``CUSTOM asteros.interrupt``, status ``pending``) ends
+  its AG-UI run there: the ``CUSTOM`` event is relayed, then ``RUN_FINISHED`` with the
+  ``{"type": "interrupt", "interrupts": [...]}`` outcome (``wire_interrupt``). The stored log
+  has no ``RUN_FINISHED`` there; the AG-UI run that answers the interrupts (``resume``)
+  streams what the same stored run does next;
 - whatever the run left open (text messages, tool calls, steps, subagents) is closed before
   ``RUN_FINISHED``, and nothing is sent after the terminal event;
 - ``SUBAGENT_*`` of star members and workflow steps get ``subagentRunId`` (the child run's id)
@@ -24,12 +29,18 @@ the endpoint can keep the thread's state afterwards.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import jsonpatch
 
+from cosmos.runtime.interrupts import APPROVAL, DECISIONS, QUESTION
+from cosmos.services.interrupts import INTERRUPT_EVENT
+
 PROTOCOL_VERSION = "1.0"
 TERMINAL_TYPES = frozenset({"RUN_FINISHED", "RUN_ERROR"})
+# ``Interrupt.reason`` (an open string in AG-UI) for each kind of interrupt.
+REASONS = {APPROVAL: "tool_approval", QUESTION: "question"}
 ABANDONED_SUBAGENT = "The run ended before this subagent finished."
 
 _BASE = ("type", "timestamp", "rawEvent", "metadata")
@@ -77,6 +88,56 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "SUBAGENT_FINISHED": (*_BASE, "subagentRunId", "result", "outcome"),
     "SUBAGENT_ERROR": (*_BASE, "subagentRunId", "message", "code"),
 }
+
+
+def is_pause(event: dict) -> bool:
+    """The run stopped for people (the core's ``asteros.interrupt`` event, status pending)."""
+    value = event.get("value")
+    return (
+        event.get("type") == "CUSTOM"
+        and event.get("name") == INTERRUPT_EVENT
+        and isinstance(value, dict)
+        and value.get("status") == "pending"
+        and isinstance(value.get("interrupts"), list)
+        and bool(value["interrupts"])
+    )
+
+
+def ends_stream(event: dict) -> bool:
+    """The stored event after which an AG-UI run is over: the run's end, or a pause."""
+    return event.get("type") in TERMINAL_TYPES or is_pause(event)
+
+
+def response_schema(kind: str, request: dict) -> dict:
+    """The resume ``payload`` this interrupt takes, as JSON Schema, so a client can build a form."""
+    decisions = list(DECISIONS.get(kind, ()))
+    properties: dict[str, Any] = {"decision": {"enum": decisions}, "message": {"type": "string"}}
+    if kind == APPROVAL:
+        properties["arguments"] = {"type": "object"}
+        return {"type": "object", "properties": properties, "required": ["decision"]}
+    schema = request.get("schema")
+    properties["answer"] = schema if isinstance(schema, dict) else {}
+    return {"type": "object", "properties": properties}
+
+
+def wire_interrupt(item: dict) -> dict:
+    """One interrupt of the core's pause event as an AG-UI 1.0 ``Interrupt``. The schema is
+    closed, so what AsterOS adds (its kind, the request itself) rides under ``metadata.asteros``."""
+    kind = str(item.get("kind") or "")
+    request = item.get("request") if isinstance(item.get("request"), dict) else {}
+    wire: dict[str, Any] = {"id": str(item.get("id")), "reason": REASONS.get(kind, kind or "input")}
+    if kind == APPROVAL:
+        arguments = json.dumps(request.get("arguments") or {}, ensure_ascii=False, sort_keys=True)
+        wire["message"] = f"Allow the call of tool {request.get('tool')!r} with {arguments}?"
+    elif request.get("question"):
+        wire["message"] = str(request["question"])
+    if isinstance(request.get("toolCallId"), str):
+        wire["toolCallId"] = request["toolCallId"]
+    wire["responseSchema"] = response_schema(kind, request)
+    if isinstance(item.get("expiresAt"), str):
+        wire["expiresAt"] = item["expiresAt"]
+    wire["metadata"] = {"asteros": {"kind": kind, "payload": request}}
+    return wire
 
 
 def conform(event: dict, fields: tuple[str, ...] | None = None) -> dict:
@@ -170,21 +231,16 @@ class AGUITranslator:
         return self.open(event.get("runId"))
 
     def _on_run_finished(self, event: dict) -> list[dict]:
-        out = self._close_all()
         raw_outcome = event.get("outcome")
-        finished: dict[str, Any] = {"type": "RUN_FINISHED", "threadId": self.thread_id, "runId": self.run_id}
+        result = None
         if raw_outcome == "cancelled" or (isinstance(raw_outcome, dict) and raw_outcome.get("type") == "cancelled"):
-            finished["outcome"] = {"type": "cancelled"}
+            outcome: dict[str, Any] = {"type": "cancelled"}
         else:
-            outcome: dict[str, Any] = {"type": "success"}
+            outcome = {"type": "success"}
             pending = self.pending_tool_call_ids
             if pending:
                 outcome["pendingToolCallIds"] = pending
-            finished["outcome"] = outcome
-            if event.get("result") is not None:
-                finished["result"] = event["result"]
-        if self.usage:
-            finished["usage"] = self.usage
+            result = event.get("result")
         extra = {
             k: v
             for k, v in event.items()
@@ -192,8 +248,20 @@ class AGUITranslator:
         }
         if isinstance(raw_outcome, str) and raw_outcome not in ("cancelled", "interrupt"):
             extra["outcome"] = raw_outcome
+        return self._finish(outcome, result=result, extra=extra)
+
+    def _finish(self, outcome: dict, *, result: Any = None, extra: dict | None = None) -> list[dict]:
+        """The one way an AG-UI run ends with ``RUN_FINISHED``: whatever is open is closed first,
+        and nothing goes out after it. The run's own end and a pause both come through here."""
+        out = self._close_all()
+        finished: dict[str, Any] = {"type": "RUN_FINISHED", "threadId": self.thread_id, "runId": self.run_id}
+        finished["outcome"] = outcome
+        if result is not None:
+            finished["result"] = result
+        if self.usage:
+            finished["usage"] = self.usage
         self.closed = True
-        return [*out, conform({**finished, **extra})]
+        return [*out, conform({**finished, **(extra or {})})]
 
     def _on_run_error(self, event: dict) -> list[dict]:
         # RUN_ERROR ends whatever is open; nothing needs closing first. It may open a stream too.
@@ -365,7 +433,17 @@ class AGUITranslator:
         wire = dict(event)
         if wire.get("value") is None:
             wire["value"] = {}  # CUSTOM requires a value, and a null is not one
-        return [*out, conform(wire)]
+        if is_pause(event):
+            # No nulls on the wire: an interrupt that never expires has no expiresAt.
+            items = [{k: v for k, v in item.items() if v is not None} for item in event["value"]["interrupts"]]
+            wire["value"] = {**event["value"], "interrupts": items}
+        out.append(conform(wire))
+        if is_pause(event):
+            # The run waits for people: this AG-UI run ends here, and the one that answers
+            # (``resume``) streams the continuation. The stored log goes on without a break.
+            interrupts = [wire_interrupt(item) for item in event["value"]["interrupts"]]
+            out += self._finish({"type": "interrupt", "interrupts": interrupts})
+        return out
 
     # --- everything else
 

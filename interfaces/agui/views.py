@@ -93,6 +93,8 @@ def _describe(kind: str, row: dict) -> dict:
             "tools": {"supported": True, "clientProvided": kind == "agent"},
             "state": {"snapshots": True, "deltas": kind == "workflow", "persistentState": True},
             "multiAgent": {"supported": kind != "agent"},
+            # Approvals and questions end a run with the interrupt outcome; resume answers them.
+            "humanInTheLoop": {"supported": True, "approvals": True},
         },
     }
 

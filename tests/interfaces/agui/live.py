@@ -44,6 +44,10 @@ Agent.objects.update_or_create(id="agui-paced", defaults=dict(
     name="Paced", provider="scripted", model="scripted-offline",
     parameters={{"reply_tokens": 30, "tokens_per_second": 60}},
 ))
+Agent.objects.update_or_create(id="agui-approval", defaults=dict(
+    name="Asks first", provider="scripted", model="scripted-offline",
+    tools=["calculator"], approvals={{"calculator": "always"}},
+))
 Workflow.objects.update_or_create(id="agui-flow", defaults=dict(
     name="One step", definition={{"steps": [{{"name": "first", "type": "agent", "agent": "chat-agent",
                                              "prompt": "{{{{ input }}}}"}}]}},
