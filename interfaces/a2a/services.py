@@ -40,7 +40,7 @@ from django.utils.dateparse import parse_datetime
 
 from cosmos.db import db_call
 from cosmos.eventlog import follow
-from cosmos.models import Run, RunEvent, RunStatus, Session
+from cosmos.models import Interrupt, Run, RunEvent, RunStatus, Session
 from cosmos.runtime.events import EventType
 from cosmos.services.errors import Conflict, ServiceError
 from cosmos.services.interrupts import INTERRUPT_EVENT, pending_interrupts, resolve
@@ -190,6 +190,10 @@ def project(run: Run, events: Iterable[dict[str, Any]]) -> TaskProjection:
     for event in events:
         projection.apply(event, timestamp=iso(status_time(run)))
     projection.reconcile(run.status, run.error, iso(status_time(run)))
+    if run.status == RunStatus.INTERRUPTED:
+        # The log says what was asked; the rows say what has been answered since.
+        rows = Interrupt.objects.filter(id__in=(run.checkpoint or {}).get("interrupts", ()))
+        projection.refresh_pause({str(i): status for i, status in rows.values_list("id", "status")})
     return projection
 
 
@@ -461,8 +465,7 @@ async def subscribe(target: Target, caller: Caller, task_id: str) -> AsyncIterat
 
 async def _subscription(run_id: str, *, history_length: int | None = None) -> AsyncIterator[dict[str, Any]]:
     """The task as of its latest event, then the translation of every later event."""
-    run, last, events = await db_call(_snapshot_sync, run_id)
-    projection = project(run, events)
+    run, last, projection = await db_call(_snapshot_sync, run_id)
     first = projection.task(
         user_message=user_message(run),
         history_length=history_length,
@@ -472,11 +475,11 @@ async def _subscription(run_id: str, *, history_length: int | None = None) -> As
     return _stream(run, first, after=last, projection=projection)
 
 
-def _snapshot_sync(run_id: str) -> tuple[Run, int, list[dict[str, Any]]]:
+def _snapshot_sync(run_id: str) -> tuple[Run, int, TaskProjection]:
     last = next_seq(run_id)
     run = Run.objects.get(id=run_id)
     events = list(RunEvent.objects.filter(run_id=run_id, seq__lte=last).order_by("seq").values_list("data", flat=True))
-    return run, last, events
+    return run, last, project(run, events)
 
 
 async def _stream(

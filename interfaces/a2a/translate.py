@@ -256,13 +256,7 @@ class TaskProjection:
         interrupts = [i for i in value.get("interrupts") or () if isinstance(i, dict)]
         if value.get("status") == "pending":
             shown = [self._shown_interrupt(i) for i in interrupts]
-            parts = [
-                {"text": "\n".join(_ask(i) for i in interrupts) or "The agent is waiting for a person."},
-                {"data": {"interrupts": shown}, "mediaType": JSON_MEDIA_TYPE},
-            ]
-            first = shown[0]["id"] if shown else self.task_id
-            metadata = {"event": INTERRUPT_EVENT, "status": "pending"}
-            return [self._status(INPUT_REQUIRED, self._agent_message(f"interrupt-{first}", parts, metadata), when)]
+            return [self._status(INPUT_REQUIRED, self._pause_message(shown), when)]
         if value.get("status") == "resumed":
             self.resumes += 1
             decided = ", ".join(f"{i.get('decision') or i.get('status')}" for i in interrupts) or "resolved"
@@ -274,6 +268,26 @@ class TaskProjection:
             message = self._agent_message(f"resumed-{self.task_id}-{self.resumes}", parts, metadata)
             return [self._status(WORKING, message, when)]
         return []
+
+    def _pause_message(self, shown: list[dict[str, Any]]) -> dict[str, Any]:
+        asking = [_ask(i) for i in shown if i["status"] == "pending"]
+        parts = [
+            {"text": "\n".join(asking) or "The agent is waiting for a person."},
+            {"data": {"interrupts": shown}, "mediaType": JSON_MEDIA_TYPE},
+        ]
+        first = shown[0]["id"] if shown else self.task_id
+        return self._agent_message(f"interrupt-{first}", parts, {"event": INTERRUPT_EVENT, "status": "pending"})
+
+    def refresh_pause(self, statuses: dict[str, str]) -> None:
+        """A pause partly resolved: show each interrupt's status now, and ask only what still waits."""
+        if self.state != INPUT_REQUIRED or not self.status_message:
+            return
+        parts = self.status_message.get("parts") or []
+        data = next((p["data"] for p in parts if isinstance(p.get("data"), dict) and "interrupts" in p["data"]), None)
+        if data is None:
+            return  # a client-side tool's input-required
+        shown = [{**i, "status": statuses.get(str(i.get("id")), i.get("status"))} for i in data["interrupts"]]
+        self.status_message = self._pause_message(shown)
 
     def _shown_interrupt(self, interrupt: dict[str, Any]) -> dict[str, Any]:
         kind = str(interrupt.get("kind") or "")

@@ -329,3 +329,22 @@ def test_a_pause_and_its_resumption_project_to_input_required_then_working():
     (update,) = projection.apply({"type": "CUSTOM", "name": "asteros.interrupt", "value": resumed})
     assert update["statusUpdate"]["status"]["state"] == "TASK_STATE_WORKING" and not projection.final
     assert projection.apply({"type": "CUSTOM", "name": "asteros.retry", "value": {}}) == []
+
+
+def test_a_partly_resolved_pause_asks_only_what_still_waits():
+    projection = TaskProjection("t", "c")
+    interrupts = [
+        {"id": "i-1", "kind": "approval", "request": APPROVAL.request, "status": "pending", "expiresAt": None},
+        {"id": "i-2", "kind": "question", "request": QUESTION.request, "status": "pending", "expiresAt": None},
+    ]
+    projection.apply(
+        {"type": "CUSTOM", "name": "asteros.interrupt", "value": {"status": "pending", "interrupts": interrupts}}
+    )
+    assert projection.status_message["parts"][0]["text"].count("\n") == 1  # both asked
+
+    projection.refresh_pause({"i-1": "approved", "i-2": "pending"})
+
+    text, data = projection.status_message["parts"]
+    assert text["text"] == "How many?"
+    assert [(i["id"], i["status"]) for i in data["data"]["interrupts"]] == [("i-1", "approved"), ("i-2", "pending")]
+    assert projection.state == "TASK_STATE_INPUT_REQUIRED"
