@@ -435,10 +435,12 @@ async def _settle(run_id: str, timeout: float) -> None:
 
 
 async def send_streaming_message(target: Target, caller: Caller, params: SendParams) -> AsyncIterator[dict[str, Any]]:
-    """SendStreamingMessage: the new task first, then its updates until a terminal state.
+    """SendStreamingMessage: the new task first, then its updates until a terminal or
+    input-required state. A reply to an input-required task streams the resumed task from where
+    it is (``_subscription``), not from its first event.
 
-    The task is started before this returns, so errors (bad context, unknown task) are raised
-    here rather than inside the stream.
+    The task is started (or resumed) before this returns, so errors (bad context, unknown task,
+    a bad decision) are raised here rather than inside the stream.
     """
     run, resumed = await db_call(send_sync, target, caller, params)
     if run.status == RunStatus.QUEUED and not resumed:
