@@ -7,6 +7,11 @@
   continues that conversation (the agent sees its history). A ``taskId`` must name an existing
   task of this agent with the same context; a task that is working or finished takes no more
   messages (UnsupportedOperation), so a follow-up goes to a new task in the same context.
+- A task is input-required while its run waits for people (approvals, questions). A message
+  to it is the reply (``interfaces.a2a.replies``): its decisions go to
+  ``cosmos.services.interrupts.resolve`` and the same run goes on; the reply joins the task's
+  history (kept in ``Run.metadata['a2a']['replies']``).
+- A blocking SendMessage returns once the task is terminal or input-required.
 - The ``messageId`` is the run's idempotency key (per caller and agent): a retried message
   returns the task it already started instead of starting another.
 
@@ -16,6 +21,7 @@ the rest are async and used by the views.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -27,15 +33,17 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import DateTimeField, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
 from cosmos.db import db_call
 from cosmos.eventlog import follow
-from cosmos.models import Run, RunEvent, RunStatus, Session
+from cosmos.models import Interrupt, Run, RunEvent, RunStatus, Session
 from cosmos.runtime.events import EventType
 from cosmos.services.errors import Conflict, ServiceError
+from cosmos.services.interrupts import INTERRUPT_EVENT, pending_interrupts, resolve
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import cancel_run, start_run
 from interfaces.a2a.errors import (
@@ -50,6 +58,7 @@ from interfaces.a2a.protocol import (
     CANCELED,
     COMPLETED,
     FAILED,
+    INPUT_REQUIRED,
     ROLE_USER,
     SUBMITTED,
     WORKING,
@@ -58,6 +67,7 @@ from interfaces.a2a.protocol import (
     SendParams,
     run_input,
 )
+from interfaces.a2a.replies import Pending, read_reply
 from interfaces.a2a.translate import TaskProjection
 from interfaces.edge.auth import KeyPrincipal, caller_of, principal_allows
 from interfaces.edge.runs import wait_for_run
@@ -75,13 +85,16 @@ LIST_EVENT_TYPES = (
     EventType.TEXT_MESSAGE_CONTENT,
     EventType.TEXT_MESSAGE_CHUNK,
     EventType.TEXT_MESSAGE_END,
+    EventType.CUSTOM,  # a pause and its resumption
 )
+STATUS_EVENT_TYPES = (EventType.RUN_STARTED, EventType.RUN_FINISHED, EventType.RUN_ERROR, EventType.CUSTOM)
 STATE_STATUSES = {
     SUBMITTED: RunStatus.QUEUED,
     WORKING: RunStatus.RUNNING,
     COMPLETED: RunStatus.SUCCEEDED,
     FAILED: RunStatus.FAILED,
     CANCELED: RunStatus.CANCELLED,
+    INPUT_REQUIRED: RunStatus.INTERRUPTED,
 }
 
 
@@ -147,6 +160,27 @@ def user_message(run: Run) -> dict[str, Any]:
     return {"messageId": message_id, "contextId": context_id, "taskId": task_id, "role": ROLE_USER, "parts": [part]}
 
 
+def _stored_a2a(run: Run) -> dict[str, Any]:
+    a2a = run.metadata.get("a2a") if isinstance(run.metadata, dict) else None
+    return a2a if isinstance(a2a, dict) else {}
+
+
+def _stored_replies(run: Run) -> list[dict[str, Any]]:
+    stored = _stored_a2a(run).get("replies")
+    if not isinstance(stored, list):
+        return []
+    return [r for r in stored if isinstance(r, dict) and isinstance(r.get("message"), dict)]
+
+
+def replies_of(run: Run) -> list[tuple[int, dict[str, Any]]]:
+    """The messages that answered the task's pauses (pause number, message as in its history)."""
+    task_id, context_id = str(run.id), context_of(run)
+    return [
+        (int(r.get("pause") or 0), {**r["message"], "contextId": context_id, "taskId": task_id, "role": ROLE_USER})
+        for r in _stored_replies(run)
+    ]
+
+
 def task_metadata(run: Run) -> dict[str, Any]:
     return {"asteros": {"runKind": run.kind, "target": run.target, "runStatus": run.status}}
 
@@ -156,6 +190,10 @@ def project(run: Run, events: Iterable[dict[str, Any]]) -> TaskProjection:
     for event in events:
         projection.apply(event, timestamp=iso(status_time(run)))
     projection.reconcile(run.status, run.error, iso(status_time(run)))
+    if run.status == RunStatus.INTERRUPTED:
+        # The log says what was asked; the rows say what has been answered since.
+        rows = Interrupt.objects.filter(id__in=(run.checkpoint or {}).get("interrupts", ()))
+        projection.refresh_pause({str(i): status for i, status in rows.values_list("id", "status")})
     return projection
 
 
@@ -167,6 +205,7 @@ def task_json(
         history_length=history_length,
         include_artifacts=include_artifacts,
         metadata=task_metadata(run),
+        replies=replies_of(run),
     )
 
 
@@ -229,7 +268,7 @@ def list_tasks_sync(target: Target, caller: Caller, params: ListParams) -> dict[
     more = len(page) > params.page_size
     page = page[: params.page_size]
     wants_events = params.include_artifacts or params.history_length != 0
-    types = LIST_EVENT_TYPES if wants_events else (EventType.RUN_STARTED, EventType.RUN_FINISHED, EventType.RUN_ERROR)
+    types = LIST_EVENT_TYPES if wants_events else STATUS_EVENT_TYPES
     events: dict[Any, list[dict[str, Any]]] = {run.id: [] for run in page}
     rows = RunEvent.objects.filter(run_id__in=list(events), type__in=types).order_by("run_id", "seq")
     for run_id, data in rows.values_list("run_id", "data"):
@@ -288,8 +327,69 @@ def _idempotency_key(target: Target, message_id: str) -> str:
     return f"a2a:{target.kind}:{target.id}:{message_id}"
 
 
-def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
+def _reply_sync(run: Run, caller: Caller, message: IncomingMessage) -> Run:
+    """The message answers the run's pending interrupts: resolve them, and remember the reply."""
+    pending = [Pending(str(i.id), i.kind, i.request or {}) for i in pending_interrupts(run.id)]
+    if not pending:
+        raise _not_waiting(run, "already_resolved")
+    # Which pause this answers (0 for the first): places the reply in the task's history.
+    pause = (RunEvent.objects.filter(run_id=run.id, type=EventType.CUSTOM, data__name=INTERRUPT_EVENT).count() - 1) // 2
+    for reply in read_reply(message, pending):
+        try:
+            resolve(
+                reply.interrupt_id,
+                reply.decision,
+                arguments=reply.arguments,
+                answer=reply.answer,
+                message=reply.message,
+                resolved_by=caller.name,
+                run_id=run.id,
+            )
+        except Conflict as exc:
+            raise _not_waiting(run, exc.code) from None
+        except ServiceError as exc:
+            raise as_a2a_error(exc) from None
+    with transaction.atomic():
+        row = Run.objects.select_for_update().get(id=run.id)
+        metadata = row.metadata if isinstance(row.metadata, dict) else {}
+        a2a = dict(metadata.get("a2a") or {})
+        a2a["replies"] = [*(a2a.get("replies") or []), {"pause": pause, "message": message.stored()}]
+        Run.objects.filter(id=run.id).update(metadata={**metadata, "a2a": a2a})
+    return Run.objects.get(id=run.id)
+
+
+def _not_waiting(run: Run, code: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError(
+        f"Task {run.id} is no longer waiting for input: its question was already answered (or withdrawn).",
+        metadata={"taskId": str(run.id), "code": code},
+    )
+
+
+def _replied_already(run: Run, message_id: str) -> bool:
+    """A retried reply (same messageId): it was applied once, the task is returned as it is."""
+    return any(r["message"].get("messageId") == message_id for r in _stored_replies(run))
+
+
+def _answer_task_sync(target: Target, caller: Caller, message: IncomingMessage) -> Run | None:
+    """The task resumed by this message, or None when the message does not answer a paused task."""
+    if not message.task_id:
+        return None
+    run = find_run_sync(target, caller, message.task_id)
+    if message.context_id and message.context_id != context_of(run):
+        return None  # _check_follow_up refuses it
+    if _replied_already(run, message.message_id):
+        return run
+    if run.status == RunStatus.INTERRUPTED:
+        return _reply_sync(run, caller, message)
+    return None
+
+
+def send_sync(target: Target, caller: Caller, params: SendParams) -> tuple[Run, bool]:
+    """Start a task, or resume the input-required task the message answers; True when resumed."""
     message = params.message
+    resumed = _answer_task_sync(target, caller, message)
+    if resumed is not None:
+        return resumed, True
     raw_input = run_input(message)
     context_id = _check_follow_up(target, caller, message) or str(uuid.uuid4())
     a2a: dict[str, Any] = {"message": message.stored()}
@@ -308,26 +408,42 @@ def start_task_sync(target: Target, caller: Caller, params: SendParams) -> Run:
         )
     except ServiceError as exc:
         raise as_a2a_error(exc) from None
-    return run
+    return run, False
 
 
 async def send_message(target: Target, caller: Caller, params: SendParams) -> dict[str, Any]:
-    """SendMessage: start the task and, unless ``returnImmediately``, wait until it is done."""
-    run = await db_call(start_task_sync, target, caller, params)
+    """SendMessage: start (or resume) the task and, unless ``returnImmediately``, wait until it
+    is done or waits for input."""
+    run, _ = await db_call(send_sync, target, caller, params)
     if not params.return_immediately:
-        await wait_for_run(str(run.id), BLOCKING_TIMEOUT_SECONDS)
+        await _settle(str(run.id), BLOCKING_TIMEOUT_SECONDS)
     task = await db_call(load_task_sync, str(run.id), history_length=params.history_length)
     return {"task": task}
 
 
-async def send_streaming_message(target: Target, caller: Caller, params: SendParams) -> AsyncIterator[dict[str, Any]]:
-    """SendStreamingMessage: the new task first, then its updates until a terminal state.
+async def _settle(run_id: str, timeout: float) -> None:
+    """Wait until the task is terminal or input-required (a paused run's log stays open)."""
+    stream = await _subscription(run_id)
+    try:
+        async with asyncio.timeout(timeout):
+            async for _payload in stream:
+                pass
+    except TimeoutError:
+        pass
+    finally:
+        await stream.aclose()
 
-    The task is started before this returns, so errors (bad context, unknown task) are raised
-    here rather than inside the stream.
+
+async def send_streaming_message(target: Target, caller: Caller, params: SendParams) -> AsyncIterator[dict[str, Any]]:
+    """SendStreamingMessage: the new task first, then its updates until a terminal or
+    input-required state. A reply to an input-required task streams the resumed task from where
+    it is (``_subscription``), not from its first event.
+
+    The task is started (or resumed) before this returns, so errors (bad context, unknown task,
+    a bad decision) are raised here rather than inside the stream.
     """
-    run = await db_call(start_task_sync, target, caller, params)
-    if run.status == RunStatus.QUEUED:
+    run, resumed = await db_call(send_sync, target, caller, params)
+    if run.status == RunStatus.QUEUED and not resumed:
         # A new task's stream starts at its beginning: the task as submitted, then every update
         # (working, the artifacts, the end), however far the run got before the stream is read.
         projection = project(run, [])
@@ -351,17 +467,21 @@ async def subscribe(target: Target, caller: Caller, task_id: str) -> AsyncIterat
 
 async def _subscription(run_id: str, *, history_length: int | None = None) -> AsyncIterator[dict[str, Any]]:
     """The task as of its latest event, then the translation of every later event."""
-    run, last, events = await db_call(_snapshot_sync, run_id)
-    projection = project(run, events)
-    first = projection.task(user_message=user_message(run), history_length=history_length, metadata=task_metadata(run))
+    run, last, projection = await db_call(_snapshot_sync, run_id)
+    first = projection.task(
+        user_message=user_message(run),
+        history_length=history_length,
+        metadata=task_metadata(run),
+        replies=replies_of(run),
+    )
     return _stream(run, first, after=last, projection=projection)
 
 
-def _snapshot_sync(run_id: str) -> tuple[Run, int, list[dict[str, Any]]]:
+def _snapshot_sync(run_id: str) -> tuple[Run, int, TaskProjection]:
     last = next_seq(run_id)
     run = Run.objects.get(id=run_id)
     events = list(RunEvent.objects.filter(run_id=run_id, seq__lte=last).order_by("seq").values_list("data", flat=True))
-    return run, last, events
+    return run, last, project(run, events)
 
 
 async def _stream(

@@ -11,6 +11,10 @@ event, returns the ``StreamResponse`` payloads a streaming client receives:
 - ``TOOL_CALL_END`` (with the call's arguments), ``TOOL_CALL_RESULT``, ``STEP_*`` and
   ``SUBAGENT_*`` -> ``TASK_STATE_WORKING`` status updates whose message carries a text part for
   people and a ``data`` part for programs;
+- the ``asteros.interrupt`` event of a pause (``value.status`` ``pending``) ->
+  ``TASK_STATE_INPUT_REQUIRED``, whose message asks the person (a text part) and carries the
+  interrupts (a ``data`` part: id, kind, request, the decisions it takes); it ends the stream. Its
+  ``resumed`` event (every interrupt resolved, the run goes on) -> ``TASK_STATE_WORKING``;
 - ``RUN_FINISHED`` -> ``TASK_STATE_COMPLETED`` (``TASK_STATE_CANCELED`` for outcome
   ``cancelled``, ``TASK_STATE_INPUT_REQUIRED`` for ``interrupt``); ``RUN_ERROR`` ->
   ``TASK_STATE_FAILED`` with the error as the status message. Either one ends the stream.
@@ -26,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosmos.runtime.events import EventType
+from cosmos.runtime.interrupts import APPROVAL, DECISIONS
+from cosmos.services.interrupts import INTERRUPT_EVENT
 from interfaces.a2a.errors import now_iso
 from interfaces.a2a.protocol import (
     CANCELED,
@@ -47,6 +53,7 @@ RUN_STATUS_STATES = {
     "succeeded": COMPLETED,
     "failed": FAILED,
     "cancelled": CANCELED,
+    "interrupted": INPUT_REQUIRED,
 }
 JSON_MEDIA_TYPE = "application/json"
 MAX_SHOWN_CHARS = 500
@@ -63,6 +70,15 @@ def _as_json_value(raw: str) -> Any:
         return raw
 
 
+def _ask(interrupt: dict[str, Any]) -> str:
+    """What a person reads: the question, or which call waits for approval."""
+    request = interrupt.get("request") if isinstance(interrupt.get("request"), dict) else {}
+    if interrupt.get("kind") == APPROVAL:
+        arguments = json.dumps(request.get("arguments") or {}, ensure_ascii=False)
+        return f"Approve calling {request.get('tool') or 'a tool'} with {_shorten(arguments)}? (yes or no)"
+    return str(request.get("question") or "The agent has a question.")
+
+
 @dataclass
 class TaskProjection:
     task_id: str
@@ -73,6 +89,8 @@ class TaskProjection:
     texts: dict[str, list[str]] = field(default_factory=dict)  # messageId -> chunks, in start order
     ended: set[str] = field(default_factory=set)
     tool_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resumes: int = 0  # pauses resolved so far: the person's replies come between the turns
+    turn_of: dict[str, int] = field(default_factory=dict)  # messageId -> resumes before it started
     _status_count: int = 0
 
     @property
@@ -91,7 +109,7 @@ class TaskProjection:
                 return []
             return [self._status(WORKING, None, when)]
         if kind == EventType.TEXT_MESSAGE_START:
-            self.texts.setdefault(str(event.get("messageId")), [])
+            self._text_start(str(event.get("messageId")))
             return []
         if kind in TEXT_CONTENT:
             return self._text_chunk(event)
@@ -114,6 +132,8 @@ class TaskProjection:
             return self._step(event, when)
         if kind in (EventType.SUBAGENT_STARTED, EventType.SUBAGENT_FINISHED, EventType.SUBAGENT_ERROR):
             return self._subagent(event, when)
+        if kind == EventType.CUSTOM and event.get("name") == INTERRUPT_EVENT:
+            return self._interrupt(event.get("value"), when)
         if kind == EventType.RUN_FINISHED:
             return self._finished(event, when)
         if kind == EventType.RUN_ERROR:
@@ -137,12 +157,16 @@ class TaskProjection:
 
     # --- text -> artifacts
 
+    def _text_start(self, message_id: str) -> list[str]:
+        self.turn_of.setdefault(message_id, self.resumes)
+        return self.texts.setdefault(message_id, [])
+
     def _text_chunk(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         message_id = str(event.get("messageId"))
         delta = str(event.get("delta") or "")
         if not delta or message_id in self.ended:
             return []
-        chunks = self.texts.setdefault(message_id, [])
+        chunks = self._text_start(message_id)
         append = bool(chunks)
         chunks.append(delta)
         return [self._artifact_update(message_id, delta, append=append, last_chunk=False)]
@@ -225,6 +249,58 @@ class TaskProjection:
         message = self._agent_message(f"subagent-{self.task_id}-{self._status_count}", parts, {"event": event["type"]})
         return [self._status(WORKING, message, when)]
 
+    # --- a person in the loop
+
+    def _interrupt(self, value: Any, when: str) -> list[dict[str, Any]]:
+        value = value if isinstance(value, dict) else {}
+        interrupts = [i for i in value.get("interrupts") or () if isinstance(i, dict)]
+        if value.get("status") == "pending":
+            shown = [self._shown_interrupt(i) for i in interrupts]
+            return [self._status(INPUT_REQUIRED, self._pause_message(shown), when)]
+        if value.get("status") == "resumed":
+            self.resumes += 1
+            decided = ", ".join(f"{i.get('decision') or i.get('status')}" for i in interrupts) or "resolved"
+            parts = [
+                {"text": f"Resumed ({decided})"},
+                {"data": {"interrupts": interrupts}, "mediaType": JSON_MEDIA_TYPE},
+            ]
+            metadata = {"event": INTERRUPT_EVENT, "status": "resumed"}
+            message = self._agent_message(f"resumed-{self.task_id}-{self.resumes}", parts, metadata)
+            return [self._status(WORKING, message, when)]
+        return []
+
+    def _pause_message(self, shown: list[dict[str, Any]]) -> dict[str, Any]:
+        asking = [_ask(i) for i in shown if i["status"] == "pending"]
+        parts = [
+            {"text": "\n".join(asking) or "The agent is waiting for a person."},
+            {"data": {"interrupts": shown}, "mediaType": JSON_MEDIA_TYPE},
+        ]
+        first = shown[0]["id"] if shown else self.task_id
+        return self._agent_message(f"interrupt-{first}", parts, {"event": INTERRUPT_EVENT, "status": "pending"})
+
+    def refresh_pause(self, statuses: dict[str, str]) -> None:
+        """A pause partly resolved: show each interrupt's status now, and ask only what still waits."""
+        if self.state != INPUT_REQUIRED or not self.status_message:
+            return
+        parts = self.status_message.get("parts") or []
+        data = next((p["data"] for p in parts if isinstance(p.get("data"), dict) and "interrupts" in p["data"]), None)
+        if data is None:
+            return  # a client-side tool's input-required
+        shown = [{**i, "status": statuses.get(str(i.get("id")), i.get("status"))} for i in data["interrupts"]]
+        self.status_message = self._pause_message(shown)
+
+    def _shown_interrupt(self, interrupt: dict[str, Any]) -> dict[str, Any]:
+        kind = str(interrupt.get("kind") or "")
+        return {
+            "id": interrupt.get("id"),
+            "taskId": self.task_id,
+            "kind": kind,
+            "request": interrupt.get("request") or {},
+            "status": interrupt.get("status") or "pending",
+            "expiresAt": interrupt.get("expiresAt"),
+            "decisions": list(DECISIONS.get(kind, ())),
+        }
+
     # --- the end
 
     def _finished(self, event: dict[str, Any], when: str) -> list[dict[str, Any]]:
@@ -271,13 +347,23 @@ class TaskProjection:
             if chunks
         ]
 
-    def agent_messages(self) -> list[dict[str, Any]]:
-        """Completed assistant text messages, for the task's history."""
+    def agent_messages(self, turn: int | None = None) -> list[dict[str, Any]]:
+        """Completed assistant text messages (of one turn between pauses, or all), for the history."""
         return [
             self._agent_message(message_id, [{"text": "".join(chunks)}])
             for message_id, chunks in self.texts.items()
-            if chunks and message_id in self.ended
+            if chunks and message_id in self.ended and (turn is None or self.turn_of.get(message_id, 0) == turn)
         ]
+
+    def history(
+        self, user_message: dict[str, Any] | None, replies: list[tuple[int, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The first message, then each turn's answers followed by the replies to its pause."""
+        history = [user_message] if user_message else []
+        for turn in range(self.resumes + 1):
+            history += self.agent_messages(turn)
+            history += [reply for pause, reply in replies if pause == turn]
+        return history
 
     def task(
         self,
@@ -286,6 +372,7 @@ class TaskProjection:
         history_length: int | None = None,
         include_artifacts: bool = True,
         metadata: dict[str, Any] | None = None,
+        replies: list[tuple[int, dict[str, Any]]] | None = None,
     ) -> dict[str, Any]:
         status: dict[str, Any] = {"state": self.state}
         if self.status_message is not None:
@@ -298,7 +385,7 @@ class TaskProjection:
             if artifacts:
                 task["artifacts"] = artifacts
         if history_length != 0:
-            history = ([user_message] if user_message else []) + self.agent_messages()
+            history = self.history(user_message, replies or [])
             if history_length is not None:
                 history = history[-history_length:]
             if history:
