@@ -99,6 +99,8 @@ def pause_finalizer(
                 "interrupts": [r.id for r in requests],
                 "children": [str(c) for c in children],
             },
+            # What the model used so far counts now (quotas, the dashboard), not only at the end.
+            **{field: checkpoint[field] for field in ("input_tokens", "output_tokens") if field in checkpoint},
         )
         if not updated:
             raise LostOwnership(run_id)
