@@ -12,12 +12,12 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from cosmos.services.errors import Invalid
 from interfaces.console import services
-from interfaces.edge.auth import AccessDenied
+from interfaces.edge.auth import AccessDenied, session_user_with_csrf
 from interfaces.edge.errors import MethodNotAllowed, classify, refusal_response
 from interfaces.edge.links import API_ROOT_ROUTE
 
@@ -64,7 +64,7 @@ def script(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@csrf_protect
+@csrf_exempt  # checked below, so that a missing token is refused in the one error shape
 def resolve_interrupt(request: HttpRequest, interrupt_id: str) -> JsonResponse:
     """POST ``{"decision", "arguments"?, "answer"?, "message"?}``: a staff user's decision on one
     interrupt, from the dashboard. Answers ``{"interrupt", "run"}`` or the one error shape."""
@@ -74,6 +74,8 @@ def resolve_interrupt(request: HttpRequest, interrupt_id: str) -> JsonResponse:
         user = request.user
         if not user.is_authenticated:
             raise AccessDenied(401, "not_authenticated", "Log in as staff to resolve interrupts.")
+        if session_user_with_csrf(request, user) is None:
+            raise AccessDenied(403, "csrf_failed", "The CSRF token is missing or wrong: reload the dashboard.")
         if not (user.is_active and user.is_staff and user.has_perm(RESOLVE_PERMISSION)):
             raise AccessDenied(403, "permission_denied", "This needs a staff user who may change interrupts.")
         try:

@@ -309,7 +309,7 @@ def test_the_dashboard_endpoint_checks_csrf(staff_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff_user)
     refused = post_json(client, resolve_url(interrupt.id), {"decision": "approve"})
-    assert refused.status_code == 403
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
     page = client.get(reverse("dashboard:index"))
     token = page.context["csrf_token"]
     assert f'data-csrf="{token}"' in page.content.decode()
