@@ -74,7 +74,9 @@ class ResolveForm(forms.Form):
     def __init__(self, *args: Any, interrupt: Interrupt, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.interrupt = interrupt
-        choices = [(d, DECISION_LABELS[d]) for d in DECISIONS.get(interrupt.kind, ())]
+        # Reject last: the decisions that let the call run (or answer) come first.
+        allowed = sorted(DECISIONS.get(interrupt.kind, ()), key=lambda d: d == REJECT)
+        choices = [(d, DECISION_LABELS[d]) for d in allowed]
         self.fields["decision"].choices = choices
         if choices:
             self.fields["decision"].initial = choices[0][0]

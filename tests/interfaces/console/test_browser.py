@@ -224,3 +224,30 @@ def test_approve_a_waiting_tool_call_in_the_admin(page, asteros_server: LiveServ
     expect(page.locator("#asteros-live-status")).to_have_text("succeeded")
     expect(page.locator("#interrupts-group")).to_contain_text("approved")
     shot(page, "admin-run-approved.png")
+
+
+def test_edit_the_arguments_and_approve_on_the_admins_resolve_page(
+    page, asteros_server: LiveServer, approval_agent_live
+):
+    from playwright.sync_api import expect
+
+    run_id, card = start_waiting_run(page, asteros_server, approval_agent_live)
+    interrupt_id = card.get_attribute("data-interrupt-id")
+
+    page.goto(f"{asteros_server.url}/admin/cosmos/interrupt/{interrupt_id}/change/")
+    page.click("#asteros-resolve")
+    expect(page.locator("#asteros-subject")).to_contain_text("calculator")
+    page.check('input[name=decision][value="edit"]')
+    page.fill("textarea[name=arguments]", "{not json")
+    page.click("input[name=_resolve]")
+    expect(page.locator(".field-arguments .errorlist")).to_be_visible()
+    page.check('input[name=decision][value="edit"]')
+    page.fill("textarea[name=arguments]", '{"expression": "2*3"}')
+    page.fill("input[name=message]", "a smaller sum")
+    shot(page, "admin-resolve-edit.png")
+    page.click("input[name=_resolve]")
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Interrupt {interrupt_id[:8]} approved.")
+
+    page.goto(f"{asteros_server.url}/admin/cosmos/run/{run_id}/change/")
+    expect(page.locator("#asteros-live-status")).to_have_text("succeeded")
+    expect(page.locator("table[data-asteros-timeline]")).to_contain_text('"content": "6"')
