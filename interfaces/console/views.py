@@ -1,5 +1,6 @@
 """The dashboard page and its script. The page is a shell: everything in it arrives over the
-``ws/dashboard/`` and ``ws/runs/{id}/`` websockets (interfaces/ws/consumers.py)."""
+``ws/dashboard/`` and ``ws/runs/{id}/`` websockets (interfaces/ws/consumers.py). A reviewer's
+decision on a waiting run goes back as a POST to ``resolve_interrupt`` (staff, CSRF token)."""
 
 from __future__ import annotations
 
