@@ -15,6 +15,7 @@ from django.db import IntegrityError
 from django.db.models import F
 from django.template.loader import render_to_string
 
+from .admin_interrupts import InterruptInline  # also registers the approvals queue
 from .kinds import get_kind, kind_choices
 from .models import ACTIVE_STATUSES, Agent, AgentTemplate, Run, RunEvent, Session, WorkerHeartbeat
 from .runtime.providers import provider_names
@@ -162,6 +163,7 @@ class RunAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("parent",)
     actions = ("cancel_runs",)
+    inlines = (InterruptInline,)
     fieldsets = (
         (None, {"fields": ("id", "kind", "target", "status", "origin", "caller", "parent", "session")}),
         ("Input and result", {"fields": ("input", "output", "error", "metadata")}),
@@ -177,6 +179,9 @@ class RunAdmin(admin.ModelAdmin):
         if obj is None:
             return ((None, {"fields": ("kind", "target", "input", "session_id")}),)
         return self.fieldsets
+
+    def get_inlines(self, request, obj=None):
+        return self.inlines if obj is not None else ()  # the add form only says what to run
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -13,6 +13,7 @@ timeout meet there, and one wins.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -405,3 +406,27 @@ def interrupts_of(runs: Iterable[Run]) -> dict[str, list[Interrupt]]:
     for interrupt in Interrupt.objects.filter(root_run_id__in=ids).order_by("created_at"):
         found[str(interrupt.root_run_id)].append(interrupt)
     return found
+
+
+def answer_from_text(interrupt: Interrupt, text: str) -> Any:
+    """What a person typed in a form, as the answer the question wants: the text itself, unless
+    the question's schema asks for something else than a string, in which case it is read as
+    JSON (text that is not JSON stays text, and the schema check says what is wrong)."""
+    schema = interrupt.request.get("schema") if isinstance(interrupt.request, dict) else None
+    if not isinstance(schema, dict) or schema.get("type") in (None, "string"):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def subject(interrupt: Interrupt) -> str:
+    """One line for lists: the tool call waiting for approval, or the question."""
+    request = interrupt.request if isinstance(interrupt.request, dict) else {}
+    if interrupt.kind == InterruptKind.QUESTION:
+        return str(request.get("question") or "")
+    if "step" in request:  # a workflow's approval step
+        return f"{request['step']}: {request.get('message', '')}"
+    arguments = json.dumps(request.get("arguments") or {}, ensure_ascii=False, sort_keys=True)
+    return f"{request.get('tool', '?')}({arguments})"

@@ -17,7 +17,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from cosmos.kinds import all_kinds
-from cosmos.models import ACTIVE_STATUSES, Run, RunStatus, WorkerHeartbeat
+from cosmos.models import ACTIVE_STATUSES, Interrupt, InterruptStatus, Run, RunStatus, WorkerHeartbeat
+from cosmos.services import interrupts as interrupt_services
+from cosmos.services.errors import Invalid
 from cosmos.services.runs import cancel_run, retry_run, start_run
 
 RECENT_RUNS = 50
@@ -90,9 +92,22 @@ def run_row(values: dict) -> dict:
     }
 
 
+def with_interrupts(rows: list[dict]) -> list[dict]:
+    """Each row with ``interrupts``: the pending interrupts of a waiting run (one query in all)."""
+    waiting = [row["id"] for row in rows if row["status"] == RunStatus.INTERRUPTED]
+    found: dict[str, list[dict]] = defaultdict(list)
+    if waiting:
+        pending = Interrupt.objects.filter(run_id__in=waiting, status=InterruptStatus.PENDING).order_by("created_at")
+        for interrupt in pending:
+            found[str(interrupt.run_id)].append(interrupt_services.describe(interrupt))
+    for row in rows:
+        row["interrupts"] = found.get(row["id"], [])
+    return rows
+
+
 def run_rows(ids: list[str]) -> list[dict]:
     rows = Run.objects.filter(id__in=ids).values(*RUN_FIELDS)
-    return [run_row(row) for row in rows]
+    return with_interrupts([run_row(row) for row in rows])
 
 
 def recent_runs() -> list[dict]:
@@ -100,7 +115,8 @@ def recent_runs() -> list[dict]:
     recent = list(Run.objects.filter(parent__isnull=True).order_by("-created_at").values(*RUN_FIELDS)[:RECENT_RUNS])
     seen = {row["id"] for row in recent}
     active = Run.objects.filter(status__in=ACTIVE_STATUSES).order_by("-created_at").values(*RUN_FIELDS)[:ACTIVE_LIMIT]
-    return [run_row(row) for row in recent] + [run_row(row) for row in active if row["id"] not in seen]
+    rows = [run_row(row) for row in recent] + [run_row(row) for row in active if row["id"] not in seen]
+    return with_interrupts(rows)
 
 
 def targets() -> list[dict]:
@@ -234,3 +250,30 @@ def cancel(run_id: str) -> dict:
 
 def retry(run_id: str, *, caller: str) -> dict:
     return run_rows([str(retry_run(run_id, caller=caller).id)])[0]
+
+
+def resolve_interrupt(interrupt_id: str, body: Any, *, reviewer: str) -> dict:
+    """A decision sent by the dashboard (``{"decision", "arguments"?, "answer"?, "message"?}``):
+    the interrupt as every door shows it, and its run's row as it is now."""
+    if not isinstance(body, dict):
+        raise Invalid("The body must be a JSON object with a decision.", code="invalid_decision")
+    decision = body.get("decision")
+    if not isinstance(decision, str) or not decision:
+        raise Invalid("'decision' must be approve, reject, edit or answer.", code="invalid_decision")
+    message = body.get("message") or ""
+    if not isinstance(message, str):
+        raise Invalid("'message' must be text.", code="invalid_decision")
+    answer = body.get("answer")
+    if answer == "":
+        answer = None  # an empty box is no answer
+    elif isinstance(answer, str):
+        answer = interrupt_services.answer_from_text(interrupt_services.get_interrupt(interrupt_id), answer)
+    interrupt = interrupt_services.resolve(
+        interrupt_id,
+        decision,
+        arguments=body.get("arguments"),
+        answer=answer,
+        message=message,
+        resolved_by=reviewer,
+    )
+    return {"interrupt": interrupt_services.describe(interrupt), "run": run_rows([str(interrupt.run_id)])[0]}

@@ -9,4 +9,5 @@ app_name = "dashboard"
 urlpatterns = [
     path("dashboard/", views.index, name="index"),
     path("dashboard/dashboard.js", views.script, name="script"),
+    path("dashboard/interrupts/<str:interrupt_id>/resolve/", views.resolve_interrupt, name="resolve_interrupt"),
 ]

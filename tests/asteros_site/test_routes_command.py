@@ -35,6 +35,13 @@ GET,POST,PUT,PATCH,DELETE /admin/auth/group/{object_id}/  -  django.views.generi
 *                         /admin/auth/user/{object_id}/delete/  admin:auth_user_delete  django.contrib.admin.options.ModelAdmin.delete_view
 *                         /admin/auth/user/{object_id}/change/  admin:auth_user_change  django.contrib.admin.options.ModelAdmin.change_view
 GET,POST,PUT,PATCH,DELETE /admin/auth/user/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/interrupt/{object_id}/resolve/  admin:cosmos_interrupt_resolve  cosmos.admin_interrupts.InterruptAdmin.resolve_view
+*                         /admin/cosmos/interrupt/  admin:cosmos_interrupt_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/interrupt/add/  admin:cosmos_interrupt_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/interrupt/{object_id}/history/  admin:cosmos_interrupt_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/interrupt/{object_id}/delete/  admin:cosmos_interrupt_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/interrupt/{object_id}/change/  admin:cosmos_interrupt_change  cosmos.admin_interrupts.InterruptAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/interrupt/{object_id}/  -  django.views.generic.base.RedirectView
 *                         /admin/cosmos/agenttemplate/  admin:cosmos_agenttemplate_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
 *                         /admin/cosmos/agenttemplate/add/  admin:cosmos_agenttemplate_add  django.contrib.admin.options.ModelAdmin.add_view
 *                         /admin/cosmos/agenttemplate/{object_id}/history/  admin:cosmos_agenttemplate_history  django.contrib.admin.options.ModelAdmin.history_view
@@ -159,6 +166,7 @@ GET                       /metrics  metrics  interfaces.http.views.MetricsView
 *                         /agui/{collection}/{object_id}[/]  agui:run  interfaces.agui.views.run_endpoint
 *                         /dashboard/  dashboard:index  interfaces.console.views.index
 *                         /dashboard/dashboard.js  dashboard:script  interfaces.console.views.script
+*                         /dashboard/interrupts/{interrupt_id}/resolve/  dashboard:resolve_interrupt  interfaces.console.views.resolve_interrupt
 WS                        /ws/runs/{run_id}[/]  ws-run  interfaces.ws.consumers.RunStreamConsumer
 WS                        /ws/agui/{collection}/{object_id}[/]  ws-agui  interfaces.ws.consumers.AGUIConsumer
 WS                        /ws/dashboard[/]  ws-dashboard  interfaces.ws.consumers.DashboardConsumer

@@ -15,7 +15,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from cosmos.models import Agent, Run, RunStatus, Session, WorkerHeartbeat
+from cosmos.models import Agent, Interrupt, Run, RunStatus, Session, WorkerHeartbeat
 from interfaces.keys.models import APIKey, hash_key
 from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
@@ -33,7 +33,8 @@ from workflows.models import Workflow
 pytestmark = pytest.mark.django_db
 
 # Rows only the runtime writes: their admin lists and shows them, and refuses to add or edit.
-READ_ONLY = {"cosmos.RunEvent", "cosmos.WorkerHeartbeat", "stars.StarMessage"}
+# Interrupts too: people resolve them (actions, the resolve page), they never edit the rows.
+READ_ONLY = {"cosmos.Interrupt", "cosmos.RunEvent", "cosmos.WorkerHeartbeat", "stars.StarMessage"}
 
 OBJECTS = {
     "auth.User": lambda user: user,
@@ -45,6 +46,7 @@ OBJECTS = {
     "cosmos.Session": lambda user: Session.objects.create(id="session-1", kind="agent", target="chat-agent"),
     "cosmos.Run": lambda user: make_run(events=["RUN_STARTED", "RUN_FINISHED"]),
     "cosmos.RunEvent": lambda user: add_event(make_run(), "RUN_STARTED"),
+    "cosmos.Interrupt": lambda user: waiting_interrupt(),
     "cosmos.WorkerHeartbeat": lambda user: WorkerHeartbeat.objects.create(
         worker_id="worker-1", mode="embedded", started_at=timezone.now(), seen_at=timezone.now()
     ),
@@ -55,6 +57,13 @@ OBJECTS = {
     ),
     "workflows.Workflow": lambda user: make_workflow(),
 }
+
+
+def waiting_interrupt() -> Interrupt:
+    run = make_run(status=RunStatus.INTERRUPTED)
+    request = {"toolCallId": "call-1", "tool": "calculator", "arguments": {"expression": "6*7"}}
+    return Interrupt.objects.create(run=run, root_run=run, kind="approval", request=request)
+
 
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
 

@@ -11,6 +11,8 @@ fail naming it:
   the product hides rows), a session without its CSRF token on writes, and accepts the key with
   the scope it names. A ``Public`` call is public by design, with the reason next to it.
 - ``STAFF_PAGES``: HTML pages for staff sessions (keys do not open them).
+- ``STAFF_ENDPOINTS``: the JSON endpoints those pages call: a staff session with its CSRF token
+  (keys are not taken: 401), refusals in the one error shape.
 - every route of the ``admin`` namespace: the Django admin, checked as a whole (staff, CSRF).
 - ``WS_MATRIX``: the websocket routes, the same callers, through ``WebsocketCommunicator``.
 
@@ -37,7 +39,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 # At import, not in a test: importing it runs django.setup(), which reconfigures logging.
 from asteros_site.asgi import application
 from cosmos.kinds import ExecutionResult, register_kind, unregister_kind
-from cosmos.models import Run, RunStatus, Session
+from cosmos.models import Interrupt, Run, RunStatus, Session
 from interfaces.connectors.models import RemoteAgent
 from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run, make_star, make_template, make_workflow, workflow_definition
@@ -192,6 +194,11 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
 # HTML pages for people: a staff session opens them, anyone else is sent to the admin login.
 STAFF_PAGES: dict[str, str] = {"dashboard:index": "/dashboard/"}
 
+# JSON endpoints of those pages: (method, path with ``{interrupt}``, a body that is accepted).
+STAFF_ENDPOINTS: dict[str, tuple[str, str, dict]] = {
+    "dashboard:resolve_interrupt": ("POST", "/dashboard/interrupts/{interrupt}/resolve/", {"decision": "reject"}),
+}
+
 # Views that run their own checks on another thread's database connection (async views
 # using cosmos.db.db_call) only see committed rows: their tests use a transactional database.
 COMMITTED_PREFIXES = ("a2a", "agui")
@@ -339,7 +346,7 @@ def _suggestion(route: Route) -> str:
 
 def test_every_http_route_is_classified():
     served = served_http_routes()
-    known = set(HTTP_MATRIX) | set(STAFF_PAGES)
+    known = set(HTTP_MATRIX) | set(STAFF_PAGES) | set(STAFF_ENDPOINTS)
     missing = [route for key, route in sorted(served.items()) if key not in known and not is_admin(key)]
     stale = sorted(known - set(served))
     assert not missing, (
@@ -366,6 +373,8 @@ def test_every_matrix_call_reaches_its_route(db):
             assert reached == key, f"{call} is listed under {key!r} but reaches {reached!r}"
     for key, path in STAFF_PAGES.items():
         assert route_key(path) == key
+    for key, (_method, path, _body) in STAFF_ENDPOINTS.items():
+        assert route_key(path.format(interrupt="0eb28b35-26ca-4e0f-9de8-d4fca8b380cb")) == key
 
 
 # --- HTTP: the callers
@@ -543,6 +552,29 @@ def test_staff_pages_are_for_staff_sessions_only(auth_on, django_user_model):
             response = client.get(path, headers=headers)
             assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), (path, who)
         assert session_client(staff)[0].get(path).status_code == 200, path
+
+
+def waiting_interrupt() -> Interrupt:
+    run = make_run(status=RunStatus.INTERRUPTED)
+    request = {"toolCallId": "call-1", "tool": "calculator", "arguments": {"expression": "6*7"}}
+    return Interrupt.objects.create(run=run, root_run=run, kind="approval", request=request)
+
+
+@pytest.mark.django_db
+def test_staff_endpoints_are_for_staff_sessions_with_their_token(auth_on, django_user_model):
+    key = APIKey.generate("admin-key", ["admin"])[1]
+    staff = django_user_model.objects.create_superuser("endpoint-staff", password="pw-12345678")
+    plain = django_user_model.objects.create_user("endpoint-plain", password="pw-12345678")
+    for method, path, body in STAFF_ENDPOINTS.values():
+        call = Call(method, path.format(interrupt=waiting_interrupt().id), "admin", body=body)
+        assert_refused(_request(Client(), call, {}), 401, call, "anonymous")
+        assert_refused(_request(Client(), call, {}, bearer(key)), 401, call, "an admin key")
+        plain_client, plain_token = session_client(plain)
+        assert_refused(_request(plain_client, call, {}, {"X-CSRFToken": plain_token}), 403, call, "not staff")
+        staff_client, token = session_client(staff)
+        assert_refused(_request(staff_client, call, {}), 403, call, "a staff session without its CSRF token")
+        accepted = _request(staff_client, call, {}, {"X-CSRFToken": token})
+        assert accepted.status_code == 200, (str(call), accepted.status_code, accepted.content[:300])
 
 
 # Values for the parameters of admin URLs; nothing is looked up before the staff check.

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.interfaces.agui.live import ADMIN_PASSWORD, ADMIN_USER, LiveServer
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, embedded_env, python_json
 
 CHROMIUM = os.environ.get("ASTEROS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -143,3 +143,111 @@ def test_a_workflows_child_runs_nest_and_the_admin_shows_the_run(page, asteros_s
         "href", re.compile(f"/dashboard/\\?run={run_id}")
     )
     shot(page, "admin-run-page.png")
+
+
+# --- human in the loop: a run waits for approval; a reviewer approves it from the dashboard or the admin
+
+APPROVAL_AGENT = "browser-approvals"
+SEED_APPROVAL_AGENT = f"""
+import json
+import django
+django.setup()
+from cosmos.models import Agent
+Agent.objects.update_or_create(id="{APPROVAL_AGENT}", defaults=dict(
+    name="Needs approval", provider="scripted", model="scripted-offline",
+    tools=["calculator"], approvals={{"calculator": "always"}},
+))
+print(json.dumps("seeded"))
+"""
+
+
+@pytest.fixture(scope="module")
+def approval_agent_live(asteros_server: LiveServer) -> str:
+    """An agent of the live server whose calculator calls wait for a person's approval."""
+    env = embedded_env(asteros_server.directory, ASTEROS_LOG_LEVEL="warning")
+    assert python_json(SEED_APPROVAL_AGENT, env) == "seeded"
+    return APPROVAL_AGENT
+
+
+def start_waiting_run(page, asteros_server: LiveServer, agent_id: str) -> tuple[str, object]:
+    """Start a run of ``agent_id`` from the dashboard; its interrupt's card, once it waits."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{asteros_server.url}/dashboard/")  # a fresh snapshot names the new agent
+    expect(page.locator("#conn")).to_have_text("live")
+    page.select_option("#start-target", f"agent:{agent_id}")
+    page.fill("#start-input", "What is 6 * 7?")
+    page.click("#start-button")
+    expect(page.locator("#watch-status")).to_have_text("interrupted")
+    run_id = page.locator("#watch-title").inner_text().strip()
+    card = page.locator(f'#waiting .interrupt[data-run-id="{run_id}"]')
+    expect(card).to_be_visible()
+    return run_id, card
+
+
+def test_approve_a_waiting_tool_call_on_the_dashboard(page, asteros_server: LiveServer, approval_agent_live):
+    from playwright.sync_api import expect
+
+    run_id, card = start_waiting_run(page, asteros_server, approval_agent_live)
+    expect(card.locator(".isubject")).to_have_text("tool calculator")
+    expect(card.locator("textarea.iargs")).to_have_value(re.compile(r'"expression": "6 ?\* ?7"'))
+    expect(page.locator(f'#runs-body tr[data-run-id="{run_id}"] .status')).to_have_text("interrupted")
+    expect(page.locator("#watch-body .note").last).to_contain_text("waiting for a person: tool calculator")
+    shot(page, "dashboard-waiting-for-approval.png")
+
+    card.locator('button[data-decision="approve"]').click()
+
+    expect(page.locator("#watch-status")).to_have_text("succeeded")
+    expect(page.locator("#watch-body .msg.assistant .text").last).to_have_text("The result is 42.")
+    expect(card).to_have_count(0)
+    expect(page.locator("#waiting")).to_be_hidden()
+    shot(page, "dashboard-approved.png")
+
+
+def test_approve_a_waiting_tool_call_in_the_admin(page, asteros_server: LiveServer, approval_agent_live):
+    from playwright.sync_api import expect
+
+    run_id, card = start_waiting_run(page, asteros_server, approval_agent_live)
+    interrupt_id = card.get_attribute("data-interrupt-id")
+
+    page.goto(f"{asteros_server.url}/admin/cosmos/interrupt/?status__exact=pending")
+    row = page.locator("#result_list tbody tr").filter(has=page.locator(f'input[value="{interrupt_id}"]'))
+    expect(row).to_contain_text("calculator")
+    expect(row.locator(f'a[href*="{run_id}"]')).to_be_visible()
+    shot(page, "admin-approvals-queue.png")
+    row.locator("input[name=_selected_action]").check()
+    page.select_option("select[name=action]", "approve_selected")
+    page.click("button[name=index]")
+    expect(page.locator("ul.messagelist")).to_contain_text("1 interrupt(s) approved.")
+
+    page.goto(f"{asteros_server.url}/admin/cosmos/run/{run_id}/change/")
+    expect(page.locator("#asteros-live-status")).to_have_text("succeeded")
+    expect(page.locator("#interrupts-group")).to_contain_text("approved")
+    shot(page, "admin-run-approved.png")
+
+
+def test_edit_the_arguments_and_approve_on_the_admins_resolve_page(
+    page, asteros_server: LiveServer, approval_agent_live
+):
+    from playwright.sync_api import expect
+
+    run_id, card = start_waiting_run(page, asteros_server, approval_agent_live)
+    interrupt_id = card.get_attribute("data-interrupt-id")
+
+    page.goto(f"{asteros_server.url}/admin/cosmos/interrupt/{interrupt_id}/change/")
+    page.click("#asteros-resolve")
+    expect(page.locator("#asteros-subject")).to_contain_text("calculator")
+    page.check('input[name=decision][value="edit"]')
+    page.fill("textarea[name=arguments]", "{not json")
+    page.click("input[name=_resolve]")
+    expect(page.locator(".field-arguments .errorlist")).to_be_visible()
+    page.check('input[name=decision][value="edit"]')
+    page.fill("textarea[name=arguments]", '{"expression": "2*3"}')
+    page.fill("input[name=message]", "a smaller sum")
+    shot(page, "admin-resolve-edit.png")
+    page.click("input[name=_resolve]")
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Interrupt {interrupt_id[:8]} approved.")
+
+    page.goto(f"{asteros_server.url}/admin/cosmos/run/{run_id}/change/")
+    expect(page.locator("#asteros-live-status")).to_have_text("succeeded")
+    expect(page.locator("table[data-asteros-timeline]")).to_contain_text('"content": "6"')

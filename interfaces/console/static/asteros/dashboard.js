@@ -1,7 +1,8 @@
 /* AsterOS live dashboard: plain JavaScript, no build step, no network beyond this server.
  *
  * ws/dashboard/ gives a snapshot, then run lifecycle rows and a summary every second; it also
- * takes start / cancel / retry. Watching a run opens ws/runs/{id}/?after=N (and one per child
+ * takes start / cancel / retry. Runs waiting for a person come with their pending interrupts;
+ * a decision on one is POSTed to the page's resolve URL (with the CSRF token). Watching a run opens ws/runs/{id}/?after=N (and one per child
  * run, nested), resuming after the last seq it saw if the socket drops. Everything is rendered
  * with textContent: nothing a model or a user typed is ever parsed as HTML.
  */
@@ -9,7 +10,8 @@
   "use strict";
 
   var body = document.body;
-  var ACTIVE = { queued: true, running: true };
+  var ACTIVE = { queued: true, running: true, interrupted: true };
+  var ZERO_ID = "00000000-0000-0000-0000-000000000000"; // the interrupt id in the page's resolve URL
   var CHART_POINTS = 120;
   var MAX_RUN_ROWS = 60;
   var MAX_DEPTH = 4;
@@ -23,6 +25,7 @@
     pending: new Map(), // ref -> callback
     nextRef: 1,
     watched: null, // the top RunView
+    interruptNodes: new Map(), // interrupt id -> its card (kept, so what a reviewer typed stays)
     dirty: false,
   };
 
@@ -218,6 +221,149 @@
   function render() {
     renderCards();
     renderRuns();
+    renderWaiting();
+  }
+
+  // --- runs waiting for a person: approve, reject, edit the arguments, or answer
+
+  function waitingInterrupts() {
+    var items = [];
+    state.runs.forEach(function (row) {
+      if (row.status !== "interrupted") return;
+      (row.interrupts || []).forEach(function (it) {
+        if (it.status === "pending") items.push({ run: row, interrupt: it });
+      });
+    });
+    items.sort(function (a, b) { return a.interrupt.createdAt < b.interrupt.createdAt ? -1 : 1; });
+    return items;
+  }
+
+  function renderWaiting() {
+    var box = document.getElementById("waiting-list");
+    var items = waitingInterrupts();
+    var keep = new Set();
+    items.forEach(function (item) {
+      keep.add(item.interrupt.id);
+      if (!state.interruptNodes.has(item.interrupt.id)) {
+        state.interruptNodes.set(item.interrupt.id, interruptCard(item.run, item.interrupt));
+      }
+    });
+    state.interruptNodes.forEach(function (node, id) {
+      if (!keep.has(id)) { node.remove(); state.interruptNodes.delete(id); }
+    });
+    // Move only what is out of place: a card taken out and put back would lose its focus.
+    items.forEach(function (item, index) {
+      var node = state.interruptNodes.get(item.interrupt.id);
+      if (box.children[index] !== node) box.insertBefore(node, box.children[index] || null);
+    });
+    document.getElementById("waiting").hidden = items.length === 0;
+    document.getElementById("waiting-count").textContent = String(items.length);
+  }
+
+  function dropInterrupt(runId, interruptId) {
+    var row = state.runs.get(runId);
+    if (row) row.interrupts = (row.interrupts || []).filter(function (it) { return it.id !== interruptId; });
+    schedule();
+  }
+
+  function interruptCard(run, it) {
+    var request = it.request || {};
+    var allowed = !!body.dataset.mayResolve;
+    var node = el("div", { className: "interrupt", dataset: { interruptId: it.id, runId: run.id, kind: it.kind } });
+    var status = el("span", { className: "istatus muted" });
+    var message = el("input", { type: "text", className: "imessage", placeholder: "message for the model (optional)", "aria-label": "message" });
+    var buttons = [];
+    node.appendChild(el("div", { className: "ihead" }, [
+      el("span", { className: "badge interrupted", text: it.kind }),
+      el("code", { text: shortId(run.id) }),
+      el("span", { text: run.kind + ":" + run.target }),
+      it.expiresAt ? el("span", { text: "expires " + new Date(it.expiresAt).toLocaleString() }) : null,
+      el("a", { href: "#", text: "watch", onclick: function (ev) { ev.preventDefault(); watch(run.id); } }),
+    ]));
+
+    function post(fields) {
+      buttons.forEach(function (b) { b.disabled = true; });
+      node.classList.add("busy");
+      status.className = "istatus muted";
+      status.textContent = "sending…";
+      fetch(body.dataset.resolveUrl.replace(ZERO_ID, encodeURIComponent(it.id)), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": body.dataset.csrf },
+        body: JSON.stringify(Object.assign({ message: message.value }, fields)),
+      }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (data) { return { ok: response.ok, data: data }; });
+      }).then(function (result) {
+        node.classList.remove("busy");
+        if (result.ok) {
+          status.textContent = result.data.interrupt ? result.data.interrupt.status : "resolved";
+          if (result.data.run) upsertRun(result.data.run); // no longer pending: the card goes
+          schedule();
+          return;
+        }
+        var error = (result.data && result.data.error) || {};
+        status.className = "istatus error-line";
+        status.textContent = error.message || "not resolved";
+        if (error.code === "already_resolved" || error.code === "not_interrupted" || error.code === "not_found") {
+          setTimeout(function () { dropInterrupt(run.id, it.id); }, 4000); // decided elsewhere
+        } else {
+          buttons.forEach(function (b) { b.disabled = false; });
+        }
+      }).catch(function () {
+        node.classList.remove("busy");
+        status.className = "istatus error-line";
+        status.textContent = "not sent: the server cannot be reached";
+        buttons.forEach(function (b) { b.disabled = false; });
+      });
+    }
+
+    function button(decision, label, className, fields) {
+      var b = el("button", { type: "button", className: "small " + className, text: label, dataset: { decision: decision },
+        disabled: !allowed, title: allowed ? null : "This needs the change permission on interrupts.",
+        onclick: function () {
+          var extra = fields ? fields() : {};
+          if (extra === null) return;
+          post(Object.assign({ decision: decision }, extra));
+        } });
+      buttons.push(b);
+      return b;
+    }
+
+    if (it.kind === "question") {
+      node.appendChild(el("div", { className: "isubject", text: request.question || "" }));
+      if (request.schema) node.appendChild(el("pre", { className: "mono", text: JSON.stringify(request.schema) }));
+      var answer = el("input", { type: "text", className: "ianswer", placeholder: "your answer", "aria-label": "answer" });
+      node.appendChild(answer);
+      node.appendChild(message);
+      node.appendChild(el("div", { className: "iactions" }, [
+        button("answer", "Answer", "", function () { return { answer: answer.value }; }),
+        button("reject", "Reject", "danger"),
+        status,
+      ]));
+    } else {
+      node.appendChild(el("div", { className: "isubject", text: "tool " + (request.tool || "?") }));
+      var original = JSON.stringify(request.arguments || {}, null, 2);
+      var args = el("textarea", { className: "iargs", rows: Math.min(8, original.split("\n").length), "aria-label": "arguments" });
+      args.value = original;
+      node.appendChild(args);
+      node.appendChild(message);
+      // Approve runs the call as asked; with the arguments changed, it is an edit.
+      var approve = button("approve", "Approve", "", function () {
+        if (args.value.trim() === original.trim()) return {};
+        try {
+          return { decision: "edit", arguments: JSON.parse(args.value) };
+        } catch (err) {
+          status.className = "istatus error-line";
+          status.textContent = "the arguments are not valid JSON";
+          return null;
+        }
+      });
+      args.addEventListener("input", function () {
+        approve.textContent = args.value.trim() === original.trim() ? "Approve" : "Approve edited";
+      });
+      node.appendChild(el("div", { className: "iactions" }, [approve, button("reject", "Reject", "danger"), status]));
+    }
+    return node;
   }
 
   function activeCounts() {
@@ -493,6 +639,12 @@
       case "CUSTOM":
         if (e.name === "star.message" && e.value) {
           self.note((e.value.from || "?") + " → " + (e.value.to || "?") + ": " + (e.value.text || e.value.content || ""));
+        } else if (e.name === "asteros.interrupt" && e.value) {
+          var asked = (e.value.interrupts || []).map(function (it) {
+            var r = it.request || {};
+            return it.kind === "question" ? "“" + (r.question || "") + "”" : "tool " + (r.tool || it.decision || "?");
+          });
+          self.note(e.value.status === "pending" ? "waiting for a person: " + asked.join(", ") : "resumed after a decision");
         } else if (e.name !== "star.started") {
           self.note(e.name);
         }
