@@ -112,6 +112,18 @@ class Resume:
     decisions: Mapping[str, Decision] = field(default_factory=dict)
 
 
+def request_text(kind: str, request: Mapping[str, Any], *, limit: int = 500) -> str:
+    """What a person reads: the question, the workflow gate's message, or the call to approve."""
+    if kind == QUESTION:
+        return str(request.get("question") or "The agent has a question.")
+    if "step" in request:  # a workflow's approval step
+        return str(request.get("message") or f"Approve step {request['step']!r}?")
+    arguments = json.dumps(request.get("arguments") or {}, ensure_ascii=False, sort_keys=True)
+    if len(arguments) > limit:
+        arguments = arguments[: limit - 1] + "…"
+    return f"Approve calling {request.get('tool') or 'a tool'} with {arguments}?"
+
+
 def refusal(name: str, message: str) -> str:
     reason = f" The reviewer said: {message}" if message else ""
     return f"A person refused the call of tool {name!r}; it was not run.{reason}"

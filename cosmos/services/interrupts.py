@@ -39,6 +39,7 @@ from ..runtime.interrupts import (
     Decision,
     InterruptRequest,
     Resume,
+    request_text,
 )
 from .errors import Conflict, Invalid, NotFound
 from .leases import next_seq, publish_lifecycle
@@ -423,10 +424,4 @@ def answer_from_text(interrupt: Interrupt, text: str) -> Any:
 
 def subject(interrupt: Interrupt) -> str:
     """One line for lists: the tool call waiting for approval, or the question."""
-    request = interrupt.request if isinstance(interrupt.request, dict) else {}
-    if interrupt.kind == InterruptKind.QUESTION:
-        return str(request.get("question") or "")
-    if "step" in request:  # a workflow's approval step
-        return f"{request['step']}: {request.get('message', '')}"
-    arguments = json.dumps(request.get("arguments") or {}, ensure_ascii=False, sort_keys=True)
-    return f"{request.get('tool', '?')}({arguments})"
+    return request_text(interrupt.kind, interrupt.request if isinstance(interrupt.request, dict) else {})

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosmos.runtime.events import EventType
-from cosmos.runtime.interrupts import APPROVAL, DECISIONS
+from cosmos.runtime.interrupts import APPROVAL, DECISIONS, request_text
 from cosmos.services.interrupts import INTERRUPT_EVENT
 from interfaces.a2a.errors import now_iso
 from interfaces.a2a.protocol import (
@@ -73,10 +73,9 @@ def _as_json_value(raw: str) -> Any:
 def _ask(interrupt: dict[str, Any]) -> str:
     """What a person reads: the question, or which call waits for approval."""
     request = interrupt.get("request") if isinstance(interrupt.get("request"), dict) else {}
-    if interrupt.get("kind") == APPROVAL:
-        arguments = json.dumps(request.get("arguments") or {}, ensure_ascii=False)
-        return f"Approve calling {request.get('tool') or 'a tool'} with {_shorten(arguments)}? (yes or no)"
-    return str(request.get("question") or "The agent has a question.")
+    kind = str(interrupt.get("kind") or "")
+    text = request_text(kind, request, limit=MAX_SHOWN_CHARS)
+    return f"{text} (yes or no)" if kind == APPROVAL else text
 
 
 @dataclass

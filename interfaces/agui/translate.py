@@ -29,12 +29,11 @@ the endpoint can keep the thread's state afterwards.
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import jsonpatch
 
-from cosmos.runtime.interrupts import APPROVAL, DECISIONS, QUESTION
+from cosmos.runtime.interrupts import APPROVAL, DECISIONS, QUESTION, request_text
 from cosmos.services.interrupts import INTERRUPT_EVENT
 
 PROTOCOL_VERSION = "1.0"
@@ -126,11 +125,8 @@ def wire_interrupt(item: dict) -> dict:
     kind = str(item.get("kind") or "")
     request = item.get("request") if isinstance(item.get("request"), dict) else {}
     wire: dict[str, Any] = {"id": str(item.get("id")), "reason": REASONS.get(kind, kind or "input")}
-    if kind == APPROVAL:
-        arguments = json.dumps(request.get("arguments") or {}, ensure_ascii=False, sort_keys=True)
-        wire["message"] = f"Allow the call of tool {request.get('tool')!r} with {arguments}?"
-    elif request.get("question"):
-        wire["message"] = str(request["question"])
+    if kind in (APPROVAL, QUESTION):
+        wire["message"] = request_text(kind, request)
     if isinstance(request.get("toolCallId"), str):
         wire["toolCallId"] = request["toolCallId"]
     wire["responseSchema"] = response_schema(kind, request)
