@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cosmos.models import Interrupt, RunStatus
 from interfaces.keys.models import APIKey
+from tests.factories import make_run
 from tests.support.interrupts import (
     approval_agent,
     assert_gapless_log,
@@ -178,6 +179,28 @@ def test_malformed_json_is_a_400(api_client):
     answer = api_client.post(f"/api/runs/{run_id}/resume", "{nope", content_type="application/json")
 
     assert_error(answer, 400)
+
+
+@pytest.mark.django_db  # rows only: no worker picks the run up when it is queued again
+def test_a_run_waiting_for_two_decisions_needs_the_interrupt_id_and_resumes_after_both(api_client):
+    run = make_run(status=RunStatus.INTERRUPTED, events=["RUN_STARTED"])
+    asks = [
+        Interrupt.objects.create(
+            run=run, root_run=run, kind="approval", request={"toolCallId": f"c{n}", "tool": "calculator"}
+        )
+        for n in (1, 2)
+    ]
+    run.checkpoint = {"attempt": 1, "interrupts": [str(i.id) for i in asks]}
+    run.save(update_fields=["checkpoint"])
+
+    refused = assert_error(resume(api_client, run.id, {"decision": "approve"}), 400, "interrupt_id_required")
+    assert sorted(refused["details"]["interrupt_ids"]) == sorted(str(i.id) for i in asks)
+
+    first = resume(api_client, run.id, {"interrupt_id": str(asks[0].id), "decision": "approve"})
+    assert first.status_code == 202 and first.json()["status"] == "interrupted"
+    last = resume(api_client, run.id, {"decision": "reject"})  # one left: no id needed
+    assert last.status_code == 202 and last.json()["status"] == "queued"
+    assert [i["status"] for i in last.json()["interrupts"]] == ["approved", "rejected"]
 
 
 # --- auth
