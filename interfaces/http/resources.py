@@ -1,4 +1,4 @@
-"""The built-in resources: agents, templates, stars, workflows, runs, sessions and tools.
+"""The built-in resources: agents, templates, stars, workflows, runs, interrupts, sessions and tools.
 
 Each is one ``site.register`` call with a DRF viewset, exactly like an app registering its own
 model. Writes go through the services (agents through ``cosmos.services.agents`` so
