@@ -229,6 +229,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Interrupts have a status and a kind of their own, next to the run's: each enum its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "InterruptStatusEnum": "cosmos.models.InterruptStatus",
+        "InterruptKindEnum": "cosmos.models.InterruptKind",
+    },
 }
 
 # --- logging: structured JSON with the request id and run id

@@ -287,8 +287,9 @@ def agent_fields(agent: Any) -> dict[str, Any]:
             fields["template"] = agent.template_id
         return {key: value for key, value in fields.items() if value not in ("", None)} | {"enabled": agent.enabled}
     fields = _fields_of(agent, AGENT_FIELDS)
-    if "parameters" in fields and isinstance(fields["parameters"], Mapping):
-        fields["parameters"] = dict(fields["parameters"])
+    for name in ("parameters", "approvals"):  # an AgentSpec holds read-only mappings
+        if name in fields and isinstance(fields[name], Mapping):
+            fields[name] = dict(fields[name])
     if "tools" in fields and not isinstance(fields["tools"], list):
         fields["tools"] = list(fields["tools"])
     return fields

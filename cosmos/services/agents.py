@@ -24,6 +24,9 @@ AGENT_FIELDS = (
     "tools",
     "metadata",
     "enabled",
+    "approvals",
+    "interrupt_timeout_seconds",
+    "on_interrupt_timeout",
 )
 
 

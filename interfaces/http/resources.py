@@ -1,4 +1,4 @@
-"""The built-in resources: agents, templates, stars, workflows, runs, sessions and tools.
+"""The built-in resources: agents, templates, stars, workflows, runs, interrupts, sessions and tools.
 
 Each is one ``site.register`` call with a DRF viewset, exactly like an app registering its own
 model. Writes go through the services (agents through ``cosmos.services.agents`` so
@@ -23,6 +23,8 @@ lists every route of every door, and tests/asteros_site/test_routes_command.py h
     GET                   /api/runs[/{id}]                   RunViewSet.list,retrieve (read-only)
     GET                   /api/runs/{id}/events              RunViewSet.events
     POST                  /api/runs/{id}/cancel              RunViewSet.cancel
+    POST                  /api/runs/{id}/resume              RunViewSet.resume
+    GET                   /api/interrupts[/{id}]             InterruptViewSet.list,retrieve (read-only)
     (as the two above)    /api/remote-agents[/{name}]        RemoteAgentViewSet (remote_agents.py)
     GET                   /api/tools[/{name}]                ToolViewSet (views.py)
 """
@@ -40,12 +42,13 @@ from rest_framework.response import Response
 
 from cosmos.eventlog import read_events
 from cosmos.kinds import all_kinds
-from cosmos.models import Agent, AgentTemplate, Run, Session, Source
+from cosmos.models import Agent, AgentTemplate, Interrupt, Run, Session, Source
 from cosmos.services import agents as agent_services
+from cosmos.services import interrupts as interrupt_services
 from cosmos.services import runs as run_services
-from cosmos.services.errors import Invalid
+from cosmos.services.errors import Conflict, Invalid
 from interfaces.connectors.models import RemoteAgent
-from interfaces.edge.auth import KeyPrincipal, kind_resource
+from interfaces.edge.auth import KeyPrincipal, caller_of, kind_resource
 from interfaces.edge.links import api_link
 from interfaces.edge.params import whole_number
 from interfaces.edge.parsers import JSONParser
@@ -58,9 +61,11 @@ from interfaces.http.schema import SSE_EVENT_SCHEMA
 from interfaces.http.serializers import (
     AgentStatusSerializer,
     EventPageSerializer,
+    InterruptItemSerializer,
     JoinSerializer,
     LeaveSerializer,
     MemberSerializer,
+    ResumeSerializer,
     RunRequestSerializer,
     RunSerializer,
     StarMessageSerializer,
@@ -261,6 +266,21 @@ class SessionViewSet(ResourceViewSet):
     read_only_fields = ("created_at", "updated_at")
 
 
+def restrict_to_usable_runs(queryset: QuerySet, principal: KeyPrincipal, run: str = "") -> QuerySet:
+    """The rows of ``queryset`` whose run (``run``: the path to it, e.g. ``root_run__``) is of a
+    resource the key may use: a key limited to ``agents:a`` sees the runs of agent ``a``."""
+    if principal.allows_resource("runs"):
+        return queryset
+    allowed = Q(pk__in=[])
+    for kind in all_kinds():
+        ids = principal.allowed_ids(kind.collection)
+        if ids is None:
+            allowed |= Q(**{f"{run}kind": kind.name})
+        elif ids:
+            allowed |= Q(**{f"{run}kind": kind.name, f"{run}target__in": ids})
+    return queryset.filter(allowed)
+
+
 class RunViewSet(ReadOnlyResourceViewSet):
     """Runs: every execution, newest first, with their events."""
 
@@ -282,16 +302,7 @@ class RunViewSet(ReadOnlyResourceViewSet):
         return True  # the queryset keeps the runs of the resources the key may use
 
     def restrict_queryset(self, queryset: QuerySet, principal: KeyPrincipal) -> QuerySet:
-        if principal.allows_resource("runs"):
-            return queryset
-        allowed = Q(pk__in=[])
-        for kind in all_kinds():
-            ids = principal.allowed_ids(kind.collection)
-            if ids is None:
-                allowed |= Q(kind=kind.name)
-            elif ids:
-                allowed |= Q(kind=kind.name, target__in=ids)
-        return queryset.filter(allowed)
+        return restrict_to_usable_runs(queryset, principal)
 
     def resource_key(self, obj: Run) -> tuple[str, str]:
         return kind_resource(obj.kind) or "runs", obj.target
@@ -352,6 +363,90 @@ class RunViewSet(ReadOnlyResourceViewSet):
         run = run_services.cancel_run(self.get_object().id)
         return Response(RunSerializer(run, context={"request": request}).data, status=http_status.HTTP_202_ACCEPTED)
 
+    @extend_schema(
+        summary="Resolve an interrupt and resume the run", request=ResumeSerializer, responses={202: RunSerializer}
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        required_scope="run",
+        parser_classes=[JSONParser],
+        serializer_class=ResumeSerializer,
+        filter_backends=[],
+    )
+    def resume(self, request, *args, **kwargs):
+        """Approve, reject or edit a tool call, or answer a question, of an interrupted run.
+
+        The run goes on once its pause's last interrupt is resolved. Who may do this: who may run
+        the agent (star, workflow) and cancel its runs: the ``run`` scope on its resource. 409
+        ``already_resolved`` when someone decided first."""
+        run = self.get_object()  # 404 for a run the key may not see; 403 for one it may not use
+        body = ResumeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        interrupt_id = data.get("interrupt_id") or _the_pending_interrupt(run)
+        interrupt_services.resolve(
+            interrupt_id,
+            data["decision"],
+            arguments=data.get("arguments"),
+            answer=data.get("answer"),
+            message=data.get("message", ""),
+            resolved_by=caller_of(request.user),
+            run_id=run.id,
+        )
+        run.refresh_from_db()
+        return Response(RunSerializer(run, context={"request": request}).data, status=http_status.HTTP_202_ACCEPTED)
+
+
+def _the_pending_interrupt(run: Run) -> str:
+    """The run's one pending interrupt, for a body without ``interrupt_id``."""
+    pending = interrupt_services.pending_interrupts(run.id)
+    if not pending:
+        raise Conflict(f"Run {run.id} is not waiting for a decision.", code="not_interrupted")
+    if len(pending) > 1:
+        raise Invalid(
+            f"Run {run.id} waits for {len(pending)} decisions: give the interrupt_id of one.",
+            code="interrupt_id_required",
+            details={"interrupt_ids": [str(i.id) for i in pending]},
+        )
+    return str(pending[0].id)
+
+
+class InterruptViewSet(ReadOnlyResourceViewSet):
+    """Interrupts: the approvals and questions runs wait for, oldest first.
+
+    ``?status=pending&agent=<id>`` is a reviewer's queue. A key limited to some agents (stars,
+    workflows) sees the interrupts of their runs only, as with runs."""
+
+    resource_name = "interrupts"
+    serializer_class = InterruptItemSerializer
+    queryset = Interrupt.objects.select_related("root_run")
+    pagination = "cursor"
+    cursor_ordering = "created_at"
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+    filter_fields = {
+        "status": "status",
+        "kind": "kind",
+        "agent": "root_run__target",
+        "target": "root_run__target",
+        "run": "root_run_id",
+    }
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        if self.request.query_params.get("agent"):
+            queryset = queryset.filter(root_run__kind="agent")  # ?agent= is ?target= of agent runs
+        return queryset
+
+    def principal_may_use(self, principal: KeyPrincipal) -> bool:
+        return True  # the queryset keeps the interrupts of the runs the key may see
+
+    def restrict_queryset(self, queryset: QuerySet, principal: KeyPrincipal) -> QuerySet:
+        return restrict_to_usable_runs(queryset, principal, run="root_run__")
+
+    def resource_key(self, obj: Interrupt) -> tuple[str, str]:
+        return kind_resource(obj.root_run.kind) or "runs", obj.root_run.target
+
 
 site.register(Agent, AgentViewSet)
 site.register(AgentTemplate, TemplateViewSet)
@@ -359,5 +454,6 @@ site.register(Star, StarViewSet)
 site.register(Workflow, WorkflowViewSet)
 site.register(Session, SessionViewSet)
 site.register(Run, RunViewSet)
+site.register(Interrupt, InterruptViewSet)
 site.register_viewset("tools", ToolViewSet)
 site.register(RemoteAgent, RemoteAgentViewSet)

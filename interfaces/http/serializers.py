@@ -13,7 +13,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import fields as drf_fields
 from rest_framework import relations, serializers
 
-from cosmos.models import Run
+from cosmos.models import Interrupt, InterruptKind, InterruptStatus, Run
+from cosmos.runtime.interrupts import ANSWER, APPROVE, EDIT, REJECT
+from cosmos.services.interrupts import describe, interrupts_of
 from interfaces.edge.links import run_links
 from stars.models import Role
 
@@ -134,9 +136,75 @@ class RunLinksSerializer(serializers.Serializer):
     cancel = serializers.CharField(help_text="POST here to cancel the run.")
 
 
+class InterruptSerializer(serializers.Serializer):
+    """An interrupt as every door shows it (``cosmos.services.interrupts.describe``)."""
+
+    id = serializers.UUIDField()
+    runId = serializers.UUIDField(help_text="The run that paused (the run itself, or a child of it).")
+    kind = serializers.ChoiceField(choices=InterruptKind.choices)
+    request = serializers.JSONField(
+        help_text="An approval: {toolCallId, tool, arguments}; a question: {toolCallId, question, schema?}."
+    )
+    status = serializers.ChoiceField(choices=InterruptStatus.choices)
+    decision = serializers.CharField(allow_null=True, help_text="approve, reject, edit or answer; null while pending.")
+    response = serializers.JSONField(allow_null=True, help_text="The edited arguments, the answer, the message.")
+    resolvedBy = serializers.CharField(allow_null=True, help_text="Who decided: key:<prefix>, user:<name>, timeout.")
+    createdAt = serializers.DateTimeField()
+    expiresAt = serializers.DateTimeField(allow_null=True)
+    resolvedAt = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance: Interrupt) -> dict:
+        return describe(instance)
+
+
+class InterruptItemSerializer(InterruptSerializer):
+    """An interrupt of ``GET /api/interrupts``: with what its top-level run runs."""
+
+    target = serializers.CharField(help_text="The id of the agent, star or workflow of the top-level run.")
+    runKind = serializers.CharField(help_text="The kind of the top-level run (agent, star, workflow, ...).")
+
+    def to_representation(self, instance: Interrupt) -> dict:
+        root = instance.root_run  # select_related by the view: no query per row
+        return {**describe(instance), "target": root.target, "runKind": root.kind}
+
+
+class ResumeSerializer(serializers.Serializer):
+    """Body of ``POST /api/runs/{id}/resume``."""
+
+    interrupt_id = serializers.UUIDField(
+        required=False, help_text="The interrupt to resolve; may be left out when the run waits for exactly one."
+    )
+    decision = serializers.ChoiceField(
+        choices=(APPROVE, REJECT, EDIT, ANSWER), help_text="approve, reject or edit an approval; answer a question."
+    )
+    arguments = serializers.DictField(
+        required=False, help_text="With edit: the arguments to run the tool with instead."
+    )
+    answer = serializers.JSONField(required=False, help_text="With answer: the answer (checked against its schema).")
+    message = serializers.CharField(
+        required=False, allow_blank=True, max_length=10_000, help_text="Why, for the model (and the record)."
+    )
+
+
+class RunListSerializer(serializers.ListSerializer):
+    """A page of runs: the interrupts of all of them are read in one query, not one per run."""
+
+    def to_representation(self, data: Any) -> list[dict]:
+        runs = list(data.all() if hasattr(data, "all") else data)
+        self.child.interrupts_by_run = interrupts_of(runs)
+        try:
+            return [self.child.to_representation(run) for run in runs]
+        finally:
+            self.child.interrupts_by_run = None
+
+
 class RunSerializer(FastReadMixin, serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    interrupts = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
+
+    # Filled by ``RunListSerializer`` for the page being rendered.
+    interrupts_by_run: dict[str, list[Interrupt]] | None = None
 
     class Meta:
         model = Run
@@ -165,9 +233,18 @@ class RunSerializer(FastReadMixin, serializers.ModelSerializer):
             "finished_at",
             "updated_at",
             "duration_seconds",
+            "interrupts",
             "links",
         )
         read_only_fields = fields
+        list_serializer_class = RunListSerializer
+
+    @extend_schema_field(InterruptSerializer(many=True))
+    def get_interrupts(self, run: Run) -> list[dict]:
+        """Every interrupt of the run (as the top-level run), oldest first: pending and resolved."""
+        found = self.interrupts_by_run
+        rows = found[str(run.pk)] if found is not None and str(run.pk) in found else interrupts_of([run])[str(run.pk)]
+        return [describe(interrupt) for interrupt in rows]
 
     @extend_schema_field(RunLinksSerializer)
     def get_links(self, run: Run) -> dict:
@@ -292,7 +369,9 @@ class EventSerializer(serializers.Serializer):
 
 class EventPageSerializer(serializers.Serializer):
     run = serializers.UUIDField()
-    status = serializers.CharField(help_text="The run's status now (queued, running, succeeded, failed, cancelled).")
+    status = serializers.CharField(
+        help_text="The run's status now (queued, running, interrupted, succeeded, failed, cancelled)."
+    )
     last_seq = serializers.IntegerField(help_text="The seq of the last event in this page (or ?after when empty).")
     next = serializers.CharField(allow_null=True, help_text="The next page; null once the run is over and read.")
     results = EventSerializer(many=True)

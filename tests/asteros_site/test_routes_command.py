@@ -142,6 +142,9 @@ GET                       /api/runs  api:runs-list  interfaces.http.resources.Ru
 GET                       /api/runs/{id}  api:runs-detail  interfaces.http.resources.RunViewSet.retrieve
 POST                      /api/runs/{id}/cancel  api:runs-cancel  interfaces.http.resources.RunViewSet.cancel
 GET                       /api/runs/{id}/events  api:runs-events  interfaces.http.resources.RunViewSet.events
+POST                      /api/runs/{id}/resume  api:runs-resume  interfaces.http.resources.RunViewSet.resume
+GET                       /api/interrupts  api:interrupts-list  interfaces.http.resources.InterruptViewSet.list
+GET                       /api/interrupts/{id}  api:interrupts-detail  interfaces.http.resources.InterruptViewSet.retrieve
 GET,POST                  /api/remote-agents  api:remote-agents-list  interfaces.http.remote_agents.RemoteAgentViewSet.list,create
 GET,PUT,PATCH,DELETE      /api/remote-agents/{name}  api:remote-agents-detail  interfaces.http.remote_agents.RemoteAgentViewSet.retrieve,update,partial_update,destroy
 GET                       /api/tools  api:tools-list  interfaces.http.views.ToolViewSet.list

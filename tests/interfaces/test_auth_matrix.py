@@ -152,6 +152,10 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     "api:runs-detail": (api("GET", "/runs/{run}", "read", "agents"),),
     "api:runs-events": (api("GET", "/runs/{run}/events", "read", "agents"),),
     "api:runs-cancel": (api("POST", "/runs/{run}/cancel", "run", "agents"),),
+    # Deciding for a run needs what starting and cancelling it need: run on its agent.
+    "api:runs-resume": (api("POST", "/runs/{interrupted_run}/resume", "run", "agents", body={"decision": "approve"}),),
+    "api:interrupts-list": (api("GET", "/interrupts", "read", "agents", restricted=FILTERED, listed="interrupt"),),
+    "api:interrupts-detail": (api("GET", "/interrupts/{interrupt}", "read", "agents"),),
     "api:tools-list": (api("GET", "/tools", "read"),),
     "api:tools-detail": (api("GET", "/tools/{tool}", "read"),),
     **rest_resource("remote-agents", "remote_agent"),
@@ -216,6 +220,7 @@ class World:
     session: Any
     run: Any
     remote_agent: Any
+    interrupt: Any
 
     def ids(self) -> dict[str, str]:
         return {
@@ -227,11 +232,15 @@ class World:
             "run": str(self.run.id),
             "tool": "calculator",
             "remote_agent": self.remote_agent.name,
+            "interrupted_run": str(self.interrupt.run_id),
+            "interrupt": str(self.interrupt.id),
         }
 
 
 def make_world() -> World:
     agent = make_agent()
+    paused = make_run(target=agent.id, status=RunStatus.INTERRUPTED, checkpoint={"attempt": 1})
+    request = {"toolCallId": "call-1", "tool": "calculator", "arguments": {"expression": "1+1"}}
     return World(
         agent=agent,
         star=make_star(leader=agent, workers=[make_agent()]),
@@ -240,6 +249,7 @@ def make_world() -> World:
         session=Session.objects.create(id="matrix-session", kind="agent", target=agent.id),
         run=make_run(target=agent.id, status=RunStatus.SUCCEEDED, events=["RUN_STARTED", "RUN_FINISHED"]),
         remote_agent=RemoteAgent.objects.create(name="matrix_remote", url="http://127.0.0.1:9/a2a"),
+        interrupt=Interrupt.objects.create(run=paused, root_run=paused, kind="approval", request=request),
     )
 
 

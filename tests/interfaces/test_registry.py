@@ -289,7 +289,10 @@ def test_a_failing_callback_is_logged_with_the_interface_name_and_breaks_nothing
 @pytest.mark.django_db
 def test_register_agent_accepts_specs_mappings_and_models_and_refuses_duplicates():
     os_ = AsterOS(http=False)
-    os_.register_agent("from-spec", AgentSpec(id="from-spec", name="Spec", provider="scripted", tools=("calculator",)))
+    spec = AgentSpec(
+        id="from-spec", name="Spec", provider="scripted", tools=("calculator",), approvals={"calculator": "x > 1"}
+    )
+    os_.register_agent("from-spec", spec)
     os_.register_agent("from-dict", {"provider": "scripted", "tools": ["calculator"]})
     with pytest.raises(AlreadyRegistered):
         os_.register_agent("from-dict", {"provider": "scripted"})
@@ -298,6 +301,7 @@ def test_register_agent_accepts_specs_mappings_and_models_and_refuses_duplicates
     os_.start()
     spec_agent = Agent.objects.get(id="from-spec")
     assert spec_agent.name == "Spec" and spec_agent.tools == ["calculator"] and spec_agent.source == Source.CODE
+    assert spec_agent.approvals == {"calculator": "x > 1"}
     assert os_.registered()["agents"] == ["from-spec", "from-dict"]
 
 

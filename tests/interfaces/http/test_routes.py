@@ -15,7 +15,7 @@ import pytest
 from rest_framework.schemas.generators import EndpointEnumerator
 
 from cosmos.kinds import kind_names
-from cosmos.models import RunStatus, Session
+from cosmos.models import Interrupt, RunStatus, Session
 from tests.factories import (
     make_agent,
     make_remote_agent,
@@ -43,6 +43,8 @@ class World:
     run: Any
     active_run: Any
     remote_agent: Any
+    interrupted_run: Any
+    interrupt: Any
 
     def ids(self) -> dict[str, str]:
         """The ``{id}`` of each resource's detail routes."""
@@ -55,6 +57,7 @@ class World:
             "runs": str(self.run.id),
             "tools": "calculator",
             "remote-agents": self.remote_agent.name,
+            "interrupts": str(self.interrupt.id),
         }
 
 
@@ -62,6 +65,13 @@ class World:
 def world(db) -> World:
     agent = make_agent()
     worker = make_agent()
+    interrupted_run = make_run(target=agent.id, status=RunStatus.INTERRUPTED, checkpoint={"attempt": 1})
+    interrupt = Interrupt.objects.create(
+        run=interrupted_run,
+        root_run=interrupted_run,
+        kind="approval",
+        request={"toolCallId": "call-1", "tool": "calculator", "arguments": {"expression": "1+1"}},
+    )
     return World(
         agent=agent,
         spare_agent=make_agent(),
@@ -73,6 +83,8 @@ def world(db) -> World:
         run=make_run(target=agent.id, status=RunStatus.SUCCEEDED, events=["RUN_STARTED", "RUN_FINISHED"]),
         active_run=make_run(target=agent.id),
         remote_agent=make_remote_agent(),
+        interrupted_run=interrupted_run,
+        interrupt=interrupt,
     )
 
 
@@ -183,6 +195,16 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/runs/{id}/cancel"): Case(
         scope="run", status=202, no_bad_input=NO_INPUT, target=lambda w: str(w.active_run.id)
     ),
+    ("POST", "/api/runs/{id}/resume"): Case(
+        scope="run",
+        status=202,
+        body={"decision": "approve"},
+        bad_body={"decision": "maybe"},
+        target=lambda w: str(w.interrupted_run.id),
+    ),
+    # interrupts
+    ("GET", "/api/interrupts"): Case(bad_query="status=waiting"),
+    ("GET", "/api/interrupts/{id}"): Case(no_bad_input=NO_INPUT),
     # tools
     ("GET", "/api/tools"): Case(no_bad_input="paginates only (limit/offset fall back to defaults)"),
     ("GET", "/api/tools/{name}"): Case(no_bad_input=NO_INPUT),
@@ -246,7 +268,7 @@ def _url(path: str, world: World, case: Case | None = None, missing: bool = Fals
         return path
     resource = path.split("/")[2]
     if missing:
-        value = str(uuid.uuid4()) if resource == "runs" else "does-not-exist"
+        value = str(uuid.uuid4()) if resource in ("runs", "interrupts") else "does-not-exist"
     elif case is not None and case.target is not None:
         value = case.target(world)
     else:
