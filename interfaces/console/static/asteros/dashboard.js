@@ -341,8 +341,10 @@
         status,
       ]));
     } else {
-      node.appendChild(el("div", { className: "isubject", text: "tool " + (request.tool || "?") }));
-      var original = JSON.stringify(request.arguments || {}, null, 2);
+      // A workflow's approval step shows its message and data; a tool call, the tool's name.
+      var subject = request.step ? request.step + ": " + (request.message || "") : "tool " + (request.tool || "?");
+      node.appendChild(el("div", { className: "isubject", text: subject }));
+      var original = JSON.stringify((request.step ? request.data : request.arguments) || {}, null, 2);
       var args = el("textarea", { className: "iargs", rows: Math.min(8, original.split("\n").length), "aria-label": "arguments" });
       args.value = original;
       node.appendChild(args);
