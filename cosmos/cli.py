@@ -17,6 +17,7 @@ import getpass
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TextIO
@@ -141,7 +142,42 @@ def _wait_until_paused(run_id: str) -> None:
         time.sleep(0.05)
 
 
-async def ask_about_pause(run_id: str, event: dict, inp: TextIO, out: TextIO) -> bool:
+class LineReader:
+    """Lines of a stream, read on a daemon thread (started at the first ``readline``).
+
+    Not ``asyncio.to_thread``: a read blocked on a terminal nobody types into would keep
+    ``asyncio.run`` from returning after Ctrl-C (it joins the default executor's threads)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.lines: asyncio.Queue[str] | None = None
+
+    def isatty(self) -> bool:
+        return _is_terminal(self.stream)
+
+    async def readline(self) -> str:
+        """The next line with its newline, or "" at the end of the stream."""
+        if self.lines is None:
+            self.lines = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=self._read, args=(loop, self.lines), name="asteros-stdin", daemon=True).start()
+        return await self.lines.get()
+
+    def _read(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str]) -> None:
+        while True:
+            try:
+                line = self.stream.readline()
+            except (OSError, ValueError):  # stdin closed under us
+                line = ""
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody is asking any more
+                return
+            if not line:
+                return
+
+
+async def ask_about_pause(run_id: str, event: dict, inp: LineReader, out: TextIO) -> bool:
     """Ask about each interrupt of a pause and resolve it; False at the end of stdin."""
     await db_call(_wait_until_paused, run_id)
     for item in (event.get("value") or {}).get("interrupts", ()):
@@ -149,11 +185,11 @@ async def ask_about_pause(run_id: str, event: dict, inp: TextIO, out: TextIO) ->
         while True:
             out.write(describe_request(kind, request))
             out.flush()
-            line = await asyncio.to_thread(inp.readline)
+            line = await inp.readline()
             if not line:
                 out.write("\n")
                 return False
-            if not _is_terminal(inp):
+            if not inp.isatty():
                 out.write(line if line.endswith("\n") else line + "\n")  # a piped reply, shown as if typed
             if not line.strip():
                 continue
@@ -245,7 +281,7 @@ def _resolve_typed(interrupt_id: str, reply: str) -> tuple[Any, int]:
     return interrupt_services.resolve(found.id, decision, resolved_by=reviewer(), **options), after
 
 
-async def _drive(start: Callable[[], Awaitable[tuple[str, int] | None]], out: TextIO, inp: TextIO) -> int:
+async def _drive(start: Callable[[], Awaitable[tuple[str, int] | None]], out: TextIO, stdin: TextIO) -> int:
     """Start (or resume) a run with ``start``, print it, ask about its pauses, end as it ends."""
     if not settings.ASTEROS.distributed:
         # Embedded: this process is the worker (a memory:// broker reaches no other process).
@@ -259,6 +295,7 @@ async def _drive(start: Callable[[], Awaitable[tuple[str, int] | None]], out: Te
         return WAITING
     run_id, last = started
     left_waiting = False
+    inp = LineReader(stdin)
 
     async def print_events() -> None:
         nonlocal last, left_waiting

@@ -7,9 +7,11 @@ database."""
 from __future__ import annotations
 
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -154,3 +156,38 @@ def test_asteros_resolve_refuses_a_bad_reply_an_unknown_id_and_a_second_decision
     assert unknown.returncode != 0 and "not_found" in unknown.stderr
     assert again.returncode != 0 and "already_resolved" in again.stderr
     assert the_interrupt(cli_env)[1] == "rejected"
+
+
+def test_ctrl_c_at_the_prompt_cancels_the_waiting_run_and_exits_130(cli_env):
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "asteros", "run", "careful", "what is 6*7?"],
+        cwd=ROOT,
+        env=cli_env | {"PYTHONFAULTHANDLER": "1"},
+        stdin=subprocess.PIPE,  # kept open: nobody types, the prompt waits
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while run_statuses(cli_env) != ["interrupted"]:
+            assert time.monotonic() < deadline and process.poll() is None, "the run never paused"
+            time.sleep(0.1)
+        time.sleep(0.5)  # the prompt is up
+
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)  # stdin still open: the blocked read must not keep it alive
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            pytest.fail(f"asteros run did not end 30 s after Ctrl-C at the prompt:\n{process.stderr.read()[-6000:]}")
+        stdout = process.stdout.read()
+    finally:
+        process.stdin.close()
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 130
+    assert "[approval]" in stdout and "cancelling" in stdout
+    assert run_statuses(cli_env) == ["cancelled"]
+    assert the_interrupt(cli_env)[1] == "cancelled"
