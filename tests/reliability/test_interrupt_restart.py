@@ -3,7 +3,7 @@
 A real ``celery worker`` and an API process (``manage.py asteros serve``) run on PostgreSQL and
 Redis. A run stops for an approval of a tool that records each of its calls in a file (the
 worker imports it: ``-I tests.reliability.recorded_tool``). While it waits, the worker and the
-API are stopped (SIGTERM, SIGKILL if they linger) and new ones started. The waiting run held
+API are stopped (SIGTERM, SIGKILL if they linger; or SIGKILL at once) and new ones started. The waiting run held
 nothing, so nothing is lost: the new API shows it waiting, the approval arrives, a new worker
 resumes it from its checkpoint, and it succeeds with one log (contiguous seqs, one RUN_STARTED)
 and the tool run exactly once, by the new worker.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from cosmos.models import Interrupt, RunEvent, RunStatus
 from cosmos.services import interrupts
@@ -41,17 +42,20 @@ def approving_agent():
     return make_agent(tools=[recorded_tool.NAME], approvals={recorded_tool.NAME: "always"}, parameters={"rules": rules})
 
 
-def stop_all(*processes) -> dict[str, float]:
-    """SIGTERM every process (SIGKILL after 15 s); how long each took to go."""
+def stop_all(how: str, *processes) -> dict[str, float]:
+    """SIGTERM every process (SIGKILL after 15 s), or SIGKILL at once; how long each took to go."""
     took = {}
     for name, process in processes:
         started = time.monotonic()
-        process.stop()
+        process.stop() if how == "sigterm" else process.kill()
         took[name] = round(time.monotonic() - started, 1)
     return took
 
 
-def test_a_waiting_run_survives_every_process_restarting(tmp_path, record_property):
+# A deploy (SIGTERM), and a crash of every machine at once (SIGKILL): a waiting run holds nothing
+# either can lose.
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_a_waiting_run_survives_every_process_restarting(how, tmp_path, record_property):
     tool_log = str(tmp_path / "calls.jsonl")
     env = {recorded_tool.LOG_VARIABLE: tool_log}
     agent = approving_agent()
@@ -70,7 +74,7 @@ def test_a_waiting_run_survives_every_process_restarting(tmp_path, record_proper
             assert recorded_tool.recorded_calls(tool_log) == []  # held back until approved
             seqs_when_paused = RunEvent.objects.filter(run_id=run_id).count()
 
-            stopped = stop_all(("worker", old_worker), ("api", api))
+            stopped = stop_all(how, ("worker", old_worker), ("api", api))
             exit_codes = {"worker": old_worker.process.returncode, "api": api.process.returncode}
             new_worker.start()
             api.start()
@@ -105,7 +109,7 @@ def test_a_waiting_run_survives_every_process_restarting(tmp_path, record_proper
     assert_followed_everything(followed, run_id)
     report(
         record_property,
-        "Every process restarted while a run waits for a person",
+        f"Every process restarted ({how}) while a run waits for a person",
         stop_seconds=stopped,
         exit_codes=exit_codes,
         resumed_and_done_after_approval_s=round(resumed_in, 1),
