@@ -2,14 +2,24 @@
 
 Embedded mode runs it on this process's own in-process worker; distributed mode enqueues it for the
 workers and follows it through the bus, like any other reader.
+
+When the run stops for a person (an approval or a question) the terminal asks: the reply read
+from stdin is resolved through ``cosmos.services.interrupts.resolve`` and the run goes on. At the
+end of stdin (nobody there, ``< /dev/null``) the run is left waiting, which holds nothing, and
+the command says how to resolve it later (``asteros resolve``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
+import json
 import signal
-from collections.abc import Coroutine
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TextIO
 
 from django.conf import settings
@@ -19,9 +29,15 @@ from .embedded import start_embedded_worker
 from .eventlog import follow
 from .models import Run, RunStatus
 from .runtime.events import EventType
+from .runtime.interrupts import ANSWER, APPROVAL, APPROVE, EDIT, REJECT
+from .services import interrupts as interrupt_services
 from .services import runs as run_services
+from .services.errors import Conflict, Invalid
 
 CANCEL_WAIT_SECONDS = 15
+# A pause's event may reach a reader a moment before its row is visible as interrupted.
+PAUSE_VISIBLE_SECONDS = 10
+WAITING = 0  # exit code when the run is left waiting for a decision: nothing went wrong
 
 
 def render_event(event: dict, out: TextIO) -> None:
@@ -42,11 +58,231 @@ def render_event(event: dict, out: TextIO) -> None:
         out.write(f"error: {event.get('code', 'failed')}: {event.get('message')}\n")
     elif kind == EventType.RUN_FINISHED and event.get("outcome") == "cancelled":
         out.write("cancelled\n")
+    elif _pause_status(event) == "resumed":
+        out.write("[resumed]\n")
     out.flush()
 
 
-async def stream_run(agent_id: str, message: str, *, session_id: str | None, out: TextIO) -> int:
-    """Run and print; returns the exit code (0 success, 1 failure, 130 cancelled by Ctrl-C)."""
+def _pause_status(event: dict) -> str | None:
+    """ "pending" or "resumed" for a pause's event, else None."""
+    if event.get("type") == EventType.CUSTOM and event.get("name") == interrupt_services.INTERRUPT_EVENT:
+        return (event.get("value") or {}).get("status")
+    return None
+
+
+# --- asking on the terminal
+
+
+def describe_request(kind: str, request: dict) -> str:
+    """One interrupt, as the terminal shows it, ending with what to type."""
+    if kind == APPROVAL:
+        arguments = json.dumps(request.get("arguments"), ensure_ascii=False)
+        return (
+            f"[approval] the agent wants to call {request.get('tool')}({arguments})\n"
+            "approve, reject [why] or edit {json arguments}? "
+        )
+    schema = request.get("schema")
+    hint = f" (JSON matching {json.dumps(schema, ensure_ascii=False)})" if schema else ""
+    return f"[question] {request.get('question')}{hint}\nyour answer (or reject [why])? "
+
+
+def parse_reply(kind: str, request: dict, line: str) -> tuple[str, dict[str, Any]]:
+    """A typed reply as ``resolve``'s decision and options; ``ValueError`` says what to type."""
+    word, _, rest = line.strip().partition(" ")
+    word, rest = word.lower(), rest.strip()
+    if word in (APPROVE, "y", "yes") and kind == APPROVAL:
+        return APPROVE, {}
+    if word in (REJECT, "n", "no") and (kind == APPROVAL or word == REJECT):
+        return REJECT, {"message": rest}
+    if word == EDIT and kind == APPROVAL:
+        try:
+            arguments = json.loads(rest)
+        except ValueError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            raise ValueError('edit takes the new arguments as a JSON object, e.g. edit {"expression": "2*3"}')
+        return EDIT, {"arguments": arguments}
+    if kind == APPROVAL:
+        raise ValueError("Type approve, reject [why] or edit {json arguments}.")
+    text = rest if word == ANSWER else line.strip()
+    if not text:
+        raise ValueError("Type your answer, or reject [why].")
+    return ANSWER, {"answer": _answer_value(text, request.get("schema"))}
+
+
+def _answer_value(text: str, schema: Any) -> Any:
+    """Text, or JSON when the question's schema asks for something other than a string."""
+    if not isinstance(schema, dict) or schema.get("type") == "string":
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # the schema check in resolve says what is wrong with it
+
+
+def reviewer() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in this environment (a container without one)
+        return "cli:unknown"
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _wait_until_paused(run_id: str) -> None:
+    deadline = time.monotonic() + PAUSE_VISIBLE_SECONDS
+    while time.monotonic() < deadline:
+        if Run.objects.filter(id=run_id).values_list("status", flat=True).first() != RunStatus.RUNNING:
+            return
+        time.sleep(0.05)
+
+
+class LineReader:
+    """Lines of a stream, read on a daemon thread (started at the first ``readline``).
+
+    Not ``asyncio.to_thread``: a read blocked on a terminal nobody types into would keep
+    ``asyncio.run`` from returning after Ctrl-C (it joins the default executor's threads)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.lines: asyncio.Queue[str] | None = None
+
+    def isatty(self) -> bool:
+        return _is_terminal(self.stream)
+
+    async def readline(self) -> str:
+        """The next line with its newline, or "" at the end of the stream."""
+        if self.lines is None:
+            self.lines = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=self._read, args=(loop, self.lines), name="asteros-stdin", daemon=True).start()
+        return await self.lines.get()
+
+    def _read(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str]) -> None:
+        while True:
+            try:
+                line = self.stream.readline()
+            except (OSError, ValueError):  # stdin closed under us
+                line = ""
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody is asking any more
+                return
+            if not line:
+                return
+
+
+async def ask_about_pause(run_id: str, event: dict, inp: LineReader, out: TextIO) -> bool:
+    """Ask about each interrupt of a pause and resolve it; False at the end of stdin."""
+    await db_call(_wait_until_paused, run_id)
+    for item in (event.get("value") or {}).get("interrupts", ()):
+        kind, request = item.get("kind", ""), item.get("request") or {}
+        while True:
+            out.write(describe_request(kind, request))
+            out.flush()
+            line = await inp.readline()
+            if not line:
+                out.write("\n")
+                return False
+            if not inp.isatty():
+                out.write(line if line.endswith("\n") else line + "\n")  # a piped reply, shown as if typed
+            if not line.strip():
+                continue
+            try:
+                decision, options = parse_reply(kind, request, line)
+                await db_call(
+                    interrupt_services.resolve,
+                    item["id"],
+                    decision,
+                    resolved_by=reviewer(),
+                    run_id=run_id,
+                    **options,
+                )
+            except ValueError as exc:
+                out.write(f"  {exc}\n")
+                continue
+            except Invalid as exc:
+                out.write(f"  {exc.message}\n")
+                continue
+            except Conflict as exc:  # someone else decided first (another door, the timeout, a cancel)
+                out.write(f"  {exc.message}\n")
+            break
+    return True
+
+
+def write_waiting(run_id: str, out: TextIO) -> None:
+    """How to resolve a run left waiting: its id, its open interrupts and the commands."""
+    pending = interrupt_services.pending_interrupts(run_id)
+    out.write(f"Run {run_id} is waiting for a decision; it holds no worker while it waits.\n")
+    for interrupt in pending:
+        request = interrupt.request or {}
+        what = (
+            f"{request.get('tool')}({json.dumps(request.get('arguments'), ensure_ascii=False)})"
+            if interrupt.kind == APPROVAL
+            else repr(request.get("question"))
+        )
+        out.write(f"  {interrupt.kind} {interrupt.id}: {what}\n")
+    if pending:
+        first = pending[0]
+        reply = "approve" if first.kind == APPROVAL else "answer '<your answer>'"
+        out.write(
+            f"Resolve it with: python manage.py asteros resolve {first.id} {reply}\n"
+            "  (approve | reject [why] | edit '{json arguments}' | answer <text or JSON>)\n"
+        )
+    out.flush()
+
+
+async def stream_run(
+    agent_id: str, message: str, *, session_id: str | None, out: TextIO, inp: TextIO | None = None
+) -> int:
+    """Run and print; returns the exit code (0 success or left waiting for a decision, 1 failure,
+    130 cancelled by Ctrl-C)."""
+
+    async def start() -> tuple[str, int]:
+        run, _ = await db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
+        return str(run.id), 0
+
+    return await _drive(start, out, sys.stdin if inp is None else inp)
+
+
+async def resolve_and_follow(interrupt_id: str, reply: str, *, out: TextIO, inp: TextIO | None = None) -> int:
+    """``asteros resolve``: decide on an interrupt, then follow the run as ``asteros run`` does
+    (from the decision on; embedded mode runs it here). Exit codes as ``stream_run``'s."""
+
+    async def start() -> tuple[str, int] | None:
+        interrupt, after = await db_call(_resolve_typed, interrupt_id, reply)
+        out.write(f"interrupt {interrupt.id} {interrupt.status}\n")
+        out.flush()
+        if await db_call(interrupt_services.pending_interrupts, interrupt.run_id):
+            await db_call(write_waiting, str(interrupt.run_id), out)
+            return None  # the pause waits for its other decisions
+        return str(interrupt.run_id), after
+
+    return await _drive(start, out, sys.stdin if inp is None else inp)
+
+
+def _resolve_typed(interrupt_id: str, reply: str) -> tuple[Any, int]:
+    """Resolve with a reply typed as at the prompt; also the run's last seq before the decision."""
+    from django.db.models import Max
+
+    from .models import RunEvent
+
+    found = interrupt_services.get_interrupt(interrupt_id)
+    try:
+        decision, options = parse_reply(found.kind, found.request or {}, reply)
+    except ValueError as exc:
+        raise Invalid(str(exc), code="invalid_decision") from None
+    after = RunEvent.objects.filter(run_id=found.run_id).aggregate(last=Max("seq"))["last"] or 0
+    return interrupt_services.resolve(found.id, decision, resolved_by=reviewer(), **options), after
+
+
+async def _drive(start: Callable[[], Awaitable[tuple[str, int] | None]], out: TextIO, stdin: TextIO) -> int:
+    """Start (or resume) a run with ``start``, print it, ask about its pauses, end as it ends."""
     if not settings.ASTEROS.distributed:
         # Embedded: this process is the worker (a memory:// broker reaches no other process).
         start_embedded_worker(concurrency=8)
@@ -54,15 +290,21 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
     # stops whatever it is awaiting, and no library's SIGINT handler or swallowed cancel is in the way.
     interrupted = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted.set)
-    run, _ = await db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
-    run_id = str(run.id)
-    last = 0
+    started = await start()
+    if started is None:
+        return WAITING
+    run_id, last = started
+    left_waiting = False
+    inp = LineReader(stdin)
 
     async def print_events() -> None:
-        nonlocal last
-        async for seq, event in follow(run_id):
+        nonlocal last, left_waiting
+        async for seq, event in follow(run_id, after=last):
             last = seq
             render_event(event, out)
+            if _pause_status(event) == "pending" and not await ask_about_pause(run_id, event, inp, out):
+                left_waiting = True
+                return
 
     if not await _unless_interrupted(print_events(), interrupted):
         await db_call(run_services.request_cancel, run_id)
@@ -75,7 +317,10 @@ async def stream_run(agent_id: str, message: str, *, session_id: str | None, out
             async with asyncio.timeout(CANCEL_WAIT_SECONDS):
                 await _unless_interrupted(_print_rest(run_id, last, out), interrupted)
         return 130
-    status = await db_call(lambda: Run.objects.values_list("status", flat=True).get(id=run.id))
+    if left_waiting:
+        await db_call(write_waiting, run_id, out)
+        return WAITING
+    status = await db_call(lambda: Run.objects.values_list("status", flat=True).get(id=run_id))
     return 0 if status == RunStatus.SUCCEEDED else 1
 
 

@@ -30,12 +30,18 @@ class WorkerProcess(LoggedProcess):
     """A ``celery -A asteros_site worker`` subprocess: start, wait until it answers, stop or kill."""
 
     def __init__(
-        self, *, concurrency: int = 50, env: dict[str, str] | None = None, queues: tuple[str, ...] = ()
+        self,
+        *,
+        concurrency: int = 50,
+        env: dict[str, str] | None = None,
+        queues: tuple[str, ...] = (),
+        include: tuple[str, ...] = (),
     ) -> None:
         self.hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
         self.concurrency = concurrency
         self.extra_env = env or {}
         self.queues = queues  # empty: the default queue, shared with every other worker
+        self.include = include  # modules the worker imports at start (e.g. a test's own tools)
         super().__init__("asteros-test-worker-")
 
     def start(self, timeout: float = 60) -> WorkerProcess:
@@ -49,6 +55,8 @@ class WorkerProcess(LoggedProcess):
         command += ["--without-heartbeat", "--without-mingle", "--without-gossip"]
         if self.queues:
             command += ["-Q", ",".join(self.queues)]
+        if self.include:
+            command += ["-I", ",".join(self.include)]
         self.launch(command, env)
         return self
 

@@ -1,4 +1,4 @@
-"""``python manage.py asteros <serve|demo|run|ensure-admin|routes>``: the product's own commands.
+"""``python manage.py asteros <serve|demo|run|resolve|ensure-admin|routes>``: the product's own commands.
 
 Each subcommand parses its arguments and calls one service; see README.md.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -32,6 +34,13 @@ class Command(BaseCommand):
         run.add_argument("agent")
         run.add_argument("message")
         run.add_argument("--session", default=None)
+        resolve = sub.add_parser(
+            "resolve",
+            help="Decide on a run's interrupt (approve, reject [why], edit '{json}', answer <text or JSON>), "
+            "then follow the run.",
+        )
+        resolve.add_argument("interrupt")
+        resolve.add_argument("reply", nargs="+")
         admin = sub.add_parser("ensure-admin", help="Create the admin user once (ASTEROS_ADMIN_PASSWORD or generated).")
         admin.add_argument("--username", default=os.environ.get("ASTEROS_ADMIN_USER", "admin"))
         sub.add_parser(
@@ -111,11 +120,20 @@ class Command(BaseCommand):
         for route in all_routes():
             self.stdout.write(route.line())
 
+    def handle_resolve(self, interrupt: str, reply: list[str], **_options) -> None:
+        from cosmos.cli import resolve_and_follow
+
+        self._exit_with(lambda: resolve_and_follow(interrupt, " ".join(reply), out=self.stdout._out))
+
     def handle_run(self, agent: str, message: str, session: str | None, **_options) -> None:
         from cosmos.cli import stream_run
 
+        self._exit_with(lambda: stream_run(agent, message, session_id=session, out=self.stdout._out))
+
+    def _exit_with(self, follow: Callable[[], Coroutine[Any, Any, int]]) -> None:
+        """Run a following coroutine (``cosmos.cli``) and exit with its code."""
         try:
-            code = asyncio.run(stream_run(agent, message, session_id=session, out=self.stdout._out))
+            code = asyncio.run(follow())
         except KeyboardInterrupt:
             code = 130
         if code == 130:
