@@ -8,9 +8,8 @@ nothing, so nothing is lost: the new API shows it waiting, the approval arrives,
 resumes it from its checkpoint, and it succeeds with one log (contiguous seqs, one RUN_STARTED)
 and the tool run exactly once, by the new worker.
 
-The approval is sent with ``cosmos.services.interrupts.resolve`` from this process: the REST
-door for it (``POST /api/runs/{id}/resume``) belongs to the HTTP interface. The worker and the
-API use this process's Redis, so the run this process queues again reaches the new worker.
+The approval goes to the new API process (``POST /api/runs/{id}/resume``), as a reviewer's
+would. The worker and the API use this process's Redis.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import httpx
 import pytest
 
 from cosmos.models import Interrupt, RunEvent, RunStatus
-from cosmos.services import interrupts
 from tests.factories import make_agent
 from tests.support.runs import wait_for_run
 from tests.support.servers import ApiProcess
@@ -86,7 +84,9 @@ def test_a_waiting_run_survives_every_process_restarting(how, tmp_path, record_p
                 client.wait_for_events(seqs_when_paused, timeout=30)  # the new API streams the waiting run
                 (interrupt,) = Interrupt.objects.filter(run_id=run_id, status="pending")
                 approved_at = time.monotonic()
-                interrupts.resolve(interrupt.id, "approve", resolved_by="ops")
+                approval = {"interrupt_id": str(interrupt.id), "decision": "approve"}
+                answer = httpx.post(f"{api.url}/api/runs/{run_id}/resume", json=approval, timeout=10)
+                assert answer.status_code == 202, answer.text
                 done = wait_for_run(run_id, timeout=60)
                 resumed_in = time.monotonic() - approved_at
                 followed = client.result(timeout=30)
