@@ -336,15 +336,9 @@ class RunEngine:
             timeout_seconds=timeout,
             on_timeout=on_timeout,
         )
-        local = self.local.get(str(run.id))
-        if local is not None:
-            local.finishing = True
-        try:
-            await asyncio.shield(writer.finish(event, finalize, retry_for=self.lease_seconds))
-        except LostOwnership:
-            logger.warning("lost ownership before pausing")
+        if not await self._last_write(writer, run, event, finalize):
             return None
-        run.status = RunStatus.INTERRUPTED
+        run.status = RunStatus.INTERRUPTED  # its lifecycle message goes out once the pause commits
         return RunStatus.INTERRUPTED
 
     async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
@@ -361,6 +355,15 @@ class RunEngine:
         return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None)
 
     async def _write_final(self, writer, run, status, event, finalize, result) -> str | None:
+        if not await self._last_write(writer, run, event, finalize):
+            return None
+        run.status = status
+        metrics.run_finished(run, result)
+        self._publish_lifecycle(run)
+        return status
+
+    async def _last_write(self, writer: RunWriter, run: Run, event: dict, finalize) -> bool:
+        """The attempt's last write (an end, or a pause); False if the run was not ours any more."""
         local = self.local.get(str(run.id))
         if local is not None:
             local.finishing = True
@@ -369,12 +372,9 @@ class RunEngine:
             # renewing while the write is retried): the run's work is done and must not be redone.
             await asyncio.shield(writer.finish(event, finalize, retry_for=self.lease_seconds))
         except LostOwnership:
-            logger.warning("lost ownership before finishing")
-            return None
-        run.status = status
-        metrics.run_finished(run, result)
-        self._publish_lifecycle(run)
-        return status
+            logger.warning("lost ownership before the last write")
+            return False
+        return True
 
     def _publish_lifecycle(self, run: Run) -> None:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.

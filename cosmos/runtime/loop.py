@@ -176,15 +176,8 @@ async def run_agent(
             totals = (input_tokens, output_tokens)
             _interrupt(history, new_messages, totals, point["turn"], [], held, point.get("client_calls") or [])
         if point.get("client_calls"):
-            text = history[-len(waited) - 1].get("content", "") if waited else ""
-            return AgentOutcome(
-                text,
-                new_messages,
-                input_tokens,
-                output_tokens,
-                stop_reason="client_tool",
-                pending_tool_calls=list(point["client_calls"]),
-            )
+            text = next((m.get("content", "") for m in reversed(history) if m.get("role") == "assistant"), "")
+            return _asks_the_client(text, new_messages, input_tokens, output_tokens, list(point["client_calls"]))
         if first_turn >= max_turns:
             raise RunFailed(MAX_TURNS_EXCEEDED, f"The agent used its last allowed model turn (max_turns={max_turns}).")
 
@@ -216,15 +209,18 @@ async def run_agent(
             client_calls = [c.as_dict() for c in pending]
             _interrupt(history, new_messages, (input_tokens, output_tokens), turn, waiting, held, client_calls)
         if pending:
-            return AgentOutcome(
-                text,
-                new_messages,
-                input_tokens,
-                output_tokens,
-                stop_reason="client_tool",
-                pending_tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in pending],
-            )
+            calls_for_client = [c.as_dict() for c in pending]
+            return _asks_the_client(text, new_messages, input_tokens, output_tokens, calls_for_client)
     raise AssertionError("unreachable: the last turn returns or raises")
+
+
+def _asks_the_client(
+    text: str, new_messages: list[dict], input_tokens: int, output_tokens: int, calls: list[dict]
+) -> AgentOutcome:
+    """The run ends for now: the client runs these tools (AG-UI) and sends their results."""
+    return AgentOutcome(
+        text, new_messages, input_tokens, output_tokens, stop_reason="client_tool", pending_tool_calls=calls
+    )
 
 
 def _record_results(

@@ -19,15 +19,15 @@ from tests.support.interrupts import (
     interrupt_events,
     question_agent,
     the_interrupt,
-    wait_for_status,
 )
+from tests.support.runs import wait_for_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
 
 
 def start(agent, text: str = "what is 6*7?", **options) -> Run:
     run, _ = run_services.start_run("agent", agent.id, text, **options)
-    return wait_for_status(run.id, "interrupted", "succeeded", "failed")
+    return wait_for_run(run.id, statuses=["interrupted", "succeeded", "failed"])
 
 
 def tool_results(run_id) -> list[str]:
@@ -51,7 +51,7 @@ def test_an_approval_pauses_the_run_with_nothing_held_then_approve_runs_the_call
     assert leases.reap_expired_runs() == {"requeued": 0, "failed": 0, "resent": 0}  # the reaper leaves it be
 
     interrupts.resolve(interrupt.id, "approve", resolved_by="alice")
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.output == "The result is 42."
@@ -68,7 +68,7 @@ def test_edit_runs_the_call_with_the_new_arguments():
     run = start(approval_agent())
     interrupts.resolve(the_interrupt(run.id).id, "edit", arguments={"expression": "2*3"})
 
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED and tool_results(run.id) == ["6"]
 
@@ -77,7 +77,7 @@ def test_reject_tells_the_model_why_and_the_run_goes_on():
     run = start(approval_agent())
     interrupts.resolve(the_interrupt(run.id).id, "reject", message="not today")
 
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED
     (refused,) = tool_results(run.id)
@@ -99,7 +99,7 @@ def test_ask_human_puts_the_answer_back_as_the_tool_result():
     assert interrupt.kind == "question" and interrupt.request["question"] == "Which city?"
 
     interrupts.resolve(interrupt.id, "answer", answer="Paris")
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED and tool_results(run.id) == ["Paris"]
     assert "Paris" in run.output
@@ -113,7 +113,7 @@ def test_an_answer_must_match_the_questions_schema():
         interrupts.resolve(interrupt.id, "answer", answer="many")
     assert refused.value.code == "invalid_answer"
     interrupts.resolve(interrupt.id, "answer", answer=3)
-    assert wait_for_status(run.id).status == RunStatus.SUCCEEDED and tool_results(run.id) == ["3"]
+    assert wait_for_run(run.id).status == RunStatus.SUCCEEDED and tool_results(run.id) == ["3"]
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_two_reviewers_at_once_one_wins_the_other_gets_a_conflict():
         reviewer.join(20)
 
     assert sorted(outcomes) == ["already_resolved", "won"]
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
     assert run.status == RunStatus.SUCCEEDED
     assert len(tool_results(run.id)) == 1
     assert [v["status"] for v in interrupt_events(run.id)] == ["pending", "resumed"]
@@ -184,8 +184,8 @@ def test_an_expired_approval_resolves_as_the_agent_says():
 
     assert interrupts.expire_due() == 2
 
-    assert "refused" in tool_results(wait_for_status(rejecting.id).id)[0]
-    assert tool_results(wait_for_status(approving.id).id) == ["42"]
+    assert "refused" in tool_results(wait_for_run(rejecting.id).id)[0]
+    assert tool_results(wait_for_run(approving.id).id) == ["42"]
     assert set(Interrupt.objects.values_list("status", "resolved_by")) == {("expired", "timeout")}
 
 
@@ -197,8 +197,8 @@ def test_a_session_waits_behind_its_interrupted_run():
     assert Run.objects.get(id=second.id).status == RunStatus.QUEUED
     interrupts.resolve(the_interrupt(first.id).id, "approve")
 
-    assert wait_for_status(first.id).status == RunStatus.SUCCEEDED
-    assert wait_for_status(second.id, "interrupted").status == RunStatus.INTERRUPTED
+    assert wait_for_run(first.id).status == RunStatus.SUCCEEDED
+    assert wait_for_run(second.id, statuses=["interrupted"]).status == RunStatus.INTERRUPTED
 
 
 def test_an_approval_rule_is_validated_on_the_agent():
@@ -210,3 +210,57 @@ def test_an_approval_rule_is_validated_on_the_agent():
         with pytest.raises(ValidationError) as refused:
             build_agent(provider="scripted", tools=["calculator"], approvals=approvals).full_clean()
         assert "approvals" in refused.value.message_dict
+
+
+def _distributed() -> bool:
+    from django.conf import settings
+
+    return settings.ASTEROS.distributed
+
+
+@pytest.fixture
+def refund_tool():
+    """A tool that declares its own rule: refunds above 100 wait for a person."""
+    from cosmos.runtime.tools import tool, tool_registry
+
+    @tool(name="tests_refund", requires_approval="amount > 100")
+    def refund(amount: float) -> str:
+        """Refund an amount.
+
+        Args:
+            amount: How much.
+        """
+        return f"refunded {amount}"
+
+    yield refund
+    tool_registry.unregister("tests_refund")
+
+
+def refund_agent(amount: int, **fields):
+    from tests.factories import make_agent
+
+    rules = [{"when": ".", "call": "tests_refund", "arguments": {"amount": amount}}]
+    return make_agent(tools=["tests_refund"], parameters={"rules": rules}, **fields)
+
+
+@pytest.mark.skipif(_distributed(), reason="registers a tool in the test process; the worker process does not have it")
+def test_a_tool_declares_its_own_rule_and_an_agent_rule_overrides_it(refund_tool):
+    large = start(refund_agent(250), "refund")
+    small = start(refund_agent(50), "refund")
+    trusted = start(refund_agent(250, approvals={"tests_refund": "never"}), "refund")
+
+    assert large.status == RunStatus.INTERRUPTED
+    assert the_interrupt(large.id).request == {
+        "toolCallId": "call_0_0",
+        "tool": "tests_refund",
+        "arguments": {"amount": 250},
+    }
+    assert small.status == RunStatus.SUCCEEDED and tool_results(small.id) == ["refunded 50"]
+    assert trusted.status == RunStatus.SUCCEEDED and tool_results(trusted.id) == ["refunded 250"]
+
+
+def test_a_tool_rule_that_is_not_one_is_refused_when_the_tool_is_made():
+    from cosmos.runtime.tools import tool
+
+    with pytest.raises(ValueError, match="approval rule"):
+        tool(lambda amount: amount, name="tests_bad_rule", register=False, requires_approval="amount >")

@@ -9,14 +9,15 @@ from cosmos.models import Interrupt, Run, RunEvent, RunStatus
 from cosmos.services import interrupts
 from cosmos.services import runs as run_services
 from tests.stars.helpers import child_of, children, conversation, delegating_leader, make_team, worker
-from tests.support.interrupts import approval_agent, assert_gapless_log, interrupt_events, wait_for_status
+from tests.support.interrupts import approval_agent, assert_gapless_log, interrupt_events
+from tests.support.runs import wait_for_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
 
 
 def start_star(star, task: str = "what is 6*7?") -> Run:
     run, _ = run_services.start_run("star", star.id, task)
-    return wait_for_status(run.id, "interrupted", "succeeded", "failed")
+    return wait_for_run(run.id, statuses=["interrupted", "succeeded", "failed"])
 
 
 def pending_of(run: Run) -> Interrupt:
@@ -43,7 +44,7 @@ def test_a_delegated_member_that_waits_pauses_the_star_and_resumes_it_once_appro
     assert [i["id"] for i in paused["interrupts"]] == [str(interrupt.id)]  # the star's stream shows it
 
     interrupts.resolve(interrupt.id, "approve", run_id=run.id)
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert "42" in run.output
@@ -60,7 +61,7 @@ def test_a_leader_that_waits_pauses_the_star():
     run = start_star(star)
     interrupts.resolve(pending_of(run).id, "edit", arguments={"expression": "2*3"}, run_id=run.id)
 
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED and "6" in run.output
 
@@ -73,7 +74,7 @@ def test_broadcast_pauses_once_every_member_has_stopped_and_replays_the_others()
     (fast,) = child_of(run.id, "fast")
     assert fast.status == RunStatus.SUCCEEDED  # it finished before the star paused
     interrupts.resolve(pending_of(run).id, "approve")
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert len(child_of(run.id, "fast")) == 1 and len(child_of(run.id, "calc")) == 1

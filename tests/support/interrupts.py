@@ -1,14 +1,11 @@
-"""Agents that stop for a person, and waiting for a run to reach a status (any door's tests)."""
+"""Agents that stop for a person, and reading what their runs asked (any door's tests)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from cosmos.models import Agent, Interrupt, Run, RunEvent
+from cosmos.models import Agent, Interrupt, RunEvent
 from tests.factories import make_agent
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def approval_agent(rule: str = "always", **fields: Any) -> Agent:
@@ -23,17 +20,6 @@ def question_agent(question: str = "Which city?", schema: dict | None = None, **
         arguments["schema"] = schema
     rules = [{"when": ".", "call": "ask_human", "arguments": arguments}]
     return make_agent(tools=["ask_human"], parameters={"rules": rules}, **fields)
-
-
-def wait_for_status(run_id: Any, *statuses: str, timeout: float = 20) -> Run:
-    wanted = statuses or TERMINAL
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = Run.objects.get(id=run_id)
-        if run.status in wanted:
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} is still {Run.objects.get(id=run_id).status} after {timeout}s")
 
 
 def the_interrupt(run_id: Any) -> Interrupt:

@@ -7,7 +7,8 @@ import pytest
 
 from cosmos.models import RunStatus
 from cosmos.services import interrupts
-from tests.support.interrupts import assert_gapless_log, interrupt_events, the_interrupt, wait_for_status
+from tests.support.interrupts import assert_gapless_log, interrupt_events, the_interrupt
+from tests.support.runs import wait_for_run
 from tests.workflows.helpers import child_of_step, final_state, scripted, start
 from workflows.validation import validate_definition
 
@@ -26,7 +27,7 @@ def gated(**gate) -> dict:
 
 
 def test_the_gate_pauses_with_the_data_so_far_and_approval_goes_on_without_redoing_earlier_steps():
-    run = wait_for_status(start(gated(), "tea").id, "interrupted")
+    run = wait_for_run(start(gated(), "tea").id, statuses=["interrupted"])
     interrupt = the_interrupt(run.id)
 
     assert interrupt.kind == "approval"
@@ -35,7 +36,7 @@ def test_the_gate_pauses_with_the_data_so_far_and_approval_goes_on_without_redoi
     assert final_state(run.id)["steps"]["gate"]["status"] == "waiting"
 
     interrupts.resolve(interrupt.id, "approve", message="ship it", resolved_by="editor")
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.output == "published: draft about tea"
@@ -51,10 +52,10 @@ def test_the_gate_pauses_with_the_data_so_far_and_approval_goes_on_without_redoi
 
 
 def test_a_rejected_gate_fails_the_run_naming_the_step_and_the_reason():
-    run = wait_for_status(start(gated(), "tea").id, "interrupted")
+    run = wait_for_run(start(gated(), "tea").id, statuses=["interrupted"])
     interrupts.resolve(the_interrupt(run.id).id, "reject", message="off topic")
 
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.FAILED
     assert run.error["code"] == "step_failed" and "off topic" in run.error["message"]
@@ -62,16 +63,18 @@ def test_a_rejected_gate_fails_the_run_naming_the_step_and_the_reason():
 
 
 def test_a_rejected_gate_with_continue_on_error_goes_on():
-    run = wait_for_status(start(gated(continue_on_error=True), "tea").id, "interrupted")
+    run = wait_for_run(start(gated(continue_on_error=True), "tea").id, statuses=["interrupted"])
     interrupts.resolve(the_interrupt(run.id).id, "reject")
 
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED and final_state(run.id)["steps"]["gate"]["status"] == "failed"
 
 
 def test_the_gate_shows_the_data_it_is_given():
-    run = wait_for_status(start(gated(data={"draft": "{{ steps.draft.output }}", "n": 2}), "tea").id, "interrupted")
+    run = wait_for_run(
+        start(gated(data={"draft": "{{ steps.draft.output }}", "n": 2}), "tea").id, statuses=["interrupted"]
+    )
 
     assert the_interrupt(run.id).request["data"] == {"draft": "draft about tea", "n": 2}
 

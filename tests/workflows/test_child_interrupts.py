@@ -7,7 +7,8 @@ import pytest
 
 from cosmos.models import RunStatus
 from cosmos.services import interrupts
-from tests.support.interrupts import approval_agent, assert_gapless_log, interrupt_events, wait_for_status
+from tests.support.interrupts import approval_agent, assert_gapless_log, interrupt_events
+from tests.support.runs import wait_for_run
 from tests.workflows.helpers import child_of_step, children, scripted, start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
@@ -22,13 +23,13 @@ def test_an_agent_step_that_waits_pauses_the_workflow_and_resumes_at_that_step()
             {"name": "last", "type": "agent", "agent": first.id, "prompt": "{{ steps.calc.output }}"},
         ]
     }
-    run = wait_for_status(start(definition).id, "interrupted")
+    run = wait_for_run(start(definition).id, statuses=["interrupted"])
     (interrupt,) = interrupts.pending_interrupts(run.id)
     (paused_child,) = child_of_step(run, "calc")
     assert interrupt.run_id == paused_child.id and paused_child.status == RunStatus.INTERRUPTED
 
     interrupts.resolve(interrupt.id, "approve", run_id=run.id)
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.output == "first: The result is 42."
@@ -49,9 +50,9 @@ def test_a_step_inside_a_branch_cannot_wait_and_fails_clearly():
             }
         ]
     }
-    run = wait_for_status(start(definition).id)
+    run = wait_for_run(start(definition).id)
 
     assert run.status == RunStatus.FAILED
     assert "only a top-level step can wait" in run.error["message"]
     (child,) = child_of_step(run, "calc")
-    assert wait_for_status(child.id).status == RunStatus.CANCELLED
+    assert wait_for_run(child.id).status == RunStatus.CANCELLED

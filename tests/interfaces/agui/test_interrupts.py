@@ -20,7 +20,8 @@ from interfaces.agui.services import resumed_usage
 from interfaces.agui.translate import AGUITranslator
 from interfaces.keys.models import APIKey
 from tests.interfaces.ws.test_consumers import TIMEOUT, communicator, until
-from tests.support.interrupts import approval_agent, assert_gapless_log, question_agent, wait_for_status
+from tests.support.interrupts import approval_agent, assert_gapless_log, question_agent
+from tests.support.runs import wait_for_run
 
 from .live import LiveServer
 from .test_endpoint import SETTINGS_KEY, agui_body, assert_well_formed, events_of, post
@@ -47,7 +48,7 @@ async def paused(agent, text: str = "what is 6*7?") -> tuple[dict, list[dict]]:
 
 
 async def pending(body: dict) -> Interrupt:
-    run = await sync_to_async(wait_for_status)(body["runId"], "interrupted")
+    run = await sync_to_async(wait_for_run)(body["runId"], statuses=["interrupted"])
     return await sync_to_async(Interrupt.objects.get)(run_id=run.id, status="pending")
 
 

@@ -18,7 +18,8 @@ from cosmos.services import interrupts as interrupt_services
 from cosmos.services import runs as run_services
 from interfaces.console import services
 from tests.factories import make_agent, make_run
-from tests.support.interrupts import approval_agent, the_interrupt, wait_for_status
+from tests.support.interrupts import approval_agent, the_interrupt
+from tests.support.runs import wait_for_run
 
 CHANGELIST = "admin:cosmos_interrupt_changelist"
 
@@ -325,11 +326,11 @@ def test_the_dashboard_endpoint_checks_csrf(staff_user):
 @pytest.mark.usefixtures("embedded_worker")
 def test_approving_in_the_admin_lets_the_run_finish(staff_client):
     run, _ = run_services.start_run("agent", approval_agent().id, "what is 6*7?")
-    wait_for_status(run.id, "interrupted")
+    wait_for_run(run.id, statuses=["interrupted"])
     interrupt = the_interrupt(run.id)
     response = staff_client.post(
         reverse(CHANGELIST), {"action": "approve_selected", ACTION_CHECKBOX_NAME: [interrupt.pk]}
     )
     assert "1 interrupt(s) approved." in messages_of(response)
-    run = wait_for_status(run.id)
+    run = wait_for_run(run.id)
     assert run.status == RunStatus.SUCCEEDED and run.output == "The result is 42."

@@ -21,9 +21,9 @@ from tests.support.interrupts import (
     interrupt_events,
     question_agent,
     the_interrupt,
-    wait_for_status,
 )
 from tests.support.model_server import ServerThread
+from tests.support.runs import wait_for_run
 
 from .conftest import assert_error, bearer
 
@@ -35,7 +35,7 @@ def start(client, agent, text: str = "what is 6*7?", **extra) -> str:
     answer = client.post(f"/api/agents/{agent.id}/run", {"input": text}, format="json", **extra)
     assert answer.status_code == 202, answer.content[:500]
     run_id = answer.json()["id"]
-    assert wait_for_status(run_id, "interrupted", *("succeeded", "failed")).status == RunStatus.INTERRUPTED
+    assert wait_for_run(run_id, statuses=["interrupted", *("succeeded", "failed")]).status == RunStatus.INTERRUPTED
     return run_id
 
 
@@ -63,7 +63,7 @@ def test_a_paused_run_shows_its_interrupt_and_approve_resumes_it(api_client):
     assert body["id"] == run_id and body["status"] in ("queued", "running", "succeeded")
     assert body["links"]["self"].endswith(f"/api/runs/{run_id}")
     assert body["interrupts"][0]["status"] == "approved" and body["interrupts"][0]["resolvedBy"] == "anonymous"
-    run = wait_for_status(run_id)
+    run = wait_for_run(run_id)
     assert run.status == RunStatus.SUCCEEDED and run.output == "The result is 42."
     assert [v["status"] for v in interrupt_events(run_id)] == ["pending", "resumed"]
     assert_gapless_log(run_id)
@@ -77,7 +77,7 @@ def test_edit_runs_the_tool_with_the_new_arguments_and_the_only_interrupt_needs_
     answer = resume(api_client, run_id, {"decision": "edit", "arguments": {"expression": "2*3"}})
 
     assert answer.status_code == 202, answer.content
-    run = wait_for_status(run_id)
+    run = wait_for_run(run_id)
     assert run.status == RunStatus.SUCCEEDED and "6" in str(run.output)
     assert Interrupt.objects.get(run_id=run_id).response["arguments"] == {"expression": "2*3"}
 
@@ -87,7 +87,7 @@ def test_reject_tells_the_model_and_the_run_goes_on(api_client):
 
     assert resume(api_client, run_id, {"decision": "reject", "message": "not today"}).status_code == 202
 
-    assert wait_for_status(run_id).status == RunStatus.SUCCEEDED
+    assert wait_for_run(run_id).status == RunStatus.SUCCEEDED
     interrupt = Interrupt.objects.get(run_id=run_id)
     assert (interrupt.status, interrupt.response["message"]) == ("rejected", "not today")
 
@@ -100,7 +100,7 @@ def test_answer_a_question(api_client):
     answer = resume(api_client, run_id, {"interrupt_id": interrupt["id"], "decision": "answer", "answer": "Lisbon"})
 
     assert answer.status_code == 202, answer.content
-    run = wait_for_status(run_id)
+    run = wait_for_run(run_id)
     assert run.status == RunStatus.SUCCEEDED and "Lisbon" in str(run.output)
 
 
@@ -124,7 +124,7 @@ def test_resolving_twice_is_a_409_already_resolved(api_client):
     assert_error(
         resume(api_client, run_id, {"interrupt_id": interrupt_id, "decision": "reject"}), 409, "already_resolved"
     )
-    wait_for_status(run_id)
+    wait_for_run(run_id)
     # Nothing left to decide: a body without interrupt_id names no interrupt.
     assert_error(resume(api_client, run_id, {"decision": "approve"}), 409, "not_interrupted")
 
@@ -312,7 +312,7 @@ def test_two_resumes_at_once_one_202_and_one_409(api_client):
     assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
     (lost,) = [a for a in answers if a.status_code == 409]
     assert lost.json()["error"]["code"] == "already_resolved"
-    assert wait_for_status(run_id).status == RunStatus.SUCCEEDED
+    assert wait_for_run(run_id).status == RunStatus.SUCCEEDED
     assert [v["status"] for v in interrupt_events(run_id)] == ["pending", "resumed"]
 
 
