@@ -4,6 +4,7 @@ resumes where it stopped once every question of the pause has its decision."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -264,3 +265,29 @@ def test_a_tool_rule_that_is_not_one_is_refused_when_the_tool_is_made():
 
     with pytest.raises(ValueError, match="approval rule"):
         tool(lambda amount: amount, name="tests_bad_rule", register=False, requires_approval="amount >")
+
+
+@pytest.mark.skipif(_distributed(), reason="the pause is announced in the worker process, not this one")
+def test_a_pause_and_a_decision_are_announced_once_committed():
+    requested, resolved = [], []
+
+    def on_requested(sender, run, interrupts, **kwargs):
+        requested.append((run.status, [i.status for i in interrupts]))
+
+    def on_resolved(sender, interrupt, **kwargs):
+        resolved.append((interrupt.status, interrupt.resolved_by))
+
+    interrupts.interrupt_requested.connect(on_requested)
+    interrupts.interrupt_resolved.connect(on_resolved)
+    try:
+        run = start(approval_agent())
+        deadline = time.monotonic() + 10  # sent on the worker's commit, just after the status is visible
+        while not requested and time.monotonic() < deadline:
+            time.sleep(0.02)
+        interrupts.resolve(the_interrupt(run.id).id, "approve", resolved_by="alice")
+    finally:
+        interrupts.interrupt_requested.disconnect(on_requested)
+        interrupts.interrupt_resolved.disconnect(on_resolved)
+
+    assert requested == [(RunStatus.INTERRUPTED, ["pending"])]
+    assert resolved == [("approved", "alice")]
