@@ -291,3 +291,71 @@ def test_a_pause_and_a_decision_are_announced_once_committed():
 
     assert requested == [(RunStatus.INTERRUPTED, ["pending"])]
     assert resolved == [("approved", "alice")]
+
+
+def _at_once(*calls) -> list[str]:
+    """Run the calls in threads released together; each gives "won" or its Conflict's code."""
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[str] = ["?"] * len(calls)
+
+    def contend(index: int, call) -> None:
+        barrier.wait()
+        try:
+            call()
+            outcomes[index] = "won"
+        except Conflict as exc:
+            outcomes[index] = exc.code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=contend, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    return outcomes
+
+
+def test_cancel_and_resolve_at_once_leave_one_consistent_ending():
+    run = start(approval_agent())
+    interrupt = the_interrupt(run.id)
+
+    cancelled, approved = _at_once(
+        lambda: run_services.cancel_run(run.id), lambda: interrupts.resolve(interrupt.id, "approve")
+    )
+
+    run = wait_for_run(run.id)
+    interrupt.refresh_from_db()
+    if approved == "won":
+        # The resumed run may even have finished before the cancel reached it.
+        assert interrupt.status == "approved" and run.status in (RunStatus.CANCELLED, RunStatus.SUCCEEDED)
+        assert cancelled == ("won" if run.status == RunStatus.CANCELLED else "not_cancelable")
+    else:
+        assert (approved, cancelled, interrupt.status) == ("already_resolved", "won", "cancelled")
+        assert run.status == RunStatus.CANCELLED and tool_results(run.id) == []
+    events = assert_gapless_log(run.id)
+    assert [e["type"] for e in events].count("RUN_FINISHED") == 1
+    assert len(tool_results(run.id)) <= 1
+
+
+def test_expiry_and_resolve_at_once_one_wins():
+    run = start(approval_agent(interrupt_timeout_seconds=60))
+    interrupt = the_interrupt(run.id)
+    Interrupt.objects.filter(id=interrupt.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    expired: list[int] = []
+
+    _, approved = _at_once(
+        lambda: expired.append(interrupts.expire_due()), lambda: interrupts.resolve(interrupt.id, "approve")
+    )
+
+    run = wait_for_run(run.id)
+    interrupt.refresh_from_db()
+    if approved == "won":
+        assert expired == [0] and interrupt.status == "approved" and tool_results(run.id) == ["42"]
+    else:
+        assert approved == "already_resolved" and expired == [1] and interrupt.status == "expired"
+        assert "refused" in tool_results(run.id)[0]
+    assert run.status == RunStatus.SUCCEEDED
+    assert [v["status"] for v in interrupt_events(run.id)] == ["pending", "resumed"]
