@@ -2,12 +2,13 @@
 //
 //   node agui_client.mjs http://127.0.0.1:8080
 //
-// Prints one JSON report on the last line of stdout and exits 1 when a check failed. The checks
-// are explicit on purpose: a stream cut short still "resolves" in this client, so every run is
-// asserted to open with RUN_STARTED, close with RUN_FINISHED, and never carry RUN_ERROR.
+// Prints one JSON report on the last line of stdout and exits 1 when a check failed (every run is
+// checked by agui_run.mjs: RUN_STARTED first, RUN_FINISHED once and last, no RUN_ERROR).
 // Called by tests/interfaces/agui/test_live_client.py.
 
 import { HttpAgent, randomUUID } from "@ag-ui/client";
+
+import { expect, problems, runOnce } from "./agui_run.mjs";
 
 const base = (process.argv[2] || "").replace(/\/$/, "");
 if (!base) {
@@ -15,12 +16,7 @@ if (!base) {
   process.exit(2);
 }
 
-const problems = [];
 const report = { scenarios: {}, problems };
-
-function expect(condition, message) {
-  if (!condition) problems.push(message);
-}
 
 function agentFor(path, options = {}) {
   return new HttpAgent({ url: `${base}${path}`, threadId: `node-${randomUUID()}`, ...options });
@@ -30,30 +26,9 @@ function userMessage(content) {
   return { id: randomUUID(), role: "user", content };
 }
 
-// One run: every event the client applied, the RUN_FINISHED details, and what the agent holds after.
+// One run (agui_run.mjs), and what this script reads of it.
 async function run(name, agent, parameters = {}) {
-  const events = [];
-  let finished = null;
-  let failure = null;
-  try {
-    await agent.runAgent(parameters, {
-      onEvent({ event }) {
-        events.push(event);
-      },
-      onRunFinishedEvent({ outcome, result, pendingToolCallIds }) {
-        finished = { outcome, result, pendingToolCallIds };
-      },
-    });
-  } catch (error) {
-    failure = String(error?.message ?? error);
-  }
-  const types = events.map((event) => event.type);
-  expect(failure === null, `${name}: runAgent failed: ${failure}`);
-  expect(types[0] === "RUN_STARTED", `${name}: the first event is ${types[0]}, not RUN_STARTED`);
-  expect(types.at(-1) === "RUN_FINISHED", `${name}: the last event is ${types.at(-1)}, not RUN_FINISHED`);
-  expect(!types.includes("RUN_ERROR"), `${name}: the stream carries RUN_ERROR`);
-  expect(types.filter((t) => t === "RUN_FINISHED").length === 1, `${name}: RUN_FINISHED is not sent exactly once`);
-  const assistant = agent.messages.filter((m) => m.role === "assistant");
+  const { events, types, finished, failure, assistant } = await runOnce(name, agent, parameters);
   const result = {
     types,
     finished,

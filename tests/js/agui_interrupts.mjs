@@ -9,42 +9,18 @@
 
 import { HttpAgent, randomUUID } from "@ag-ui/client";
 
+import { expect, problems, runOnce } from "./agui_run.mjs";
+
 const base = (process.argv[2] || "").replace(/\/$/, "");
 if (!base) {
   console.error("usage: node agui_interrupts.mjs <base url>");
   process.exit(2);
 }
 
-const problems = [];
 const report = { problems };
 
-function expect(condition, message) {
-  if (!condition) problems.push(message);
-}
-
 async function run(name, agent, parameters = {}) {
-  const events = [];
-  let finished = null;
-  let failure = null;
-  try {
-    await agent.runAgent(parameters, {
-      onEvent({ event }) {
-        events.push(event);
-      },
-      onRunFinishedEvent({ outcome, result, interrupts }) {
-        finished = { outcome, result, interrupts };
-      },
-    });
-  } catch (error) {
-    failure = String(error?.message ?? error);
-  }
-  const types = events.map((event) => event.type);
-  expect(failure === null, `${name}: runAgent failed: ${failure}`);
-  expect(types[0] === "RUN_STARTED", `${name}: the first event is ${types[0]}, not RUN_STARTED`);
-  expect(types.at(-1) === "RUN_FINISHED", `${name}: the last event is ${types.at(-1)}, not RUN_FINISHED`);
-  expect(!types.includes("RUN_ERROR"), `${name}: the stream carries RUN_ERROR`);
-  expect(types.filter((t) => t === "RUN_FINISHED").length === 1, `${name}: RUN_FINISHED is not sent exactly once`);
-  const assistant = agent.messages.filter((m) => m.role === "assistant");
+  const { events, types, finished, failure, assistant } = await runOnce(name, agent, parameters);
   const result = {
     types,
     finished,
