@@ -8,7 +8,6 @@ official ``@ag-ui/client`` against a live server at the end.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from typing import Any
 
@@ -25,7 +24,7 @@ from tests.support.runs import wait_for_run
 
 from .live import LiveServer
 from .test_endpoint import SETTINGS_KEY, agui_body, assert_well_formed, events_of, post
-from .test_live_client import JS, install_client, require
+from .test_live_client import run_client_script
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("embedded_worker")]
 
@@ -336,16 +335,7 @@ async def test_the_websocket_door_pauses_and_resumes_the_same_way():
 
 @pytest.mark.slow
 def test_the_official_ag_ui_client_pauses_and_resumes(asteros_server: LiveServer):
-    node = require("node")
-    install_client()
-    result = subprocess.run(
-        [node, "agui_interrupts.mjs", asteros_server.url], cwd=JS, capture_output=True, text=True, timeout=120
-    )
-    lines = result.stdout.strip().splitlines()
-    assert lines, f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}\n{asteros_server.log()}"
-    report = json.loads(lines[-1])
-    assert result.returncode == 0 and not report["problems"], (report["problems"], result.stderr[-3000:])
-    assert "[ag-ui]" not in result.stderr, result.stderr[-3000:]
+    report = run_client_script("agui_interrupts.mjs", asteros_server)
     paused_run, resumed = report["paused"], report["resumed"]
     assert paused_run["finished"]["outcome"] == "interrupt"
     (interrupt,) = paused_run["finished"]["interrupts"]

@@ -52,18 +52,23 @@ def install_client() -> None:
     assert result.returncode == 0, f"npm ci failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
 
 
-def test_the_official_ag_ui_client_against_a_live_server(asteros_server: LiveServer):
+def run_client_script(script: str, server: LiveServer) -> dict:
+    """Run one of tests/js's scripts (the official client) against the server; its report once
+    every check in it held and the client stripped nothing (it warns about anything outside the
+    1.0 schema)."""
     node = require("node")
     install_client()
-    result = subprocess.run(
-        [node, "agui_client.mjs", asteros_server.url], cwd=JS, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([node, script, server.url], cwd=JS, capture_output=True, text=True, timeout=120)
     lines = result.stdout.strip().splitlines()
-    assert lines, f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}\n{asteros_server.log()}"
+    assert lines, f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}\n{server.log()}"
     report = json.loads(lines[-1])
     assert result.returncode == 0 and not report["problems"], (report["problems"], result.stderr[-3000:])
-    # The client would warn about anything outside the 1.0 schema it had to strip: there is none.
     assert "[ag-ui]" not in result.stderr, result.stderr[-3000:]
+    return report
+
+
+def test_the_official_ag_ui_client_against_a_live_server(asteros_server: LiveServer):
+    report = run_client_script("agui_client.mjs", asteros_server)
 
     runs = report["scenarios"]
     for name in (
