@@ -9,6 +9,8 @@ the variable and what it accepts.
 from __future__ import annotations
 
 import re
+import shlex
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,6 +38,7 @@ class Options:
     enable_logging: bool = True
     enable_a2a: bool = True
     enable_agui: bool = True
+    enable_mcp: bool = True
     api_key: str | None = None
     log_level: str = "info"
     max_agents: int = 50
@@ -46,6 +49,8 @@ class Options:
     a2a_remote_allowlist: tuple[str, ...] = ()
     outbound_allowlist: tuple[str, ...] = ()
     secret_env: tuple[str, ...] = ()
+    # The stdio MCP servers an operator allows, by name: ((name, argv), ...).
+    mcp_stdio_commands: tuple[tuple[str, tuple[str, ...]], ...] = ()
     database_url: str | None = None
     redis_url: str | None = None
     debug: bool = False
@@ -131,6 +136,37 @@ def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return hosts
 
 
+# The bundled offline MCP server of the demo (asteros_site/demo_mcp.py), allowed unless the
+# operator sets ASTEROS_MCP_STDIO_COMMANDS (an empty value allows none).
+DEMO_STDIO_COMMAND = ("demo", (sys.executable, "-m", "asteros_site.demo_mcp"))
+_COMMAND_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _stdio_commands(env: Mapping[str, str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``name=command line; name=command line``: the only commands a stdio MCP server may run."""
+    name = "ASTEROS_MCP_STDIO_COMMANDS"
+    raw = env.get(name)
+    if raw is None:
+        return (DEMO_STDIO_COMMAND,)
+    commands: dict[str, tuple[str, ...]] = {}
+    for entry in (part.strip() for part in raw.split(";")):
+        if not entry:
+            continue
+        label, _, line = entry.partition("=")
+        label = label.strip()
+        try:
+            argv = tuple(shlex.split(line))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {entry!r}: {exc}") from None
+        if not _COMMAND_NAME.match(label) or not argv:
+            raise ImproperlyConfigured(
+                f"{name}: {entry!r} is not name=command; use e.g. files=npx -y @modelcontextprotocol/server-filesystem "
+                "/srv/docs, entries separated by ';'."
+            )
+        commands[label] = argv
+    return tuple(commands.items())
+
+
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -214,6 +250,7 @@ def load_options(env: Mapping[str, str]) -> Options:
         enable_logging=_bool(env, "ASTEROS_ENABLE_LOGGING", True),
         enable_a2a=_bool(env, "ASTEROS_ENABLE_A2A", True),
         enable_agui=_bool(env, "ASTEROS_ENABLE_AGUI", True),
+        enable_mcp=_bool(env, "ASTEROS_ENABLE_MCP", True),
         api_key=api_key,
         log_level=log_level,
         max_agents=_int(env, "ASTEROS_MAX_AGENTS", 50, low=1, high=1_000_000),
@@ -224,6 +261,7 @@ def load_options(env: Mapping[str, str]) -> Options:
         a2a_remote_allowlist=a2a_remote_allowlist,
         outbound_allowlist=outbound_allowlist,
         secret_env=secret_env,
+        mcp_stdio_commands=_stdio_commands(env),
         database_url=database_url,
         redis_url=redis_url,
         debug=debug,

@@ -276,7 +276,8 @@ def _waits_for_a_person(agent: RuntimeAgent, call: _Call) -> bool:
         return False
     if call.name == ASK_HUMAN:
         return True
-    rule = agent.spec.approvals.get(call.name) or tool.requires_approval or NEVER
+    approvals = agent.spec.approvals
+    rule = approvals.get(call.name) or approvals.get(tool.listed_as) or tool.requires_approval or NEVER
     return needs_approval(rule, call.arguments)
 
 

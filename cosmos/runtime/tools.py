@@ -53,6 +53,7 @@ class Tool:
         "description",
         "fn",
         "is_async",
+        "listed_as",
         "name",
         "needs_context",
         "parameters",
@@ -71,8 +72,11 @@ class Tool:
         timeout: float = DEFAULT_TIMEOUT,
         needs_context: bool = False,
         requires_approval: str = "never",
+        listed_as: str | None = None,
     ) -> None:
-        self.name = name
+        self.name = name  # what the model sees and calls
+        # What agents list it as, when that differs (an MCP tool: "mcp:<server>/<tool>").
+        self.listed_as = listed_as or name
         # "never", "always" or an expression over the arguments (cosmos.runtime.interrupts).
         self.requires_approval = requires_approval
         self.description = description
@@ -252,7 +256,9 @@ class ToolResolver(Protocol):
     cheap (cached), since runs resolve their tools every time they start.
     """
 
-    def resolve(self, name: str) -> Tool | None: ...
+    def resolve(self, name: str) -> Tool | Sequence[Tool] | None:
+        """The tool of this name; or, for a name that stands for several (``mcp:<server>/*``),
+        their sequence (empty when the source is known but offers none now); None: unknown."""
 
     def names(self) -> Iterable[str]: ...
 
@@ -292,15 +298,25 @@ class ToolRegistry:
         """The tool of this name; ``resolve=False`` looks only at the tools registered from code."""
         tool = self._tools.get(name)
         if tool is None and resolve:
-            for resolver in self._resolvers:
-                try:
-                    tool = resolver.resolve(name)
-                except Exception as exc:  # e.g. no database here: the name stays unknown, builds never raise
-                    logger.warning("tool resolver %r failed for %r: %s", resolver, name, exc)
-                    continue
-                if tool is not None:
-                    break
+            found = self.lookup(name)
+            tool = found[0] if found is not None and len(found) == 1 and found[0].listed_as == name else None
         return tool
+
+    def lookup(self, name: str) -> tuple[Tool, ...] | None:
+        """The tools a listed name stands for: one, or several for a pattern; None if unknown."""
+        tool = self._tools.get(name)
+        if tool is not None:
+            return (tool,)
+        for resolver in self._resolvers:
+            try:
+                found = resolver.resolve(name)
+            except Exception as exc:  # e.g. no database here: the name stays unknown, builds never raise
+                logger.warning("tool resolver %r failed for %r: %s", resolver, name, exc)
+                continue
+            if found is None:
+                continue
+            return (found,) if isinstance(found, Tool) else tuple(found)
+        return None
 
     def names(self) -> list[str]:
         names = set(self._tools)
@@ -312,7 +328,7 @@ class ToolRegistry:
         return sorted(names)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and self.lookup(name) is not None
 
     def __len__(self) -> int:
         return len(self._tools)
@@ -323,13 +339,15 @@ class ToolRegistry:
         if resolved is not None:
             return resolved
         static = all(n in self._tools for n in key)
-        found = [self.get(n) for n in key]
-        tools = tuple(t for t in found if t is not None)
+        found = [self.lookup(n) for n in key]
+        # A tool listed twice (by name and by a pattern) is offered once.
+        by_name = {t.name: t for group in found if group for t in group}
+        tools = tuple(by_name.values())
         resolved = ResolvedTools(
             tools=tools,
             schemas=tuple(t.schema for t in tools),
-            by_name=types.MappingProxyType({t.name: t for t in tools}),
-            missing=tuple(n for n, t in zip(key, found, strict=True) if t is None),
+            by_name=types.MappingProxyType(by_name),
+            missing=tuple(n for n, group in zip(key, found, strict=True) if group is None),
         )
         if static or not self._resolvers:
             self._resolved[key] = resolved
