@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from cosmos.models import Agent, Source
+from interfaces.connectors.models import MCPServer, MCPTransport
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
 
@@ -40,6 +42,32 @@ DEMO_AGENTS = {
         "tools": [],
     },
 }
+
+# The demo's MCP server (asteros_site/demo_mcp.py, over stdio) and an agent that uses its tools.
+DEMO_MCP_SERVER = {
+    "description": "Offline demo tools (a glossary of AsterOS terms, unit conversion), over stdio.",
+    "transport": MCPTransport.STDIO,
+    "command": "demo",
+}
+MCP_AGENT = {
+    "name": "MCP agent",
+    "description": "Explains AsterOS terms and converts units with the tools of the demo MCP server.",
+    "system_prompt": "Answer with the tools of the demo MCP server: its glossary and its unit converter.",
+    "tools": ["mcp:demo/*"],
+}
+# The offline model calls the MCP tools the way a real model would: "what is a star?", "3 km in mi".
+MCP_AGENT_RULES = [
+    {
+        "when": r"(?i)(?:what is|what are|explain|define)\s+(?:an?\s+|the\s+)?(\w+)",
+        "call": "mcp__demo__glossary",
+        "arguments": {"term": "$1"},
+    },
+    {
+        "when": r"(?i)(\d+(?:\.\d+)?)\s*([a-z]+)\s+(?:in|to)\s+([a-z]+)",
+        "call": "mcp__demo__convert_units",
+        "arguments": {"value": "$1", "from_unit": "$2", "to_unit": "$3"},
+    },
+]
 
 # Data passes between steps: research notes fan out to a checker and a reader in parallel, then
 # a writer drafts from all three and improves its own draft in a loop (two rounds at most, or
@@ -101,6 +129,14 @@ def load_demo() -> dict:
     model = demo_model()
     for agent_id, fields in DEMO_AGENTS.items():
         Agent.objects.update_or_create(id=agent_id, defaults={**fields, **model, "source": Source.DATABASE})
+    # Only when the operator allows the bundled demo command (the default).
+    with_mcp = "demo" in dict(settings.ASTEROS.mcp_stdio_commands)
+    if with_mcp:
+        MCPServer.objects.update_or_create(name="demo", defaults={**DEMO_MCP_SERVER, "enabled": True})
+        parameters = {"rules": MCP_AGENT_RULES} if model["provider"] == "scripted" else {}
+        Agent.objects.update_or_create(
+            id="mcp-agent", defaults={**MCP_AGENT, **model, "parameters": parameters, "source": Source.DATABASE}
+        )
     star, _ = Star.objects.update_or_create(
         id="chat-team",
         defaults={"name": "Chat team", "description": "agent-1 leads, agent-2 writes.", "mode": "delegate"},
@@ -124,7 +160,13 @@ def load_demo() -> dict:
         id=workflow.id,
         defaults={"name": workflow.name, "description": workflow.description, "definition": workflow.definition},
     )
-    return {"agents": len(DEMO_AGENTS), "stars": 1, "workflows": 1, "provider": model["provider"]}
+    return {
+        "agents": len(DEMO_AGENTS) + with_mcp,
+        "stars": 1,
+        "workflows": 1,
+        "mcp_servers": int(with_mcp),
+        "provider": model["provider"],
+    }
 
 
 def ensure_admin(username: str, password: str | None) -> tuple[bool, str | None]:

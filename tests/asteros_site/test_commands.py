@@ -6,6 +6,7 @@ SQLite database, no Redis), whatever mode the test session itself is in.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from django.core.management import call_command
 from cosmos.embedded import embedded_worker_started, start_embedded_worker
 from cosmos.models import ACTIVE_STATUSES, Agent, RunStatus
 from cosmos.services.runs import start_run
+from interfaces.connectors.models import MCPServer
 from stars.models import Membership, Role, Star
 from tests.factories import make_agent
 from tests.support.processes import ROOT, WORKER_LOG, free_port, python_json, wait_for_200
@@ -50,8 +52,9 @@ def test_demo_is_idempotent(monkeypatch):
     first = counts()
     Agent.objects.filter(id="agent-1").update(name="renamed by hand")
     command("asteros", "demo")
-    assert counts() == first == {"Agent": 3, "Star": 1, "Membership": 2, "Workflow": 1}
-    assert set(Agent.objects.values_list("id", flat=True)) == {"chat-agent", "agent-1", "agent-2"}
+    assert counts() == first == {"Agent": 4, "Star": 1, "Membership": 2, "Workflow": 1}
+    assert set(Agent.objects.values_list("id", flat=True)) == {"chat-agent", "agent-1", "agent-2", "mcp-agent"}
+    assert MCPServer.objects.get(name="demo").command == "demo", "the bundled stdio MCP server"
     assert set(Agent.objects.values_list("provider", flat=True)) == {"scripted"}, "offline without ANTHROPIC_API_KEY"
     assert Agent.objects.get(id="agent-1").name != "renamed by hand", "the demo is restored"
     members = dict(Membership.objects.filter(star_id="chat-team").values_list("agent_id", "role"))
@@ -59,6 +62,15 @@ def test_demo_is_idempotent(monkeypatch):
     Workflow.objects.get(id="demo-workflow").full_clean()
     for agent in Agent.objects.all():
         agent.full_clean()
+
+
+@pytest.mark.django_db
+def test_demo_has_no_mcp_server_when_the_operator_allows_no_stdio_command(monkeypatch, settings):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    settings.ASTEROS = dataclasses.replace(settings.ASTEROS, mcp_stdio_commands=())
+    command("asteros", "demo")
+    assert not MCPServer.objects.exists()
+    assert not Agent.objects.filter(id="mcp-agent").exists()
 
 
 @pytest.mark.django_db
