@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.processes import DATABASE_FILE
+
 pytest_plugins = ["tests.support.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,14 +235,24 @@ def _close_run_engine_connections(django_db_setup, django_db_blocker) -> Iterato
         close_pool_connections()
 
 
-@pytest.fixture
-def migrated_env(tmp_path) -> dict[str, str]:
-    """The environment of a fresh embedded AsterOS on a migrated temporary SQLite database,
-    for subprocesses (``tests.support.processes``); asserts ``migrate`` started no worker."""
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Path:
+    """One migrated embedded SQLite database for the session (a ``migrate`` takes seconds);
+    asserts ``migrate`` started no worker. Tests get copies (``migrated_env``)."""
     from tests.support.processes import WORKER_LOG, embedded_env, manage
 
-    env = embedded_env(tmp_path)
-    result = manage(env, "migrate", "--noinput")
+    folder = tmp_path_factory.mktemp("migrated")
+    result = manage(embedded_env(folder), "migrate", "--noinput")
     assert result.returncode == 0, result.stderr[-3000:]
     assert WORKER_LOG not in result.stdout + result.stderr
-    return env
+    return folder / DATABASE_FILE
+
+
+@pytest.fixture
+def migrated_env(tmp_path, migrated_database) -> dict[str, str]:
+    """The environment of a fresh embedded AsterOS on a migrated temporary SQLite database (a
+    copy of the session's), for subprocesses (``tests.support.processes``)."""
+    from tests.support.processes import copy_database, embedded_env
+
+    copy_database(migrated_database, tmp_path / DATABASE_FILE)
+    return embedded_env(tmp_path)

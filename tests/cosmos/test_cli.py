@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.support.processes import ROOT, manage
+from tests.support.processes import DATABASE_FILE, ROOT, copy_database, embedded_env, manage, seeded_database
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +23,16 @@ Agent.objects.create(id="sleepy", provider="scripted", parameters={"ttft_ms": 60
 """
 
 
+@pytest.fixture(scope="module")
+def cli_database(tmp_path_factory, migrated_database):
+    folder = tmp_path_factory.mktemp("cli")
+    return seeded_database(migrated_database, folder, ("asteros", "demo"), ("shell", "-c", MAKE_AGENTS))
+
+
 @pytest.fixture
-def cli_env(migrated_env):
-    for args in (("asteros", "demo"), ("shell", "-c", MAKE_AGENTS)):
-        result = manage(migrated_env, *args)
-        assert result.returncode == 0, result.stderr[-2000:]
-    return migrated_env | {"ANTHROPIC_API_KEY": ""}
+def cli_env(tmp_path, cli_database):
+    copy_database(cli_database, tmp_path / DATABASE_FILE)
+    return embedded_env(tmp_path) | {"ANTHROPIC_API_KEY": ""}
 
 
 def run_statuses(env) -> list[tuple[str, str]]:

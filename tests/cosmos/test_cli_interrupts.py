@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from tests.support.processes import ROOT, manage
+from tests.support.processes import DATABASE_FILE, ROOT, copy_database, embedded_env, seeded_database
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +35,15 @@ Agent.objects.create(
 """
 
 
+@pytest.fixture(scope="module")
+def cli_database(tmp_path_factory, migrated_database):
+    return seeded_database(migrated_database, tmp_path_factory.mktemp("cli"), ("shell", "-c", MAKE_AGENTS))
+
+
 @pytest.fixture
-def cli_env(migrated_env):
-    result = manage(migrated_env, "shell", "-c", MAKE_AGENTS)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return migrated_env
+def cli_env(tmp_path, cli_database):
+    copy_database(cli_database, tmp_path / DATABASE_FILE)
+    return embedded_env(tmp_path)
 
 
 def asteros(env, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

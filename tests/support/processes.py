@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,27 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+DATABASE_FILE = "asteros.sqlite3"  # an embedded test server's database, in its own folder
 WORKER_LOG = "embedded worker started"  # what cosmos.embedded logs when its worker starts
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of an SQLite database (its WAL included), for a test of its own."""
+    with sqlite3.connect(source) as original, sqlite3.connect(target) as copy:
+        original.backup(copy)
+    original.close()
+    copy.close()
+
+
+def seeded_database(template: Path, folder: Path, *commands: tuple[str, ...]) -> Path:
+    """A copy of the migrated ``template`` in ``folder``, after these ``manage.py`` commands
+    (each must succeed): a module's starting data, made once and copied for each test."""
+    copy_database(template, folder / DATABASE_FILE)
+    env = embedded_env(folder)
+    for args in commands:
+        result = manage(env, *args)
+        assert result.returncode == 0, result.stderr[-2000:]
+    return folder / DATABASE_FILE
 
 
 def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -28,7 +49,7 @@ def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ASTEROS_REQUIRE_SERVICES")}
     env |= {
         "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'asteros.sqlite3'}",
+        "DATABASE_URL": f"sqlite:///{tmp_path / DATABASE_FILE}",
         "ASTEROS_LOG_LEVEL": "info",
         "ASTEROS_ENABLE_LOGGING": "true",
         "PYTHONUNBUFFERED": "1",
