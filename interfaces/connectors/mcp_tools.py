@@ -7,10 +7,11 @@ resolver to ``cosmos.runtime.tools.tool_registry``:
   ``mcp__<server>__<tool>`` (``model_name``), with the server's own description and input
   schema; ``mcp:<server>/*`` is all of the server's tools (possibly none);
 - a disabled or deleted server offers nothing (its names are unknown);
-- each server's tool list is cached in this process for ``CACHE_SECONDS``, and forgotten when
-  its row is saved or deleted here, or when the server says its tools changed
-  (``notifications/tools/list_changed`` on any session with it): a server declared or changed
-  in another process is seen within the TTL, with no restart;
+- every lookup reads the server's row, so a server declared, changed, disabled or deleted in
+  any process (the admin, the API) is seen by every worker at once, with no restart; the tool
+  list read from the server is cached in this process for ``CACHE_SECONDS`` while the row stays
+  the same, and forgotten when the server says its tools changed
+  (``notifications/tools/list_changed`` on any session with it);
 - an unreachable server offers the tools of its last snapshot (``tools_snapshot``); an exact name
   with no list at all still builds a tool (its schema accepts anything) whose call says why it
   failed. Building never raises.
@@ -151,24 +152,26 @@ def _build(row: MCPServer, entries: list[dict[str, Any]], spec: ServerSpec) -> d
 
 
 class MCPCatalogue:
-    """The enabled servers' tools by server name, cached for ``ttl`` seconds (misses included)."""
+    """The enabled servers' tools by server name.
+
+    Each lookup reads the row (one query by key), so a row saved, disabled or deleted by any
+    process is seen at once; the tool list read from the server is kept for ``ttl`` seconds
+    while the row stays the same (a server's own changes are seen within that time, or at once
+    when it sends ``notifications/tools/list_changed``)."""
 
     def __init__(self, ttl: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
-        self._entries: dict[str, tuple[float, ServerTools | None]] = {}
+        self._entries: dict[str, tuple[float, object, ServerTools | None]] = {}
         self._lock = threading.Lock()
 
     def get(self, server: str) -> ServerTools | None:
-        hit = self._entries.get(server)
-        if hit is not None and hit[0] > self.clock():
-            return hit[1]
-        return off_the_loop(self._load, server)
+        return off_the_loop(self._get, server)
 
     def cached(self, server: str) -> ServerTools | None:
         """What this process knows now, without asking anyone."""
         hit = self._entries.get(server)
-        return hit[1] if hit is not None else None
+        return hit[2] if hit is not None else None
 
     def forget(self, server: str | None = None) -> None:
         with self._lock:
@@ -177,12 +180,22 @@ class MCPCatalogue:
             else:
                 self._entries.pop(server, None)
 
-    def _load(self, server: str) -> ServerTools | None:
+    def _get(self, server: str) -> ServerTools | None:
         row = MCPServer.objects.filter(pk=server, enabled=True).first()
+        version = _version(row)
+        hit = self._entries.get(server)
+        if hit is not None and hit[0] > self.clock() and hit[1] == version:
+            return hit[2]
         entry = None if row is None else _list_now(row)
         with self._lock:
-            self._entries[server] = (self.clock() + self.ttl, entry)
+            self._entries[server] = (self.clock() + self.ttl, version, entry)
         return entry
+
+
+def _version(row: MCPServer | None) -> object:
+    # Saves bump updated_at; a row deleted and declared again has a new created_at. (The
+    # snapshot is written with update(), which changes neither: it is no new version.)
+    return None if row is None else (row.created_at, row.updated_at)
 
 
 def _list_now(row: MCPServer) -> ServerTools:
