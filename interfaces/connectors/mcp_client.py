@@ -19,6 +19,7 @@ Every failure is an ``MCPClientError`` whose message is safe to show a model or 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,9 +31,12 @@ import httpx
 import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from cosmos import outbound
 from cosmos.secrets import SecretReferenceError, resolve_credential
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGES = 20  # a server whose tools/list never ends cannot hang a listing
 CLIENT_INFO = types.Implementation(name="asteros", version="1")
@@ -155,9 +159,7 @@ def http_client(spec: ServerSpec) -> httpx2.AsyncClient:
 def _message_handler(on_list_changed: OnListChanged | None) -> Callable[[Any], Awaitable[None]]:
     async def handle(message: Any) -> None:
         if on_list_changed is not None and isinstance(message, types.ToolListChangedNotification):
-            outcome = on_list_changed()
-            if outcome is not None:
-                await outcome
+            await _notify(on_list_changed)
         await anyio.lowlevel.checkpoint()
 
     return handle
@@ -228,7 +230,13 @@ async def call_tool(
         with anyio.CancelScope(deadline=anyio.current_time() + spec.connect_timeout) as limit:
             async with connected(spec, on_list_changed=on_list_changed) as client:
                 limit.deadline, called = anyio.current_time() + spec.call_timeout, True
-                return await client.call_tool(tool, dict(arguments))
+                if on_list_changed is None or client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+                    return await client.call_tool(tool, dict(arguments))
+                async with anyio.create_task_group() as watching:
+                    watching.start_soon(_watch_tool_changes, client, on_list_changed)
+                    result = await client.call_tool(tool, dict(arguments))
+                    watching.cancel_scope.cancel()
+                return result
         # Only the deadline gets here: the scope swallowed its own cancellation.
         if not called:
             raise TimeoutError
@@ -237,6 +245,23 @@ async def call_tool(
         )
 
     return await _guarded(calling(), spec, f"calling {tool!r}", None)
+
+
+async def _watch_tool_changes(client: Client, on_list_changed: OnListChanged) -> None:
+    """For as long as a call lasts, hear the server say its tools changed (at 2026-07-28 it says
+    so on a ``subscriptions/listen`` stream only; at 2025-11-25 the message handler hears it)."""
+    try:
+        async with client.listen(tools_list_changed=True) as subscription:
+            async for _event in subscription:
+                await _notify(on_list_changed)
+    except Exception as exc:  # a server that does not offer it: the catalogue's TTL covers it
+        logger.debug("no tools/list_changed subscription: %s", describe_failure(exc))
+
+
+async def _notify(on_list_changed: OnListChanged) -> None:
+    outcome = on_list_changed()
+    if outcome is not None:
+        await outcome
 
 
 async def _guarded(operation: Awaitable[Any], spec: ServerSpec, doing: str, timeout: float | None) -> Any:

@@ -76,6 +76,12 @@ def die() -> str:
 
 
 @server.tool()
+def environment() -> list[str]:
+    """The names of this process's environment variables (a stdio child's environment)."""
+    return sorted(os.environ)
+
+
+@server.tool()
 def whoami(ctx: Context) -> dict[str, Any]:
     """The request headers this server saw that the tests care about."""
     headers = {k.lower(): v for k, v in (ctx.headers or {}).items()}
@@ -93,6 +99,7 @@ async def grow(ctx: Context) -> str:
         return "extra!"
 
     server.add_tool(extra)
+    await anyio.sleep(0.5)  # a client listening for changes has its subscription acknowledged by now
     try:
         await ctx.session.send_tool_list_changed()  # the 2025-11-25 way: a notification on the session
     except Exception as exc:  # the 2026-07-28 way delivers it to subscriptions/listen streams only

@@ -61,6 +61,13 @@ async def test_stdio_server_from_a_listed_command(stdio_command):
     assert result_text(answer) == "echo: over stdio"
 
 
+async def test_a_stdio_child_gets_none_of_the_servers_environment(stdio_command, monkeypatch):
+    monkeypatch.setenv("ASTEROS_SECRET_MCP_CHILD", "not-for-children")
+    names = (await call_tool(spec(transport="stdio", command=stdio_command), "environment", {})).structured_content
+    assert "PATH" in names["result"]
+    assert not {"ASTEROS_SECRET_MCP_CHILD", "SECRET_KEY", "DATABASE_URL"} & set(names["result"])
+
+
 async def test_stdio_command_no_longer_listed_is_refused(settings_options):
     settings_options(mcp_stdio_commands=())
 

@@ -137,14 +137,19 @@ def test_the_servers_own_changes_are_seen_within_the_cache_time(fresh_mcp_server
 
 
 @pytest.mark.django_db
-def test_the_list_changed_notification_refreshes_the_cache(fresh_mcp_server):
+@pytest.mark.parametrize("legacy", [False, True], ids=["2026-07-28 listen stream", "2025-11-25 notification"])
+def test_the_list_changed_notification_refreshes_the_cache(legacy):
+    fresh_mcp_server = MCPTestServer.http(legacy=legacy)
     make_server(url=fresh_mcp_server.url)
     assert tool_registry.get("mcp:tools/extra") is None
     grow = tool_registry.get("mcp:tools/grow")
 
-    assert asyncio.run(grow.fn()) == "grown"  # the server adds "extra" and says so
+    try:
+        assert asyncio.run(grow.fn()) == "grown"  # the server adds "extra" and says so
 
-    assert tool_registry.get("mcp:tools/extra").description == "A tool that exists only after ``grow`` was called."
+        assert tool_registry.get("mcp:tools/extra").description == "A tool that exists only after ``grow`` was called."
+    finally:
+        fresh_mcp_server.close()
 
 
 @pytest.mark.django_db
