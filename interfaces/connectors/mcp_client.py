@@ -84,6 +84,8 @@ def resolve_headers(spec: ServerSpec) -> dict[str, str]:
             raise MCPClientError(
                 f"Header {header} of MCP server {spec.name!r} names {reference}, which is not set in this process."
             )
+        if any(char in value for char in "\r\n\0"):  # httpx's refusal would quote the value
+            raise MCPClientError(f"Header {header} of MCP server {spec.name!r} ({reference}) holds a line break.")
         headers[header] = f"Bearer {value}" if header.lower() == "authorization" else value
     return headers
 

@@ -111,7 +111,7 @@ async def test_a_server_dying_mid_call_is_an_error(fresh_mcp_server):
     assert time.monotonic() - started < 15
 
 
-async def test_header_references_reach_the_server(mcp_http, monkeypatch):
+async def test_header_references_reach_the_server(mcp_http, monkeypatch, caplog):
     monkeypatch.setenv("ASTEROS_SECRET_MCP_TOKEN", "tok-123")
     monkeypatch.setenv("ASTEROS_SECRET_MCP_TEAM", "blue")
     headers = {"Authorization": "env:ASTEROS_SECRET_MCP_TOKEN", "X-Team": "env:ASTEROS_SECRET_MCP_TEAM"}
@@ -119,6 +119,14 @@ async def test_header_references_reach_the_server(mcp_http, monkeypatch):
     result = await call_tool(spec(mcp_http.url, headers=headers), "whoami", {})
 
     assert result.structured_content == {"authorization": "Bearer tok-123", "x-team": "blue"}
+    assert "tok-123" not in caplog.text
+
+
+async def test_a_header_value_with_a_line_break_is_refused_unquoted(mcp_http, monkeypatch):
+    monkeypatch.setenv("ASTEROS_SECRET_MCP_BROKEN", "tok\r\nX-Injected: yes")
+    with pytest.raises(MCPClientError, match="line break") as raised:
+        await list_tools(spec(mcp_http.url, headers={"X-Key": "env:ASTEROS_SECRET_MCP_BROKEN"}))
+    assert "tok" not in str(raised.value).replace("tools", "")
 
 
 @pytest.mark.parametrize(
