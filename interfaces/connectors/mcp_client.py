@@ -38,6 +38,18 @@ from cosmos.secrets import SecretReferenceError, resolve_credential
 
 logger = logging.getLogger(__name__)
 
+
+class _ClosedSessionNoise(logging.Filter):
+    """The SDK logs, with a traceback, an SSE event that arrives after its session closed its
+    reader (a change subscription's stream, ended with the call). Nothing is lost: drop it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, anyio.BrokenResourceError | anyio.ClosedResourceError)
+
+
+logging.getLogger("mcp.client.streamable_http").addFilter(_ClosedSessionNoise())
+
 MAX_PAGES = 20  # a server whose tools/list never ends cannot hang a listing
 CLIENT_INFO = types.Implementation(name="asteros", version="1")
 OnListChanged = Callable[[], Awaitable[None] | None]
