@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -280,3 +281,24 @@ def test_an_agents_own_approval_keyed_by_the_listed_name(embedded_worker, mcp_ht
     resolve(the_interrupt(run.id).id, "reject", message="not now")
     done = wait_for_run(run.id)
     assert done.status == RunStatus.SUCCEEDED and "not now" in tool_result(run.id)["content"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_lookups_from_asyncio_code(mcp_http):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(make_server)(url=mcp_http.url)
+    # A synchronous lookup on an event loop's thread queries and lists on another thread.
+    assert tool_registry.get("mcp:tools/echo").listed_as == "mcp:tools/echo"
+    assert await tool_registry.get("mcp:tools/echo").fn(text="from a loop") == "echo: from a loop"
+
+
+@pytest.mark.django_db
+def test_the_catalogue_names_come_from_the_cache_or_the_snapshot_without_asking():
+    snapshot = [{"name": "a", "description": "", "inputSchema": {}}, {"name": "b", "description": ""}]
+    make_server(url="http://10.0.0.1:9/mcp", tools_snapshot=snapshot)
+    make_server("off", url="http://10.0.0.1:9/mcp", tools_snapshot=snapshot, enabled=False)
+    started = time.monotonic()
+    names = tool_registry.names()
+    assert time.monotonic() - started < 1  # nobody was asked
+    assert {"mcp:tools/a", "mcp:tools/b"} <= set(names) and not any(n.startswith("mcp:off/") for n in names)
