@@ -68,6 +68,31 @@ async def test_a_stdio_child_gets_none_of_the_servers_environment(stdio_command,
     assert not {"ASTEROS_SECRET_MCP_CHILD", "SECRET_KEY", "DATABASE_URL"} & set(names["result"])
 
 
+async def test_a_stalling_stdio_tool_hits_the_call_timeout_and_the_child_ends(stdio_command):
+    started = time.monotonic()
+    with pytest.raises(MCPClientError, match=r"did not answer within 1s"):
+        await call_tool(spec(transport="stdio", command=stdio_command, call_timeout=1), "stall", {"seconds": 30})
+    assert time.monotonic() - started < 8
+    assert not _children_running("mcp_server_app.py")
+
+
+def _children_running(script: str) -> list[str]:
+    import os
+    from pathlib import Path
+
+    mine = str(os.getpid())
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == mine and script in command and fields.get("State", "")[:1] != "Z":
+            found.append(command)
+    return found
+
+
 async def test_stdio_command_no_longer_listed_is_refused(settings_options):
     settings_options(mcp_stdio_commands=())
 
