@@ -99,6 +99,14 @@ def approval_rule(row: MCPServer, tool: str) -> str:
     return rules.get(tool) or row.requires_approval or "never"
 
 
+def input_schema(schema: object) -> dict[str, Any]:
+    """The server's schema as the model APIs take it: an object schema (MCP requires one; a
+    server that leaves out ``"type"`` still gets its properties through)."""
+    if not isinstance(schema, dict):
+        return PERMISSIVE_SCHEMA
+    return schema if "type" in schema else {"type": "object", **schema}
+
+
 def mcp_tool(spec: ServerSpec, entry: dict[str, Any], *, requires_approval: str = "never") -> Tool:
     """One server tool as a cosmos ``Tool`` (an async function of the tool's own arguments)."""
     server_tool = str(entry["name"])
@@ -111,11 +119,10 @@ def mcp_tool(spec: ServerSpec, entry: dict[str, Any], *, requires_approval: str 
             raise MCPToolError(text or f"The tool {server_tool!r} of MCP server {spec.name!r} reported an error.")
         return text
 
-    schema = entry.get("inputSchema")
     return Tool(
         model_name(spec.name, server_tool),
         str(entry.get("description") or f"The tool {server_tool} of the MCP server {spec.name}."),
-        schema if isinstance(schema, dict) else PERMISSIVE_SCHEMA,
+        input_schema(entry.get("inputSchema")),
         call,
         # The call enforces its own limits with clearer messages; this is the loop's backstop.
         timeout=spec.connect_timeout + spec.call_timeout + 1.0,

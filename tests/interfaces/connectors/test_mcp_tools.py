@@ -54,6 +54,15 @@ def test_model_names_are_safe_short_unique_and_stable():
     assert model_name("a__b", "c") != model_name("a", "b__c")
 
 
+def test_input_schemas_are_object_schemas():
+    assert mcp_tools.input_schema({"properties": {"a": {"type": "string"}}}) == {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+    }
+    assert mcp_tools.input_schema(None) == mcp_tools.PERMISSIVE_SCHEMA
+    assert mcp_tools.input_schema({"type": "object"}) == {"type": "object"}
+
+
 # --- the catalogue
 
 
