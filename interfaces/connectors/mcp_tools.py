@@ -24,6 +24,7 @@ model reads; cancelling the run cancels the call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import re
@@ -45,6 +46,7 @@ from interfaces.connectors.models import MCPServer
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 30.0
+CHECK_SECONDS = 15.0  # the longest a page or an API call waits for a server's tool list
 PREFIX = "mcp:"
 WILDCARD = "*"
 MAX_NAME = 64  # what the model APIs accept as a function name
@@ -277,13 +279,16 @@ resolver = MCPToolResolver()
 def check_server(name: str) -> MCPServer | None:
     """List the server's tools now and store them (``tools_snapshot``), when, and any error.
 
-    Call it outside transactions: it waits for the server (``connect_timeout``). A disabled
+    Call it outside transactions: it waits for the server (``connect_timeout``, at most
+    ``CHECK_SECONDS``: a person or an API client is waiting). A disabled
     server is checked too (a person may want to see it before enabling it)."""
     row = MCPServer.objects.filter(pk=name).first()
     if row is None:
         return None
+    spec = ServerSpec.from_row(row)
+    spec = dataclasses.replace(spec, connect_timeout=min(spec.connect_timeout, CHECK_SECONDS))
     try:
-        listed = run_async(lambda: list_tools(ServerSpec.from_row(row), on_list_changed=_forgetter(name)))
+        listed = run_async(lambda: list_tools(spec, on_list_changed=_forgetter(name)))
     except MCPClientError as exc:
         _store_check(name, None, str(exc))
     else:
