@@ -53,9 +53,12 @@ class MCPServerSerializer(ResourceSerializer):
         fields = "__all__"
 
     def validate(self, attrs: dict) -> dict:
-        stdio = attrs.get("transport", getattr(self.instance, "transport", None)) == MCPTransport.STDIO
-        if stdio or attrs.get("command"):
-            raise serializers.ValidationError({"transport" if stdio else "command": [STDIO_REFUSED]})
+        # Which command runs is never a caller's to say; a stdio row the operator declared may
+        # still be enabled, disabled or given other timeouts and approvals here.
+        if attrs.get("transport") == MCPTransport.STDIO:
+            raise serializers.ValidationError({"transport": [STDIO_REFUSED]})
+        if attrs.get("command"):
+            raise serializers.ValidationError({"command": [STDIO_REFUSED]})
         return super().validate(attrs)
 
 

@@ -73,11 +73,25 @@ def test_bad_input_is_a_400_that_says_why(api_client, keys, body, field, says):
     assert not MCPServer.objects.exists()
 
 
-def test_a_stdio_row_from_the_admin_cannot_be_rewritten_over_the_api(api_client, keys, stdio_command):
+def test_a_stdio_row_from_the_admin_keeps_its_command_over_the_api(api_client, keys, stdio_command):
     make_mcp_server("local", transport="stdio", command=stdio_command, url="")
-    response = api_client.patch("/api/mcp-servers/local", {"enabled": False}, format="json", **bearer(keys["admin"]))
-    assert_error(response, 400, "invalid")
-    assert api_client.get("/api/mcp-servers/local", **bearer(keys["reader"])).json()["command"] == stdio_command
+    http = make_mcp_server("remote")
+    admin = bearer(keys["admin"])
+
+    for body in ({"command": "demo"}, {"transport": "stdio"}):
+        details = assert_error(api_client.patch("/api/mcp-servers/local", body, format="json", **admin), 400)["details"]
+        assert "declared by an operator in the admin" in str(details)
+    to_stdio = {"transport": "stdio", "url": ""}
+    refused = api_client.patch(f"/api/mcp-servers/{http.name}", to_stdio, format="json", **admin)
+    assert "transport" in assert_error(refused, 400)["details"]
+    disabled = api_client.patch("/api/mcp-servers/local", {"enabled": False}, format="json", **admin)
+
+    assert disabled.status_code == 200, disabled.content
+    assert (disabled.json()["command"], disabled.json()["transport"], disabled.json()["enabled"]) == (
+        stdio_command,
+        "stdio",
+        False,
+    )
 
 
 def test_auth_denied(api_client, keys):
