@@ -73,7 +73,7 @@ async def test_a_stalling_stdio_tool_hits_the_call_timeout_and_the_child_ends(st
     with pytest.raises(MCPClientError, match=r"did not answer within 1s"):
         await call_tool(spec(transport="stdio", command=stdio_command, call_timeout=1), "stall", {"seconds": 30})
     assert time.monotonic() - started < 8
-    assert not _children_running("mcp_server_app.py")
+    assert not _children_running("mcp_server_app.py stdio")
 
 
 def _children_running(script: str) -> list[str]:
