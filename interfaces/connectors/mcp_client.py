@@ -53,6 +53,7 @@ logging.getLogger("mcp.client.streamable_http").addFilter(_ClosedSessionNoise())
 MAX_PAGES = 20  # a server whose tools/list never ends cannot hang a listing
 CLIENT_INFO = types.Implementation(name="asteros", version="1")
 OnListChanged = Callable[[], Awaitable[None] | None]
+OnProgress = Callable[[float, float | None, str | None], Awaitable[None]]  # progress, total, message
 
 
 class MCPClientError(Exception):
@@ -233,10 +234,12 @@ async def call_tool(
     arguments: Mapping[str, Any],
     *,
     on_list_changed: OnListChanged | None = None,
+    on_progress: OnProgress | None = None,
 ) -> types.CallToolResult:
     """Call one tool: connect within ``connect_timeout``, then answer within ``call_timeout``.
 
-    Cancelling the awaiting task cancels the call: the SDK tells the server (2025-11-25) or
+    ``on_progress`` hears the server's progress notifications for the call. Cancelling the
+    awaiting task cancels the call: the SDK tells the server (2025-11-25) or
     drops the request's connection (2026-07-28), and the session closes."""
 
     async def calling() -> types.CallToolResult:
@@ -245,10 +248,10 @@ async def call_tool(
             async with connected(spec, on_list_changed=on_list_changed) as client:
                 limit.deadline, called = anyio.current_time() + spec.call_timeout, True
                 if on_list_changed is None or client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-                    return await client.call_tool(tool, dict(arguments))
+                    return await client.call_tool(tool, dict(arguments), progress_callback=on_progress)
                 async with anyio.create_task_group() as watching:
                     watching.start_soon(_watch_tool_changes, client, on_list_changed)
-                    result = await client.call_tool(tool, dict(arguments))
+                    result = await client.call_tool(tool, dict(arguments), progress_callback=on_progress)
                     watching.cancel_scope.cancel()
                 return result
         # Only the deadline gets here: the scope swallowed its own cancellation.

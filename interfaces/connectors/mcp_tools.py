@@ -18,7 +18,8 @@ resolver to ``cosmos.runtime.tools.tool_registry``:
 
 A call is one short SDK session (``mcp_client.call_tool``); every failure of it (an ``isError``
 result, an unreachable or stalled server, one that dies mid-call) becomes an error result the
-model reads; cancelling the run cancels the call.
+model reads; cancelling the run cancels the call. The server's progress notifications during a
+call become ``CUSTOM mcp.progress`` events of the run.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ from typing import Any, TypeVar
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from cosmos.runtime.tools import Tool, tool_registry
+from cosmos.runtime.events import EventType, make_event
+from cosmos.runtime.tools import Tool, ToolContext, tool_registry
 from interfaces.connectors.declared import off_the_loop
-from interfaces.connectors.mcp_client import MCPClientError, ServerSpec, call_tool, list_tools, result_text
+from interfaces.connectors.mcp_client import (
+    MCPClientError,
+    OnProgress,
+    ServerSpec,
+    call_tool,
+    list_tools,
+    result_text,
+)
 from interfaces.connectors.models import MCPServer
 
 logger = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ PREFIX = "mcp:"
 WILDCARD = "*"
 MAX_NAME = 64  # what the model APIs accept as a function name
 PERMISSIVE_SCHEMA = {"type": "object", "additionalProperties": True}
+PROGRESS_EVENT = "mcp.progress"  # CUSTOM events: a server's progress notifications during a call
+CONTEXT = "context"
 T = TypeVar("T")
 
 
@@ -109,13 +120,29 @@ def input_schema(schema: object) -> dict[str, Any]:
     return schema if "type" in schema else {"type": "object", **schema}
 
 
+def progress_events(context: ToolContext, server: str, tool: str) -> OnProgress:
+    """The server's progress notifications for a call, as ``CUSTOM mcp.progress`` run events."""
+
+    async def emit(progress: float, total: float | None, message: str | None) -> None:
+        value = {"toolCallId": context.tool_call_id, "server": server, "tool": tool, "progress": progress}
+        value |= {k: v for k, v in (("total", total), ("message", message)) if v is not None}
+        await context.emit(make_event(EventType.CUSTOM, name=PROGRESS_EVENT, value=value))
+
+    return emit
+
+
 def mcp_tool(spec: ServerSpec, entry: dict[str, Any], *, requires_approval: str = "never") -> Tool:
     """One server tool as a cosmos ``Tool`` (an async function of the tool's own arguments)."""
     server_tool = str(entry["name"])
     forget = _forgetter(spec.name)
+    schema = input_schema(entry.get("inputSchema"))
+    # The loop passes the run's context under this name: only when the tool has no argument of it.
+    takes_context = CONTEXT not in (schema.get("properties") or {})
 
     async def call(**arguments: Any) -> str:
-        result = await call_tool(spec, server_tool, arguments, on_list_changed=forget)
+        context = arguments.pop(CONTEXT, None) if takes_context else None
+        progress = progress_events(context, spec.name, server_tool) if isinstance(context, ToolContext) else None
+        result = await call_tool(spec, server_tool, arguments, on_list_changed=forget, on_progress=progress)
         text = result_text(result)
         if result.is_error:
             raise MCPToolError(text or f"The tool {server_tool!r} of MCP server {spec.name!r} reported an error.")
@@ -124,8 +151,9 @@ def mcp_tool(spec: ServerSpec, entry: dict[str, Any], *, requires_approval: str 
     return Tool(
         model_name(spec.name, server_tool),
         str(entry.get("description") or f"The tool {server_tool} of the MCP server {spec.name}."),
-        input_schema(entry.get("inputSchema")),
+        schema,
         call,
+        needs_context=takes_context,
         # The call enforces its own limits with clearer messages; this is the loop's backstop.
         timeout=spec.connect_timeout + spec.call_timeout + 1.0,
         requires_approval=requires_approval,

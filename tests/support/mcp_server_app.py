@@ -50,6 +50,15 @@ def read_file(path: str) -> str:
 
 
 @server.tool()
+async def count(steps: int, ctx: Context) -> str:
+    """Count to ``steps``, reporting progress at each step."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+        await anyio.sleep(0.01)
+    return f"counted to {steps}"
+
+
+@server.tool()
 def fail(reason: str) -> str:
     """Always fails, with the reason given."""
     raise ToolError(f"failed on purpose: {reason}")

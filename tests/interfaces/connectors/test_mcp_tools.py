@@ -63,6 +63,13 @@ def test_input_schemas_are_object_schemas():
     assert mcp_tools.input_schema({"type": "object"}) == {"type": "object"}
 
 
+def test_a_tool_with_its_own_context_argument_keeps_it():
+    spec = ServerSpec(name="tools", transport="http", url="http://127.0.0.1:9/mcp")
+    own = {"name": "ask", "inputSchema": {"type": "object", "properties": {"context": {"type": "string"}}}}
+    assert not mcp_tools.mcp_tool(spec, own).needs_context  # the model's "context" goes to the server
+    assert mcp_tools.mcp_tool(spec, {"name": "plain"}).needs_context  # the run's, for progress events
+
+
 # --- the catalogue
 
 
@@ -197,6 +204,31 @@ def test_an_agent_run_calls_an_mcp_tool(embedded_worker, request, fixture):
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert '"sum": 42' in run.output
     assert tool_result(run.id)["content"] == '{\n  "sum": 42\n}'
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fixture", ["mcp_http", "mcp_legacy"])
+def test_the_servers_progress_becomes_run_events(embedded_worker, request, fixture):
+    make_server(url=request.getfixturevalue(fixture).url)
+    agent = make_agent(tools=["mcp:tools/count"], parameters=calling("mcp__tools__count", steps=3))
+
+    run = wait_for_run(start_run("agent", agent.id, "count", origin="cli")[0].id)
+
+    assert run.status == RunStatus.SUCCEEDED and run.output == "The result is counted to 3.", run.error
+    seen = events(run.id)
+    call_id = next(e for e in seen if e["type"] == "TOOL_CALL_START")["toolCallId"]
+    progress = [e["value"] for e in seen if e["type"] == "CUSTOM" and e["name"] == mcp_tools.PROGRESS_EVENT]
+    assert progress == [
+        {
+            "toolCallId": call_id,
+            "server": "tools",
+            "tool": "count",
+            "progress": step,
+            "total": 3,
+            "message": f"step {step}",
+        }
+        for step in (1, 2, 3)
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
