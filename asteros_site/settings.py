@@ -262,6 +262,8 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # the MCP SDK's HTTP client: a line per request
+        "mcp": {"level": "WARNING"},
     },
 }
 

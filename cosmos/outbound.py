@@ -31,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -325,13 +326,25 @@ def _check_scheme(request: httpx.Request) -> None:
         raise _Refused(f"only http and https URLs are allowed, not {request.url.scheme!r}")
 
 
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's roots), made once: making one reads the CA bundle,
+    some 15 ms, and callers that open a client per exchange (MCP sessions) would pay it each time."""
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context(trust_env=False)  # as the transports made it
+    return _ssl_context
+
+
 # Both transports' connection pools, sized alike.
 POOL_SIZES = {"max_connections": 100, "max_keepalive_connections": 20, "keepalive_expiry": 5.0}
 
 
 class GuardedAsyncTransport(httpx.AsyncHTTPTransport):
     def __init__(self, limits: Limits, allowlist: Callable[[], tuple[str, ...]] = current_allowlist) -> None:
-        super().__init__(trust_env=False, retries=0)
+        super().__init__(verify=shared_ssl_context(), trust_env=False, retries=0)
         # httpx has no parameter for httpcore's network backend: rebuild its pool around ours,
         # with the TLS context httpx made.
         self._pool = httpcore.AsyncConnectionPool(
@@ -359,7 +372,7 @@ class GuardedAsyncTransport(httpx.AsyncHTTPTransport):
 
 class GuardedSyncTransport(httpx.HTTPTransport):
     def __init__(self, limits: Limits, allowlist: Callable[[], tuple[str, ...]] = current_allowlist) -> None:
-        super().__init__(trust_env=False, retries=0)
+        super().__init__(verify=shared_ssl_context(), trust_env=False, retries=0)
         self._pool = httpcore.ConnectionPool(
             ssl_context=self._pool._ssl_context,
             network_backend=GuardedSyncBackend(allowlist),

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cosmos.models import AGENT_KIND, Agent, AgentTemplate, Run, RunEvent, RunStatus
-from interfaces.connectors.models import RemoteAgent
+from interfaces.connectors.models import MCPServer, RemoteAgent
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
 
@@ -84,6 +84,16 @@ def build_remote_agent(name: str | None = None, **fields: Any) -> RemoteAgent:
 
 def make_remote_agent(name: str | None = None, **fields: Any) -> RemoteAgent:
     return _saved(build_remote_agent(name, **fields))
+
+
+def build_mcp_server(name: str | None = None, **fields: Any) -> MCPServer:
+    """An MCP server row; its URL names nothing that answers (quickly) unless ``url`` is given."""
+    defaults = {"url": "http://127.0.0.1:9/mcp", "connect_timeout": 2.0}
+    return MCPServer(name=name or unique_id("mcp"), **(defaults | fields))
+
+
+def make_mcp_server(name: str | None = None, **fields: Any) -> MCPServer:
+    return _saved(build_mcp_server(name, **fields))
 
 
 def workflow_definition(*agent_ids: str) -> dict:

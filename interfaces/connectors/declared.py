@@ -102,7 +102,7 @@ class DeclaredAgents:
         hit = self._entries.get(name)
         if hit is not None and hit[0] > self.clock():
             return hit[1]
-        return _off_the_loop(self._load, name)
+        return off_the_loop(self._load, name)
 
     async def aget(self, name: str) -> Declared | None:
         """From asyncio code: a cache miss reads the database on cosmos's database threads."""
@@ -112,7 +112,7 @@ class DeclaredAgents:
         return await db_call(self._load, name)
 
     def names(self) -> list[str]:
-        return _off_the_loop(lambda: list(RemoteAgent.objects.filter(enabled=True).values_list("name", flat=True)))
+        return off_the_loop(lambda: list(RemoteAgent.objects.filter(enabled=True).values_list("name", flat=True)))
 
     def forget(self, name: str | None = None) -> None:
         with self._lock:
@@ -139,7 +139,7 @@ class DeclaredAgents:
         return entry
 
 
-def _off_the_loop(fn: Callable[..., T], *args: Any) -> T:
+def off_the_loop(fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn`` here, or on a short-lived thread when this thread runs an event loop (Django
     refuses queries there); that happens only on a cache miss of code that should have used ``aget``."""
     try:

@@ -26,6 +26,8 @@ lists every route of every door, and tests/asteros_site/test_routes_command.py h
     POST                  /api/runs/{id}/resume              RunViewSet.resume
     GET                   /api/interrupts[/{id}]             InterruptViewSet.list,retrieve (read-only)
     (as the two above)    /api/remote-agents[/{name}]        RemoteAgentViewSet (remote_agents.py)
+    (as the two above)    /api/mcp-servers[/{name}]          MCPServerViewSet (mcp_servers.py)
+    GET                   /api/mcp-servers/{name}/tools      MCPServerViewSet.tools (listed live)
     GET                   /api/tools[/{name}]                ToolViewSet (views.py)
 """
 
@@ -47,12 +49,13 @@ from cosmos.services import agents as agent_services
 from cosmos.services import interrupts as interrupt_services
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict, Invalid
-from interfaces.connectors.models import RemoteAgent
+from interfaces.connectors.models import MCPServer, RemoteAgent
 from interfaces.edge.auth import KeyPrincipal, caller_of, kind_resource
 from interfaces.edge.links import api_link
 from interfaces.edge.params import whole_number
 from interfaces.edge.parsers import JSONParser
 from interfaces.edge.sse import parse_last_event_id, run_event_stream, sse_response
+from interfaces.http.mcp_servers import MCPServerViewSet
 from interfaces.http.pagination import ResourcePagination, cursor_pagination
 from interfaces.http.registry import site
 from interfaces.http.remote_agents import RemoteAgentViewSet
@@ -457,3 +460,4 @@ site.register(Run, RunViewSet)
 site.register(Interrupt, InterruptViewSet)
 site.register_viewset("tools", ToolViewSet)
 site.register(RemoteAgent, RemoteAgentViewSet)
+site.register(MCPServer, MCPServerViewSet)

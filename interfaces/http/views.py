@@ -106,13 +106,13 @@ class ToolViewSet(AsterViewMixin, viewsets.GenericViewSet):
     serializer_class = ToolSerializer
     pagination_class = ResourcePagination
     lookup_field = "name"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = ".+"  # an MCP tool's name has a slash: mcp:<server>/<tool>
     schema_tags = ("tools",)
 
     @staticmethod
     def _describe(tool) -> dict:
         return {
-            "name": tool.name,
+            "name": tool.listed_as,  # what agents list (an MCP tool: mcp:<server>/<tool>)
             "description": tool.description,
             "parameters": tool.parameters,
             "timeout": tool.timeout,
@@ -121,7 +121,8 @@ class ToolViewSet(AsterViewMixin, viewsets.GenericViewSet):
     def list(self, request, *args, **kwargs):
         from cosmos.runtime.tools import tool_registry
 
-        tools = [self._describe(tool_registry.get(name)) for name in sorted(tool_registry.names())]
+        found = (tool_registry.get(name) for name in sorted(tool_registry.names()))
+        tools = [self._describe(tool) for tool in found if tool is not None]
         page = self.paginate_queryset(tools)
         return self.get_paginated_response(ToolSerializer(page, many=True).data)
 

@@ -114,6 +114,12 @@ GET,POST,PUT,PATCH,DELETE /admin/keys/apikey/{object_id}/  -  django.views.gener
 *                         /admin/connectors/remoteagent/{object_id}/delete/  admin:connectors_remoteagent_delete  django.contrib.admin.options.ModelAdmin.delete_view
 *                         /admin/connectors/remoteagent/{object_id}/change/  admin:connectors_remoteagent_change  django.contrib.admin.options.ModelAdmin.change_view
 GET,POST,PUT,PATCH,DELETE /admin/connectors/remoteagent/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/connectors/mcpserver/  admin:connectors_mcpserver_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/connectors/mcpserver/add/  admin:connectors_mcpserver_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/connectors/mcpserver/{object_id}/history/  admin:connectors_mcpserver_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/connectors/mcpserver/{object_id}/delete/  admin:connectors_mcpserver_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/connectors/mcpserver/{object_id}/change/  admin:connectors_mcpserver_change  interfaces.connectors.admin.MCPServerAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/connectors/mcpserver/{object_id}/  -  django.views.generic.base.RedirectView
 *                         /admin/{app_label}/  admin:app_list  django.contrib.admin.sites.AdminSite.app_index
 *                         /admin/{url}  -  django.contrib.admin.sites.AdminSite.catch_all_view
 GET                       /api  asteros-api-root  interfaces.http.views.APIRootView
@@ -147,6 +153,9 @@ GET                       /api/interrupts  api:interrupts-list  interfaces.http.
 GET                       /api/interrupts/{id}  api:interrupts-detail  interfaces.http.resources.InterruptViewSet.retrieve
 GET,POST                  /api/remote-agents  api:remote-agents-list  interfaces.http.remote_agents.RemoteAgentViewSet.list,create
 GET,PUT,PATCH,DELETE      /api/remote-agents/{name}  api:remote-agents-detail  interfaces.http.remote_agents.RemoteAgentViewSet.retrieve,update,partial_update,destroy
+GET,POST                  /api/mcp-servers  api:mcp-servers-list  interfaces.http.mcp_servers.MCPServerViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/mcp-servers/{name}  api:mcp-servers-detail  interfaces.http.mcp_servers.MCPServerViewSet.retrieve,update,partial_update,destroy
+GET                       /api/mcp-servers/{name}/tools  api:mcp-servers-tools  interfaces.http.mcp_servers.MCPServerViewSet.tools
 GET                       /api/tools  api:tools-list  interfaces.http.views.ToolViewSet.list
 GET                       /api/tools/{name}  api:tools-detail  interfaces.http.views.ToolViewSet.retrieve
 POST                      /api/{collection}/{target}/run  api:kind-run  interfaces.http.kind_runs.KindRunView

@@ -21,6 +21,7 @@ from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
     add_event,
     make_agent,
+    make_mcp_server,
     make_membership,
     make_remote_agent,
     make_run,
@@ -41,6 +42,7 @@ OBJECTS = {
     "auth.Group": lambda user: Group.objects.create(name="operators"),
     "keys.APIKey": lambda user: APIKey.generate("ci", ["read"])[0],
     "connectors.RemoteAgent": lambda user: make_remote_agent(),
+    "connectors.MCPServer": lambda user: make_mcp_server(),
     "cosmos.AgentTemplate": lambda user: make_template(),
     "cosmos.Agent": lambda user: make_agent(tools=["calculator"]),
     "cosmos.Session": lambda user: Session.objects.create(id="session-1", kind="agent", target="chat-agent"),

@@ -40,7 +40,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from asteros_site.asgi import application
 from cosmos.kinds import ExecutionResult, register_kind, unregister_kind
 from cosmos.models import Interrupt, Run, RunStatus, Session
-from interfaces.connectors.models import RemoteAgent
+from interfaces.connectors.models import MCPServer, RemoteAgent
 from interfaces.keys.models import APIKey
 from tests.factories import make_agent, make_run, make_star, make_template, make_workflow, workflow_definition
 from workflows.models import Workflow
@@ -68,6 +68,7 @@ class Call:
     protocol: str = "api"  # the refusal's shape: api (the one error shape), a2a (google.rpc.Status), jsonrpc
     session: bool = True  # a staff session counts (writes need its CSRF token); False: keys only
     headers: dict[str, str] = field(default_factory=dict)
+    upstream: bool = False  # it asks a server of the user's: accepted, it may answer 502 (unreachable)
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -159,6 +160,9 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     "api:tools-list": (api("GET", "/tools", "read"),),
     "api:tools-detail": (api("GET", "/tools/{tool}", "read"),),
     **rest_resource("remote-agents", "remote_agent"),
+    **rest_resource("mcp-servers", "mcp_server"),
+    # Listed live: the sample server answers nothing, so an accepted call is a 502, never a refusal.
+    "api:mcp-servers-tools": (api("GET", "/mcp-servers/{mcp_server}/tools", "read", "mcp-servers", upstream=True),),
     # The calling key's own usage: a session has no key, so it gets 401 too.
     "api:key-usage": (api("GET", "/keys/me/usage", "read", session=False),),
     # --- operations
@@ -220,6 +224,7 @@ class World:
     session: Any
     run: Any
     remote_agent: Any
+    mcp_server: Any
     interrupt: Any
 
     def ids(self) -> dict[str, str]:
@@ -232,6 +237,7 @@ class World:
             "run": str(self.run.id),
             "tool": "calculator",
             "remote_agent": self.remote_agent.name,
+            "mcp_server": self.mcp_server.name,
             "interrupted_run": str(self.interrupt.run_id),
             "interrupt": str(self.interrupt.id),
         }
@@ -249,6 +255,7 @@ def make_world() -> World:
         session=Session.objects.create(id="matrix-session", kind="agent", target=agent.id),
         run=make_run(target=agent.id, status=RunStatus.SUCCEEDED, events=["RUN_STARTED", "RUN_FINISHED"]),
         remote_agent=RemoteAgent.objects.create(name="matrix_remote", url="http://127.0.0.1:9/a2a"),
+        mcp_server=MCPServer.objects.create(name="matrix_mcp", url="http://127.0.0.1:9/mcp", connect_timeout=2),
         interrupt=Interrupt.objects.create(run=paused, root_run=paused, kind="approval", request=request),
     )
 
@@ -426,7 +433,12 @@ def assert_refused(response, status: int, call: Call, who: str) -> None:
 
 def assert_accepted(response, call: Call, who: str) -> None:
     assert response.status_code not in (401, 403), (f"{call} as {who}", response.status_code, response.content[:300])
-    assert response.status_code < 500, (f"{call} as {who}", response.status_code, response.content[:300])
+    allowed = (502,) if call.upstream else ()
+    assert response.status_code < 500 or response.status_code in allowed, (
+        f"{call} as {who}",
+        response.status_code,
+        response.content[:300],
+    )
 
 
 def listed_ids(response) -> set[str]:

@@ -18,6 +18,7 @@ from cosmos.kinds import kind_names
 from cosmos.models import Interrupt, RunStatus, Session
 from tests.factories import (
     make_agent,
+    make_mcp_server,
     make_remote_agent,
     make_run,
     make_star,
@@ -43,6 +44,7 @@ class World:
     run: Any
     active_run: Any
     remote_agent: Any
+    mcp_server: Any
     interrupted_run: Any
     interrupt: Any
 
@@ -57,6 +59,7 @@ class World:
             "runs": str(self.run.id),
             "tools": "calculator",
             "remote-agents": self.remote_agent.name,
+            "mcp-servers": self.mcp_server.name,
             "interrupts": str(self.interrupt.id),
         }
 
@@ -83,6 +86,7 @@ def world(db) -> World:
         run=make_run(target=agent.id, status=RunStatus.SUCCEEDED, events=["RUN_STARTED", "RUN_FINISHED"]),
         active_run=make_run(target=agent.id),
         remote_agent=make_remote_agent(),
+        mcp_server=make_mcp_server(),
         interrupted_run=interrupted_run,
         interrupt=interrupt,
     )
@@ -224,6 +228,23 @@ ROUTES: dict[tuple[str, str], Case] = {
         scope="admin", body={"enabled": False}, bad_body={"auth_secret": "env:SECRET_KEY"}
     ),
     ("DELETE", "/api/remote-agents/{name}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
+    # MCP servers (tools are listed after commit: never in these tests; the sample answers nothing)
+    ("GET", "/api/mcp-servers"): Case(bad_query="transport=carrier-pigeon"),
+    ("POST", "/api/mcp-servers"): Case(
+        scope="admin",
+        status=201,
+        body={"name": "made_mcp", "url": "http://127.0.0.1:9/mcp"},
+        bad_body={"name": "made_mcp", "transport": "stdio", "command": "demo"},
+    ),
+    ("GET", "/api/mcp-servers/{name}"): Case(no_bad_input=NO_INPUT),
+    ("PUT", "/api/mcp-servers/{name}"): Case(
+        scope="admin", body={"url": "http://127.0.0.1:9/other"}, bad_body={"headers": {"Authorization": "token"}}
+    ),
+    ("PATCH", "/api/mcp-servers/{name}"): Case(
+        scope="admin", body={"enabled": False}, bad_body={"headers": {"X-Key": "env:SECRET_KEY"}}
+    ),
+    ("DELETE", "/api/mcp-servers/{name}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
+    ("GET", "/api/mcp-servers/{name}/tools"): Case(status=502, no_bad_input="takes no input; it asks the server"),
     # keys: 200 for a key; with auth off and no key, 401 api_key_required (test_quotas.py has the rest)
     ("GET", "/api/keys/me/usage"): Case(status=(200, 401), no_bad_input=NO_INPUT),
 }
