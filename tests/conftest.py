@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -215,9 +216,16 @@ def embedded_worker(django_db_setup, django_db_blocker) -> Iterator[object]:
         pytest.fail(problem)
     if problem:
         pytest.skip(problem)
+    from asteros_site.options import DEMO_STDIO_COMMAND
+    from tests.support.mcp_servers import STDIO_COMMAND, stdio_argv
     from tests.support.workers import WorkerProcess
 
-    worker = WorkerProcess(concurrency=DISTRIBUTED_WORKER_CONCURRENCY).start()
+    # The worker lists the demo's and the test MCP server's stdio commands, as the tests do.
+    demo_name, demo_argv = DEMO_STDIO_COMMAND
+    commands = f"{demo_name}={shlex.join(demo_argv)};{STDIO_COMMAND}={shlex.join(stdio_argv())}"
+    worker = WorkerProcess(
+        concurrency=DISTRIBUTED_WORKER_CONCURRENCY, env={"ASTEROS_MCP_STDIO_COMMANDS": commands}
+    ).start()
     try:
         yield worker.process
     finally:

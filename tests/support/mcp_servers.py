@@ -22,6 +22,9 @@ from tests.support.processes import LoggedProcess, free_port
 APP = Path(__file__).with_name("mcp_server_app.py")
 
 
+STDIO_COMMAND = "testtools"  # the name the tests list the stdio server under
+
+
 def stdio_argv() -> tuple[str, ...]:
     return (sys.executable, str(APP), "stdio")
 

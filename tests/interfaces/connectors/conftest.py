@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from interfaces.connectors import mcp_tools
-from tests.support.mcp_servers import MCPTestServer, stdio_argv
+from tests.support.mcp_servers import STDIO_COMMAND, MCPTestServer, stdio_argv
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,10 @@ def fresh_mcp_server() -> Iterator[MCPTestServer]:
 
 @pytest.fixture
 def stdio_command(settings_options) -> str:
-    """The test server over stdio, listed as the command ``testtools``."""
-    settings_options(mcp_stdio_commands=(("testtools", stdio_argv()),))
-    return "testtools"
+    """The test server over stdio, listed as the command ``testtools`` (as the session's
+    distributed worker lists it)."""
+    settings_options(mcp_stdio_commands=((STDIO_COMMAND, stdio_argv()),))
+    return STDIO_COMMAND
 
 
 @pytest.fixture(autouse=True)

@@ -232,9 +232,7 @@ def test_the_servers_progress_becomes_run_events(embedded_worker, request, fixtu
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_agent_run_calls_a_stdio_server(embedded_worker, stdio_command, settings):
-    if settings.ASTEROS.distributed:
-        pytest.skip("the worker process lists its stdio commands from its own environment, not this test's")
+def test_an_agent_run_calls_a_stdio_server(embedded_worker, stdio_command):
     make_server(transport="stdio", command=stdio_command)
     agent = make_agent(tools=["mcp:tools/echo"], parameters=calling("mcp__tools__echo", text="$0"))
 
