@@ -1,0 +1,184 @@
+"""``/mcp`` in the ASGI router: the gate every MCP request passes, then the SDK's Streamable HTTP
+session manager (stateless: any process answers any request).
+
+The gate does what the edge does for every door, in MCP's terms (HTTP status and a JSON-RPC
+error body): the body cap (``RequestBodyGuard`` read the body: 413 past
+``ASTEROS_MAX_BODY_BYTES``), the Host (Django's ``ALLOWED_HOSTS``), the Origin (a browser page
+the CORS policy would refuse gets 403: ``interfaces.edge.origins``, the websockets' rule, which
+the spec asks of every server against DNS rebinding), then the caller (``require_access``: the
+same keys, scopes and requests-per-minute quota; 401 with ``WWW-Authenticate`` without a key,
+403 without the scope: ``read`` to list and read, ``run`` for ``tools/call``).
+
+The SDK's manager runs in a task of the serving process's event loop (``MCPEndpoint.start``),
+started by the ASGI application's outer layer (``asteros_site.serving.StartBeforeServing``:
+uvicorn's lifespan startup, Daphne's first connection), never on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp_types import INVALID_REQUEST
+
+from cosmos.db import db_call
+from interfaces.edge.auth import require_access
+from interfaces.edge.body import BODY_TOO_LARGE
+from interfaces.edge.errors import classify
+from interfaces.edge.origins import cors_allows
+from interfaces.mcp.server import PRINCIPAL, build_server
+
+logger = logging.getLogger(__name__)
+
+PATHS = ("/mcp", "/mcp/")
+RUN_METHODS = frozenset({"tools/call"})  # the methods that need the ``run`` scope
+
+
+def enabled() -> bool:
+    return bool(getattr(settings.ASTEROS, "enable_mcp", True))
+
+
+def _headers(scope: dict) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers") or ()}
+
+
+async def _answer(
+    send: Any,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    request_id: Any = None,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """A refusal before the SDK: the HTTP status, and a JSON-RPC error naming our error code."""
+    data: dict[str, Any] = {"code": code}
+    if details is not None:
+        data["details"] = details
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "error": {"code": INVALID_REQUEST, "message": message, "data": data}}
+    ).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _peek(body: bytes) -> tuple[str, Any]:
+    """(the JSON-RPC method, its id) of a body, or ("", None) for anything the SDK will refuse."""
+    try:
+        message = json.loads(body) if body else None
+    except (ValueError, RecursionError):
+        return "", None
+    if not isinstance(message, dict):
+        return "", None
+    method = message.get("method")
+    request_id = message.get("id")
+    return (method if isinstance(method, str) else ""), (request_id if isinstance(request_id, str | int) else None)
+
+
+class MCPEndpoint:
+    """The ``/mcp`` ASGI application; one per process."""
+
+    def __init__(self) -> None:
+        self.manager: StreamableHTTPSessionManager | None = None
+        self._task: asyncio.Task | None = None
+        self._stop: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        """Start the SDK's manager (its task group and lifespan) in this event loop, once."""
+        if self.manager is not None or not enabled():
+            return
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if self.manager is not None:
+                return
+            server = build_server(settings.ASTEROS.name, settings.SPECTACULAR_SETTINGS.get("VERSION", ""))
+            # Stateless: a handshake-era client's requests each stand alone, so any API process
+            # answers any of them; 2026-07-28 requests are stateless by the protocol itself.
+            manager = StreamableHTTPSessionManager(
+                app=server, stateless=True, max_request_body_size=settings.ASTEROS.max_body_bytes
+            )
+            ready = asyncio.Event()
+            self._stop = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._hold(manager, ready, self._stop))
+            await ready.wait()
+            if self._task.done():
+                self._task.result()  # raises why the manager could not start
+            self.manager = manager
+
+    async def _hold(self, manager: StreamableHTTPSessionManager, ready: asyncio.Event, stop: asyncio.Event) -> None:
+        """The manager's task group lives as long as this task: from start to stop."""
+        try:
+            async with manager.run():
+                ready.set()
+                await stop.wait()
+        finally:
+            ready.set()  # a manager that could not start must not leave start() waiting
+
+    async def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self._task is not None:
+            await asyncio.wait([self._task], timeout=5)
+        self.manager = self._task = self._stop = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.start()
+        if scope.get(BODY_TOO_LARGE):
+            limit = settings.ASTEROS.max_body_bytes
+            return await _answer(send, 413, "payload_too_large", f"The body is larger than {limit} bytes.")
+        headers = _headers(scope)
+        host, _port = split_domain_port(headers.get("host", ""))
+        if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+            return await _answer(send, 400, "disallowed_host", "This Host is not served here (ALLOWED_HOSTS).")
+        if not cors_allows(headers, scope.get("scheme", "http")):
+            return await _answer(send, 403, "origin_not_allowed", "Requests from this Origin are not allowed.")
+        first = await receive()
+        body = first.get("body", b"") if first.get("type") == "http.request" else b""
+        method, request_id = _peek(body)
+        needed = "run" if method in RUN_METHODS else "read"
+        try:
+            principal = await db_call(require_access, scope.get("headers") or [], None, needed)
+        except Exception as exc:
+            refusal = classify(exc)
+            return await _answer(
+                send,
+                refusal.status,
+                refusal.code,
+                refusal.message,
+                request_id=request_id,
+                details=refusal.details,
+                headers=dict(refusal.headers),
+            )
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
+        assert self.manager is not None
+        await self.manager.handle_request({**scope, PRINCIPAL: principal}, replay, send)
+
+
+class MCPRouter:
+    """HTTP: ``/mcp`` to the MCP endpoint (when ``ASTEROS_ENABLE_MCP`` is on), the rest to Django."""
+
+    def __init__(self, django_app: Any, endpoint: MCPEndpoint) -> None:
+        self.django_app = django_app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") in PATHS and enabled():
+            return await self.endpoint(scope, receive, send)
+        return await self.django_app(scope, receive, send)
