@@ -94,7 +94,7 @@ class _Validator:
             self.errors.append("'state' (the initial shared state) must be a JSON object.")
         schema = self.definition.get("input_schema")
         if "input_schema" in self.definition and not (isinstance(schema, dict) and schema.get("type") == "object"):
-            self.errors.append("'input_schema' must be a JSON Schema object with \"type\": \"object\".")
+            self.errors.append('\'input_schema\' must be a JSON Schema object with "type": "object".')
         total = sum(1 for _ in iter_steps(steps))
         if total > MAX_STEPS:
             self.errors.append(f"The workflow has {total} steps; at most {MAX_STEPS} are allowed.")
