@@ -21,9 +21,11 @@ import json
 import logging
 from typing import Any
 
+import anyio
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp_types import INVALID_REQUEST
 
 from cosmos.db import db_call
@@ -31,6 +33,7 @@ from interfaces.edge.auth import require_access
 from interfaces.edge.body import BODY_TOO_LARGE
 from interfaces.edge.errors import classify
 from interfaces.edge.origins import cors_allows
+from interfaces.mcp.catalogue import fingerprint
 from interfaces.mcp.server import PRINCIPAL, build_server
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,36 @@ async def _answer(
     await send({"type": "http.response.body", "body": body})
 
 
+CORS_HEADERS = [
+    (b"access-control-expose-headers", b"mcp-session-id, mcp-protocol-version, www-authenticate, retry-after"),
+    (b"vary", b"origin"),
+]
+PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+    (
+        b"access-control-allow-headers",
+        b"authorization, x-api-key, content-type, accept, last-event-id, mcp-protocol-version, mcp-session-id, "
+        b"mcp-method, mcp-name",
+    ),
+    (b"access-control-max-age", b"600"),
+]
+
+
+def _with_cors(send: Any, origin: str) -> Any:
+    async def send_with_cors(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            extra = [(b"access-control-allow-origin", origin.encode("latin-1")), *CORS_HEADERS]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return send_with_cors
+
+
+async def _preflight(send: Any) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": PREFLIGHT_HEADERS})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def _peek(body: bytes) -> tuple[str, Any]:
     """(the JSON-RPC method, its id) of a body, or ("", None) for anything the SDK will refuse."""
     try:
@@ -81,6 +114,29 @@ def _peek(body: bytes) -> tuple[str, Any]:
     method = message.get("method")
     request_id = message.get("id")
     return (method if isinstance(method, str) else ""), (request_id if isinstance(request_id, str | int) else None)
+
+
+class CatalogueWatch(InMemorySubscriptionBus):
+    """Publishes ``tools/list_changed`` to the open ``subscriptions/listen`` streams when the tool
+    list changes. Definitions change in any process (the admin, the API, code), so each process
+    compares the catalogue's fingerprint every ``POLL_SECONDS``."""
+
+    POLL_SECONDS = 2.0
+
+    async def run(self) -> None:
+        # The fingerprint is kept fresh even while nobody listens, so a change made just after a
+        # client subscribed is compared with what it had before, not missed.
+        seen: int | None = None
+        while True:
+            try:
+                now = await db_call(fingerprint)
+            except Exception:
+                logger.exception("MCP: the tool catalogue could not be read")
+            else:
+                if seen is not None and now != seen:
+                    await self.publish(ToolsListChanged())
+                seen = now
+            await anyio.sleep(self.POLL_SECONDS)
 
 
 class MCPEndpoint:
@@ -100,7 +156,9 @@ class MCPEndpoint:
         async with self._lock:
             if self.manager is not None:
                 return
-            server = build_server(settings.ASTEROS.name, settings.SPECTACULAR_SETTINGS.get("VERSION", ""))
+            watch = CatalogueWatch()
+            listen = ListenHandler(watch)
+            server = build_server(settings.ASTEROS.name, settings.SPECTACULAR_SETTINGS.get("VERSION", ""), listen)
             # Stateless: a handshake-era client's requests each stand alone, so any API process
             # answers any of them; 2026-07-28 requests are stateless by the protocol itself.
             manager = StreamableHTTPSessionManager(
@@ -108,18 +166,28 @@ class MCPEndpoint:
             )
             ready = asyncio.Event()
             self._stop = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._hold(manager, ready, self._stop))
+            self._task = asyncio.get_running_loop().create_task(self._hold(manager, watch, listen, ready, self._stop))
             await ready.wait()
             if self._task.done():
                 self._task.result()  # raises why the manager could not start
             self.manager = manager
 
-    async def _hold(self, manager: StreamableHTTPSessionManager, ready: asyncio.Event, stop: asyncio.Event) -> None:
-        """The manager's task group lives as long as this task: from start to stop."""
+    async def _hold(
+        self,
+        manager: StreamableHTTPSessionManager,
+        watch: CatalogueWatch,
+        listen: ListenHandler,
+        ready: asyncio.Event,
+        stop: asyncio.Event,
+    ) -> None:
+        """The manager's task group (and the catalogue's watch) live as long as this task."""
         try:
-            async with manager.run():
+            async with manager.run(), anyio.create_task_group() as group:
+                group.start_soon(watch.run)
                 ready.set()
                 await stop.wait()
+                listen.close()  # listen streams end gracefully, with their final result
+                group.cancel_scope.cancel()
         finally:
             ready.set()  # a manager that could not start must not leave start() waiting
 
@@ -141,6 +209,10 @@ class MCPEndpoint:
             return await _answer(send, 400, "disallowed_host", "This Host is not served here (ALLOWED_HOSTS).")
         if not cors_allows(headers, scope.get("scheme", "http")):
             return await _answer(send, 403, "origin_not_allowed", "Requests from this Origin are not allowed.")
+        if "origin" in headers:  # a browser page the CORS policy allows: tell the browser so
+            send = _with_cors(send, headers["origin"])
+            if scope.get("method") == "OPTIONS":
+                return await _preflight(send)
         first = await receive()
         body = first.get("body", b"") if first.get("type") == "http.request" else b""
         method, request_id = _peek(body)

@@ -90,6 +90,17 @@ def tools_for(principal: Any) -> list[MCPTool]:
     return tools
 
 
+def fingerprint() -> int:
+    """What a client's tool list depends on, as one number: it changes when a tool is added,
+    removed, renamed, described or given another input. Runs ORM queries: call it in a thread."""
+    return hash(
+        tuple(
+            (tool.name, tool.description, repr(sorted(tool.input_schema.items())), tool.target.resource)
+            for tool in tools_for(None)
+        )
+    )
+
+
 def find_tool(principal: Any, name: str) -> MCPTool | None:
     return next((tool for tool in tools_for(principal) if tool.name == name), None)
 

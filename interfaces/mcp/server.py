@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 import mcp_types as types
-from mcp.server import Server, ServerRequestContext
+from mcp.server import CacheHint, Server, ServerRequestContext
+from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
@@ -112,12 +113,20 @@ async def on_cancelled(ctx: ServerRequestContext[Any, Any], params: types.Cancel
     await db_call(_cancel_by_request_id, caller_of(principal_of(ctx)), str(params.request_id))
 
 
-def build_server(name: str, version: str) -> Server[Any]:
+# Lists depend on the caller and change as definitions do: a client may not reuse them.
+NOT_CACHED = CacheHint(ttl_ms=0, scope="private")
+
+
+def build_server(name: str, version: str, listen: ListenHandler) -> Server[Any]:
+    """``listen`` serves 2026-07-28's ``subscriptions/listen`` (``tools/list_changed`` events,
+    published by ``asgi.CatalogueWatch``)."""
     server: Server[Any] = Server(
         name,
         version=version,
         title=name,
         instructions=INSTRUCTIONS,
+        cache_hints={"tools/list": NOT_CACHED, "resources/list": NOT_CACHED},
+        on_subscriptions_listen=listen,
         on_list_tools=list_tools,
         on_call_tool=on_call_tool,
         on_list_resources=list_resources,
