@@ -202,9 +202,10 @@ async def test_a_key_limited_to_some_resources_sees_and_calls_only_those(mcp_url
 async def test_a_read_key_lists_but_may_not_call(mcp_url, mode):
     async with connect(mcp_url, key=READ_KEY, mode=mode) as client:
         assert (await client.list_tools()).tools
-        with pytest.raises(Exception) as refused:  # noqa: PT011  (the SDK raises its HTTP error as it is)
+        with pytest.raises(MCPError) as refused:  # the 403's JSON-RPC error, as the SDK reads it
             await client.call_tool("echo", {"message": "hi"})
-    assert "403" in repr(refused.value) or "permission" in repr(refused.value).lower()
+    assert refused.value.data == {"code": "permission_denied"}
+    assert "'run' scope" in refused.value.message
 
 
 def post(url: str, body: object, **headers: str) -> httpx.Response:
