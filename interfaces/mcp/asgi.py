@@ -147,14 +147,23 @@ class MCPEndpoint:
         self._task: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _serving(self) -> bool:
+        # A server has one loop for its life; a process that runs several in turn (tests) gets a
+        # manager per loop, since a task group cannot outlive its loop.
+        return self.manager is not None and self._loop is asyncio.get_running_loop()
 
     async def start(self) -> None:
         """Start the SDK's manager (its task group and lifespan) in this event loop, once."""
-        if self.manager is not None or not enabled():
+        if self._serving() or not enabled():
             return
-        self._lock = self._lock or asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self.manager, self._lock, self._loop = None, asyncio.Lock(), loop
+        assert self._lock is not None
         async with self._lock:
-            if self.manager is not None:
+            if self._serving():
                 return
             watch = CatalogueWatch()
             listen = ListenHandler(watch)
