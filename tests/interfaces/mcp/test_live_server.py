@@ -304,3 +304,18 @@ async def test_tools_list_follows_the_registry_and_listeners_are_told(mcp_api, m
         assert "newcomer" in after
         httpx.delete(f"{mcp_api.url}/api/agents/newcomer", headers=admin)
         assert "newcomer" not in {tool.name for tool in (await client.list_tools()).tools}
+
+
+async def test_uvicorn_serves_mcp_from_its_lifespan(tmp_path):
+    """uvicorn starts the SDK's manager at lifespan startup (Daphne, above, on its first connection)."""
+    from tests.support.mcp import seeded_api
+
+    api = seeded_api(tmp_path, "tests.interfaces.mcp.seed:seed", server="uvicorn", ASTEROS_LOG_LEVEL="info")
+    try:
+        assert "StreamableHTTP session manager started" in api.output()  # before any MCP request
+        async with connect(f"{api.url}/mcp", mode="legacy") as client:
+            result = await client.call_tool("echo", {"message": "over uvicorn"})
+        assert text_of(result) == "echo: over uvicorn"
+    finally:
+        api.stop()
+    assert "Traceback" not in api.output()
