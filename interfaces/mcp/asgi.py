@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
 from typing import Any
 
 import anyio
@@ -29,6 +31,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp_types import INVALID_REQUEST
 
 from cosmos.db import db_call
+from cosmos.logging import request_id_var
 from interfaces.edge.auth import require_access
 from interfaces.edge.body import BODY_TOO_LARGE
 from interfaces.edge.errors import classify
@@ -37,6 +40,7 @@ from interfaces.mcp.catalogue import fingerprint
 from interfaces.mcp.server import PRINCIPAL, build_server
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("asteros.access")
 
 PATHS = ("/mcp", "/mcp/")
 RUN_METHODS = frozenset({"tools/call"})  # the methods that need the ``run`` scope
@@ -208,6 +212,28 @@ class MCPEndpoint:
         self.manager = self._task = self._stop = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """One request, logged like every other (``asteros.access``, with its ``X-Request-ID``)."""
+        incoming = _headers(scope).get("x-request-id", "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        started = time.perf_counter()
+        seen: dict[str, Any] = {"status": 0, "rpc": ""}
+
+        async def send_logged(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        try:
+            await self.serve(scope, receive, send_logged, seen)
+        finally:
+            extra = {"method": scope.get("method"), "path": scope.get("path"), "status": seen["status"]}
+            extra |= {"rpc": seen["rpc"], "ms": round((time.perf_counter() - started) * 1000, 2)}
+            access_logger.info("request", extra=extra)
+            request_id_var.reset(token)
+
+    async def serve(self, scope: dict, receive: Any, send: Any, seen: dict[str, Any]) -> None:
         await self.start()
         if scope.get(BODY_TOO_LARGE):
             limit = settings.ASTEROS.max_body_bytes
@@ -225,6 +251,7 @@ class MCPEndpoint:
         first = await receive()
         body = first.get("body", b"") if first.get("type") == "http.request" else b""
         method, request_id = _peek(body)
+        seen["rpc"] = method
         needed = "run" if method in RUN_METHODS else "read"
         try:
             principal = await db_call(require_access, scope.get("headers") or [], None, needed)

@@ -78,9 +78,10 @@ async def test_a_resource_limited_key_lists_only_its_tools(auth_on):
 
 async def test_anonymous_when_auth_is_off():
     await make_agent_async("helper")
-    response = await post(LIST)
+    response = await post(LIST, **{"X-Request-ID": "mcp-request-1"})
     assert response.status_code == 200
     assert [tool["name"] for tool in sse_or_json(response)["result"]["tools"]] == ["helper"]
+    assert response.headers["x-request-id"] == "mcp-request-1"  # and in the access log
 
 
 async def test_origin_and_host_are_checked():
