@@ -28,14 +28,16 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
-from mcp_types import INVALID_REQUEST
+from mcp_types import DEFAULT_NEGOTIATED_VERSION, INVALID_REQUEST
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from cosmos.db import db_call
 from cosmos.logging import request_id_var
-from interfaces.edge.auth import require_access
+from interfaces.edge.auth import caller_of, require_access
 from interfaces.edge.body import BODY_TOO_LARGE
 from interfaces.edge.errors import classify
 from interfaces.edge.origins import cors_allows
+from interfaces.mcp.calls import cancel_by_request_id
 from interfaces.mcp.catalogue import fingerprint
 from interfaces.mcp.server import PRINCIPAL, build_server
 
@@ -107,17 +109,26 @@ async def _preflight(send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def _peek(body: bytes) -> tuple[str, Any]:
-    """(the JSON-RPC method, its id) of a body, or ("", None) for anything the SDK will refuse."""
+def _peek(body: bytes) -> tuple[str, Any, Any]:
+    """(the JSON-RPC method, its id, its params) of a body; ("", None, None) for anything the SDK
+    will refuse itself."""
     try:
         message = json.loads(body) if body else None
     except (ValueError, RecursionError):
-        return "", None
+        return "", None, None
     if not isinstance(message, dict):
-        return "", None
+        return "", None, None
     method = message.get("method")
     request_id = message.get("id")
-    return (method if isinstance(method, str) else ""), (request_id if isinstance(request_id, str | int) else None)
+    return (
+        method if isinstance(method, str) else "",
+        request_id if isinstance(request_id, str | int) else None,
+        message.get("params"),
+    )
+
+
+def _handshake_era(headers: dict[str, str]) -> bool:
+    return headers.get("mcp-protocol-version", DEFAULT_NEGOTIATED_VERSION) in HANDSHAKE_PROTOCOL_VERSIONS
 
 
 class CatalogueWatch(InMemorySubscriptionBus):
@@ -250,7 +261,7 @@ class MCPEndpoint:
                 return await _preflight(send)
         first = await receive()
         body = first.get("body", b"") if first.get("type") == "http.request" else b""
-        method, request_id = _peek(body)
+        method, request_id, params = _peek(body)
         seen["rpc"] = method
         needed = "run" if method in RUN_METHODS else "read"
         try:
@@ -266,6 +277,10 @@ class MCPEndpoint:
                 details=refusal.details,
                 headers=dict(refusal.headers),
             )
+        if method == "notifications/cancelled" and _handshake_era(headers) and isinstance(params, dict):
+            # Here, not in the SDK: a stateless request's handlers end with its 202 (the run may be
+            # another process's). 2026-07-28 clients cancel by closing the call's stream instead.
+            await db_call(cancel_by_request_id, caller_of(principal), params.get("requestId"))
         replayed = False
 
         async def replay() -> dict:

@@ -24,7 +24,7 @@ from django.urls import reverse
 from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.kinds import find_kind
-from cosmos.models import Run, RunStatus
+from cosmos.models import ACTIVE_STATUSES, Run, RunStatus
 from cosmos.services.interrupts import INTERRUPT_EVENT
 from cosmos.services.runs import get_run, request_cancel, start_run
 from interfaces.edge.auth import caller_of
@@ -103,6 +103,18 @@ async def _follow(run_id: str, progress: Progress | None) -> None:
             await progress(tokens, event["delta"])
         if _ends_call(event):
             return
+
+
+def cancel_by_request_id(caller: str, request_id: Any) -> int:
+    """A handshake-era client's ``notifications/cancelled``. Stateless, it arrives on a request of
+    its own, maybe at another process than the call: the call's run is found by the caller and the
+    request id it recorded (a caller cancels only its own calls). Runs ORM queries."""
+    if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+        return 0
+    ids = Run.objects.filter(
+        origin=ORIGIN, caller=caller, status__in=ACTIVE_STATUSES, metadata__mcp__requestId=str(request_id)
+    ).values_list("id", flat=True)
+    return sum(request_cancel(run_id) for run_id in list(ids))
 
 
 def answer_text(output: Any) -> str:

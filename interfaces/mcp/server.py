@@ -17,12 +17,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from cosmos.db import db_call
-from cosmos.models import ACTIVE_STATUSES, Run
 from cosmos.services.errors import ServiceError
-from cosmos.services.runs import request_cancel
-from interfaces.edge.auth import caller_of
 from interfaces.mcp import catalogue, resources
-from interfaces.mcp.calls import ORIGIN, Site, call_tool, refused
+from interfaces.mcp.calls import Site, call_tool, refused
 
 logger = logging.getLogger(__name__)
 
@@ -97,22 +94,6 @@ async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadR
         raise MCPError(INVALID_PARAMS, exc.message, {"uri": str(params.uri)}) from None
 
 
-def _cancel_by_request_id(caller: str, request_id: str) -> int:
-    ids = Run.objects.filter(
-        origin=ORIGIN, caller=caller, status__in=ACTIVE_STATUSES, metadata__mcp__requestId=request_id
-    ).values_list("id", flat=True)
-    return sum(request_cancel(run_id) for run_id in list(ids))
-
-
-async def on_cancelled(ctx: ServerRequestContext[Any, Any], params: types.CancelledNotificationParams) -> None:
-    """A handshake-era client's ``notifications/cancelled``. Stateless, it arrives on its own POST,
-    maybe at another process than the call: the run is found by the caller and the request id it
-    recorded (a caller cancels only its own calls)."""
-    if params.request_id is None:
-        return
-    await db_call(_cancel_by_request_id, caller_of(principal_of(ctx)), str(params.request_id))
-
-
 # Lists depend on the caller and change as definitions do: a client may not reuse them.
 NOT_CACHED = CacheHint(ttl_ms=0, scope="private")
 
@@ -133,5 +114,4 @@ def build_server(name: str, version: str, listen: ListenHandler) -> Server[Any]:
         on_list_resource_templates=list_resource_templates,
         on_read_resource=read_resource,
     )
-    server.add_notification_handler("notifications/cancelled", types.CancelledNotificationParams, on_cancelled)
     return server
