@@ -264,6 +264,8 @@ def test_a_declared_input_schema_is_an_object_schema():
     for wrong in ({"type": "string"}, [], "topic"):
         messages = errors_of({"steps": [agent("a")], "input_schema": wrong})
         assert any("'input_schema' must be a JSON Schema object" in m for m in messages), (wrong, messages)
+    messages = errors_of({"steps": [agent("a")], "input_schema": {"type": "object", "properties": []}})
+    assert any("'input_schema' is not a valid JSON Schema" in m for m in messages), messages
 
 
 def test_too_many_steps_and_too_deep():
