@@ -13,6 +13,7 @@ READ_KEY = "ak_mcpread0_reader-key-0123456789abcdef"
 RUN_KEY = "ak_mcprun00_runner-key-0123456789abcdef"
 ECHO_ONLY_KEY = "ak_mcpecho0_limited-key-0123456789abcdef"  # may use the agent "echo" only
 LIMITED_KEY = "ak_mcplimit_quota-key-0123456789abcdef"  # three requests a minute
+ONE_RUN_KEY = "ak_mcponeru_one-run-key-0123456789abcdef"  # one run at a time
 # Streams 12 tokens at 8 per second: progress a client can watch.
 PACED = {"reply_tokens": 12, "tokens_per_second": 8}
 TOPIC_SCHEMA = {
@@ -50,14 +51,15 @@ def seed() -> None:
         ("reader", READ_KEY, ["read"], [], None),
         ("runner", RUN_KEY, ["run"], [], None),
         ("echo only", ECHO_ONLY_KEY, ["run"], ["agents:echo"], None),
-        ("limited", LIMITED_KEY, ["run"], [], 3),
+        ("limited", LIMITED_KEY, ["run"], [], {"requests_per_minute": 3}),
+        ("one run", ONE_RUN_KEY, ["run"], [], {"max_concurrent_runs": 1}),
     )
-    for name, raw, scopes, resources, per_minute in keys:
+    for name, raw, scopes, resources, limits in keys:
         APIKey.objects.create(
             name=name,
             prefix=raw.split("_")[1],
             hashed_key=hash_key(raw),
             scopes=scopes,
             resources=resources,
-            requests_per_minute=per_minute,
+            **(limits or {}),
         )

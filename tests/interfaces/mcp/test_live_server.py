@@ -13,7 +13,7 @@ from mcp.shared.exceptions import MCPError
 
 from tests.support.mcp import MODES, connect, text_of
 
-from .seed import ADMIN_KEY, ALLOWED_ORIGIN, ECHO_ONLY_KEY, LIMITED_KEY, READ_KEY, RUN_KEY, TOPIC_SCHEMA
+from .seed import ADMIN_KEY, ALLOWED_ORIGIN, ECHO_ONLY_KEY, LIMITED_KEY, ONE_RUN_KEY, READ_KEY, RUN_KEY, TOPIC_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -243,6 +243,18 @@ def test_the_requests_per_minute_of_a_key_hold(mcp_url):
     refused = post(mcp_url, LIST, **{"X-API-Key": LIMITED_KEY})
     assert refused.headers["Retry-After"]
     assert refused.json()["error"]["data"]["code"] == "quota_exceeded"
+
+
+async def test_a_run_quota_is_a_tool_error_a_model_can_read(mcp_api, mcp_url):
+    async with connect(mcp_url, key=ONE_RUN_KEY) as client, anyio.create_task_group() as group:
+        group.start_soon(client.call_tool, "slow", {"message": "hold the only slot"})
+        await anyio.sleep(1)
+        refused = await client.call_tool("echo", {"message": "one more"})
+        group.cancel_scope.cancel()  # and with it, the slow run
+    assert refused.is_error
+    error = refused.structured_content["error"]
+    assert error["code"] == "quota_exceeded"
+    assert error["details"]["quota"] == "concurrent_runs" and "wait for one to finish" in error["message"]
 
 
 def test_a_page_of_another_site_is_refused(mcp_url):
