@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -50,6 +51,13 @@ RUN_METHODS = frozenset({"tools/call"})  # the methods that need the ``run`` sco
 
 def enabled() -> bool:
     return bool(getattr(settings.ASTEROS, "enable_mcp", True))
+
+
+def allowed_hosts() -> list[str]:
+    """``ALLOWED_HOSTS`` as Django applies it (``HttpRequest.get_host``: in DEBUG, none means local)."""
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:
+        return [".localhost", "127.0.0.1", "[::1]"]
+    return list(settings.ALLOWED_HOSTS)
 
 
 def _headers(scope: dict) -> dict[str, str]:
@@ -154,6 +162,14 @@ class CatalogueWatch(InMemorySubscriptionBus):
             await anyio.sleep(self.POLL_SECONDS)
 
 
+@dataclass
+class Exchange:
+    """What the access log says of a request: its status and its JSON-RPC method."""
+
+    status: int = 0
+    rpc: str = ""
+
+
 class MCPEndpoint:
     """The ``/mcp`` ASGI application; one per process."""
 
@@ -223,35 +239,40 @@ class MCPEndpoint:
         self.manager = self._task = self._stop = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        """One request, logged like every other (``asteros.access``, with its ``X-Request-ID``)."""
+        """One request, logged like every other (``asteros.access``, with its ``X-Request-ID``);
+        a failure of ours is a 500 with a JSON-RPC error, never a bare one."""
         incoming = _headers(scope).get("x-request-id", "")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         started = time.perf_counter()
-        seen: dict[str, Any] = {"status": 0, "rpc": ""}
+        exchange = Exchange()
 
         async def send_logged(message: dict) -> None:
             if message["type"] == "http.response.start":
-                seen["status"] = message["status"]
+                exchange.status = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
             await send(message)
 
         token = request_id_var.set(request_id)
         try:
-            await self.serve(scope, receive, send_logged, seen)
+            await self.serve(scope, receive, send_logged, exchange)
+        except Exception:
+            logger.exception("MCP request failed")
+            if not exchange.status:
+                await _answer(send_logged, 500, "internal_error", "The server failed; the error is in its log.")
         finally:
-            extra = {"method": scope.get("method"), "path": scope.get("path"), "status": seen["status"]}
-            extra |= {"rpc": seen["rpc"], "ms": round((time.perf_counter() - started) * 1000, 2)}
+            extra = {"method": scope.get("method"), "path": scope.get("path"), "status": exchange.status}
+            extra |= {"rpc": exchange.rpc, "ms": round((time.perf_counter() - started) * 1000, 2)}
             access_logger.info("request", extra=extra)
             request_id_var.reset(token)
 
-    async def serve(self, scope: dict, receive: Any, send: Any, seen: dict[str, Any]) -> None:
+    async def serve(self, scope: dict, receive: Any, send: Any, exchange: Exchange) -> None:
         await self.start()
         if scope.get(BODY_TOO_LARGE):
             limit = settings.ASTEROS.max_body_bytes
             return await _answer(send, 413, "payload_too_large", f"The body is larger than {limit} bytes.")
         headers = _headers(scope)
         host, _port = split_domain_port(headers.get("host", ""))
-        if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+        if not host or not validate_host(host, allowed_hosts()):
             return await _answer(send, 400, "disallowed_host", "This Host is not served here (ALLOWED_HOSTS).")
         if not cors_allows(headers, scope.get("scheme", "http")):
             return await _answer(send, 403, "origin_not_allowed", "Requests from this Origin are not allowed.")
@@ -262,7 +283,7 @@ class MCPEndpoint:
         first = await receive()
         body = first.get("body", b"") if first.get("type") == "http.request" else b""
         method, request_id, params = _peek(body)
-        seen["rpc"] = method
+        exchange.rpc = method
         needed = "run" if method in RUN_METHODS else "read"
         try:
             principal = await db_call(require_access, scope.get("headers") or [], None, needed)

@@ -1,13 +1,12 @@
 """The MCP server of AsterOS: the official SDK's low-level ``Server`` with our handlers.
 
 Tools are the catalogue (``catalogue``), a call is a run (``calls``), resources are runs
-(``resources``). Who is calling was decided before the SDK saw the request (``asgi.MCPGate``
+(``resources``). Who is calling was decided before the SDK saw the request (``asgi.MCPEndpoint``
 puts the principal in the ASGI scope); handlers read it from the request the SDK hands them.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import mcp_types as types
@@ -20,8 +19,6 @@ from cosmos.db import db_call
 from cosmos.services.errors import ServiceError
 from interfaces.mcp import catalogue, resources
 from interfaces.mcp.calls import Site, call_tool, refused
-
-logger = logging.getLogger(__name__)
 
 PRINCIPAL = "asteros.principal"  # the ASGI scope key the gate leaves the caller under
 INSTRUCTIONS = (
