@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ import anyio
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ServerEvent, ToolsListChanged
 from mcp_types import DEFAULT_NEGOTIATED_VERSION, INVALID_REQUEST
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
@@ -141,25 +142,56 @@ def _handshake_era(headers: dict[str, str]) -> bool:
 
 class CatalogueWatch(InMemorySubscriptionBus):
     """Publishes ``tools/list_changed`` to the open ``subscriptions/listen`` streams when the tool
-    list changes. Definitions change in any process (the admin, the API, code), so each process
-    compares the catalogue's fingerprint every ``POLL_SECONDS``."""
+    list changes. Definitions change in any process (the admin, the API, code), so while anyone
+    listens, each process compares the catalogue's fingerprint every ``POLL_SECONDS``; nobody
+    listening, it reads nothing."""
 
     POLL_SECONDS = 2.0
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners = 0
+        self.seen: int | None = None  # the fingerprint the listeners were last told about
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        unsubscribe = super().subscribe(listener)
+        self.listeners += 1
+        done = False
+
+        def counted() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.listeners -= 1
+            unsubscribe()
+
+        return counted
+
+    def serving(self, handler: ListenHandler) -> Callable[[Any, Any], Awaitable[Any]]:
+        """``handler``, once the list a new listener is about to be told of is known: a change
+        made right after the listen is acknowledged is compared with it, not missed."""
+
+        async def listen(ctx: Any, params: Any) -> Any:
+            if self.seen is None:
+                self.seen = await db_call(fingerprint)
+            return await handler(ctx, params)
+
+        return listen
+
     async def run(self) -> None:
-        # The fingerprint is kept fresh even while nobody listens, so a change made just after a
-        # client subscribed is compared with what it had before, not missed.
-        seen: int | None = None
         while True:
+            await anyio.sleep(self.POLL_SECONDS)
+            if not self.listeners:
+                self.seen = None
+                continue
             try:
                 now = await db_call(fingerprint)
             except Exception:
                 logger.exception("MCP: the tool catalogue could not be read")
-            else:
-                if seen is not None and now != seen:
-                    await self.publish(ToolsListChanged())
-                seen = now
-            await anyio.sleep(self.POLL_SECONDS)
+                continue
+            if self.seen is not None and now != self.seen:
+                await self.publish(ToolsListChanged())
+            self.seen = now
 
 
 @dataclass
@@ -198,7 +230,8 @@ class MCPEndpoint:
                 return
             watch = CatalogueWatch()
             listen = ListenHandler(watch)
-            server = build_server(settings.ASTEROS.name, settings.SPECTACULAR_SETTINGS.get("VERSION", ""), listen)
+            version = settings.SPECTACULAR_SETTINGS.get("VERSION", "")
+            server = build_server(settings.ASTEROS.name, version, watch.serving(listen))
             # Stateless: a handshake-era client's requests each stand alone, so any API process
             # answers any of them; 2026-07-28 requests are stateless by the protocol itself.
             manager = StreamableHTTPSessionManager(

@@ -7,11 +7,11 @@ puts the principal in the ASGI scope); handlers read it from the request the SDK
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
 from mcp.server import CacheHint, Server, ServerRequestContext
-from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
@@ -95,9 +95,9 @@ async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadR
 NOT_CACHED = CacheHint(ttl_ms=0, scope="private")
 
 
-def build_server(name: str, version: str, listen: ListenHandler) -> Server[Any]:
-    """``listen`` serves 2026-07-28's ``subscriptions/listen`` (``tools/list_changed`` events,
-    published by ``asgi.CatalogueWatch``)."""
+def build_server(name: str, version: str, listen: Callable[[Any, Any], Awaitable[Any]]) -> Server[Any]:
+    """``listen`` serves 2026-07-28's ``subscriptions/listen`` (the SDK's ``ListenHandler``; the
+    ``tools/list_changed`` events are published by ``asgi.CatalogueWatch``)."""
     server: Server[Any] = Server(
         name,
         version=version,
