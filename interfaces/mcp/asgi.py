@@ -21,7 +21,6 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ import anyio
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ServerEvent, ToolsListChanged
+from mcp.server.subscriptions import ListenHandler
 from mcp_types import DEFAULT_NEGOTIATED_VERSION, INVALID_REQUEST
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
@@ -40,7 +39,7 @@ from interfaces.edge.body import BODY_TOO_LARGE
 from interfaces.edge.errors import classify
 from interfaces.edge.origins import cors_allows
 from interfaces.mcp.calls import cancel_by_request_id
-from interfaces.mcp.catalogue import fingerprint
+from interfaces.mcp.changes import CatalogueWatch
 from interfaces.mcp.server import PRINCIPAL, build_server
 
 logger = logging.getLogger(__name__)
@@ -138,60 +137,6 @@ def _peek(body: bytes) -> tuple[str, Any, Any]:
 
 def _handshake_era(headers: dict[str, str]) -> bool:
     return headers.get("mcp-protocol-version", DEFAULT_NEGOTIATED_VERSION) in HANDSHAKE_PROTOCOL_VERSIONS
-
-
-class CatalogueWatch(InMemorySubscriptionBus):
-    """Publishes ``tools/list_changed`` to the open ``subscriptions/listen`` streams when the tool
-    list changes. Definitions change in any process (the admin, the API, code), so while anyone
-    listens, each process compares the catalogue's fingerprint every ``POLL_SECONDS``; nobody
-    listening, it reads nothing."""
-
-    POLL_SECONDS = 2.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.listeners = 0
-        self.seen: int | None = None  # the fingerprint the listeners were last told about
-
-    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
-        unsubscribe = super().subscribe(listener)
-        self.listeners += 1
-        done = False
-
-        def counted() -> None:
-            nonlocal done
-            if not done:
-                done = True
-                self.listeners -= 1
-            unsubscribe()
-
-        return counted
-
-    def serving(self, handler: ListenHandler) -> Callable[[Any, Any], Awaitable[Any]]:
-        """``handler``, once the list a new listener is about to be told of is known: a change
-        made right after the listen is acknowledged is compared with it, not missed."""
-
-        async def listen(ctx: Any, params: Any) -> Any:
-            if self.seen is None:
-                self.seen = await db_call(fingerprint)
-            return await handler(ctx, params)
-
-        return listen
-
-    async def run(self) -> None:
-        while True:
-            await anyio.sleep(self.POLL_SECONDS)
-            if not self.listeners:
-                self.seen = None
-                continue
-            try:
-                now = await db_call(fingerprint)
-            except Exception:
-                logger.exception("MCP: the tool catalogue could not be read")
-                continue
-            if self.seen is not None and now != self.seen:
-                await self.publish(ToolsListChanged())
-            self.seen = now
 
 
 @dataclass
