@@ -154,6 +154,34 @@ async def test_a_client_that_cancels_cancels_the_run(mcp_api, mcp_url, mode):
     wait_for_status(mcp_api.url, run_id, "cancelled")
 
 
+@pytest.mark.parametrize("era", ["2025-11-25", "2026-07-28"])
+def test_a_dropped_connection_cancels_the_run(mcp_api, mcp_url, era):
+    meta: dict = {"progressToken": 1}
+    if era == "2026-07-28":
+        meta |= {"io.modelcontextprotocol/protocolVersion": era, "io.modelcontextprotocol/clientCapabilities": {}}
+    arguments = {"message": f"dropped in {era}"}
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "slow", "arguments": arguments}}
+    body["params"]["_meta"] = meta
+    headers = {
+        "Authorization": f"Bearer {RUN_KEY}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": era,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "slow",
+    }
+    # The client gives up waiting and hangs up.
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        httpx.Client() as client,
+        client.stream("POST", mcp_url, json=body, headers=headers, timeout=3) as response,
+    ):
+        response.read()
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    runs = httpx.get(f"{mcp_api.url}/api/runs", params={"target": "slow"}, headers=admin).json()["results"]
+    run = next(run for run in runs if run["input"] == {"message": f"dropped in {era}"})
+    wait_for_status(mcp_api.url, run["id"], "cancelled")
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_runs_are_resources(mcp_url, mode):
     async with connect(mcp_url, key=RUN_KEY, mode=mode) as client:
