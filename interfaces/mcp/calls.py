@@ -25,6 +25,7 @@ from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.kinds import find_kind
 from cosmos.models import ACTIVE_STATUSES, Run, RunStatus
+from cosmos.runtime.events import TERMINAL_EVENT_TYPES
 from cosmos.services.interrupts import INTERRUPT_EVENT
 from cosmos.services.runs import get_run, request_cancel, start_run
 from interfaces.edge.auth import caller_of
@@ -48,10 +49,8 @@ class Site:
         return self._host
 
 
-def _ends_call(event: dict) -> bool:
-    """The run is over, or it stopped for people (the core's pending interrupt)."""
-    if event.get("type") in ("RUN_FINISHED", "RUN_ERROR"):
-        return True
+def _is_pause(event: dict) -> bool:
+    """The run stopped for people (the core's pending interrupt event)."""
     value = event.get("value")
     return (
         event.get("type") == "CUSTOM"
@@ -86,23 +85,27 @@ async def call_tool(
     )
     run_id = str(run.id)
     try:
-        await _follow(run_id, progress)
+        paused = await _follow(run_id, progress)
     except BaseException:
         # The client went away or cancelled: the run must not go on for nobody.
         with anyio.CancelScope(shield=True):
             await db_call(request_cancel, run_id)
         raise
-    return result_of(await db_call(get_run, run_id), site)
+    return result_of(await db_call(get_run, run_id), site, paused=paused)
 
 
-async def _follow(run_id: str, progress: Progress | None) -> None:
+async def _follow(run_id: str, progress: Progress | None) -> bool:
+    """Follow the run to its end (False) or to a pause for people (True), sending its tokens."""
     tokens = 0
     async for _seq, event in follow(run_id):
         if event.get("type") == "TEXT_MESSAGE_CONTENT" and progress is not None and event.get("delta"):
             tokens += 1
             await progress(tokens, event["delta"])
-        if _ends_call(event):
-            return
+        if _is_pause(event):
+            return True
+        if event.get("type") in TERMINAL_EVENT_TYPES:
+            return False
+    return False
 
 
 def cancel_by_request_id(caller: str, request_id: Any) -> int:
@@ -130,15 +133,16 @@ def reason_of(run: Run) -> str:
     return str(error or run.status)
 
 
-def result_of(run: Run, site: Site) -> types.CallToolResult:
-    """The ``CallToolResult`` of a run that is over or waits for a person."""
+def result_of(run: Run, site: Site, *, paused: bool = False) -> types.CallToolResult:
+    """The ``CallToolResult`` of a run that is over, or that ``paused`` for a person (it may be
+    going on already, if someone answered at once: the call says where to read it)."""
     http, _ = base_urls(site)
     links = run_links(site, run.id)
     summary: dict[str, Any] = {"run_id": str(run.id), "status": run.status, "links": links}
     if run.status == RunStatus.SUCCEEDED:
         text, is_error = answer_text(run.output), False
         summary["output"] = run.output
-    elif run.status == RunStatus.INTERRUPTED:
+    elif paused or run.status == RunStatus.INTERRUPTED:
         links["resume"] = http + reverse(f"{API_NAMESPACE}:runs-resume", kwargs={"id": str(run.id)})
         text, is_error = (
             f"Run {run.id} is waiting for a person (an approval or an answer). "
