@@ -1,14 +1,15 @@
 """A ``tools/call``: a normal run (origin ``mcp``) through the run service, followed to its end.
 
-- The run starts like every door's (``cosmos.services.runs.start_run``: quotas, sessions,
-  idempotency), and the call follows its events (``cosmos.eventlog.follow``): every text token
+- The run starts like every door's (``cosmos.services.runs.start_run``: the key's run quotas,
+  the session's turn), and the call follows its events (``cosmos.eventlog.follow``): every text token
   is sent as a progress notification (``message`` holds the token, ``progress`` counts them)
   when the client asked for progress.
 - The result is the final answer as text, with ``structuredContent`` (and ``_meta``) holding the
   run id, its status and its links. A failed or cancelled run is an ``isError`` result with the
   reason; a run that waits for a person is a result saying so, with the link to resume it.
-- The call being cancelled (the client closed the stream, or sent ``notifications/cancelled``)
-  cancels the run (``cosmos.services.runs.request_cancel``).
+- The call being cancelled (the client closed the stream) cancels the run
+  (``cosmos.services.runs.request_cancel``); a handshake-era ``notifications/cancelled`` arrives
+  on a request of its own (``cancel_by_request_id``, called by the gate).
 """
 
 from __future__ import annotations
