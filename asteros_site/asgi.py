@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels, the OS started before the
-first answer whichever server runs it (``asteros_site.serving.StartBeforeServing``)."""
+"""ASGI entry point: HTTP through Django (``/mcp`` through the MCP SDK's app), websockets through
+Channels, the OS and the MCP server started before the first answer whichever server runs it
+(``asteros_site.serving.StartBeforeServing``)."""
 
 import os
 
@@ -22,14 +23,20 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from asteros_site.serving import StartBeforeServing  # noqa: E402
 from interfaces.edge.body import RequestBodyGuard  # noqa: E402
+from interfaces.mcp.asgi import MCPEndpoint, MCPRouter  # noqa: E402
 from interfaces.ws.auth import WebsocketAuthMiddleware  # noqa: E402
 from interfaces.ws.routing import websocket_urlpatterns  # noqa: E402
+
+mcp_endpoint = MCPEndpoint()  # the SDK's manager starts with the server (StartBeforeServing), not here
 
 application = StartBeforeServing(
     ProtocolTypeRouter(
         {
-            "http": RequestBodyGuard(django_asgi_app),  # bodies bounded in size and time, chunked ones read
+            # bodies bounded in size and time, chunked ones read; /mcp to the MCP door, the rest to Django
+            "http": RequestBodyGuard(MCPRouter(django_asgi_app, mcp_endpoint)),
             "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
         }
-    )
+    ),
+    on_start=[mcp_endpoint.start],
+    on_stop=[mcp_endpoint.stop],
 )

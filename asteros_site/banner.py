@@ -38,6 +38,7 @@ def banner(host: str, port: int | str) -> str:
         f"  API:       {base}/{api_prefix()}/",
         f"  dashboard: {base}/dashboard/",
         f"  health:    {base}/health",
+        f"  MCP:       {base + '/mcp' if options.enable_mcp else 'off (ASTEROS_ENABLE_MCP)'}",
         f"  demo model: {model}",
         f"  auth:      {'on' if options.enable_auth else 'off'}",
         f"  CORS:      {CORS_POLICIES.get(options.cors_policy, options.cors_policy)}",

@@ -1,7 +1,8 @@
 """Every route of every door, one row each: what ``manage.py asteros routes`` prints.
 
-HTTP routes come from the project's URLconf (the REST door generated from the registry, /health,
-/metrics, A2A, AG-UI, the dashboard and the admin), websocket routes from
+HTTP routes come from the ASGI router (``/mcp``, the MCP SDK's app) and the project's URLconf (the
+REST door generated from the registry, /health, /metrics, A2A, AG-UI, the dashboard and the
+admin), websocket routes from
 ``interfaces.ws.routing``; both in resolution order (the first match wins). Paths are shown with
 ``{name}`` for a parameter and ``[...]`` for an optional part; a pattern that matches any
 continuation ends in ``*``.
@@ -35,7 +36,18 @@ class Route:
 def all_routes() -> list[Route]:
     from interfaces.ws.routing import websocket_urlpatterns
 
-    return [*_walk(get_resolver().url_patterns, "", ""), *_walk(websocket_urlpatterns, "", "", websocket=True)]
+    return [
+        *asgi_routes(),
+        *_walk(get_resolver().url_patterns, "", ""),
+        *_walk(websocket_urlpatterns, "", "", websocket=True),
+    ]
+
+
+def asgi_routes() -> list[Route]:
+    """The HTTP routes the ASGI router serves before Django sees a request (``asteros_site.asgi``)."""
+    from interfaces.mcp.asgi import MCPEndpoint, enabled
+
+    return [Route("GET,POST,DELETE", "/mcp[/]", "mcp", _dotted(MCPEndpoint))] if enabled() else []
 
 
 def _walk(patterns: list, prefix: str, namespace: str, *, websocket: bool = False) -> Iterator[Route]:

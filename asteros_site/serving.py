@@ -23,6 +23,7 @@ import json
 import logging
 import socket
 import threading
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 from asgiref.sync import sync_to_async
@@ -126,27 +127,50 @@ class StartBeforeServing:
 
     A server speaking the ASGI lifespan protocol (uvicorn) starts it at ``lifespan.startup``,
     before it accepts a connection; Daphne has none, so its first connection starts it and every
-    connection waits for that. Nothing happens on import (tests import the application), and
-    once ``asteros serve`` or ``runserver`` started the process, the check is one flag.
+    connection waits for that. Nothing happens on import (tests import the application); once
+    ``asteros serve`` or ``runserver`` started the OS, only ``on_start`` runs (what lives in the
+    server's event loop: the MCP SDK's task group); after that, the check is one flag.
     """
 
-    def __init__(self, application: Any) -> None:
+    def __init__(
+        self,
+        application: Any,
+        *,
+        on_start: Sequence[Callable[[], Awaitable[None]]] = (),
+        on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
         self.application = application
+        # What must run in the server's own event loop once it serves (the MCP SDK's task group).
+        self.on_start = list(on_start)
+        self.on_stop = list(on_stop)
         self._lock = asyncio.Lock()  # bound to the server's loop on first use
+        self._started = False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
             return
-        if not serving_started():
+        if not self._started:
             await self.start()
         await self.application(scope, receive, send)
 
     async def start(self) -> None:
         async with self._lock:
+            if self._started:
+                return
             if not serving_started():
                 # It writes to the database: on a thread, off the event loop.
                 await sync_to_async(_start_serving_on_a_thread, thread_sensitive=False)()
+            for hook in self.on_start:
+                await hook()
+            self._started = True
+
+    async def stop(self) -> None:
+        for hook in self.on_stop:
+            try:
+                await hook()
+            except Exception:
+                logger.exception("AsterOS could not stop cleanly")
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -160,6 +184,7 @@ class StartBeforeServing:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

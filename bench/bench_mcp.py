@@ -7,9 +7,10 @@
    /api/agents/{id}/run?wait=60`` answered when the run is done; the rounds alternate the three
    agents, and the table shows the medians and the difference to the built-in tool.
 2. **``/mcp`` tool calls per second against the REST run endpoint.** The official ``mcp``
-   client's ``call_tool`` on ``/mcp`` (the same zero-latency agent as a tool) against ``POST
-   /api/agents/{id}/run?wait=60``, at 1 and at ``--concurrency`` clients, alternating rounds:
-   p50 latency at 1 client, completed runs per second at N.
+   client's ``call_tool`` on ``/mcp`` (the same zero-latency agent as a tool), in both protocol
+   eras (2026-07-28, one stateless request per call; the 2025-11-25 handshake), against ``POST
+   /api/agents/{id}/run?wait=60``, at 1 and at ``--concurrency`` clients (one MCP client per
+   connection), alternating rounds: p50 latency at 1 client, completed runs per second at N.
 
     .venv/bin/python bench/bench_mcp.py                 # a few minutes
     .venv/bin/python bench/bench_mcp.py --quick
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import platform
 import statistics
@@ -153,10 +155,10 @@ async def rest_calls(url: str, clients: int, calls: int) -> tuple[list[float], f
         return await _drive(one, clients, calls)
 
 
-async def mcp_calls(url: str, clients: int, calls: int) -> tuple[list[float], float]:
+async def mcp_calls(url: str, clients: int, calls: int, mode: str) -> tuple[list[float], float]:
     from mcp import Client
 
-    sessions = [Client(f"{url}/mcp") for _ in range(clients)]
+    sessions = [Client(f"{url}/mcp", mode=mode) for _ in range(clients)]
     for session in sessions:
         await session.__aenter__()
     try:
@@ -196,17 +198,23 @@ async def _drive(one, clients: int, calls: int) -> tuple[list[float], float]:
     return list(latencies), calls / (time.perf_counter() - started)
 
 
+DOORS = {
+    "rest": rest_calls,
+    "mcp-2026": functools.partial(mcp_calls, mode="auto"),  # 2026-07-28, stateless
+    "mcp-2025": functools.partial(mcp_calls, mode="legacy"),  # the 2025-11-25 handshake
+}
+
+
 def doors(url: str, rounds: int, calls: int, concurrency: int) -> dict[str, dict[str, list[float]]]:
-    figures = {door: {"p50_ms_c1": [], "runs_per_s_cN": []} for door in ("rest", "mcp")}
-    drivers = {"rest": rest_calls, "mcp": mcp_calls}
-    for door in drivers:  # warm-up
-        asyncio.run(drivers[door](url, 1, 5))
+    figures = {door: {"p50_ms_c1": [], "runs_per_s_cN": []} for door in DOORS}
+    for driver in DOORS.values():  # warm-up
+        asyncio.run(driver(url, 1, 5))
     for round_number in range(rounds):
-        order = ["rest", "mcp"] if round_number % 2 == 0 else ["mcp", "rest"]
+        order = list(DOORS) if round_number % 2 == 0 else list(reversed(DOORS))
         for door in order:
-            latencies, _ = asyncio.run(drivers[door](url, 1, calls))
+            latencies, _ = asyncio.run(DOORS[door](url, 1, calls))
             figures[door]["p50_ms_c1"].append(statistics.median(latencies))
-            _, throughput = asyncio.run(drivers[door](url, concurrency, calls * 2))
+            _, throughput = asyncio.run(DOORS[door](url, concurrency, calls * 2))
             figures[door]["runs_per_s_cN"].append(throughput)
     return figures
 
@@ -262,10 +270,10 @@ def main() -> None:
         value = statistics.median(medians)
         print(f"   {name:<12} {value:8.1f} {value - builtin:9.1f}")
     print(f"\n2. The same zero-latency agent through /mcp and through REST (medians of {args.rounds} rounds)")
-    print(f"   {'door':<6} {'p50 ms, 1 client':>17} {'runs/s, ' + str(args.concurrency) + ' clients':>20}")
+    print(f"   {'door':<9} {'p50 ms, 1 client':>17} {'runs/s, ' + str(args.concurrency) + ' clients':>20}")
     for door, figures in door_figures.items():
         print(
-            f"   {door:<6} {statistics.median(figures['p50_ms_c1']):17.1f} "
+            f"   {door:<9} {statistics.median(figures['p50_ms_c1']):17.1f} "
             f"{statistics.median(figures['runs_per_s_cN']):20.1f}"
         )
     print(f"\nwritten to {out.relative_to(ROOT)}")

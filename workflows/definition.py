@@ -1,7 +1,9 @@
 """The shape of a workflow definition, shared by validation and the engine.
 
-A definition is ``{"steps": [...], "output": "template", "state": {...}}``. Every step has a
-unique ``name`` and a ``type``; composite steps hold nested step lists (``branches`` of a
+A definition is ``{"steps": [...], "output": "template", "state": {...}}``, and optionally
+``"input_schema"``: the JSON Schema (an object) of the input it takes, which the doors that
+describe their inputs publish (the MCP door's tool schema); a run's ``{{ input }}`` is then
+that object. Every step has a unique ``name`` and a ``type``; composite steps hold nested step lists (``branches`` of a
 ``parallel``, ``steps`` of a ``loop``, ``then``/``else`` of a ``condition``, ``routes`` of a
 ``router``). See docs/workflows.md.
 """
@@ -30,7 +32,7 @@ STEP_KEYS: dict[str, frozenset[str]] = {
     "router": frozenset({"routes", "expression", "agent", "prompt", "default"}),
     "approval": frozenset({"message", "data"}),
 }
-DEFINITION_KEYS = frozenset({"steps", "output", "state", "description"})
+DEFINITION_KEYS = frozenset({"steps", "output", "state", "description", "input_schema"})
 ROUTE_KEYS = frozenset({"name", "description", "when", "steps"})
 BRANCH_KEYS = frozenset({"name", "description", "steps"})
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.apps import apps
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from cosmos.models import Agent
 from cosmos.runtime.expressions import Expression, ExpressionError, compile_expression
@@ -92,6 +94,8 @@ class _Validator:
             )
         if "state" in self.definition and not isinstance(self.definition["state"], dict):
             self.errors.append("'state' (the initial shared state) must be a JSON object.")
+        if "input_schema" in self.definition:
+            self.input_schema(self.definition["input_schema"])
         total = sum(1 for _ in iter_steps(steps))
         if total > MAX_STEPS:
             self.errors.append(f"The workflow has {total} steps; at most {MAX_STEPS} are allowed.")
@@ -363,6 +367,16 @@ class _Validator:
             self.error(name, f"'{field_name}' is not valid: {exc}.")
             return
         self.references(f"Step {name!r}:", field_name, compiled, scope, scope.names | set(extra), owner=name)
+
+    def input_schema(self, schema: Any) -> None:
+        """The input the workflow declares: a JSON Schema whose root is an object."""
+        if not (isinstance(schema, dict) and schema.get("type") == "object"):
+            self.errors.append('\'input_schema\' must be a JSON Schema object with "type": "object".')
+            return
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            self.errors.append(f"'input_schema' is not a valid JSON Schema: {exc.message}")
 
     def template(self, prefix: str, field_name: str, source: Any, scope: _Scope, *, owner: str | None = None) -> None:
         if not isinstance(source, str):

@@ -8,11 +8,13 @@ checked per object through the view's ``resource_key(obj)``.
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from cosmos.kinds import all_kinds
 from interfaces.edge.auth import KeyPrincipal, principal_allows, principal_sees_everything
 
-__all__ = ["MetricsPermission", "ScopePermission", "principal_allows", "required_scope"]
+__all__ = ["MetricsPermission", "ScopePermission", "principal_allows", "required_scope", "restrict_to_usable_runs"]
 
 
 def required_scope(request, view) -> str:
@@ -65,3 +67,18 @@ class MetricsPermission(BasePermission):
     def has_permission(self, request, view) -> bool:
         options = settings.ASTEROS
         return not options.enable_auth or options.metrics_public or principal_sees_everything(request.user, "read")
+
+
+def restrict_to_usable_runs(queryset: QuerySet, principal: KeyPrincipal, run: str = "") -> QuerySet:
+    """The rows of ``queryset`` whose run (``run``: the path to it, e.g. ``root_run__``) is of a
+    resource the key may use: a key limited to ``agents:a`` sees the runs of agent ``a``."""
+    if principal.allows_resource("runs"):
+        return queryset
+    allowed = Q(pk__in=[])
+    for kind in all_kinds():
+        ids = principal.allowed_ids(kind.collection)
+        if ids is None:
+            allowed |= Q(**{f"{run}kind": kind.name})
+        elif ids:
+            allowed |= Q(**{f"{run}kind": kind.name, f"{run}target__in": ids})
+    return queryset.filter(allowed)

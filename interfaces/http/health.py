@@ -105,6 +105,12 @@ def health_report() -> tuple[dict, int]:
         "name": settings.ASTEROS.name,
         "version": VERSION,
         "mode": settings.ASTEROS.mode,
+        # The protocol doors this process serves (ASTEROS_ENABLE_A2A, _AGUI, _MCP).
+        "interfaces": {
+            "a2a": settings.ASTEROS.enable_a2a,
+            "agui": settings.ASTEROS.enable_agui,
+            "mcp": settings.ASTEROS.enable_mcp,
+        },
         "failing": failing,
         "checks": checks,
     }

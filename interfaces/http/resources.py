@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status as http_status
@@ -43,7 +43,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cosmos.eventlog import read_events
-from cosmos.kinds import all_kinds
 from cosmos.models import Agent, AgentTemplate, Interrupt, Run, Session, Source
 from cosmos.services import agents as agent_services
 from cosmos.services import interrupts as interrupt_services
@@ -54,6 +53,7 @@ from interfaces.edge.auth import KeyPrincipal, caller_of, kind_resource
 from interfaces.edge.links import api_link
 from interfaces.edge.params import whole_number
 from interfaces.edge.parsers import JSONParser
+from interfaces.edge.permissions import restrict_to_usable_runs
 from interfaces.edge.sse import parse_last_event_id, run_event_stream, sse_response
 from interfaces.http.mcp_servers import MCPServerViewSet
 from interfaces.http.pagination import ResourcePagination, cursor_pagination
@@ -267,21 +267,6 @@ class SessionViewSet(ResourceViewSet):
     filter_fields = ("kind", "target", "policy")
     ordering_fields = ("created_at", "updated_at")
     read_only_fields = ("created_at", "updated_at")
-
-
-def restrict_to_usable_runs(queryset: QuerySet, principal: KeyPrincipal, run: str = "") -> QuerySet:
-    """The rows of ``queryset`` whose run (``run``: the path to it, e.g. ``root_run__``) is of a
-    resource the key may use: a key limited to ``agents:a`` sees the runs of agent ``a``."""
-    if principal.allows_resource("runs"):
-        return queryset
-    allowed = Q(pk__in=[])
-    for kind in all_kinds():
-        ids = principal.allowed_ids(kind.collection)
-        if ids is None:
-            allowed |= Q(**{f"{run}kind": kind.name})
-        elif ids:
-            allowed |= Q(**{f"{run}kind": kind.name, f"{run}target__in": ids})
-    return queryset.filter(allowed)
 
 
 class RunViewSet(ReadOnlyResourceViewSet):

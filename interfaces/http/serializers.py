@@ -389,6 +389,9 @@ class HealthSerializer(serializers.Serializer):
     name = serializers.CharField(required=False)
     version = serializers.CharField(required=False)
     mode = serializers.ChoiceField(choices=("embedded", "distributed"), required=False)
+    interfaces = serializers.DictField(
+        child=serializers.BooleanField(), required=False, help_text="The protocol doors served: a2a, agui, mcp."
+    )
     failing = serializers.ListField(child=serializers.CharField(), required=False)
     checks = serializers.DictField(child=serializers.DictField(), required=False)
 

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from asteros_site.route_table import readable_path
 
 ROUTES = """\
+GET,POST,DELETE           /mcp[/]  mcp  interfaces.mcp.asgi.MCPEndpoint
 *                         /admin/  admin:index  django.contrib.admin.sites.AdminSite.index
 *                         /admin/login/  admin:login  django.contrib.admin.sites.AdminSite.login
 *                         /admin/logout/  admin:logout  django.contrib.admin.sites.AdminSite.logout

@@ -15,6 +15,8 @@ fail naming it:
   (keys are not taken: 401), refusals in the one error shape.
 - every route of the ``admin`` namespace: the Django admin, checked as a whole (staff, CSRF).
 - ``WS_MATRIX``: the websocket routes, the same callers, through ``WebsocketCommunicator``.
+- ``ASGI_MATRIX``: the HTTP routes the ASGI router serves before Django (``/mcp``): the JSON-RPC
+  requests each answers, the same callers, through the real ASGI application.
 
 Adding a route: add ``"<key>": (Call("GET", "/api/things/{agent}", "read", resource="agents"),)``
 to ``HTTP_MATRIX`` (the key is ``namespace:url-name``, the failure message prints it), one
@@ -768,3 +770,80 @@ async def test_every_websocket_route(auth_on, django_user_model):
         await ws_refused(path, plain_session, 4403, "a user who is not staff")
         await ws_accepted(call, path, key_header(keys.right), "the right key")
         await ws_accepted(call, path, staff_session, "a staff session")
+
+
+# --- routes of the ASGI router (before Django): /mcp
+
+
+@dataclass(frozen=True)
+class RpcCall:
+    """A JSON-RPC request the route answers, the scope it needs, and the resource a key may be
+    limited to (a limited key is answered without what it may not use: ``limited`` says how)."""
+
+    body: dict
+    scope: str
+    resource: str | None
+    limited: str  # "filtered": listed without the row; "unknown": refused as an unknown tool
+
+
+ASGI_MATRIX: dict[str, tuple[RpcCall, ...]] = {
+    "mcp": (
+        RpcCall({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}, "read", "agents", FILTERED),
+        RpcCall(
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "{agent}", "arguments": {}}},
+            "run",
+            "agents",
+            "unknown",
+        ),
+        RpcCall(
+            {"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "asteros://runs/{run}"}},
+            "read",
+            "agents",
+            "unknown",
+        ),
+    ),
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def test_every_asgi_route_is_classified():
+    from asteros_site.route_table import asgi_routes
+
+    served = {route.name for route in asgi_routes()}
+    assert served == set(ASGI_MATRIX), f"ASGI routes and ASGI_MATRIX differ: {served ^ set(ASGI_MATRIX)}"
+
+
+async def rpc(body: dict, key: str | None) -> tuple[int, dict]:
+    import httpx
+
+    headers = MCP_HEADERS | ({"Authorization": f"Bearer {key}"} if key else {})
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post("/mcp", content=json.dumps(body), headers=headers)
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+        return response.status_code, json.loads(data[-1])
+    return response.status_code, response.json()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_asgi_route(auth_on):
+    world = await database_sync_to_async(make_world)()
+    ids = world.ids()
+    for calls in ASGI_MATRIX.values():
+        for call in calls:
+            body = json.loads(json.dumps(call.body).replace("{agent}", ids["agent"]).replace("{run}", ids["run"]))
+            keys = await database_sync_to_async(make_callers)(call.scope, call.resource)
+            method = body["method"]
+            for who, key, status in (("anonymous", None, 401), ("a revoked key", keys.revoked, 401)):
+                assert (await rpc(body, key))[0] == status, (method, who)
+            assert (await rpc(body, keys.below))[0] == 403, (method, "a key one scope short")
+            # The right key gets an answer (a call without its arguments: a tool error, not a refusal).
+            status, answer = await rpc(body, keys.right)
+            assert status == 200 and "result" in answer, (method, answer)
+            if keys.restricted is not None:
+                status, answer = await rpc(body, keys.restricted)
+                if call.limited == FILTERED:
+                    assert ids["agent"] not in json.dumps(answer["result"]), (method, answer)
+                else:
+                    assert answer["error"]["code"] == -32602, (method, answer)

@@ -1,5 +1,5 @@
 """The catalogue of run kinds (``cosmos.kinds``): a fourth kind is one ``register_kind`` call,
-and every door that serves the three built-in kinds serves it too.
+and every door that serves the three built-in kinds serves it too (MCP included).
 
 The fourth kind here ("probe", collection "probes") reuses the ``Workflow`` table as its
 definitions so that the test needs no model of its own; it is registered for one test, then
@@ -232,3 +232,35 @@ def test_runs_of_a_fourth_kind_are_filtered_by_kind_in_the_api_and_the_admin(pro
     filtered = staff_client.get("/admin/cosmos/run/", {"kind__exact": "probe"})
     assert [run.id for run in filtered.context["cl"].result_list] == [probe_run.id]
     assert workflow_run.id not in [run.id for run in filtered.context["cl"].result_list]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_mcp_lists_and_calls_a_fourth_kind(probe_kind, embedded_worker):
+    if settings.ASTEROS.distributed:
+        pytest.skip("the worker subprocess does not have the kind this test registers")
+    import httpx
+
+    from asteros_site.asgi import application
+
+    workflow = await sync_to_async(make_workflow)(
+        definition=workflow_definition((await sync_to_async(make_agent)()).id)
+    )
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+    async def rpc(method: str, params: dict) -> dict:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080", timeout=30) as client:
+            response = await client.post("/mcp", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        data = [line[5:] for line in response.text.splitlines() if line.startswith("data:")]
+        return json.loads(data[-1]) if data else response.json()
+
+    tools = (await rpc("tools/list", {}))["result"]["tools"]
+    # The same row is a workflow and a probe (the probe borrows the workflows' table): the kind
+    # registered later is the one whose tool name carries its kind.
+    names = {tool["name"]: tool["_meta"]["dev.asteros/target"] for tool in tools}
+    assert names[workflow.id] == {"kind": "workflow", "id": workflow.id}
+    assert names[f"probe.{workflow.id}"] == {"kind": "probe", "id": workflow.id}
+    called = await rpc("tools/call", {"name": f"probe.{workflow.id}", "arguments": {"message": "hi"}})
+    assert called["result"]["content"][0]["text"] == f"probed {workflow.id}", called

@@ -68,8 +68,9 @@ class ApiProcess(LoggedProcess):
             if self.process.poll() is not None:
                 break
             try:
-                # /health may be 503 (no worker yet); the API root answers as soon as Django does.
-                if httpx.get(f"{self.url}/api", timeout=2).status_code == 200:
+                # /health may be 503 (no worker yet); the API root answers as soon as Django does
+                # (401 with auth on).
+                if httpx.get(f"{self.url}/api", timeout=2).status_code in (200, 401):
                     return self
             except httpx.TransportError:
                 pass

@@ -258,6 +258,16 @@ def test_definition_level_errors():
     assert any("'state' (the initial shared state) must be a JSON object" in m for m in messages)
 
 
+def test_a_declared_input_schema_is_an_object_schema():
+    schema = {"type": "object", "properties": {"topic": {"type": "string"}}, "required": ["topic"]}
+    build_workflow("wf", definition={"steps": [agent("a")], "input_schema": schema}).full_clean()
+    for wrong in ({"type": "string"}, [], "topic"):
+        messages = errors_of({"steps": [agent("a")], "input_schema": wrong})
+        assert any("'input_schema' must be a JSON Schema object" in m for m in messages), (wrong, messages)
+    messages = errors_of({"steps": [agent("a")], "input_schema": {"type": "object", "properties": []}})
+    assert any("'input_schema' is not a valid JSON Schema" in m for m in messages), messages
+
+
 def test_too_many_steps_and_too_deep():
     assert f"at most {MAX_STEPS} are allowed" in errors_of({"steps": [agent(f"s{i}") for i in range(MAX_STEPS + 1)]})[0]
     steps: list = [agent("leaf")]

@@ -1,69 +1,33 @@
 """Against a live server (``asteros serve``): the official ``@ag-ui/client`` from Node, and the
 raw bytes of the SSE response read as they arrive.
 
-The Node test needs ``node`` and ``npm`` (``npm ci`` installs the pinned client into
-tests/js/node_modules when it is missing); without them it is skipped, except in CI (``CI`` set),
-where it fails.
+The Node test needs ``node`` and ``npm`` (``tests.support.node``); without them it is skipped,
+except in CI (``CI`` set), where it fails.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
-import subprocess
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.node import run_node_script
+
 from .live import LiveServer
 
-JS = Path(__file__).resolve().parents[2] / "js"
-IN_CI = bool(os.environ.get("CI"))
-
 pytestmark = pytest.mark.slow
-
-
-def require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        reason = f"{tool} is not installed: the official AG-UI client runs on Node.js (apt-get install nodejs npm)"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-def install_client() -> None:
-    if (JS / "node_modules" / "@ag-ui" / "client" / "package.json").exists():
-        return
-    npm = require("npm")
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"npm ci failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
 
 
 def run_client_script(script: str, server: LiveServer) -> dict:
     """Run one of tests/js's scripts (the official client) against the server; its report once
     every check in it held and the client stripped nothing (it warns about anything outside the
     1.0 schema)."""
-    node = require("node")
-    install_client()
-    result = subprocess.run([node, script, server.url], cwd=JS, capture_output=True, text=True, timeout=120)
-    lines = result.stdout.strip().splitlines()
-    assert lines, f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}\n{server.log()}"
-    report = json.loads(lines[-1])
-    assert result.returncode == 0 and not report["problems"], (report["problems"], result.stderr[-3000:])
-    assert "[ag-ui]" not in result.stderr, result.stderr[-3000:]
+    report, stderr = run_node_script(script, server.url, log=server.log())
+    assert "[ag-ui]" not in stderr, stderr[-3000:]
     return report
 
 

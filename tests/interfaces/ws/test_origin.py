@@ -12,7 +12,7 @@ from django.test import Client
 from websockets.asyncio.client import connect
 
 from asteros_site.options import LOOPBACK_ORIGIN_REGEX
-from interfaces.ws.auth import same_origin
+from interfaces.edge.origins import same_origin
 from tests.factories import add_event, make_run
 from tests.interfaces.http.conftest import SETTINGS_KEY
 from tests.support.model_server import ServerThread
