@@ -237,6 +237,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- logging: structured JSON with the request id and run id
+ROOT_LOG_LEVEL = ASTEROS.log_level.upper() if ASTEROS.enable_logging else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -256,14 +257,16 @@ LOGGING = {
             "filters": ["context"],
         },
     },
-    "root": {"handlers": ["console"], "level": ASTEROS.log_level.upper() if ASTEROS.enable_logging else "WARNING"},
+    "root": {"handlers": ["console"], "level": ROOT_LOG_LEVEL},
     "loggers": {
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},  # the MCP SDK's HTTP client: a line per request
-        "mcp": {"level": "WARNING"},
+        "mcp": {"level": "WARNING"},  # the SDK: a line per request and per session
+        # ...but the /mcp door's start ("StreamableHTTP session manager started") is worth a line.
+        "mcp.server.streamable_http_manager": {"level": ROOT_LOG_LEVEL},
     },
 }
 

@@ -11,6 +11,7 @@ from interfaces.http.registry import site
 from interfaces.http.serializers import FastReadMixin, RunSerializer
 from tests.factories import (
     make_agent,
+    make_mcp_server,
     make_remote_agent,
     make_run,
     make_star,
@@ -30,6 +31,7 @@ def rows_of_every_kind():
     make_star(leader=agent, workers=[worker])
     make_workflow()
     make_remote_agent()
+    make_mcp_server(url="https://mcp.example.com/mcp")
     session = Session.objects.create(id="s-1", kind="agent", target=agent.id, messages=[{"role": "user"}])
     parent = make_run(target=agent.id, session=session, status="succeeded", events=["RUN_STARTED", "RUN_FINISHED"])
     make_run(target=agent.id, parent=parent, output={"text": "hi"}, input_tokens=3)

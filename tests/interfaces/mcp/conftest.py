@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.mcp import seeded_api
+from tests.support.mcp_door import seeded_api
 from tests.support.servers import ApiProcess
 
 from .seed import ADMIN_KEY, ALLOWED_ORIGIN

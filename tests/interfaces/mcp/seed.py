@@ -1,4 +1,4 @@
-"""The rows the live MCP test server serves. Run inside the server's environment (``tests.support.mcp``)."""
+"""The rows the live MCP test server serves. Run inside the server's environment (``tests.support.mcp_door``)."""
 
 from __future__ import annotations
 

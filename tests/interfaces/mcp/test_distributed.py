@@ -14,7 +14,7 @@ import pytest
 from cosmos.db import db_call
 from cosmos.models import Run, RunStatus
 from tests.factories import make_agent
-from tests.support.mcp import connect, text_of
+from tests.support.mcp_door import connect, text_of
 from tests.support.servers import ApiProcess
 from tests.support.workers import WorkerProcess
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.support.mcp import MODES, connect, text_of
+from tests.support.mcp_door import MODES, connect, text_of
 
 from .seed import ADMIN_KEY, ALLOWED_ORIGIN, ECHO_ONLY_KEY, LIMITED_KEY, ONE_RUN_KEY, READ_KEY, RUN_KEY, TOPIC_SCHEMA
 
@@ -348,7 +348,7 @@ async def test_tools_list_follows_the_registry_and_listeners_are_told(mcp_api, m
 
 async def test_uvicorn_serves_mcp_from_its_lifespan(tmp_path):
     """uvicorn starts the SDK's manager at lifespan startup (Daphne, above, on its first connection)."""
-    from tests.support.mcp import seeded_api
+    from tests.support.mcp_door import seeded_api
 
     api = seeded_api(tmp_path, "tests.interfaces.mcp.seed:seed", server="uvicorn", ASTEROS_LOG_LEVEL="info")
     try:
