@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import platform
@@ -158,13 +159,11 @@ async def rest_calls(url: str, clients: int, calls: int) -> tuple[list[float], f
 async def mcp_calls(url: str, clients: int, calls: int, mode: str) -> tuple[list[float], float]:
     from mcp import Client
 
-    sessions = [Client(f"{url}/mcp", mode=mode) for _ in range(clients)]
-    for session in sessions:
-        await session.__aenter__()
-    try:
+    async with contextlib.AsyncExitStack() as stack:  # the SDK's sessions close in reverse order
+        sessions = [await stack.enter_async_context(Client(f"{url}/mcp", mode=mode)) for _ in range(clients)]
         tools = (await sessions[0].list_tools()).tools
-        name = next(t.name for t in tools if t.name.endswith("zero"))
-        free = asyncio.Queue()
+        name = next(t.name for t in tools if t.name == "zero")
+        free: asyncio.Queue = asyncio.Queue()
         for session in sessions:
             free.put_nowait(session)
 
@@ -180,9 +179,6 @@ async def mcp_calls(url: str, clients: int, calls: int, mode: str) -> tuple[list
                 free.put_nowait(session)
 
         return await _drive(one, clients, calls)
-    finally:
-        for session in sessions:
-            await session.__aexit__(None, None, None)
 
 
 async def _drive(one, clients: int, calls: int) -> tuple[list[float], float]:
