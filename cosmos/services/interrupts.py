@@ -164,6 +164,19 @@ def pause_event(requests: list[InterruptRequest], children: list[str], timeout_s
     return make_event(EventType.CUSTOM, name=INTERRUPT_EVENT, value={"status": "pending", "interrupts": interrupts})
 
 
+def is_pause_event(event: dict) -> bool:
+    """Whether a run's event is the one ``pause_event`` makes: the run stopped for people."""
+    value = event.get("value")
+    return (
+        event.get("type") == EventType.CUSTOM
+        and event.get("name") == INTERRUPT_EVENT
+        and isinstance(value, dict)
+        and value.get("status") == "pending"
+        and isinstance(value.get("interrupts"), list)
+        and bool(value["interrupts"])
+    )
+
+
 def _pending_below(children: list[str]) -> list[Interrupt]:
     """The pending interrupts of these paused runs and of the runs they wait for, and so on
     (a star's leader waits for a member, which is a child of the star, not of the leader)."""

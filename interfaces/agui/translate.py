@@ -34,7 +34,7 @@ from typing import Any
 import jsonpatch
 
 from cosmos.runtime.interrupts import APPROVAL, DECISIONS, QUESTION, request_text
-from cosmos.services.interrupts import INTERRUPT_EVENT
+from cosmos.services.interrupts import is_pause_event
 
 PROTOCOL_VERSION = "1.0"
 TERMINAL_TYPES = frozenset({"RUN_FINISHED", "RUN_ERROR"})
@@ -89,22 +89,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def is_pause(event: dict) -> bool:
-    """The run stopped for people (the core's ``asteros.interrupt`` event, status pending)."""
-    value = event.get("value")
-    return (
-        event.get("type") == "CUSTOM"
-        and event.get("name") == INTERRUPT_EVENT
-        and isinstance(value, dict)
-        and value.get("status") == "pending"
-        and isinstance(value.get("interrupts"), list)
-        and bool(value["interrupts"])
-    )
-
-
 def ends_stream(event: dict) -> bool:
     """The stored event after which an AG-UI run is over: the run's end, or a pause."""
-    return event.get("type") in TERMINAL_TYPES or is_pause(event)
+    return event.get("type") in TERMINAL_TYPES or is_pause_event(event)
 
 
 def response_schema(kind: str, request: dict) -> dict:
@@ -429,12 +416,12 @@ class AGUITranslator:
         wire = dict(event)
         if wire.get("value") is None:
             wire["value"] = {}  # CUSTOM requires a value, and a null is not one
-        if is_pause(event):
+        if is_pause_event(event):
             # No nulls on the wire: an interrupt that never expires has no expiresAt.
             items = [{k: v for k, v in item.items() if v is not None} for item in event["value"]["interrupts"]]
             wire["value"] = {**event["value"], "interrupts": items}
         out.append(conform(wire))
-        if is_pause(event):
+        if is_pause_event(event):
             # The run waits for people: this AG-UI run ends here, and the one that answers
             # (``resume``) streams the continuation. The stored log goes on without a break.
             interrupts = [wire_interrupt(item) for item in event["value"]["interrupts"]]

@@ -27,7 +27,7 @@ from cosmos.eventlog import follow
 from cosmos.kinds import find_kind
 from cosmos.models import ACTIVE_STATUSES, Run, RunStatus
 from cosmos.runtime.events import TERMINAL_EVENT_TYPES
-from cosmos.services.interrupts import INTERRUPT_EVENT
+from cosmos.services.interrupts import is_pause_event
 from cosmos.services.runs import get_run, request_cancel, start_run
 from interfaces.edge.auth import caller_of
 from interfaces.edge.links import API_NAMESPACE, base_urls, run_links
@@ -48,17 +48,6 @@ class Site:
 
     def get_host(self) -> str:
         return self._host
-
-
-def _is_pause(event: dict) -> bool:
-    """The run stopped for people (the core's pending interrupt event)."""
-    value = event.get("value")
-    return (
-        event.get("type") == "CUSTOM"
-        and event.get("name") == INTERRUPT_EVENT
-        and isinstance(value, dict)
-        and value.get("status") == "pending"
-    )
 
 
 async def call_tool(
@@ -102,7 +91,7 @@ async def _follow(run_id: str, progress: Progress | None) -> bool:
         if event.get("type") == "TEXT_MESSAGE_CONTENT" and progress is not None and event.get("delta"):
             tokens += 1
             await progress(tokens, event["delta"])
-        if _is_pause(event):
+        if is_pause_event(event):
             return True
         if event.get("type") in TERMINAL_EVENT_TYPES:
             return False
