@@ -15,12 +15,12 @@ pytestmark = pytest.mark.slow
 
 def test_the_mcp_bench_runs_and_prints_its_table():
     done = subprocess.run(
-        [sys.executable, "bench/bench_mcp.py", "--calls", "3", "--concurrency", "2"],
+        [sys.executable, "bench/bench_mcp.py", "--rounds", "1", "--runs", "2", "--calls", "3", "--concurrency", "2"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for row in ("REST run ?wait", "MCP 2026-07-28 tools/call", "MCP 2025-11-25 tools/list"):
-        assert row in done.stdout, done.stdout
+    rows = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("   ")}
+    assert {"builtin", "mcp-http", "mcp-stdio", "rest", "mcp-2026", "mcp-2025"} <= rows, done.stdout
