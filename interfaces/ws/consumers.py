@@ -158,6 +158,11 @@ class RunStreamConsumer(BaseConsumer):
 
     task: asyncio.Task | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A cancel's answer goes out before the end it caused: the socket closes after "end".
+        self.answering = asyncio.Lock()
+
     async def connect(self) -> None:
         self.run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -179,9 +184,10 @@ class RunStreamConsumer(BaseConsumer):
         try:
             async for seq, event in follow(self.run_id, after=after):
                 await self.send_json({"type": "event", "runId": self.run_id, "seq": seq, "event": event})
-            status = await db_call(_status, self.run_id)
-            await self.send_json({"type": "end", "runId": self.run_id, "status": status})
-            await self.close(code=1000)
+            async with self.answering:
+                status = await db_call(_status, self.run_id)
+                await self.send_json({"type": "end", "runId": self.run_id, "status": status})
+                await self.close(code=1000)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -196,12 +202,13 @@ class RunStreamConsumer(BaseConsumer):
                     {"type": "error", "code": "permission_denied", "message": "Cancelling needs the 'run' scope."}
                 )
                 return
-            try:
-                run = await db_call(cancel_run, self.run_id)
-            except ServiceError as exc:
-                await self.send_error(exc)
-                return
-            await self.send_json({"type": "cancel_requested", "runId": self.run_id, "status": run.status})
+            async with self.answering:
+                try:
+                    run = await db_call(cancel_run, self.run_id)
+                except ServiceError as exc:
+                    await self.send_error(exc)
+                    return
+                await self.send_json({"type": "cancel_requested", "runId": self.run_id, "status": run.status})
         elif kind == "ping":
             await self.send_json({"type": "pong"})
         else:
