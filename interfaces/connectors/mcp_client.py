@@ -71,6 +71,7 @@ class ServerSpec:
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> reference
     call_timeout: float = 60.0
     connect_timeout: float = 10.0
+    version: object = None  # the row's (created_at, updated_at): a saved row is a new spec
 
     @classmethod
     def from_row(cls, row: Any) -> ServerSpec:
@@ -82,6 +83,7 @@ class ServerSpec:
             headers=dict(row.headers or {}),
             call_timeout=row.call_timeout,
             connect_timeout=row.connect_timeout,
+            version=(getattr(row, "created_at", None), getattr(row, "updated_at", None)),
         )
 
 
