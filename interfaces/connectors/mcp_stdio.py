@@ -32,8 +32,9 @@ from typing import Any, Self
 
 import anyio
 import mcp_types as types
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.stdio import stdio_client
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from cosmos.db import db_call
 from interfaces.connectors.mcp_client import (
@@ -43,6 +44,7 @@ from interfaces.connectors.mcp_client import (
     OnProgress,
     ServerSpec,
     _message_handler,
+    _watch_tool_changes,
     describe_failure,
     stdio_parameters,
 )
@@ -142,11 +144,16 @@ class HeldSession:
                     client_info=CLIENT_INFO,
                     message_handler=_message_handler(self.on_list_changed),
                 )
-                async with client:
+                async with client, anyio.create_task_group() as watching:
                     limit.deadline = math.inf
                     self.client = client
                     self._ready.set()
+                    if self.on_list_changed is not None and client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                        # At 2026-07-28 a server says its tools changed on a subscription only:
+                        # held for as long as the session (at 2025-11-25 the message handler hears it).
+                        watching.start_soon(_watch_tool_changes, client, self.on_list_changed)
                     await self._serve()
+                    watching.cancel_scope.cancel()
             if self.client is None:
                 self.failure = f"MCP server {spec.name!r} did not start within {spec.connect_timeout:g}s."
         except MCPClientError as exc:
@@ -277,6 +284,8 @@ async def call_tool(
                 f"The tool {tool!r} of MCP server {spec.name!r} did not answer within {spec.call_timeout:g}s."
             ) from None
         except Exception as exc:  # the child died, the session broke, a protocol error
+            if isinstance(exc, MCPError) and exc.error.code == types.CONNECTION_CLOSED:
+                held.close()  # the next call starts a fresh child
             raise MCPClientError(
                 f"MCP server {spec.name!r} failed while calling {tool!r}: {describe_failure(exc)}"
             ) from None

@@ -174,6 +174,16 @@ async def test_a_cancelled_call_leaves_the_session_to_the_others(stdio_command):
     assert seen == {"pid": pid, "stalls": {"started": 1, "cancelled": 1, "finished": 0}}
 
 
+async def test_the_servers_tool_list_change_is_heard_on_the_held_session(stdio_command):
+    spec = spec_of(await asyncio.to_thread(make_server, stdio_command))
+    heard = asyncio.Event()
+    await mcp_stdio.call_tool(spec, "process", {}, on_list_changed=heard.set)
+
+    assert await call(spec, "grow") == "grown"
+
+    await asyncio.wait_for(heard.wait(), 10)
+
+
 async def test_a_call_timeout_fails_that_call_only(stdio_command):
     spec = spec_of(await asyncio.to_thread(make_server, stdio_command, call_timeout=1))
     pid = (await call(spec, "process"))["pid"]
