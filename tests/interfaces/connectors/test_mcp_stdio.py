@@ -19,6 +19,7 @@ import pytest
 from cosmos.models import RunStatus
 from cosmos.services.runs import cancel_run, start_run
 from interfaces.connectors import mcp_stdio
+from interfaces.connectors.declared import off_the_loop
 from interfaces.connectors.mcp_client import MCPClientError, ServerSpec
 from interfaces.connectors.models import MCPServer
 from tests.factories import make_agent
@@ -139,13 +140,18 @@ def spec_of(row: MCPServer) -> ServerSpec:
     return ServerSpec.from_row(row)
 
 
+def declared(command: str, **fields) -> MCPServer:
+    """``make_server`` from a test's event loop (on a thread whose connection is then closed)."""
+    return off_the_loop(lambda: make_server(command, **fields))
+
+
 async def call(spec: ServerSpec, tool: str, **arguments) -> object:
     result = await mcp_stdio.call_tool(spec, tool, arguments)
     return result.structured_content.get("result", result.structured_content)
 
 
 async def test_concurrent_calls_share_one_session(stdio_command):
-    spec = spec_of(await asyncio.to_thread(make_server, stdio_command))
+    spec = spec_of(declared(stdio_command))
     answers = await asyncio.gather(
         call(spec, "process"), call(spec, "echo", text="a"), call(spec, "count", steps=5), call(spec, "process")
     )
@@ -155,7 +161,7 @@ async def test_concurrent_calls_share_one_session(stdio_command):
 
 
 async def test_a_cancelled_call_leaves_the_session_to_the_others(stdio_command):
-    spec = spec_of(await asyncio.to_thread(make_server, stdio_command))
+    spec = spec_of(declared(stdio_command))
     pid = (await call(spec, "process"))["pid"]
     stalled = asyncio.ensure_future(call(spec, "stall", seconds=30))
     while (await call(spec, "process"))["stalls"]["started"] < 1:
@@ -175,7 +181,7 @@ async def test_a_cancelled_call_leaves_the_session_to_the_others(stdio_command):
 
 
 async def test_the_servers_tool_list_change_is_heard_on_the_held_session(stdio_command):
-    spec = spec_of(await asyncio.to_thread(make_server, stdio_command))
+    spec = spec_of(declared(stdio_command))
     heard = asyncio.Event()
     await mcp_stdio.call_tool(spec, "process", {}, on_list_changed=heard.set)
 
@@ -185,7 +191,7 @@ async def test_the_servers_tool_list_change_is_heard_on_the_held_session(stdio_c
 
 
 async def test_a_call_timeout_fails_that_call_only(stdio_command):
-    spec = spec_of(await asyncio.to_thread(make_server, stdio_command, call_timeout=1))
+    spec = spec_of(declared(stdio_command, call_timeout=1))
     pid = (await call(spec, "process"))["pid"]
     import faulthandler
     import sys
@@ -200,7 +206,7 @@ async def test_a_call_timeout_fails_that_call_only(stdio_command):
 
 
 async def test_a_child_killed_between_calls_is_started_again(stdio_command):
-    spec = spec_of(await asyncio.to_thread(make_server, stdio_command))
+    spec = spec_of(declared(stdio_command))
     pid = (await call(spec, "process"))["pid"]
     os.kill(pid, signal.SIGKILL)
     await asyncio.sleep(0.5)  # the session hears its child's output end
@@ -212,7 +218,7 @@ async def test_a_child_killed_between_calls_is_started_again(stdio_command):
 
 async def test_an_idle_session_ends_its_child(stdio_command, monkeypatch):
     monkeypatch.setattr(mcp_stdio, "IDLE_SECONDS", 0.5)
-    spec = spec_of(await asyncio.to_thread(make_server, stdio_command))
+    spec = spec_of(declared(stdio_command))
     pid = (await call(spec, "process"))["pid"]
     for _ in range(100):
         if not alive(pid):
@@ -224,7 +230,7 @@ async def test_an_idle_session_ends_its_child(stdio_command, monkeypatch):
 
 async def test_a_command_no_longer_listed_ends_the_child(stdio_command, settings_options, monkeypatch):
     monkeypatch.setattr(mcp_stdio, "ROW_CHECK_SECONDS", 0.2)
-    spec = spec_of(await asyncio.to_thread(make_server, stdio_command))
+    spec = spec_of(declared(stdio_command))
     pid = (await call(spec, "process"))["pid"]
     settings_options(mcp_stdio_commands=())
     for _ in range(100):
