@@ -247,3 +247,35 @@ async def test_a_command_that_cannot_start_is_a_clear_error(settings_options):
     spec = ServerSpec(name="tools", transport="stdio", command="broken", connect_timeout=5)
     with pytest.raises(MCPClientError, match="MCP server 'tools'"):
         await call(spec, "echo", text="x")
+
+
+EXITING_PROCESS = """
+import asyncio, os, threading, django
+django.setup()
+from interfaces.connectors import mcp_stdio
+from interfaces.connectors.mcp_client import ServerSpec
+
+loop = asyncio.new_event_loop()  # a daemon thread's loop, as the run engine's
+threading.Thread(target=loop.run_forever, daemon=True).start()
+spec = ServerSpec(name="tools", transport="stdio", command="testtools")
+answer = asyncio.run_coroutine_threadsafe(mcp_stdio.call_tool(spec, "process", {}), loop).result(30)
+print(answer.structured_content["pid"], flush=True)
+"""
+
+
+def test_the_process_exiting_ends_its_children(tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.support.mcp_servers import STDIO_COMMAND, stdio_argv
+
+    env = os.environ | {"ASTEROS_MCP_STDIO_COMMANDS": f"{STDIO_COMMAND}={shlex.join(stdio_argv())}"}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "asteros_site.settings")
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING_PROCESS], env=env, capture_output=True, text=True, timeout=60, cwd=Path.cwd()
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pid = int(done.stdout.split()[-1])
+
+    wait_until_gone(pid, timeout=5)
