@@ -11,8 +11,9 @@
 - The SDK negotiates the revision: ``server/discover`` at 2026-07-28 (stateless), falling back
   to the 2025-11-25 ``initialize`` handshake.
 
-Each operation opens its own short session: nothing is held between calls, so a server that
+Each operation here opens its own short session: nothing is held between calls, so a server that
 restarts or moves between workers costs nothing, and a cancelled call closes its connection.
+(Tools of stdio servers call through ``mcp_stdio``, which keeps the child running instead.)
 Every failure is an ``MCPClientError`` whose message is safe to show a model or a person.
 """
 
