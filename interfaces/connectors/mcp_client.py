@@ -11,8 +11,9 @@
 - The SDK negotiates the revision: ``server/discover`` at 2026-07-28 (stateless), falling back
   to the 2025-11-25 ``initialize`` handshake.
 
-Each operation opens its own short session: nothing is held between calls, so a server that
+Each operation here opens its own short session: nothing is held between calls, so a server that
 restarts or moves between workers costs nothing, and a cancelled call closes its connection.
+(Tools of stdio servers call through ``mcp_stdio``, which keeps the child running instead.)
 Every failure is an ``MCPClientError`` whose message is safe to show a model or a person.
 """
 
@@ -71,6 +72,7 @@ class ServerSpec:
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> reference
     call_timeout: float = 60.0
     connect_timeout: float = 10.0
+    version: object = None  # the row's (created_at, updated_at): a saved row is a new spec
 
     @classmethod
     def from_row(cls, row: Any) -> ServerSpec:
@@ -82,6 +84,7 @@ class ServerSpec:
             headers=dict(row.headers or {}),
             call_timeout=row.call_timeout,
             connect_timeout=row.connect_timeout,
+            version=(getattr(row, "created_at", None), getattr(row, "updated_at", None)),
         )
 
 

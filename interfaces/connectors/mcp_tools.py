@@ -16,7 +16,8 @@ resolver to ``cosmos.runtime.tools.tool_registry``:
   with no list at all still builds a tool (its schema accepts anything) whose call says why it
   failed. Building never raises.
 
-A call is one short SDK session (``mcp_client.call_tool``); every failure of it (an ``isError``
+A call over HTTP is one short SDK session (``mcp_client.call_tool``); over stdio it uses the
+server's child kept running on this loop (``mcp_stdio``). Every failure of it (an ``isError``
 result, an unreachable or stalled server, one that dies mid-call) becomes an error result the
 model reads; cancelling the run cancels the call. The server's progress notifications during a
 call become ``CUSTOM mcp.progress`` events of the run.
@@ -41,6 +42,7 @@ from django.utils import timezone
 
 from cosmos.runtime.events import EventType, make_event
 from cosmos.runtime.tools import Tool, ToolContext, tool_registry
+from interfaces.connectors import mcp_stdio
 from interfaces.connectors.declared import off_the_loop
 from interfaces.connectors.mcp_client import (
     MCPClientError,
@@ -138,11 +140,13 @@ def mcp_tool(spec: ServerSpec, entry: dict[str, Any], *, requires_approval: str 
     schema = input_schema(entry.get("inputSchema"))
     # The loop passes the run's context under this name: only when the tool has no argument of it.
     takes_context = CONTEXT not in (schema.get("properties") or {})
+    # A stdio server's child is kept running between calls; an HTTP call is one short session.
+    calling = mcp_stdio.call_tool if spec.transport == "stdio" else call_tool
 
     async def call(**arguments: Any) -> str:
         context = arguments.pop(CONTEXT, None) if takes_context else None
         progress = progress_events(context, spec.name, server_tool) if isinstance(context, ToolContext) else None
-        result = await call_tool(spec, server_tool, arguments, on_list_changed=forget, on_progress=progress)
+        result = await calling(spec, server_tool, arguments, on_list_changed=forget, on_progress=progress)
         text = result_text(result)
         if result.is_error:
             raise MCPToolError(text or f"The tool {server_tool!r} of MCP server {spec.name!r} reported an error.")
@@ -328,6 +332,7 @@ def check_server(name: str) -> MCPServer | None:
 
 def _forget_row(sender: type, instance: MCPServer, **_kwargs: Any) -> None:
     catalogue.forget(instance.pk)
+    mcp_stdio.close_sessions(instance.pk)  # other processes see the change at their next row check
 
 
 def install() -> None:

@@ -22,6 +22,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("asteros-test-tools", instructions="Tools for the AsterOS MCP client tests.")
+# What this process lived through, for a client that keeps it running (a stdio child gets no
+# MCP_TEST_LOG: its environment is the SDK's small default).
+stalls = {"started": 0, "cancelled": 0, "finished": 0}
 
 
 def record(**entry: Any) -> None:
@@ -68,13 +71,22 @@ def fail(reason: str) -> str:
 async def stall(seconds: float = 60.0) -> str:
     """Wait for a long time (or until the call is cancelled)."""
     record(event="stall started")
+    stalls["started"] += 1
     try:
         await anyio.sleep(seconds)
     except BaseException:
         record(event="stall cancelled")
+        stalls["cancelled"] += 1
         raise
     record(event="stall finished")
+    stalls["finished"] += 1
     return "stalled and done"
+
+
+@server.tool()
+def process() -> dict[str, Any]:
+    """This process's id and what its ``stall`` calls lived through."""
+    return {"pid": os.getpid(), "stalls": dict(stalls)}
 
 
 @server.tool()

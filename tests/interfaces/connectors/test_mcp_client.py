@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from interfaces.connectors import mcp_stdio
 from interfaces.connectors.mcp_client import (
     MCPClientError,
     ServerSpec,
@@ -61,9 +62,10 @@ async def test_stdio_server_from_a_listed_command(stdio_command):
     assert result_text(answer) == "echo: over stdio"
 
 
-async def test_a_stdio_child_gets_none_of_the_servers_environment(stdio_command, monkeypatch):
+@pytest.mark.parametrize("calling", [call_tool, mcp_stdio.call_tool], ids=["per-call", "held"])
+async def test_a_stdio_child_gets_none_of_the_servers_environment(stdio_command, monkeypatch, calling):
     monkeypatch.setenv("ASTEROS_SECRET_MCP_CHILD", "not-for-children")
-    names = (await call_tool(spec(transport="stdio", command=stdio_command), "environment", {})).structured_content
+    names = (await calling(spec(transport="stdio", command=stdio_command), "environment", {})).structured_content
     assert "PATH" in names["result"]
     assert not {"ASTEROS_SECRET_MCP_CHILD", "SECRET_KEY", "DATABASE_URL"} & set(names["result"])
 
