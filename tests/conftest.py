@@ -79,6 +79,19 @@ def pytest_sessionstart(session) -> None:
         raise pytest.UsageError(f"ASTEROS_REQUIRE_SERVICES=1 but the services are missing: {services_problem()}")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """In distributed mode, leave out the tests that run their own embedded AsterOS whatever the
+    suite's mode (``embedded_only``): the embedded pass ran them, and they would run the same again."""
+    from django.conf import settings
+
+    if not settings.ASTEROS.distributed or config.getoption("-m"):
+        return
+    left_out = [item for item in items if item.get_closest_marker("embedded_only") is not None]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item.get_closest_marker("embedded_only") is None]
+
+
 def pytest_runtest_setup(item) -> None:
     if item.get_closest_marker("services") is None:
         return

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.processes import DATABASE_FILE, ROOT, copy_database, embedded_env, manage, seeded_database
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 MAKE_AGENTS = """
 from cosmos.models import Agent

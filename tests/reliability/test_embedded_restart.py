@@ -27,7 +27,7 @@ from tests.support.servers import ApiProcess
 
 from .faults import report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 LEASE_SECONDS = 2
 RUN_SECONDS = 1.5  # time to first token of the agent; a few tokens follow

@@ -19,7 +19,7 @@ from tests.support.node import run_node_script
 
 from .live import LiveServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 
 def run_client_script(script: str, server: LiveServer) -> dict:

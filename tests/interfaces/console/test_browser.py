@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "artifacts"
 TIMEOUT_MS = 20_000
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 
 def missing(reason: str) -> None:

@@ -21,6 +21,8 @@ import websockets
 
 from tests.support.processes import ROOT, embedded_env, free_port, manage
 
+pytestmark = pytest.mark.embedded_only
+
 BANNER = "is running on"
 SERVERS = ["daphne", "uvicorn", "runserver"]
 

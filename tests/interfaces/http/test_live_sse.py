@@ -16,7 +16,7 @@ from tests.support.servers import ApiProcess
 
 from .test_runs import parse_sse
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])

@@ -15,7 +15,7 @@ from tests.support.mcp_door import MODES, connect, text_of
 
 from .seed import ADMIN_KEY, ALLOWED_ORIGIN, ECHO_ONLY_KEY, LIMITED_KEY, ONE_RUN_KEY, READ_KEY, RUN_KEY, TOPIC_SCHEMA
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 
 def run_status(api_url: str, run_id: str) -> str:

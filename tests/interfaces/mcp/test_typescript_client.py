@@ -11,7 +11,7 @@ from tests.support.servers import ApiProcess
 
 from .seed import RUN_KEY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 
 def test_the_official_typescript_client(mcp_api: ApiProcess):
