@@ -174,7 +174,7 @@ def http_client(spec: ServerSpec) -> httpx2.AsyncClient:
 # Sessions and operations
 
 
-def _message_handler(on_list_changed: OnListChanged | None) -> Callable[[Any], Awaitable[None]]:
+def message_handler(on_list_changed: OnListChanged | None) -> Callable[[Any], Awaitable[None]]:
     async def handle(message: Any) -> None:
         if on_list_changed is not None and isinstance(message, types.ToolListChangedNotification):
             await _notify(on_list_changed)
@@ -200,7 +200,7 @@ async def connected(spec: ServerSpec, *, on_list_changed: OnListChanged | None =
             mode="auto",
             cache=None,  # the catalogue caches the tool list itself
             client_info=CLIENT_INFO,
-            message_handler=_message_handler(on_list_changed),
+            message_handler=message_handler(on_list_changed),
         )
         yield await stack.enter_async_context(client)
 
@@ -253,7 +253,7 @@ async def call_tool(
                 if on_list_changed is None or client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
                     return await client.call_tool(tool, dict(arguments), progress_callback=on_progress)
                 async with anyio.create_task_group() as watching:
-                    watching.start_soon(_watch_tool_changes, client, on_list_changed)
+                    watching.start_soon(watch_tool_changes, client, on_list_changed)
                     result = await client.call_tool(tool, dict(arguments), progress_callback=on_progress)
                     watching.cancel_scope.cancel()
                 return result
@@ -267,7 +267,7 @@ async def call_tool(
     return await _guarded(calling(), spec, f"calling {tool!r}", None)
 
 
-async def _watch_tool_changes(client: Client, on_list_changed: OnListChanged) -> None:
+async def watch_tool_changes(client: Client, on_list_changed: OnListChanged) -> None:
     """For as long as a call lasts, hear the server say its tools changed (at 2026-07-28 it says
     so on a ``subscriptions/listen`` stream only; at 2025-11-25 the message handler hears it)."""
     try:

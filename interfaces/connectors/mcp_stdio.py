@@ -43,10 +43,10 @@ from interfaces.connectors.mcp_client import (
     OnListChanged,
     OnProgress,
     ServerSpec,
-    _message_handler,
-    _watch_tool_changes,
     describe_failure,
+    message_handler,
     stdio_parameters,
+    watch_tool_changes,
 )
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class HeldSession:
                     mode="auto",
                     cache=None,
                     client_info=CLIENT_INFO,
-                    message_handler=_message_handler(self.on_list_changed),
+                    message_handler=message_handler(self.on_list_changed),
                 )
                 async with client, anyio.create_task_group() as watching:
                     limit.deadline = math.inf
@@ -151,7 +151,7 @@ class HeldSession:
                     if self.on_list_changed is not None and client.protocol_version in MODERN_PROTOCOL_VERSIONS:
                         # At 2026-07-28 a server says its tools changed on a subscription only:
                         # held for as long as the session (at 2025-11-25 the message handler hears it).
-                        watching.start_soon(_watch_tool_changes, client, self.on_list_changed)
+                        watching.start_soon(watch_tool_changes, client, self.on_list_changed)
                     await self._serve()
                     watching.cancel_scope.cancel()
             if self.client is None:
