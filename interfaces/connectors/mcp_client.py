@@ -23,7 +23,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -36,6 +35,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from cosmos import outbound
 from cosmos.secrets import SecretReferenceError, resolve_credential
+from interfaces.connectors.mcp_spec import MCPClientError, OnListChanged, OnProgress, ServerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -53,39 +53,6 @@ logging.getLogger("mcp.client.streamable_http").addFilter(_ClosedSessionNoise())
 
 MAX_PAGES = 20  # a server whose tools/list never ends cannot hang a listing
 CLIENT_INFO = types.Implementation(name="asteros", version="1")
-OnListChanged = Callable[[], Awaitable[None] | None]
-OnProgress = Callable[[float, float | None, str | None], Awaitable[None]]  # progress, total, message
-
-
-class MCPClientError(Exception):
-    """A failure talking to an MCP server; the message names the server, never a credential."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSpec:
-    """What this process needs to reach one server (built from an ``MCPServer`` row)."""
-
-    name: str
-    transport: str  # "http" | "stdio"
-    url: str = ""
-    command: str = ""  # the NAME of an allowed stdio command
-    headers: Mapping[str, str] = field(default_factory=dict)  # header -> reference
-    call_timeout: float = 60.0
-    connect_timeout: float = 10.0
-    version: object = None  # the row's (created_at, updated_at): a saved row is a new spec
-
-    @classmethod
-    def from_row(cls, row: Any) -> ServerSpec:
-        return cls(
-            name=row.name,
-            transport=row.transport,
-            url=row.url,
-            command=row.command,
-            headers=dict(row.headers or {}),
-            call_timeout=row.call_timeout,
-            connect_timeout=row.connect_timeout,
-            version=(getattr(row, "created_at", None), getattr(row, "updated_at", None)),
-        )
 
 
 def resolve_headers(spec: ServerSpec) -> dict[str, str]:

@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -42,16 +43,8 @@ from django.utils import timezone
 
 from cosmos.runtime.events import EventType, make_event
 from cosmos.runtime.tools import Tool, ToolContext, tool_registry
-from interfaces.connectors import mcp_stdio
 from interfaces.connectors.declared import off_the_loop
-from interfaces.connectors.mcp_client import (
-    MCPClientError,
-    OnProgress,
-    ServerSpec,
-    call_tool,
-    list_tools,
-    result_text,
-)
+from interfaces.connectors.mcp_spec import MCPClientError, OnProgress, ServerSpec
 from interfaces.connectors.models import MCPServer
 
 logger = logging.getLogger(__name__)
@@ -140,14 +133,17 @@ def mcp_tool(spec: ServerSpec, entry: dict[str, Any], *, requires_approval: str 
     schema = input_schema(entry.get("inputSchema"))
     # The loop passes the run's context under this name: only when the tool has no argument of it.
     takes_context = CONTEXT not in (schema.get("properties") or {})
+    # The SDK is loaded when a server is first used, not by every process at start-up.
+    from interfaces.connectors import mcp_client, mcp_stdio
+
     # A stdio server's child is kept running between calls; an HTTP call is one short session.
-    calling = mcp_stdio.call_tool if spec.transport == "stdio" else call_tool
+    calling = mcp_stdio.call_tool if spec.transport == "stdio" else mcp_client.call_tool
 
     async def call(**arguments: Any) -> str:
         context = arguments.pop(CONTEXT, None) if takes_context else None
         progress = progress_events(context, spec.name, server_tool) if isinstance(context, ToolContext) else None
         result = await calling(spec, server_tool, arguments, on_list_changed=forget, on_progress=progress)
-        text = result_text(result)
+        text = mcp_client.result_text(result)
         if result.is_error:
             raise MCPToolError(text or f"The tool {server_tool!r} of MCP server {spec.name!r} reported an error.")
         return text
@@ -243,7 +239,7 @@ def _list_now(row: MCPServer) -> ServerTools:
     """Ask the server; keep its answer as the row's snapshot; fall back to the snapshot."""
     spec = ServerSpec.from_row(row)
     try:
-        listed = run_async(lambda: list_tools(spec, on_list_changed=_forgetter(row.name)))
+        listed = run_async(lambda: _list_tools(spec, on_list_changed=_forgetter(row.name)))
     except MCPClientError as exc:
         logger.warning("MCP server %s: %s", row.name, exc)
         snapshot = row.tools_snapshot if isinstance(row.tools_snapshot, list) and row.tools_snapshot else None
@@ -320,7 +316,7 @@ def check_server(name: str) -> MCPServer | None:
     spec = ServerSpec.from_row(row)
     spec = dataclasses.replace(spec, connect_timeout=min(spec.connect_timeout, CHECK_SECONDS))
     try:
-        listed = run_async(lambda: list_tools(spec, on_list_changed=_forgetter(name)))
+        listed = run_async(lambda: _list_tools(spec, on_list_changed=_forgetter(name)))
     except MCPClientError as exc:
         _store_check(name, None, str(exc))
     else:
@@ -330,9 +326,18 @@ def check_server(name: str) -> MCPServer | None:
     return row
 
 
+async def _list_tools(spec: ServerSpec, **options: Any) -> list[dict[str, Any]]:
+    from interfaces.connectors import mcp_client  # the SDK, loaded when a server is first used
+
+    return await mcp_client.list_tools(spec, **options)
+
+
 def _forget_row(sender: type, instance: MCPServer, **_kwargs: Any) -> None:
     catalogue.forget(instance.pk)
-    mcp_stdio.close_sessions(instance.pk)  # other processes see the change at their next row check
+    # Held stdio sessions exist only once the SDK was loaded here; other processes see the
+    # change at their next row check.
+    if (held := sys.modules.get("interfaces.connectors.mcp_stdio")) is not None:
+        held.close_sessions(instance.pk)
 
 
 def install() -> None:
