@@ -19,11 +19,14 @@ Every failure is an ``MCPClientError`` whose message is safe to show a model or 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import anyio.lowlevel
@@ -31,6 +34,7 @@ import httpx
 import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from cosmos import outbound
@@ -80,6 +84,25 @@ def stdio_parameters(spec: ServerSpec) -> StdioServerParameters:
         raise MCPClientError(f"MCP server {spec.name!r} cannot start: {problem}")
     argv = stdio_commands()[spec.command]
     return StdioServerParameters(command=argv[0], args=list(argv[1:]))
+
+
+def stdio_transport(spec: ServerSpec) -> Any:
+    """The SDK's stdio transport for this server, its child's stderr on ``child_stderr()``."""
+    return stdio_client(stdio_parameters(spec), errlog=child_stderr())
+
+
+@functools.cache
+def child_stderr() -> TextIO:
+    """Where a stdio server's stderr goes: this process's own stderr file. The SDK's default is
+    ``sys.stderr`` as it was when the SDK was imported, which in a Celery worker is a logging
+    proxy with no file descriptor (the child could not be started)."""
+    stream = sys.__stderr__
+    try:
+        if stream is not None and stream.fileno() >= 0:
+            return stream
+    except (AttributeError, ValueError, OSError):
+        pass
+    return open(os.devnull, "w")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +179,7 @@ async def connected(spec: ServerSpec, *, on_list_changed: OnListChanged | None =
     (a deadline must enclose the whole session: the SDK's task groups live inside it)."""
     async with AsyncExitStack() as stack:
         if spec.transport == "stdio":
-            server: Any = stdio_parameters(spec)
+            server: Any = stdio_transport(spec)
         else:
             from mcp.client.streamable_http import streamable_http_client
 

@@ -33,7 +33,6 @@ from typing import Any, Self
 import anyio
 import mcp_types as types
 from mcp import Client, MCPError
-from mcp.client.stdio import stdio_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from cosmos.db import db_call
@@ -45,7 +44,7 @@ from interfaces.connectors.mcp_client import (
     ServerSpec,
     describe_failure,
     message_handler,
-    stdio_parameters,
+    stdio_transport,
     watch_tool_changes,
 )
 
@@ -91,7 +90,7 @@ class _WatchedReader:
 
 @asynccontextmanager
 async def _watched_stdio(spec: ServerSpec, ended: Callable[[], None]) -> AsyncIterator[tuple[Any, Any]]:
-    async with stdio_client(stdio_parameters(spec)) as (read, write):
+    async with stdio_transport(spec) as (read, write):
         yield _WatchedReader(read, ended), write
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 
 import pytest
@@ -16,6 +17,8 @@ from interfaces.connectors.mcp_client import (
     list_tools,
     result_text,
 )
+from tests.support.mcp_servers import STDIO_COMMAND, stdio_argv
+from tests.support.processes import embedded_env, python_json
 
 pytestmark = pytest.mark.slow
 
@@ -184,3 +187,23 @@ async def test_a_server_dying_mid_call_says_so_quickly(legacy):
             await call_tool(spec(server.url, call_timeout=30), "die", {})
         assert "MCP server 'tools' failed while calling 'die'" in str(raised.value)
         assert time.monotonic() - started < 10
+
+
+# What a Celery worker does to its stderr before anything loads the SDK: a logging proxy with no
+# file descriptor. A stdio child must still start (its stderr goes to the process's own file).
+STDERR_SWAPPED = """
+import asyncio, json, logging, sys
+from celery.utils.log import LoggingProxy
+sys.stderr = LoggingProxy(logging.getLogger("worker"))
+import django
+django.setup()
+from interfaces.connectors.mcp_client import list_tools
+from interfaces.connectors.mcp_spec import ServerSpec
+tools = asyncio.run(list_tools(ServerSpec(name="tools", transport="stdio", command="testtools")))
+print(json.dumps(sorted(tool["name"] for tool in tools)))
+"""
+
+
+def test_a_stdio_server_starts_in_a_process_whose_stderr_is_a_logging_proxy(tmp_path):
+    env = embedded_env(tmp_path, ASTEROS_MCP_STDIO_COMMANDS=f"{STDIO_COMMAND}={shlex.join(stdio_argv())}")
+    assert "echo" in python_json(STDERR_SWAPPED, env)
