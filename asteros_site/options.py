@@ -39,6 +39,14 @@ class Options:
     enable_a2a: bool = True
     enable_agui: bool = True
     enable_mcp: bool = True
+    # Schedules fire from this process's embedded beat (embedded mode); distributed mode runs
+    # ``celery -A asteros_site beat`` instead. Off: no process fires ticks.
+    enable_scheduler: bool = True
+    # The resource the domain-root A2A card (/.well-known/agent-card.json) describes:
+    # "agent:<id>", "star:<id>", "workflow:<id>" or a bare agent id; unset, the first agent by id.
+    a2a_default: str | None = None
+    # How long a webhook or A2A push delivery is retried before it is marked failed.
+    webhook_retry_seconds: int = 86_400
     api_key: str | None = None
     log_level: str = "info"
     max_agents: int = 50
@@ -110,6 +118,20 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     if not low <= value <= high:
         raise ImproperlyConfigured(f"{name}={raw!r} is out of range; use an integer from {low} to {high}.")
     return value
+
+
+A2A_DEFAULT = re.compile(r"^((agent|star|workflow):)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _a2a_default(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("ASTEROS_A2A_DEFAULT") or "").strip()
+    if not raw:
+        return None
+    if not A2A_DEFAULT.match(raw):
+        raise ImproperlyConfigured(
+            f"ASTEROS_A2A_DEFAULT={raw!r} is not a resource; use an agent id, or agent:<id>, star:<id> or workflow:<id>."
+        )
+    return raw
 
 
 def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -251,6 +273,9 @@ def load_options(env: Mapping[str, str]) -> Options:
         enable_a2a=_bool(env, "ASTEROS_ENABLE_A2A", True),
         enable_agui=_bool(env, "ASTEROS_ENABLE_AGUI", True),
         enable_mcp=_bool(env, "ASTEROS_ENABLE_MCP", True),
+        enable_scheduler=_bool(env, "ASTEROS_ENABLE_SCHEDULER", True),
+        a2a_default=_a2a_default(env),
+        webhook_retry_seconds=_int(env, "ASTEROS_WEBHOOK_RETRY_SECONDS", 86_400, low=1, high=30 * 86_400),
         api_key=api_key,
         log_level=log_level,
         max_agents=_int(env, "ASTEROS_MAX_AGENTS", 50, low=1, high=1_000_000),

@@ -40,12 +40,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_celery_beat",
     "cosmos",
     "stars",
     "workflows",
     "interfaces",
     "interfaces.keys",
     "interfaces.connectors",
+    "interfaces.webhooks",
+    "interfaces.schedules",
     "interfaces.console",
     # After the apps above: its ready() discovers the apps' asteros, tools and workflow_functions
     # modules once they have all registered what those build on (asteros_site/apps.py).

@@ -20,7 +20,9 @@ import os
 import socket
 import sys
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import metrics
-from .bus import CANCEL_CHANNEL, LIFECYCLE_CHANNEL, get_bus
+from .bus import CANCEL_CHANNEL, get_bus
 from .db import ProcessExiting, db_call
 from .eventlog import EventSink, LostOwnership, RunWriter
 from .kinds import DEFINITION_DELETED, ExecutionResult, get_kind
@@ -160,6 +162,7 @@ class RunEngine:
         self.sink = EventSink(on_lost=self._on_lost)
         self.sink.start(self.loop)
         self.loop.create_task(self._tick_forever(), name="asteros-engine-tick")
+        self.loop.create_task(self._periodic_forever(), name="asteros-engine-periodic")
         get_bus().add_listener(CANCEL_CHANNEL, self._on_cancel_signal)
         # Import the model SDKs now (seconds), not inside the first run.
         self.loop.run_in_executor(None, preload_providers)
@@ -380,7 +383,7 @@ class RunEngine:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.
         assert self.loop is not None
         message = leases.lifecycle_message(run)  # a snapshot: the row object changes later
-        self.loop.run_in_executor(None, get_bus().publish_sync, LIFECYCLE_CHANNEL, message)
+        self.loop.run_in_executor(None, leases.announce, message)
 
     # --- stopping runs
 
@@ -417,6 +420,23 @@ class RunEngine:
         self._stop_local(run_id, LOST_LEASE)
 
     # --- periodic work
+
+    async def _periodic_forever(self) -> None:
+        """The jobs apps registered (``register_periodic``), each when its time has come."""
+        last_run: dict[str, float] = {}
+        while True:
+            now = time.monotonic()
+            for job in list(_periodic_jobs):
+                if job.name in last_run and now - last_run[job.name] < job.every_seconds:
+                    continue
+                last_run[job.name] = now
+                try:
+                    await db_call(job.run)
+                except ProcessExiting:
+                    return
+                except Exception as exc:  # one job's failure must not stop the others
+                    logger.warning("periodic job %s failed: %s", job.name, exc.__class__.__name__)
+            await asyncio.sleep(PERIODIC_TICK_SECONDS)
 
     async def _tick_forever(self) -> None:
         """Renew leases every ``lease / 3`` and reap every ``lease / 2``, from the moment the
@@ -469,6 +489,28 @@ class RunEngine:
                 "seen_at": timezone.now(),
             },
         )
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    run: Callable[[], Any]  # blocking (it runs on the engine's database threads)
+    every_seconds: float
+
+
+_periodic_jobs: list[PeriodicJob] = []
+PERIODIC_TICK_SECONDS = 0.5
+
+
+def register_periodic(name: str, run: Callable[[], Any], every_seconds: float) -> None:
+    """Have every process's engine call ``run`` about every ``every_seconds`` (checked every
+    ``PERIODIC_TICK_SECONDS``), from its database threads. For the sweeps of apps
+    above cosmos (webhook retries, schedules), registered in their ``AppConfig.ready()``: each
+    process that executes runs then sweeps too, with no beat needed. A job must be safe to run
+    in several processes at once (conditional updates, unique keys). Registering a name again
+    replaces the job."""
+    _periodic_jobs[:] = [job for job in _periodic_jobs if job.name != name]
+    _periodic_jobs.append(PeriodicJob(name, run, every_seconds))
 
 
 _engine: RunEngine | None = None

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from ..bus import LIFECYCLE_CHANNEL, get_bus, run_channel
@@ -315,6 +316,23 @@ def lifecycle_message(run: Run) -> dict:
     }
 
 
+# Sent in the process that changed a run's status, after the change committed, with
+# ``message`` (``lifecycle_message``). Webhooks and A2A push notifications listen (they register
+# in their AppConfig.ready: cosmos imports none of them). A receiver's error is logged, never
+# raised into the run; a process that dies before it is sent loses nothing that a receiver's
+# own sweep of the database cannot find again.
+run_changed = Signal()
+
+
 def publish_lifecycle(run: Run) -> None:
-    """Tell every process (the dashboard's feed) that a run changed status."""
-    get_bus().publish_sync(LIFECYCLE_CHANNEL, lifecycle_message(run))
+    """Tell every process (the dashboard's feed) and this process's listeners that a run changed status."""
+    announce(lifecycle_message(run))
+
+
+def announce(message: dict) -> None:
+    get_bus().publish_sync(LIFECYCLE_CHANNEL, message)
+    for receiver, error in run_changed.send_robust(Run, message=message):
+        if isinstance(error, Exception):
+            logger.warning(
+                "a run_changed receiver failed: %s", error.__class__.__name__, extra={"receiver": repr(receiver)}
+            )
