@@ -103,6 +103,8 @@ class Delivery(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When it is due (pending only).")
+    # When a task was last sent for it: the sweep resends a due delivery whose task was lost.
+    dispatched_at = models.DateTimeField(null=True, blank=True, editable=False)
     # A sender's claim on an attempt in flight: another sender leaves it alone until then.
     locked_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
