@@ -129,7 +129,8 @@ def _a2a_default(env: Mapping[str, str]) -> str | None:
         return None
     if not A2A_DEFAULT.match(raw):
         raise ImproperlyConfigured(
-            f"ASTEROS_A2A_DEFAULT={raw!r} is not a resource; use an agent id, or agent:<id>, star:<id> or workflow:<id>."
+            f"ASTEROS_A2A_DEFAULT={raw!r} is not a resource; "
+            "use an agent id, or agent:<id>, star:<id> or workflow:<id>."
         )
     return raw
 

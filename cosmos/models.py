@@ -228,7 +228,9 @@ class Run(models.Model):
     # ``?kind=`` on the API): a kind an app registers needs no migration here.
     kind = models.CharField(max_length=16, choices=kind_choices)
     target = models.CharField(max_length=64, help_text="The agent, star or workflow id.")
-    origin = models.CharField(max_length=16, default="api", help_text="api, a2a, agui, mcp, cli, admin, schedule, star, workflow")
+    origin = models.CharField(
+        max_length=16, default="api", help_text="api, a2a, agui, mcp, cli, admin, schedule, star, workflow"
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     input = models.JSONField(default=dict, blank=True)
