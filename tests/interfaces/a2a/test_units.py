@@ -18,7 +18,6 @@ from interfaces.a2a.errors import (
     ContentTypeNotSupportedError,
     InvalidParamsError,
     PermissionDeniedError,
-    PushNotificationNotSupportedError,
     TaskNotFoundError,
     VersionNotSupportedError,
 )
@@ -80,8 +79,20 @@ def test_configuration_checks():
     assert params({"text": "x"}, acceptedOutputModes=["text/plain", "image/png"]).accepted_output_modes
     with pytest.raises(ContentTypeNotSupportedError):
         params({"text": "x"}, acceptedOutputModes=["image/png"])
-    with pytest.raises(PushNotificationNotSupportedError):
-        params({"text": "x"}, taskPushNotificationConfig={"url": "https://example.com"})
+    pushed = params({"text": "x"}, taskPushNotificationConfig={"url": "https://example.com", "token": "t"})
+    assert (pushed.push_config.url, pushed.push_config.token) == ("https://example.com", "t")
+    assert params({"text": "x"}, pushNotificationConfig={"url": "https://a.example"}).push_config.url
+    for bad in ({"token": "t"}, {"url": 7}, {"url": "https://e.x", "authentication": {"scheme": "no spaces"}}):
+        with pytest.raises(InvalidParamsError):
+            params({"text": "x"}, taskPushNotificationConfig=bad)
+    with pytest.raises(InvalidParamsError):
+        params(
+            {"text": "x"},
+            taskPushNotificationConfig={
+                "url": "https://e.x",
+                "authentication": {"scheme": "Bearer", "credentials": "a\nb"},
+            },
+        )
     with pytest.raises(InvalidParamsError):
         params({"text": "x"}, historyLength="many")
 
