@@ -13,7 +13,8 @@ class InterfacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from interfaces.a2a import edge
+        from interfaces.a2a import edge, push
         from interfaces.http import resources  # noqa: F401  (registers the built-in REST resources)
 
         edge.install()  # the A2A bindings' error shapes for what the edge refuses (413, 400)
+        push.install()  # A2A push notifications: task updates to the clients' URLs, and their backstop

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
-from cosmos.kinds import find_kind
+from cosmos.kinds import find_kind, kind_names
 from cosmos.version import VERSION
 from interfaces.edge.a2a_spec import HTTP_JSON, JSONRPC, PROTOCOL_VERSION
 from interfaces.edge.links import base_urls
-from interfaces.edge.targets import Target
+from interfaces.edge.targets import Target, get_target
 
 INPUT_MODES = ["text/plain", "application/json"]
 OUTPUT_MODES = ["text/plain"]
@@ -85,7 +85,7 @@ def build_card(request: Any, target: Target) -> dict[str, Any]:
         "provider": {"organization": settings.ASTEROS.name, "url": public_base(request)},
         "version": VERSION,
         "documentationUrl": public_base(request) + "/a2a/",
-        "capabilities": {"streaming": True, "pushNotifications": False, "extendedAgentCard": False},
+        "capabilities": {"streaming": True, "pushNotifications": True, "extendedAgentCard": False},
         **security_fields(),
         "defaultInputModes": list(INPUT_MODES),
         "defaultOutputModes": list(OUTPUT_MODES),
@@ -184,3 +184,24 @@ def directory_entry(request: Any, target: Target) -> dict[str, Any]:
         "url": base_url(request, target),
         "agentCardUrl": card_url(request, target),
     }
+
+
+def default_target(setting: str | None) -> tuple[Target | None, str]:
+    """The resource the domain-root card describes (``ASTEROS_A2A_DEFAULT``: ``agent:<id>``,
+    ``star:<id>``, ``workflow:<id>`` or a bare agent id; unset: the first enabled agent by id),
+    or None and why. Runs ORM queries: call it in a thread."""
+    if not setting:
+        kind = find_kind("agent")
+        model = kind.target_model if kind else None
+        first = model.objects.filter(enabled=True).order_by("pk").first() if model is not None else None  # type: ignore[attr-defined]
+        if first is None:
+            return None, "No agent is served here yet, so the domain has no default agent card."
+        return get_target(kind.collection, first.pk), ""  # type: ignore[union-attr]
+    kind_name, _, object_id = setting.rpartition(":")
+    kind = find_kind(kind_name or "agent")
+    if kind is None:
+        return None, f"ASTEROS_A2A_DEFAULT names {kind_name!r}, which is none of {', '.join(kind_names())}."
+    target = get_target(kind.collection, object_id)
+    if target is None:
+        return None, f"ASTEROS_A2A_DEFAULT names {kind.name} {object_id!r}, which is not served here (absent or off)."
+    return target, ""

@@ -14,20 +14,23 @@ from typing import Any
 
 from django.conf import settings
 
-from interfaces.a2a import services
+from interfaces.a2a import push, services
 from interfaces.a2a.errors import (
     A2AError,
+    InvalidParamsError,
     InvalidRequestError,
     JSONParseError,
     MethodNotFoundError,
     PermissionDeniedError,
-    PushNotificationNotSupportedError,
     UnsupportedOperationError,
 )
 from interfaces.a2a.protocol import (
     field_value,
     optional_int,
     parse_list_params,
+    parse_push_config,
+    parse_push_config_ref,
+    parse_push_list_params,
     parse_send_params,
     require_params,
     task_id_param,
@@ -39,11 +42,8 @@ from interfaces.edge.targets import Target
 
 Result = dict[str, Any] | AsyncIterator[dict[str, Any]]
 Handler = Callable[[Target, Caller, Any], Awaitable[Result]]
-PUSH_METHODS = (
-    "CreateTaskPushNotificationConfig",
-    "GetTaskPushNotificationConfig",
-    "ListTaskPushNotificationConfigs",
-    "DeleteTaskPushNotificationConfig",
+READ_METHODS = frozenset(
+    {"GetTask", "ListTasks", "SubscribeToTask", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs"}
 )
 STREAMING_METHODS = frozenset({"SendStreamingMessage", "SubscribeToTask"})
 
@@ -89,7 +89,7 @@ def _with_id(error: A2AError, call: Call) -> A2AError:
 
 
 def required_scope(method: str) -> str:
-    return "read" if method in ("GetTask", "ListTasks", "SubscribeToTask") else "run"
+    return "read" if method in READ_METHODS else "run"
 
 
 async def _send(target: Target, caller: Caller, params: Any) -> Result:
@@ -120,10 +120,23 @@ async def _subscribe(target: Target, caller: Caller, params: Any) -> Result:
     return await services.subscribe(target, caller, task_id_param(params))
 
 
-async def _push(target: Target, caller: Caller, params: Any) -> Result:
-    raise PushNotificationNotSupportedError(
-        "This agent does not send push notifications (capabilities.pushNotifications is false)."
-    )
+async def _push_create(target: Target, caller: Caller, params: Any) -> Result:
+    config = parse_push_config(params)
+    if not config.task_id:
+        raise InvalidParamsError("'taskId' (the task id) is required.", field_violations=[("taskId", "is required")])
+    return await push.create_config(target, caller, config.task_id, config)
+
+
+async def _push_get(target: Target, caller: Caller, params: Any) -> Result:
+    return await push.get_config(target, caller, parse_push_config_ref(params))
+
+
+async def _push_list(target: Target, caller: Caller, params: Any) -> Result:
+    return await push.list_configs(target, caller, parse_push_list_params(params))
+
+
+async def _push_delete(target: Target, caller: Caller, params: Any) -> Result:
+    return await push.delete_config(target, caller, parse_push_config_ref(params))
 
 
 async def _extended_card(target: Target, caller: Caller, params: Any) -> Result:
@@ -138,7 +151,10 @@ METHODS: dict[str, Handler] = {
     "CancelTask": _cancel,
     "SubscribeToTask": _subscribe,
     "GetExtendedAgentCard": _extended_card,
-    **dict.fromkeys(PUSH_METHODS, _push),
+    "CreateTaskPushNotificationConfig": _push_create,
+    "GetTaskPushNotificationConfig": _push_get,
+    "ListTaskPushNotificationConfigs": _push_list,
+    "DeleteTaskPushNotificationConfig": _push_delete,
 }
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from interfaces.a2a.errors import (
     ContentTypeNotSupportedError,
     InvalidParamsError,
-    PushNotificationNotSupportedError,
     VersionNotSupportedError,
 )
 from interfaces.edge.a2a_spec import (  # noqa: F401  (the door's names for the shared vocabulary)
@@ -38,6 +37,7 @@ from interfaces.edge.a2a_spec import (  # noqa: F401  (the door's names for the 
     VERSION_HEADER,
     WORKING,
 )
+from interfaces.webhooks.targets import receiver_url_problem
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
@@ -192,6 +192,7 @@ class SendParams:
     history_length: int | None = None
     return_immediately: bool = False
     metadata: dict[str, Any] | None = None
+    push_config: PushConfigParams | None = None  # configuration.taskPushNotificationConfig
 
 
 def _string_list(value: Any, name: str) -> list[str]:
@@ -265,10 +266,9 @@ def parse_send_params(params: Any) -> SendParams:
     params = require_params(params)
     message = parse_message(params.get("message"))
     configuration = optional_object(params.get("configuration"), "configuration") or {}
-    if field_value(configuration, "taskPushNotificationConfig"):
-        raise PushNotificationNotSupportedError(
-            "This agent does not send push notifications (capabilities.pushNotifications is false)."
-        )
+    push = field_value(configuration, "taskPushNotificationConfig")
+    if push is None:  # the name of earlier 1.0 drafts
+        push = field_value(configuration, "pushNotificationConfig")
     modes = _string_list(field_value(configuration, "acceptedOutputModes"), "configuration.acceptedOutputModes")
     if modes and not ACCEPTABLE_OUTPUT_MODES.intersection(mode.split(";")[0].strip() for mode in modes):
         raise ContentTypeNotSupportedError(
@@ -283,6 +283,7 @@ def parse_send_params(params: Any) -> SendParams:
             field_value(configuration, "returnImmediately"), "configuration.returnImmediately"
         ),
         metadata=optional_object(params.get("metadata"), "metadata"),
+        push_config=parse_push_config(push, "configuration.taskPushNotificationConfig") if push else None,
     )
 
 
@@ -376,3 +377,125 @@ def parse_list_params(params: Any) -> ListParams:
         status_timestamp_after=after or None,
         include_artifacts=optional_bool(field_value(params, "includeArtifacts"), "includeArtifacts"),
     )
+
+
+# --- push notification configs (TaskPushNotificationConfig and the requests that name one)
+
+MAX_TOKEN_LENGTH = 1000
+MAX_CREDENTIALS_LENGTH = 4000
+_SCHEME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")  # an HTTP auth scheme is a token
+
+
+@dataclass
+class PushConfigParams:
+    """A TaskPushNotificationConfig as sent: the URL is checked against the outbound policy later."""
+
+    url: str
+    config_id: str | None = None
+    task_id: str | None = None
+    token: str = ""
+    authentication: dict[str, str] | None = None
+
+
+def parse_push_config(raw: Any, name: str = "params") -> PushConfigParams:
+    """A ``TaskPushNotificationConfig`` (flat: ``id``, ``taskId``, ``url``, ``token``,
+    ``authentication``). A nested ``pushNotificationConfig`` (an earlier draft's shape) is read too."""
+    if not isinstance(raw, dict):
+        raise InvalidParamsError(f"'{name}' must be an object.", field_violations=[(name, "must be an object")])
+    inner = field_value(raw, "pushNotificationConfig")
+    source = {**raw, **inner} if isinstance(inner, dict) else raw
+    url = source.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidParamsError(
+            f"'{name}.url' is required: the URL the task's updates are POSTed to.",
+            field_violations=[(f"{name}.url", "is required")],
+        )
+    token = source.get("token")
+    if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH):
+        raise InvalidParamsError(
+            f"'{name}.token' must be a string of at most {MAX_TOKEN_LENGTH} characters.",
+            field_violations=[(f"{name}.token", f"string of at most {MAX_TOKEN_LENGTH} characters")],
+        )
+    return PushConfigParams(
+        url=url.strip(),
+        config_id=optional_string(source.get("id"), f"{name}.id"),
+        task_id=optional_string(field_value(raw, "taskId"), f"{name}.taskId"),
+        token=token or "",
+        authentication=_authentication(source.get("authentication"), f"{name}.authentication"),
+    )
+
+
+def _authentication(raw: Any, name: str) -> dict[str, str] | None:
+    """AuthenticationInfo: ``scheme`` (an HTTP auth scheme such as Bearer) and ``credentials``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidParamsError(f"'{name}' must be an object.", field_violations=[(name, "must be an object")])
+    scheme, credentials = raw.get("scheme"), raw.get("credentials")
+    if not isinstance(scheme, str) or not _SCHEME.match(scheme):
+        raise InvalidParamsError(
+            f"'{name}.scheme' must be an HTTP authentication scheme such as Bearer or Basic.",
+            field_violations=[(f"{name}.scheme", "an HTTP authentication scheme")],
+        )
+    if credentials is not None and (
+        not isinstance(credentials, str)
+        or len(credentials) > MAX_CREDENTIALS_LENGTH
+        or any(ch in credentials for ch in "\r\n\x00")
+    ):
+        raise InvalidParamsError(
+            f"'{name}.credentials' must be one line of at most {MAX_CREDENTIALS_LENGTH} characters.",
+            field_violations=[(f"{name}.credentials", "one line of text")],
+        )
+    found = {"scheme": scheme}
+    if credentials:
+        found["credentials"] = credentials
+    return found
+
+
+@dataclass
+class PushConfigRef:
+    task_id: str
+    config_id: str
+
+
+def parse_push_config_ref(params: Any) -> PushConfigRef:
+    """``GetTaskPushNotificationConfigRequest`` / ``DeleteTaskPushNotificationConfigRequest``."""
+    params = require_params(params)
+    config_id = optional_string(params.get("id"), "id")
+    if not config_id:
+        raise InvalidParamsError("'id' (the config id) is required.", field_violations=[("id", "is required")])
+    return PushConfigRef(_push_task_id(params), config_id)
+
+
+@dataclass
+class PushListParams:
+    task_id: str
+    page_size: int | None = None
+    page_token: str | None = None
+
+
+def parse_push_list_params(params: Any) -> PushListParams:
+    """``ListTaskPushNotificationConfigsRequest``: ``taskId``, ``pageSize`` (1 to 100; none: all),
+    ``pageToken``."""
+    params = require_params(params)
+    return PushListParams(
+        task_id=_push_task_id(params),
+        page_size=optional_int(field_value(params, "pageSize"), "pageSize", low=1, high=MAX_PAGE_SIZE),
+        page_token=optional_string(field_value(params, "pageToken"), "pageToken", max_length=500),
+    )
+
+
+def _push_task_id(params: Mapping[str, Any]) -> str:
+    value = field_value(params, "taskId")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParamsError("'taskId' (the task id) is required.", field_violations=[("taskId", "is required")])
+    return value.strip()
+
+
+def require_receiver_url(config: PushConfigParams, name: str = "url") -> None:
+    """InvalidParams when the outbound policy would refuse the config's URL (or it is no URL)."""
+    problem = receiver_url_problem(config.url)
+    if problem is not None:
+        raise InvalidParamsError(
+            f"'{name}' cannot receive push notifications: {problem}", field_violations=[(name, problem)]
+        )

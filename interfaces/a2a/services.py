@@ -27,7 +27,7 @@ import binascii
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,6 +65,7 @@ from interfaces.a2a.protocol import (
     IncomingMessage,
     ListParams,
     SendParams,
+    require_receiver_url,
     run_input,
 )
 from interfaces.a2a.replies import Pending, read_reply
@@ -384,11 +385,30 @@ def _answer_task_sync(target: Target, caller: Caller, message: IncomingMessage) 
     return None
 
 
+# Called with (task, caller, params) once a SendMessage has started or resumed its task; push
+# notifications (``interfaces.a2a.push``) register here to store ``taskPushNotificationConfig``.
+SendHook = Callable[[Run, Caller, SendParams], None]
+_send_hooks: list[SendHook] = []
+
+
+def on_send(hook: SendHook) -> None:
+    if hook not in _send_hooks:
+        _send_hooks.append(hook)
+
+
+def _after_send(run: Run, caller: Caller, params: SendParams) -> None:
+    for hook in _send_hooks:
+        hook(run, caller, params)
+
+
 def send_sync(target: Target, caller: Caller, params: SendParams) -> tuple[Run, bool]:
     """Start a task, or resume the input-required task the message answers; True when resumed."""
     message = params.message
+    if params.push_config is not None:  # refused before anything is written
+        require_receiver_url(params.push_config, "configuration.taskPushNotificationConfig.url")
     resumed = _answer_task_sync(target, caller, message)
     if resumed is not None:
+        _after_send(resumed, caller, params)
         return resumed, True
     raw_input = run_input(message)
     context_id = _check_follow_up(target, caller, message) or str(uuid.uuid4())
@@ -408,6 +428,7 @@ def send_sync(target: Target, caller: Caller, params: SendParams) -> tuple[Run, 
         )
     except ServiceError as exc:
         raise as_a2a_error(exc) from None
+    _after_send(run, caller, params)
     return run, False
 
 

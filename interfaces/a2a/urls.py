@@ -6,10 +6,13 @@ Per agent, star and workflow (``<base>`` = ``/a2a/{agents|stars|workflows}/{id}`
 - ``POST <base>``: JSON-RPC 2.0 (``GET <base>`` answers the card too);
 - HTTP+JSON: ``POST <base>/message:send``, ``POST <base>/message:stream``, ``GET <base>/tasks``,
   ``GET <base>/tasks/{id}``, ``POST <base>/tasks/{id}:cancel``, ``GET|POST <base>/tasks/{id}:subscribe``,
-  ``<base>/tasks/{id}/pushNotificationConfigs[/{configId}]`` and ``GET <base>/extendedAgentCard``
-  (both answer "not supported").
+  ``POST|GET <base>/tasks/{id}/pushNotificationConfigs``, ``GET|DELETE
+  <base>/tasks/{id}/pushNotificationConfigs/{configId}`` and ``GET <base>/extendedAgentCard``
+  (it answers "not supported").
 
-And ``GET /a2a/`` (a directory of every agent) and ``GET /a2a/cards`` (all the cards). Every path
+And ``GET /a2a/`` (a directory of every agent), ``GET /a2a/cards`` (all the cards) and
+``GET /.well-known/agent-card.json`` (the domain's card: ``ASTEROS_A2A_DEFAULT``'s, or the first
+agent's). Every path
 takes an optional trailing slash, POST included. Patterns with ``:`` need ``re_path``.
 """
 
@@ -25,6 +28,7 @@ BASE = rf"^a2a/(?P<resource>{COLLECTION_PATTERN})/(?P<object_id>[A-Za-z0-9_-]+)"
 TASK = r"/tasks/(?P<task_id>[^/:]+)"
 
 urlpatterns = [
+    re_path(r"^\.well-known/agent-card\.json$", views.root_card, name="a2a-root-card"),
     re_path(r"^a2a/?$", views.directory, name="a2a-directory"),
     re_path(r"^a2a/cards/?$", views.cards, name="a2a-cards"),
     re_path(BASE + r"/?$", views.jsonrpc_endpoint, name="a2a-jsonrpc"),

@@ -20,21 +20,36 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from cosmos.db import db_call
-from interfaces.a2a import services
-from interfaces.a2a.cards import CARD_MAX_AGE, PROTOCOL_VERSION, build_card, card_etag, directory_entry
+from interfaces.a2a import push, services
+from interfaces.a2a.cards import (
+    CARD_MAX_AGE,
+    PROTOCOL_VERSION,
+    build_card,
+    card_etag,
+    default_target,
+    directory_entry,
+)
 from interfaces.a2a.edge import request_id_from, require_json
 from interfaces.a2a.errors import (
     A2AError,
     AgentNotFoundError,
     InvalidParamsError,
     JSONParseError,
-    PushNotificationNotSupportedError,
     UnsupportedOperationError,
     a2a_error,
     as_a2a_error,
 )
 from interfaces.a2a.jsonrpc import STREAMING_METHODS, Call, dispatch, parse_body
-from interfaces.a2a.protocol import check_version, optional_int, parse_list_params, parse_send_params, require_params
+from interfaces.a2a.protocol import (
+    check_version,
+    optional_int,
+    parse_list_params,
+    parse_push_config,
+    parse_push_config_ref,
+    parse_push_list_params,
+    parse_send_params,
+    require_params,
+)
 from interfaces.a2a.services import Caller
 from interfaces.edge.auth import authorize_request
 from interfaces.edge.errors import Refusal
@@ -111,6 +126,24 @@ async def agent_card(request: HttpRequest, resource: str, object_id: str) -> Htt
     target = await db_call(get_target, resource, object_id)
     if target is None:
         return _status_response(AgentNotFoundError(f"No A2A agent at /a2a/{resource}/{object_id}."))
+    return await _card_response(request, target)
+
+
+@csrf_exempt
+async def root_card(request: HttpRequest) -> HttpResponse:
+    """``/.well-known/agent-card.json``: the card of ``ASTEROS_A2A_DEFAULT`` (unset: the first
+    agent by id), the same card as at its own base URL."""
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    if not enabled():
+        return _status_response(AgentNotFoundError("The A2A interface is turned off (ASTEROS_ENABLE_A2A)."))
+    target, problem = await db_call(default_target, settings.ASTEROS.a2a_default)
+    if target is None:
+        return _status_response(AgentNotFoundError(problem))
+    return await _card_response(request, target)
+
+
+async def _card_response(request: HttpRequest, target: Target) -> HttpResponse:
     card = await db_call(build_card, request, target)
     etag = card_etag(card)
     if request.headers.get("If-None-Match") == etag:
@@ -299,11 +332,29 @@ async def task_subscribe(request: HttpRequest, target: Target, caller: Caller, t
     return _rest_stream(await services.subscribe(target, caller, task_id))
 
 
-@rest(("GET", "POST", "DELETE"))
-async def push_configs(request: HttpRequest, target: Target, caller: Caller, **_ids: str) -> HttpResponse:
-    raise PushNotificationNotSupportedError(
-        "This agent does not send push notifications (capabilities.pushNotifications is false)."
-    )
+def _read_or_run(request: HttpRequest) -> str:
+    return "read" if request.method == "GET" else "run"
+
+
+@rest(("GET", "POST", "DELETE"), scope=_read_or_run)
+async def push_configs(
+    request: HttpRequest, target: Target, caller: Caller, task_id: str, config_id: str | None = None
+) -> HttpResponse:
+    """``<base>/tasks/{id}/pushNotificationConfigs``: POST creates, GET lists; with ``/{configId}``,
+    GET gets and DELETE deletes."""
+    if config_id is None:
+        if request.method == "DELETE":
+            return _method_not_allowed("GET, POST")
+        if request.method == "POST":
+            return _ok(await push.create_config(target, caller, task_id, parse_push_config(_json_body(request))))
+        query = {key: request.GET.get(key) for key in request.GET} | {"taskId": task_id}
+        return _ok(await push.list_configs(target, caller, parse_push_list_params(query)))
+    if request.method == "POST":
+        return _method_not_allowed("GET, DELETE")
+    ref = parse_push_config_ref({"taskId": task_id, "id": config_id})
+    if request.method == "DELETE":
+        return _ok(await push.delete_config(target, caller, ref))
+    return _ok(await push.get_config(target, caller, ref))
 
 
 @rest(("GET",))

@@ -164,6 +164,7 @@ def _request_of(delivery: Delivery) -> _Request:
         headers |= signed_headers(webhook.secret, delivery.message_id, now, body)
         return _Request(webhook.url, body, headers)
     config = delivery.push_config
+    headers["content-type"] = "application/a2a+json"  # an A2A StreamResponse (A2A 1.0, 4.3.3)
     headers |= {"webhook-id": delivery.message_id, "webhook-timestamp": str(int(now.timestamp()))}
     if config.token:
         headers["x-a2a-notification-token"] = config.token

@@ -162,6 +162,7 @@ GET                       /api/tools/{name}  api:tools-detail  interfaces.http.v
 POST                      /api/{collection}/{target}/run  api:kind-run  interfaces.http.kind_runs.KindRunView
 GET                       /health  health  interfaces.http.views.HealthView
 GET                       /metrics  metrics  interfaces.http.views.MetricsView
+*                         /.well-known/agent-card.json  a2a-root-card  interfaces.a2a.views.root_card
 *                         /a2a[/]  a2a-directory  interfaces.a2a.views.directory
 *                         /a2a/cards[/]  a2a-cards  interfaces.a2a.views.cards
 *                         /a2a/{resource}/{object_id}[/]  a2a-jsonrpc  interfaces.a2a.views.jsonrpc_endpoint

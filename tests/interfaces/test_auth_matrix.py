@@ -172,6 +172,7 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     # Public only with ASTEROS_METRICS_PUBLIC (test_public_calls turns it on).
     "metrics": (Call("GET", "/metrics", "read"),),
     # --- A2A (interfaces/a2a): discovery is public (docs/a2a.md), every operation needs a key
+    "a2a-root-card": (Public("GET", "/.well-known/agent-card.json", "A2A discovery: the domain's agent card"),),
     "a2a-directory": (Public("GET", "/a2a/", "A2A discovery: the directory of agent cards"),),
     "a2a-cards": (Public("GET", "/a2a/cards", "A2A discovery: every agent card"),),
     "a2a-card": (Public("GET", "/a2a/agents/{agent}/.well-known/agent-card.json", "A2A discovery: the agent card"),),
@@ -185,8 +186,10 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     "a2a-task": (a2a("GET", "/tasks/{run}", "read"),),
     "a2a-task-cancel": (a2a("POST", "/tasks/{run}:cancel", "run"),),
     "a2a-task-subscribe": tuple(a2a(m, "/tasks/{run}:subscribe", "read") for m in ("GET", "POST")),
-    "a2a-push-configs": tuple(
-        a2a(m, "/tasks/{run}/pushNotificationConfigs", "read") for m in ("GET", "POST", "DELETE")
+    "a2a-push-configs": (
+        a2a("GET", "/tasks/{run}/pushNotificationConfigs", "read"),
+        a2a("POST", "/tasks/{run}/pushNotificationConfigs", "run", body={"url": "https://example.com/hook"}),
+        a2a("DELETE", "/tasks/{run}/pushNotificationConfigs/matrix-config", "run"),
     ),
     "a2a-extended-card": (a2a("GET", "/extendedAgentCard", "read"),),
     # --- AG-UI (interfaces/agui)

@@ -170,11 +170,13 @@ def test_a2a_errors_carry_error_info(http):
     info = error_info(error["data"])
     assert info["reason"] == "TASK_NOT_FOUND" and info["metadata"]["taskId"] == missing
     for method in ("CreateTaskPushNotificationConfig", "ListTaskPushNotificationConfigs"):
-        error = error_of(http.post(ECHO, json=rpc(method, {"taskId": missing}), headers=V1))
-        assert error["code"] == -32003 and error_info(error["data"])["reason"] == "PUSH_NOTIFICATION_NOT_SUPPORTED"
+        params = {"taskId": missing, "url": "https://example.com/hook"}
+        error = error_of(http.post(ECHO, json=rpc(method, params), headers=V1))
+        assert error["code"] == -32001 and error_info(error["data"])["reason"] == "TASK_NOT_FOUND"
     push = send_params()
-    push["configuration"] = {"taskPushNotificationConfig": {"url": "https://example.com/hook"}}
-    assert error_of(http.post(ECHO, json=rpc("SendMessage", push), headers=V1))["code"] == -32003
+    push["configuration"] = {"taskPushNotificationConfig": {"url": "http://10.1.2.3/hook"}}
+    error = error_of(http.post(ECHO, json=rpc("SendMessage", push), headers=V1))
+    assert error["code"] == -32602 and "ASTEROS_OUTBOUND_ALLOWLIST" in error["message"]
     modes = send_params()
     modes["configuration"] = {"acceptedOutputModes": ["image/png"]}
     assert error_of(http.post(ECHO, json=rpc("SendMessage", modes), headers=V1))["code"] == -32005
@@ -267,8 +269,8 @@ def test_rest_errors_are_google_rpc_status(http):
     bad = http.post(f"{ECHO}/message:send", content=b"{nope", headers=V1 | {"Content-Type": "application/json"})
     assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
     push = http.post(f"{ECHO}/tasks/{missing}/pushNotificationConfigs", json={"url": "https://x"}, headers=V1)
-    assert push.status_code == 400
-    assert error_info(push.json()["error"]["details"])["reason"] == "PUSH_NOTIFICATION_NOT_SUPPORTED"
+    assert push.status_code == 404
+    assert error_info(push.json()["error"]["details"])["reason"] == "TASK_NOT_FOUND"
     assert http.get(f"{ECHO}/extendedAgentCard", headers=V1).status_code == 400
     assert http.delete(f"{ECHO}/message:send", headers=V1).status_code == 405
 

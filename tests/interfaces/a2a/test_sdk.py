@@ -51,7 +51,7 @@ async def test_the_card_resolves_with_both_bindings(a2a_server):
         ("JSONRPC", "1.0", base(a2a_server.url)),
         ("HTTP+JSON", "1.0", base(a2a_server.url)),
     }
-    assert card.capabilities.streaming and not card.capabilities.push_notifications
+    assert card.capabilities.streaming and card.capabilities.push_notifications
     assert "calculator" in {skill.name for skill in card.skills}
     assert "text/plain" in card.default_input_modes and "text/plain" in card.default_output_modes
 

@@ -18,13 +18,19 @@ from interfaces.a2a.errors import (
     ContentTypeNotSupportedError,
     InvalidParamsError,
     PermissionDeniedError,
-    PushNotificationNotSupportedError,
     TaskNotFoundError,
     VersionNotSupportedError,
 )
 from interfaces.a2a.interface import A2AInterface
 from interfaces.a2a.jsonrpc import Call, dispatch
-from interfaces.a2a.protocol import check_version, parse_send_params, run_input
+from interfaces.a2a.protocol import (
+    check_version,
+    parse_push_config,
+    parse_push_config_ref,
+    parse_push_list_params,
+    parse_send_params,
+    run_input,
+)
 from interfaces.a2a.services import Caller
 from interfaces.a2a.translate import TaskProjection
 from interfaces.edge.auth import KeyPrincipal
@@ -80,8 +86,20 @@ def test_configuration_checks():
     assert params({"text": "x"}, acceptedOutputModes=["text/plain", "image/png"]).accepted_output_modes
     with pytest.raises(ContentTypeNotSupportedError):
         params({"text": "x"}, acceptedOutputModes=["image/png"])
-    with pytest.raises(PushNotificationNotSupportedError):
-        params({"text": "x"}, taskPushNotificationConfig={"url": "https://example.com"})
+    pushed = params({"text": "x"}, taskPushNotificationConfig={"url": "https://example.com", "token": "t"})
+    assert (pushed.push_config.url, pushed.push_config.token) == ("https://example.com", "t")
+    assert params({"text": "x"}, pushNotificationConfig={"url": "https://a.example"}).push_config.url
+    for bad in ({"token": "t"}, {"url": 7}, {"url": "https://e.x", "authentication": {"scheme": "no spaces"}}):
+        with pytest.raises(InvalidParamsError):
+            params({"text": "x"}, taskPushNotificationConfig=bad)
+    with pytest.raises(InvalidParamsError):
+        params(
+            {"text": "x"},
+            taskPushNotificationConfig={
+                "url": "https://e.x",
+                "authentication": {"scheme": "Bearer", "credentials": "a\nb"},
+            },
+        )
     with pytest.raises(InvalidParamsError):
         params({"text": "x"}, historyLength="many")
 
@@ -239,3 +257,28 @@ async def test_a_read_only_key_may_read_but_not_run(settings_options):
             await dispatch(target, reader, Call(1, method, {}))
     with pytest.raises(InvalidParamsError):  # allowed, then refused for its (missing) params
         await dispatch(target, reader, Call(1, "GetTask", {}))
+
+
+def test_push_config_requests_are_read_and_checked():
+    config = parse_push_config(
+        {"taskId": "t", "id": "c", "url": " https://e.x/h ", "authentication": {"scheme": "Bearer", "credentials": "s"}}
+    )
+    assert (config.task_id, config.config_id, config.url) == ("t", "c", "https://e.x/h")
+    assert config.authentication == {"scheme": "Bearer", "credentials": "s"}
+    nested = parse_push_config({"taskId": "t", "pushNotificationConfig": {"url": "https://e.x", "token": "k"}})
+    assert (nested.url, nested.token) == ("https://e.x", "k")
+    assert parse_push_config_ref({"task_id": "t", "id": "c"}).config_id == "c"
+    assert parse_push_list_params({"taskId": "t", "pageSize": "5"}).page_size == 5
+    assert parse_push_list_params({"taskId": "t"}).page_size is None
+    for bad in (
+        lambda: parse_push_config("x"),
+        lambda: parse_push_config({"url": "https://e.x", "token": 5}),
+        lambda: parse_push_config({"url": "https://e.x", "id": "i" * 200}),
+        lambda: parse_push_config_ref({"taskId": "t"}),
+        lambda: parse_push_config_ref({"id": "c"}),
+        lambda: parse_push_list_params({"taskId": "t", "pageSize": 0}),
+        lambda: parse_push_list_params({"taskId": "t", "pageSize": 101}),
+        lambda: parse_push_list_params([]),
+    ):
+        with pytest.raises(InvalidParamsError):
+            bad()
