@@ -14,6 +14,8 @@ from timezone_field import TimeZoneField
 
 from cosmos.kinds import kind_choices
 
+from .validation import validate_schedule
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 CALLER_PREFIX = "schedule:"
 
@@ -97,6 +99,4 @@ class Schedule(models.Model):
         return f"every {self.interval_seconds}s"
 
     def clean(self) -> None:
-        from .services import validate_schedule
-
         validate_schedule(self)

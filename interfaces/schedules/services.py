@@ -28,10 +28,9 @@ from django.db.models import Max
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from cosmos.kinds import all_kinds, either, find_kind
 from cosmos.models import Run
 from cosmos.services.errors import NotFound, ServiceError
-from cosmos.services.runs import normalize_input, start_run
+from cosmos.services.runs import start_run
 from interfaces.webhooks.services import emit_schedule_failed
 
 from .models import MissedPolicy, Schedule
@@ -45,41 +44,6 @@ GRACE_SECONDS = 60  # a tick later than this (or one interval, if longer) is mis
 # Missed ticks older than this are never looked at (a schedule disabled for a year wakes up fast).
 MAX_LOOKBACK = timedelta(days=31)
 BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-
-
-# --- validation
-
-
-def validate_schedule(schedule: Schedule) -> None:
-    """Raise ``ValidationError`` (per field) unless the schedule can fire: its target exists, its
-    cron parses, exactly one of cron / interval, the end after the start, an input a run takes."""
-    errors: dict[str, list[str]] = {}
-    kind = find_kind(schedule.kind)
-    if kind is None:
-        errors["kind"] = [f"Unknown kind {schedule.kind!r}; one of {either(k.name for k in all_kinds())}."]
-    elif schedule.target:
-        try:
-            kind.check_target(schedule.target)
-        except ServiceError as exc:
-            errors["target"] = [exc.message]
-    schedule.cron = " ".join((schedule.cron or "").split())
-    if bool(schedule.cron) == (schedule.interval_seconds is not None):
-        errors["cron"] = ["Set either a cron expression or an interval in seconds (exactly one)."]
-    elif schedule.cron:
-        try:
-            parse_cron(schedule.cron)
-        except CronError as exc:
-            errors["cron"] = [str(exc)]
-    if schedule.interval_seconds is not None and schedule.interval_seconds < 1:
-        errors["interval_seconds"] = ["At least 1 second."]
-    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
-        errors["end_at"] = ["The end must be after the start."]
-    try:
-        normalize_input(schedule.input)
-    except ServiceError as exc:
-        errors["input"] = [exc.message]
-    if errors:
-        raise ValidationError(errors)
 
 
 # --- the grid
