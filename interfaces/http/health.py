@@ -115,6 +115,6 @@ def health_report() -> tuple[dict, int]:
         "failing": failing,
         "checks": checks,
         # Reported, never a reason to fail: schedules are not what a load balancer probes.
-        "scheduler": scheduler_status(),
+        "scheduler": scheduler_status(read_database=database["ok"]),
     }
     return body, 200 if status == "ok" else 503

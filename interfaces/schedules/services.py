@@ -285,8 +285,9 @@ def scheduler_mode() -> str:
     return "celery beat (distributed)" if options.distributed else "embedded beat"
 
 
-def scheduler_status() -> dict:
-    """For /health: on or off, how, and when beat last ran a task (as of its last sync)."""
+def scheduler_status(*, read_database: bool = True) -> dict:
+    """For /health: on or off, how, and when beat last ran a task (as of its last sync). Without
+    ``read_database`` (the database check failed) only what needs no query."""
     options = settings.ASTEROS
     status: dict[str, Any] = {
         "enabled": options.enable_scheduler,
@@ -296,6 +297,8 @@ def scheduler_status() -> dict:
         return status
     if not options.distributed:
         status["embedded_beat_running"] = embedded_beat_started()
+    if not read_database:
+        return status
     try:
         last_beat = PeriodicTask.objects.aggregate(last=Max("last_run_at"))["last"]
         last_tick = Schedule.objects.aggregate(last=Max("last_tick_at"))["last"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from django.utils import timezone
@@ -43,9 +44,9 @@ def test_every_second_fires_once_a_second_with_two_beats_and_one_killed(embedded
     # None twice: one run per tick (the unique key), one tick per second of the window.
     assert len(runs) == len(set(ticks)) == len(set(seconds)), figures
     # None missing: consecutive seconds from the first tick to the last, across the kill.
-    assert all(b - a == timedelta(seconds=1) for a, b in zip(ticks, ticks[1:], strict=False)), figures
+    assert all(b - a == timedelta(seconds=1) for a, b in pairwise(ticks)), figures
     assert ticks[0] <= killed_at <= ticks[-1], figures
     # The edges: beat sees a new row within its 2 s loop; the last tick is the stop's second or so.
     assert ticks[0] - began <= timedelta(seconds=3.5), figures
-    assert ended - ticks[-1] <= timedelta(seconds=2), figures
+    assert ended - ticks[-1] <= timedelta(seconds=3), figures
     assert all(run.origin == "schedule" and run.metadata["tick"] == run.idempotency_key for run in runs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ def test_an_every_second_schedule_fires_once_a_second_in_the_serving_process(tmp
         ticks = ticks_of(server, "every-second")
         # Beat sees the new row within its 2 s loop; then every second fires, none twice.
         assert len(ticks) == len(set(ticks)) and SECONDS - 3 <= len(ticks) <= SECONDS + 1, ticks
-        assert all(b - a == timedelta(seconds=1) for a, b in zip(ticks, ticks[1:], strict=False)), ticks
+        assert all(b - a == timedelta(seconds=1) for a, b in pairwise(ticks)), ticks
         assert ticks[0] > created_at and ticks[-1] <= stopped_at + timedelta(seconds=2)
         health = httpx.get(f"{server.url}/health", timeout=10).json()
         assert health["scheduler"]["mode"] == "embedded" and health["scheduler"]["embedded_beat_running"] is True
