@@ -1,6 +1,6 @@
 """The issue's test: an every-second schedule fires one run a second, none twice and none
 missing, with TWO real ``celery -A asteros_site beat`` processes and a real worker process on
-PostgreSQL and Redis, one beat killed with SIGKILL half-way."""
+PostgreSQL and Redis, one beat killed with SIGKILL half-way, then started again."""
 
 from __future__ import annotations
 
@@ -30,8 +30,11 @@ def test_every_second_fires_once_a_second_with_two_beats_and_one_killed(embedded
         beats[0].kill()  # SIGKILL: no chance to finish a tick or tidy up
         killed_at = timezone.now()
         time.sleep(SECONDS / 2)
+        beats.append(BeatProcess().start())  # the killed one, restarted: two beats again
+        time.sleep(3)
         ended = timezone.now()
-        beats[1].stop()
+        for beat in beats[1:]:
+            beat.stop()
         time.sleep(1.5)  # a wake-up sent just before the stop is still fired by the worker
     finally:
         for beat in beats:
