@@ -7,6 +7,13 @@ import os
 from django.conf import settings
 
 from interfaces.http.urls import api_prefix
+from interfaces.schedules.services import scheduler_mode
+
+SCHEDULER_LINES = {
+    "embedded beat": "embedded beat (schedules fire from this process)",
+    "celery beat (distributed)": "celery beat (distributed: run `celery -A asteros_site beat`)",
+    "off": "off (ASTEROS_ENABLE_SCHEDULER=false)",
+}
 
 CORS_POLICIES = {
     "off": "off (ASTEROS_ENABLE_CORS=false)",
@@ -38,6 +45,7 @@ def banner(host: str, port: int | str) -> str:
         f"  API:       {base}/{api_prefix()}/",
         f"  dashboard: {base}/dashboard/",
         f"  health:    {base}/health",
+        f"  scheduler: {SCHEDULER_LINES[scheduler_mode()]}",
         f"  MCP:       {base + '/mcp' if options.enable_mcp else 'off (ASTEROS_ENABLE_MCP)'}",
         f"  demo model: {model}",
         f"  auth:      {'on' if options.enable_auth else 'off'}",

@@ -37,6 +37,7 @@ from asteros_site.banner import banner
 from asteros_site.system import start_all
 from cosmos.embedded import start_embedded_worker
 from interfaces.edge.errors import error_body, status_error_response
+from interfaces.schedules.services import start_embedded_beat
 
 logger = logging.getLogger(__name__)
 
@@ -97,16 +98,18 @@ def check_address(host: str, port: int | str) -> None:
 
 
 def start_serving() -> None:
-    """Write code registrations and start the interfaces, start the embedded worker (a no-op in
-    distributed mode). Once per process: a later call (the ASGI application's, in a process a
-    command started already) does nothing. The commands check their address
-    (``listening_socket``, ``check_address``) first, so the first request does not pay for it."""
+    """Write code registrations and start the interfaces, start the embedded worker and beat (a
+    no-op in distributed mode; beat also with ASTEROS_ENABLE_SCHEDULER off). Once per process: a
+    later call (the ASGI application's, in a process a command started already) does nothing. The
+    commands check their address (``listening_socket``, ``check_address``) first, so the first
+    request does not pay for it."""
     global _started
     with _start_lock:
         if _started:
             return
         start_all(strict=False)
         start_embedded_worker()
+        start_embedded_beat()
         _started = True
 
 

@@ -161,6 +161,11 @@ if (ASTEROS.redis_url or "").startswith("redis://"):
     # kombu's Redis transport with one fix: a worker survives a Redis restart (cosmos/broker.py).
     CELERY_BROKER_TRANSPORT = "cosmos.broker:RedisTransport"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat reads its schedule from the database (django-celery-beat): the reaper below and one row
+# per Schedule (interfaces/schedules). It looks at that table at least every 2 s, so a schedule
+# created, edited or disabled is seen within about 2 s (docs/schedules.md).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 2
 CELERY_BEAT_SCHEDULE = {
     "asteros-reap-expired-leases": {
         "task": "cosmos.reap_expired_runs",

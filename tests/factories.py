@@ -16,6 +16,7 @@ from typing import Any
 
 from cosmos.models import AGENT_KIND, Agent, AgentTemplate, Run, RunEvent, RunStatus
 from interfaces.connectors.models import MCPServer, RemoteAgent
+from interfaces.schedules.models import Schedule
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
 
@@ -143,3 +144,17 @@ def add_event(run: Run, event: str | dict) -> RunEvent:
     data = {"type": event} if isinstance(event, str) else dict(event)
     seq = run.events.count() + 1
     return RunEvent.objects.create(run=run, seq=seq, type=data["type"], data=data)
+
+
+def build_schedule(name: str | None = None, **fields: Any) -> Schedule:
+    """A schedule of a fresh agent (unless ``target`` is given), every minute unless told."""
+    defaults: dict[str, Any] = {"kind": AGENT_KIND, "input": {"message": "tick"}}
+    if "cron" not in fields and "interval_seconds" not in fields:
+        defaults["interval_seconds"] = 60
+    if "target" not in fields:
+        defaults["target"] = make_agent().id
+    return Schedule(name=name or unique_id("schedule"), **(defaults | fields))
+
+
+def make_schedule(name: str | None = None, **fields: Any) -> Schedule:
+    return _saved(build_schedule(name, **fields))

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from cosmos.embedded import embedded_worker_started
 from cosmos.models import WorkerHeartbeat
+from interfaces.schedules.services import scheduler_status
 
 VERSION = "0.1.0"
 
@@ -113,5 +114,7 @@ def health_report() -> tuple[dict, int]:
         },
         "failing": failing,
         "checks": checks,
+        # Reported, never a reason to fail: schedules are not what a load balancer probes.
+        "scheduler": scheduler_status(read_database=database["ok"]),
     }
     return body, 200 if status == "ok" else 503

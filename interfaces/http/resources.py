@@ -28,6 +28,9 @@ lists every route of every door, and tests/asteros_site/test_routes_command.py h
     (as the two above)    /api/remote-agents[/{name}]        RemoteAgentViewSet (remote_agents.py)
     (as the two above)    /api/mcp-servers[/{name}]          MCPServerViewSet (mcp_servers.py)
     GET                   /api/mcp-servers/{name}/tools      MCPServerViewSet.tools (listed live)
+    (as the two above)    /api/schedules[/{name}]            ScheduleViewSet (schedules.py)
+    POST                  /api/schedules/{name}/run          ScheduleViewSet.run (run now)
+    GET                   /api/schedules/{name}/runs         ScheduleViewSet.runs
     GET                   /api/tools[/{name}]                ToolViewSet (views.py)
 """
 
@@ -60,6 +63,7 @@ from interfaces.http.pagination import ResourcePagination, cursor_pagination
 from interfaces.http.registry import site
 from interfaces.http.remote_agents import RemoteAgentViewSet
 from interfaces.http.runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
+from interfaces.http.schedules import ScheduleViewSet
 from interfaces.http.schema import SSE_EVENT_SCHEMA
 from interfaces.http.serializers import (
     AgentStatusSerializer,
@@ -80,6 +84,7 @@ from interfaces.http.viewsets import (
     ResourceViewSet,
     wants_event_stream,
 )
+from interfaces.schedules.models import Schedule
 from stars import services as star_services
 from stars.models import Star
 from workflows.models import Workflow
@@ -446,3 +451,4 @@ site.register(Interrupt, InterruptViewSet)
 site.register_viewset("tools", ToolViewSet)
 site.register(RemoteAgent, RemoteAgentViewSet)
 site.register(MCPServer, MCPServerViewSet)
+site.register(Schedule, ScheduleViewSet)

@@ -8,3 +8,8 @@ class SchedulesConfig(AppConfig):
     label = "schedules"
     verbose_name = "Schedules"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()

@@ -121,6 +121,12 @@ GET,POST,PUT,PATCH,DELETE /admin/connectors/remoteagent/{object_id}/  -  django.
 *                         /admin/connectors/mcpserver/{object_id}/delete/  admin:connectors_mcpserver_delete  django.contrib.admin.options.ModelAdmin.delete_view
 *                         /admin/connectors/mcpserver/{object_id}/change/  admin:connectors_mcpserver_change  interfaces.connectors.admin.MCPServerAdmin.change_view
 GET,POST,PUT,PATCH,DELETE /admin/connectors/mcpserver/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/schedules/schedule/  admin:schedules_schedule_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/schedules/schedule/add/  admin:schedules_schedule_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/schedules/schedule/{object_id}/history/  admin:schedules_schedule_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/schedules/schedule/{object_id}/delete/  admin:schedules_schedule_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/schedules/schedule/{object_id}/change/  admin:schedules_schedule_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/schedules/schedule/{object_id}/  -  django.views.generic.base.RedirectView
 *                         /admin/{app_label}/  admin:app_list  django.contrib.admin.sites.AdminSite.app_index
 *                         /admin/{url}  -  django.contrib.admin.sites.AdminSite.catch_all_view
 GET                       /api  asteros-api-root  interfaces.http.views.APIRootView
@@ -157,6 +163,10 @@ GET,PUT,PATCH,DELETE      /api/remote-agents/{name}  api:remote-agents-detail  i
 GET,POST                  /api/mcp-servers  api:mcp-servers-list  interfaces.http.mcp_servers.MCPServerViewSet.list,create
 GET,PUT,PATCH,DELETE      /api/mcp-servers/{name}  api:mcp-servers-detail  interfaces.http.mcp_servers.MCPServerViewSet.retrieve,update,partial_update,destroy
 GET                       /api/mcp-servers/{name}/tools  api:mcp-servers-tools  interfaces.http.mcp_servers.MCPServerViewSet.tools
+GET,POST                  /api/schedules  api:schedules-list  interfaces.http.schedules.ScheduleViewSet.list,create
+GET,PUT,PATCH,DELETE      /api/schedules/{name}  api:schedules-detail  interfaces.http.schedules.ScheduleViewSet.retrieve,update,partial_update,destroy
+POST                      /api/schedules/{name}/run  api:schedules-run  interfaces.http.schedules.ScheduleViewSet.run
+GET                       /api/schedules/{name}/runs  api:schedules-runs  interfaces.http.schedules.ScheduleViewSet.runs
 GET                       /api/tools  api:tools-list  interfaces.http.views.ToolViewSet.list
 GET                       /api/tools/{name}  api:tools-detail  interfaces.http.views.ToolViewSet.retrieve
 POST                      /api/{collection}/{target}/run  api:kind-run  interfaces.http.kind_runs.KindRunView

@@ -25,6 +25,7 @@ from tests.factories import (
     make_membership,
     make_remote_agent,
     make_run,
+    make_schedule,
     make_star,
     make_template,
     make_workflow,
@@ -58,6 +59,7 @@ OBJECTS = {
         star=make_star(), sender="agent-1", recipient="*", content="hello team"
     ),
     "workflows.Workflow": lambda user: make_workflow(),
+    "schedules.Schedule": lambda user: make_schedule(),
 }
 
 

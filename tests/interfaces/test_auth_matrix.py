@@ -44,7 +44,15 @@ from cosmos.kinds import ExecutionResult, register_kind, unregister_kind
 from cosmos.models import Interrupt, Run, RunStatus, Session
 from interfaces.connectors.models import MCPServer, RemoteAgent
 from interfaces.keys.models import APIKey
-from tests.factories import make_agent, make_run, make_star, make_template, make_workflow, workflow_definition
+from tests.factories import (
+    make_agent,
+    make_run,
+    make_schedule,
+    make_star,
+    make_template,
+    make_workflow,
+    workflow_definition,
+)
 from workflows.models import Workflow
 from workflows.services import get_workflow
 
@@ -165,6 +173,9 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     **rest_resource("mcp-servers", "mcp_server"),
     # Listed live: the sample server answers nothing, so an accepted call is a 502, never a refusal.
     "api:mcp-servers-tools": (api("GET", "/mcp-servers/{mcp_server}/tools", "read", "mcp-servers", upstream=True),),
+    **rest_resource("schedules", "schedule"),
+    "api:schedules-run": (api("POST", "/schedules/{schedule}/run", "run", "schedules"),),
+    "api:schedules-runs": (api("GET", "/schedules/{schedule}/runs", "read", "schedules"),),
     # The calling key's own usage: a session has no key, so it gets 401 too.
     "api:key-usage": (api("GET", "/keys/me/usage", "read", session=False),),
     # --- operations
@@ -231,6 +242,7 @@ class World:
     remote_agent: Any
     mcp_server: Any
     interrupt: Any
+    schedule: Any
 
     def ids(self) -> dict[str, str]:
         return {
@@ -245,6 +257,7 @@ class World:
             "mcp_server": self.mcp_server.name,
             "interrupted_run": str(self.interrupt.run_id),
             "interrupt": str(self.interrupt.id),
+            "schedule": self.schedule.name,
         }
 
 
@@ -262,6 +275,7 @@ def make_world() -> World:
         remote_agent=RemoteAgent.objects.create(name="matrix_remote", url="http://127.0.0.1:9/a2a"),
         mcp_server=MCPServer.objects.create(name="matrix_mcp", url="http://127.0.0.1:9/mcp", connect_timeout=2),
         interrupt=Interrupt.objects.create(run=paused, root_run=paused, kind="approval", request=request),
+        schedule=make_schedule("matrix-schedule", target=agent.id),
     )
 
 

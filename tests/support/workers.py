@@ -106,3 +106,28 @@ def the_queue_to_itself() -> Iterator[None]:
     finally:
         if others:
             current_app.control.add_consumer(queue, destination=others, reply=True, timeout=5.0)
+
+
+class BeatProcess(LoggedProcess):
+    """A ``celery -A asteros_site beat`` subprocess (the database scheduler, as deployed) on the
+    test database: start, kill or stop."""
+
+    def __init__(self, *, env: dict[str, str] | None = None) -> None:
+        self.extra_env = env or {}
+        super().__init__("asteros-test-beat-")
+
+    def start(self, timeout: float = 60) -> BeatProcess:
+        """Launch it and return once its scheduler has read the schedule from the database."""
+        env = os.environ | {"DATABASE_URL": worker_database_url(), "PYTHONUNBUFFERED": "1"} | self.extra_env
+        command = [sys.executable, "-m", "celery", "-A", "asteros_site", "beat", "--loglevel", "INFO"]
+        command += ["-S", "django_celery_beat.schedulers:DatabaseScheduler"]
+        self.launch(command, env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if "DatabaseScheduler: Schedule changed" in self.output():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"celery beat did not start within {timeout:.0f}s:\n{self.output()[-3000:]}")

@@ -21,6 +21,7 @@ from tests.factories import (
     make_mcp_server,
     make_remote_agent,
     make_run,
+    make_schedule,
     make_star,
     make_template,
     make_workflow,
@@ -47,6 +48,7 @@ class World:
     mcp_server: Any
     interrupted_run: Any
     interrupt: Any
+    schedule: Any
 
     def ids(self) -> dict[str, str]:
         """The ``{id}`` of each resource's detail routes."""
@@ -61,6 +63,7 @@ class World:
             "remote-agents": self.remote_agent.name,
             "mcp-servers": self.mcp_server.name,
             "interrupts": str(self.interrupt.id),
+            "schedules": self.schedule.name,
         }
 
 
@@ -89,6 +92,7 @@ def world(db) -> World:
         mcp_server=make_mcp_server(),
         interrupted_run=interrupted_run,
         interrupt=interrupt,
+        schedule=make_schedule(target=agent.id),
     )
 
 
@@ -245,6 +249,31 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("DELETE", "/api/mcp-servers/{name}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
     ("GET", "/api/mcp-servers/{name}/tools"): Case(status=502, no_bad_input="takes no input; it asks the server"),
+    # schedules
+    ("GET", "/api/schedules"): Case(bad_query="enabled=maybe"),
+    ("POST", "/api/schedules"): Case(
+        scope="admin",
+        status=201,
+        body=lambda w: (
+            {"name": "made-schedule", "kind": "agent", "target": w.agent.id, "cron": "0 9 * * *"}
+            | {"input": {"message": "hi"}}
+        ),
+        bad_body=lambda w: {"name": "made-schedule", "kind": "agent", "target": w.agent.id, "cron": "0 25 * * *"},
+    ),
+    ("GET", "/api/schedules/{name}"): Case(no_bad_input=NO_INPUT),
+    ("PUT", "/api/schedules/{name}"): Case(
+        scope="admin",
+        body=lambda w: {"kind": "agent", "target": w.agent.id, "interval_seconds": 60, "input": {"message": "hi"}},
+        bad_body=lambda w: {"kind": "agent", "target": w.agent.id, "interval_seconds": 60, "cron": "* * * * *"},
+    ),
+    ("PATCH", "/api/schedules/{name}"): Case(
+        scope="admin", body={"enabled": False}, bad_body={"timezone": "Nowhere/Never"}
+    ),
+    ("DELETE", "/api/schedules/{name}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
+    ("POST", "/api/schedules/{name}/run"): Case(
+        scope="run", status=202, no_bad_input="takes no body: the schedule's input"
+    ),
+    ("GET", "/api/schedules/{name}/runs"): Case(bad_query="cursor=not-a-cursor"),
     # keys: 200 for a key; with auth off and no key, 401 api_key_required (test_quotas.py has the rest)
     ("GET", "/api/keys/me/usage"): Case(status=(200, 401), no_bad_input=NO_INPUT),
 }
