@@ -118,8 +118,6 @@ class RunContext:
             metadata=metadata,
             session_id=session_id,
             dispatch=False,
-            # This run's current span (the run's, or a tool call's that started the child).
-            trace_context=tracing.current_context() if tracing.enabled else None,
         )
         # Its own task, so that a timeout or cancel of the child never cancels this run.
         await asyncio.create_task(
