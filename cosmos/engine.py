@@ -400,6 +400,8 @@ class RunEngine:
         return True
 
     def _trace_end(self, run: Run, status: str, result: ExecutionResult | None, error: str | None = None) -> None:
+        if not tracing.enabled:
+            return
         local = self.local.get(str(run.id))
         if local is None or local.span is None:
             return

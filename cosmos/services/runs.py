@@ -85,7 +85,8 @@ def start_run(
 
     The same ``idempotency_key`` from the same caller returns the existing run. With tracing on
     (``cosmos.tracing``), the run keeps ``trace_context`` (a carrier of ``traceparent`` and
-    ``tracestate``), by default the context of the current span (the request's): its execution,
+    ``tracestate``), by default the context of the current span (a door's request span; for a
+    child run created through ``cosmos.db.db_call``, its parent's current span): its execution,
     in whichever process and attempt, joins that trace.
     """
     run_kind = get_kind(kind)

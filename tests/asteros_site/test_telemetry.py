@@ -146,7 +146,7 @@ print(json.dumps({
     "enabled": tracing.enabled,
     # The API may be loaded by others (the MCP SDK imports it); the SDK, the instrumentation and
     # the exporters are loaded only when tracing is on.
-    "loaded": sorted(m for m in sys.modules if m.startswith(tuple(
+    "loaded": sorted(m for m in list(sys.modules) if m.startswith(tuple(
         "opentelemetry." + name for name in ("sdk", "instrumentation", "exporter")
     ))),
     "provider": type(sys.modules["opentelemetry.trace"].get_tracer_provider()).__name__
