@@ -194,19 +194,35 @@ def post_and_wait(url: str) -> dict:
     return response.json()
 
 
+def agui_run(url: str) -> None:
+    """The same agent through the AG-UI door (an async view), its SSE answer read to the end."""
+    message = {"id": "m1", "role": "user", "content": "what is 2+3?"}
+    body = {"threadId": "t1", "runId": "r1", "messages": [message], "tools": [], "context": [], "state": {}}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        response = client.post(f"/agui/agents/{CALCULATOR_AGENT['id']}", json=body)
+    assert response.status_code == 200 and '"type":"RUN_FINISHED"' in response.text, response.text[-500:]
+
+
 @pytest.mark.embedded_only
-def test_embedded_one_trace_from_the_post_to_the_runs_end(tmp_path):
+def test_embedded_one_trace_from_the_post_to_the_runs_end_through_rest_and_agui(tmp_path):
     spans_file = tmp_path / "spans.jsonl"
     api = ApiProcess.embedded(tmp_path, OTEL_TRACES_EXPORTER=f"jsonl:{spans_file}", ASTEROS_NAME="Orion")
     api.start()
     try:
         run = post_and_wait(api.url)
-        spans = wait_for_spans(lambda: read_jsonl(spans_file), lambda s: any(x["kind"] == "SERVER" for x in s))
+        agui_run(api.url)
+        spans = wait_for_spans(
+            lambda: read_jsonl(spans_file),
+            lambda s: len([x for x in s if x["name"] == f"invoke_agent {CALCULATOR_AGENT['id']}"]) == 2,
+        )
     finally:
         api.close()
 
     span = assert_request_to_run_trace(spans, run["id"], CALCULATOR_AGENT["id"])
     assert span["service_name"] == "Orion"
+    (agui,) = [s for s in spans if s["name"] == f"invoke_agent {CALCULATOR_AGENT['id']}" and s is not span]
+    assert_request_to_run_trace(spans, agui["attributes"]["asteros.run.id"], CALCULATOR_AGENT["id"])
+    assert agui["trace_id"] != span["trace_id"]
 
 
 @pytest.mark.services
