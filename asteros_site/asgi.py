@@ -9,6 +9,10 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asteros_site.settings")
 django.setup(set_prefix=False)
 
+from asteros_site.telemetry import configure_tracing  # noqa: E402
+
+configure_tracing()  # when OTEL_* asks for it; before the handler builds the middleware chain
+
 from asteros_site.handlers import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()

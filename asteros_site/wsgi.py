@@ -3,10 +3,17 @@ answer (``asteros_site.serving.start_before_serving_wsgi``)."""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "asteros_site.settings")
-django_wsgi_app = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
+
+from asteros_site.telemetry import configure_tracing  # noqa: E402
+
+configure_tracing()  # when OTEL_* asks for it; before the handler builds the middleware chain
+django_wsgi_app = WSGIHandler()  # what django.core.wsgi.get_wsgi_application() returns
 
 from django.conf import settings  # noqa: E402
 

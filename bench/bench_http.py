@@ -64,8 +64,9 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def server(env: dict[str, str], kind: str, workdir: Path, *, worker: bool = False):
-    """Migrate, then run ``asteros serve`` (and a celery worker when distributed); yield the URL."""
+def server(env: dict[str, str], kind: str, workdir: Path, *, worker: bool = False, pids: list[int] | None = None):
+    """Migrate, then run ``asteros serve`` (and a celery worker when distributed); yield the URL.
+    ``pids`` gets the processes' ids (the server's first), for a caller that reads their CPU time."""
     manage = [PYTHON, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     port = free_port()
@@ -89,6 +90,8 @@ def server(env: dict[str, str], kind: str, workdir: Path, *, worker: bool = Fals
                 stderr=subprocess.STDOUT,
             )
         )
+    if pids is not None:
+        pids += [process.pid for process in processes]
     url = f"http://127.0.0.1:{port}"
     try:
         import httpx

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures.thread
+import contextvars
 import functools
 import threading
 import time
@@ -18,6 +19,8 @@ from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+
+from . import tracing
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -78,8 +81,13 @@ class ProcessExiting(RuntimeError):
 async def db_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     loop = asyncio.get_running_loop()
     executor = db_executor()
+    call = functools.partial(_with_reconnect, fn, *args, **kwargs)
+    if tracing.enabled:
+        # The caller's current span goes with the call: a run created there (a star member's,
+        # a workflow step's) stores it as its parent context (``start_run``).
+        call = functools.partial(contextvars.copy_context().run, call)
     try:
-        return await loop.run_in_executor(executor, functools.partial(_with_reconnect, fn, *args, **kwargs))
+        return await loop.run_in_executor(executor, call)
     except RuntimeError as exc:
         # concurrent.futures refuses new work with a bare RuntimeError once the executor or the
         # interpreter shuts down; say which, so that periodic work can stop quietly.

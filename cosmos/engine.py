@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from . import metrics
+from . import metrics, tracing
 from .bus import CANCEL_CHANNEL, get_bus
 from .db import ProcessExiting, db_call
 from .eventlog import EventSink, LostOwnership, RunWriter
@@ -65,6 +65,8 @@ class LocalRun:
     # Set once the final write has begun: the run can no longer be stopped, and its row stops
     # being "running" under a lease renewal that may be in flight at the same moment.
     finishing: bool = False
+    # The attempt's span, with tracing on (cosmos.tracing).
+    span: Any = None
 
 
 @dataclass
@@ -215,18 +217,34 @@ class RunEngine:
         token = run_id_var.set(run_id)
         try:
             local.task = asyncio.current_task()
-            if timeout is None:
-                return await self._execute_claimed(run, local, state)
-            timer = asyncio.get_running_loop().call_later(timeout, self._stop_local, run_id, TIMED_OUT)
-            try:
-                return await self._execute_claimed(run, local, state)
-            finally:
-                timer.cancel()
+            if not tracing.enabled:
+                return await self._execute_timed(run, local, state, timeout)
+            with tracing.run_span(
+                run_id=run_id,
+                kind=run.kind,
+                target=run.target,
+                attempt=run.attempts,
+                session_id=run.session_id,
+                parent_run_id=str(run.parent_id) if run.parent_id else None,
+                trace_context=run.trace_context,
+            ) as local.span:
+                return await self._execute_timed(run, local, state, timeout)
         finally:
             run_id_var.reset(token)
             if self.local.get(run_id) is local:
                 del self.local[run_id]
             metrics.run_left()
+
+    async def _execute_timed(
+        self, run: Run, local: LocalRun, state: dict[str, Any] | None, timeout: float | None
+    ) -> str | None:
+        if timeout is None:
+            return await self._execute_claimed(run, local, state)
+        timer = asyncio.get_running_loop().call_later(timeout, self._stop_local, local.run_id, TIMED_OUT)
+        try:
+            return await self._execute_claimed(run, local, state)
+        finally:
+            timer.cancel()
 
     async def _claim(self, run_id: str) -> Run | None:
         """``claim_run``, retried through a short database outage (within one lease): a claim
@@ -342,6 +360,7 @@ class RunEngine:
         if not await self._last_write(writer, run, event, finalize):
             return None
         run.status = RunStatus.INTERRUPTED  # its lifecycle message goes out once the pause commits
+        self._trace_end(run, RunStatus.INTERRUPTED, None)
         return RunStatus.INTERRUPTED
 
     async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
@@ -355,12 +374,13 @@ class RunEngine:
             parent_id=run.parent_id,
             error={"code": code, "message": message},
         )
-        return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None)
+        return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None, error=code)
 
-    async def _write_final(self, writer, run, status, event, finalize, result) -> str | None:
+    async def _write_final(self, writer, run, status, event, finalize, result, *, error=None) -> str | None:
         if not await self._last_write(writer, run, event, finalize):
             return None
         run.status = status
+        self._trace_end(run, status, result, error)
         metrics.run_finished(run, result)
         self._publish_lifecycle(run)
         return status
@@ -378,6 +398,15 @@ class RunEngine:
             logger.warning("lost ownership before the last write")
             return False
         return True
+
+    def _trace_end(self, run: Run, status: str, result: ExecutionResult | None, error: str | None = None) -> None:
+        if not tracing.enabled:
+            return
+        local = self.local.get(str(run.id))
+        if local is None or local.span is None:
+            return
+        tokens = (result.input_tokens, result.output_tokens) if result is not None else (0, 0)
+        tracing.end_run(local.span, status, input_tokens=tokens[0], output_tokens=tokens[1], error=error)
 
     def _publish_lifecycle(self, run: Run) -> None:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.

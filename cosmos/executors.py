@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from . import tracing
 from .db import db_call
 from .kinds import ExecutionResult
 from .models import Run, Session
 from .runtime.agent import RuntimeAgent, build_agent
-from .runtime.loop import run_agent
+from .runtime.loop import model_name, run_agent
 from .runtime.tools import Tool
 from .services.agents import cached_agent_spec
 
@@ -40,6 +41,8 @@ def _load(run: Run, extra_tools: tuple[Tool, ...]) -> tuple[RuntimeAgent, list[d
 async def execute_agent(context: RunContext) -> ExecutionResult:
     run = context.run
     agent, messages = await db_call(_load, run, tuple(context.state.get("extra_tools", ())))
+    if tracing.enabled:
+        tracing.annotate_agent(tracing.current_span(), agent.spec.provider, model_name(agent))
     outcome = await run_agent(
         agent,
         messages,

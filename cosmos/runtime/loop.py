@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .. import tracing
 from .agent import RuntimeAgent
 from .errors import MAX_TURNS_EXCEEDED, RunFailed
 from .events import Emit, EventType, make_event
@@ -134,6 +135,11 @@ def _client_schemas(client_tools: Sequence[dict], server: Mapping[str, Tool]) ->
     return schemas, names
 
 
+def model_name(agent: RuntimeAgent) -> str:
+    """The model an agent's calls ask for (a provider's default when its spec names none)."""
+    return agent.spec.model or _DEFAULT_MODELS.get(agent.spec.provider, "")
+
+
 async def run_agent(
     agent: RuntimeAgent,
     messages: list[dict],
@@ -156,7 +162,7 @@ async def run_agent(
     if client_tools:
         extra, client_names = _client_schemas(client_tools, agent.tool_map)
         offered = [*offered, *extra]
-    model = spec.model or _DEFAULT_MODELS.get(spec.provider, "")
+    model = model_name(agent)
     metadata = context_metadata if context_metadata is not None else _EMPTY
     max_turns = max(1, spec.max_turns)
     history = list(messages)
@@ -183,7 +189,10 @@ async def run_agent(
 
     for turn in range(first_turn, max_turns):
         request = ModelRequest(model, spec.system_prompt, history, offered, spec.parameters, emit)
-        text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
+        if tracing.enabled:
+            text, calls, used_in, used_out = await _traced_turn(spec.provider, provider, request, emit)
+        else:
+            text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
         input_tokens += used_in
         output_tokens += used_out
         assistant: dict[str, Any] = {"role": "assistant", "content": text}
@@ -281,6 +290,20 @@ def _waits_for_a_person(agent: RuntimeAgent, call: _Call) -> bool:
     return needs_approval(rule, call.arguments)
 
 
+async def _traced_turn(
+    provider_name: str, provider: Provider, request: ModelRequest, emit: Emit
+) -> tuple[str, list[_Call], int, int]:
+    """``_stream_turn`` in a ``chat <model>`` span (tracing on): its usage, or why it failed."""
+    with tracing.chat_span(provider_name, request.model) as span:
+        try:
+            text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
+        except RunFailed as exc:
+            tracing.chat_failed(span, exc.code, exc.message)
+            raise
+        tracing.end_chat(span, used_in, used_out, ["tool_calls" if calls else "stop"])
+        return text, calls, used_in, used_out
+
+
 async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) -> tuple[str, list[_Call], int, int]:
     """One model call, relayed as AG-UI events while it streams."""
     message_id = _new_id()  # the assistant message; tool calls point at it as their parent
@@ -369,6 +392,15 @@ async def _run_tools(
     out = _serialized(emit)  # parallel tools, and tools that fan out themselves, share one emit
 
     async def one(call: _Call) -> tuple[str, bool] | RunInterrupted:
+        if not tracing.enabled:
+            return await untraced(call)
+        with tracing.tool_span(call.name, call.id) as span:
+            result = await untraced(call)
+            if not isinstance(result, RunInterrupted) and result[1]:
+                tracing.tool_failed(span, result[0])
+            return result
+
+    async def untraced(call: _Call) -> tuple[str, bool] | RunInterrupted:
         try:
             if decisions is None or call.waits == CHILDREN:
                 # A call held by a paused child is run again: the tool finds and resumes that run.

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .. import tracing
 from ..bus import CANCEL_CHANNEL, get_bus
 from ..dispatch import dispatch_run
 from ..kinds import get_kind
@@ -78,10 +79,15 @@ def start_run(
     metadata: dict | None = None,
     run_id: str | None = None,
     dispatch: bool = True,
+    trace_context: dict[str, str] | None = None,
 ) -> tuple[Run, bool]:
     """Create a queued run and dispatch it on commit. Returns ``(run, created)``.
 
-    The same ``idempotency_key`` from the same caller returns the existing run.
+    The same ``idempotency_key`` from the same caller returns the existing run. With tracing on
+    (``cosmos.tracing``), the run keeps ``trace_context`` (a carrier of ``traceparent`` and
+    ``tracestate``), by default the context of the current span (a door's request span; for a
+    child run created through ``cosmos.db.db_call``, its parent's current span): its execution,
+    in whichever process and attempt, joins that trace.
     """
     run_kind = get_kind(kind)
     if idempotency_key:
@@ -129,6 +135,7 @@ def start_run(
                 max_attempts=1 if parent is not None else settings.ASTEROS.max_attempts,
                 # Optimistic: dispatch_run clears it if the broker refuses, for the reaper to resend.
                 dispatched_at=timezone.now() if dispatch else None,
+                trace_context=_trace_context(trace_context),
             )
             if dispatch:
                 transaction.on_commit(lambda: dispatch_run(run.id))
@@ -138,6 +145,12 @@ def start_run(
         raise Conflict(f"A run with id {run_id} already exists.") from None
     publish_lifecycle(run)
     return run, True
+
+
+def _trace_context(given: dict[str, str] | None) -> dict[str, str]:
+    if not tracing.enabled:
+        return {}
+    return dict(given) if given is not None else tracing.current_context()
 
 
 def _apply_session_policy(session: Session) -> bool:

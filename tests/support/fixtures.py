@@ -25,3 +25,13 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip("needs redis-server installed")
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+def traces():
+    """Tracing on in this process for the test (``tests.support.traces.traced``), HTTP requests
+    included; ``traces.spans()`` are the finished spans."""
+    from tests.support.traces import traced
+
+    with traced(requests=True) as on:
+        yield on
