@@ -29,6 +29,10 @@ lists every route of every door, and tests/asteros_site/test_routes_command.py h
     (as the two above)    /api/mcp-servers[/{name}]          MCPServerViewSet (mcp_servers.py)
     GET                   /api/mcp-servers/{name}/tools      MCPServerViewSet.tools (listed live)
     GET                   /api/tools[/{name}]                ToolViewSet (views.py)
+    (as the two above)    /api/webhooks[/{id}]               WebhookViewSet (webhooks.py; admin scope)
+    POST                  /api/webhooks/{id}/rotate-secret|test
+    GET                   /api/webhooks/{id}/deliveries[/{delivery}]
+    POST                  /api/webhooks/{id}/deliveries/{delivery}/redeliver
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from cosmos.services import interrupts as interrupt_services
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict, Invalid
 from interfaces.connectors.models import MCPServer, RemoteAgent
+from interfaces.webhooks.models import Webhook
 from interfaces.edge.auth import KeyPrincipal, caller_of, kind_resource
 from interfaces.edge.links import api_link
 from interfaces.edge.params import whole_number
@@ -74,6 +79,7 @@ from interfaces.http.serializers import (
     StarMessageSerializer,
 )
 from interfaces.http.views import ToolViewSet
+from interfaces.http.webhooks import WebhookViewSet
 from interfaces.http.viewsets import (
     STREAM_RENDERERS,
     ReadOnlyResourceViewSet,
@@ -446,3 +452,4 @@ site.register(Interrupt, InterruptViewSet)
 site.register_viewset("tools", ToolViewSet)
 site.register(RemoteAgent, RemoteAgentViewSet)
 site.register(MCPServer, MCPServerViewSet)
+site.register(Webhook, WebhookViewSet)

@@ -40,8 +40,8 @@ DELIVER_TASK = "asteros.webhooks.deliver"
 # Each POST: a receiver should answer quickly and do its work later (Standard Webhooks advice).
 TIMEOUT_SECONDS = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024
-# Backoff: 5 s, 10 s, 20 s, ... capped at an hour, each times a random factor in [0.5, 1.5).
-FIRST_RETRY_SECONDS = 5.0
+# Backoff: 5 s (ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS), 10 s, 20 s, ... capped at an hour, each
+# times a random factor in [0.5, 1.5).
 MAX_RETRY_SECONDS = 3600.0
 # A task sent for a due delivery that has not claimed it after this long was lost: resend.
 REDISPATCH_AFTER = timedelta(seconds=60)
@@ -214,7 +214,9 @@ def _record(delivery: Delivery, started_at, status_code: int | None, latency_ms:
 
 
 def backoff_seconds(attempt: int) -> float:
-    """The wait after failed attempt ``attempt`` (1, 2, ...): doubling from 5 s, capped at an
-    hour, with full jitter in [0.5, 1.5) so receivers that come back are not hit all at once."""
-    base = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, attempt - 1))
+    """The wait after failed attempt ``attempt`` (1, 2, ...): doubling from
+    ``ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS`` (5 s), capped at an hour, with jitter in [0.5, 1.5)
+    so receivers that come back are not hit all at once."""
+    first = settings.ASTEROS.webhook_first_retry_seconds
+    base = min(MAX_RETRY_SECONDS, first * 2 ** min(max(0, attempt - 1), 32))
     return base * (0.5 + random.random())

@@ -20,6 +20,9 @@ class Event(models.TextChoices):
     RUN_CANCELLED = "run.cancelled"
     RUN_INTERRUPTED = "run.interrupted"
     SCHEDULE_FAILED = "schedule.failed"
+    # A ping an operator sends (POST /api/webhooks/{id}/test, the admin): always delivered,
+    # whatever the subscription's events.
+    WEBHOOK_TEST = "webhook.test"
 
 
 # What an A2A push delivery carries (a StreamResponse with a task or a status update).
@@ -53,6 +56,27 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.url
+
+    def clean_fields(self, exclude=None) -> None:
+        # ``events`` may be empty (all events): clean() checks it, not the blank rule.
+        super().clean_fields(exclude={*(exclude or ()), "events"})
+
+    def clean(self) -> None:
+        """The URL by the outbound policy, the events among ``Event``, the resource filter by
+        the catalogue of run kinds (the API and the admin both refuse what this refuses)."""
+        from django.core.exceptions import ValidationError
+
+        from .services import events_problem, resource_problem
+        from .targets import receiver_url_problem
+
+        errors: dict[str, str] = {}
+        if problem := receiver_url_problem(self.url):
+            errors["url"] = problem
+        if problem := events_problem(self.events):
+            errors["events"] = problem
+        errors |= resource_problem(self.resource_kind, self.resource_id)
+        if errors:
+            raise ValidationError(errors)
 
 
 class PushConfig(models.Model):

@@ -21,12 +21,15 @@ from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
     add_event,
     make_agent,
+    make_delivery,
     make_mcp_server,
     make_membership,
+    make_push_config,
     make_remote_agent,
     make_run,
     make_star,
     make_template,
+    make_webhook,
     make_workflow,
 )
 from workflows.models import Workflow
@@ -35,7 +38,14 @@ pytestmark = pytest.mark.django_db
 
 # Rows only the runtime writes: their admin lists and shows them, and refuses to add or edit.
 # Interrupts too: people resolve them (actions, the resolve page), they never edit the rows.
-READ_ONLY = {"cosmos.Interrupt", "cosmos.RunEvent", "cosmos.WorkerHeartbeat", "stars.StarMessage"}
+READ_ONLY = {
+    "cosmos.Interrupt",
+    "cosmos.RunEvent",
+    "cosmos.WorkerHeartbeat",
+    "stars.StarMessage",
+    "webhooks.Delivery",
+    "webhooks.PushConfig",
+}
 
 OBJECTS = {
     "auth.User": lambda user: user,
@@ -58,6 +68,9 @@ OBJECTS = {
         star=make_star(), sender="agent-1", recipient="*", content="hello team"
     ),
     "workflows.Workflow": lambda user: make_workflow(),
+    "webhooks.Webhook": lambda user: make_webhook(),
+    "webhooks.Delivery": lambda user: make_delivery(run=make_run()),
+    "webhooks.PushConfig": lambda user: make_push_config(),
 }
 
 
