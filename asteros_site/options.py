@@ -133,7 +133,9 @@ def _float(env: Mapping[str, str], name: str, default: float, *, low: float, hig
     try:
         value = float(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number; use a number of seconds from {low:g} to {high:g}.") from None
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a number; use a number of seconds from {low:g} to {high:g}."
+        ) from None
     if not low <= value <= high:
         raise ImproperlyConfigured(f"{name}={raw!r} is out of range; use a number of seconds from {low:g} to {high:g}.")
     return value
@@ -145,7 +147,8 @@ def _a2a_default(env: Mapping[str, str]) -> str | None:
         return None
     if not A2A_DEFAULT.match(raw):
         raise ImproperlyConfigured(
-            f"ASTEROS_A2A_DEFAULT={raw!r} is not a resource; use an agent id, or agent:<id>, star:<id> or workflow:<id>."
+            f"ASTEROS_A2A_DEFAULT={raw!r} is not a resource; use an agent id, "
+            "or agent:<id>, star:<id> or workflow:<id>."
         )
     return raw
 

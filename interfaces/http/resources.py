@@ -53,7 +53,6 @@ from cosmos.services import interrupts as interrupt_services
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict, Invalid
 from interfaces.connectors.models import MCPServer, RemoteAgent
-from interfaces.webhooks.models import Webhook
 from interfaces.edge.auth import KeyPrincipal, caller_of, kind_resource
 from interfaces.edge.links import api_link
 from interfaces.edge.params import whole_number
@@ -79,13 +78,14 @@ from interfaces.http.serializers import (
     StarMessageSerializer,
 )
 from interfaces.http.views import ToolViewSet
-from interfaces.http.webhooks import WebhookViewSet
 from interfaces.http.viewsets import (
     STREAM_RENDERERS,
     ReadOnlyResourceViewSet,
     ResourceViewSet,
     wants_event_stream,
 )
+from interfaces.http.webhooks import WebhookViewSet
+from interfaces.webhooks.models import Webhook
 from stars import services as star_services
 from stars.models import Star
 from workflows.models import Workflow

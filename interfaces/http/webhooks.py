@@ -184,4 +184,3 @@ class WebhookViewSet(ResourceViewSet):
         webhook = self.get_object()
         queryset = Delivery.objects.filter(webhook=webhook).prefetch_related("attempt_log")
         return get_object_or_404(queryset, id=int(delivery_id))
-

@@ -75,9 +75,7 @@ class WebhookAdmin(admin.ModelAdmin):
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet) -> None:
         for webhook in queryset:
             services.rotate_secret(webhook)
-            self.message_user(
-                request, SECRET_NOTICE.format(name=webhook.name, secret=webhook.secret), messages.WARNING
-            )
+            self.message_user(request, SECRET_NOTICE.format(name=webhook.name, secret=webhook.secret), messages.WARNING)
 
     @admin.action(description="Send a test event to the selected webhooks")
     def send_tests(self, request: HttpRequest, queryset: QuerySet) -> None:
