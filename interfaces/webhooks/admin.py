@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -23,6 +22,12 @@ SECRET_NOTICE = "The signing secret of {name}: {secret} — copy it now, it is n
 
 
 class WebhookForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",  # a URL written without a scheme
+        help_text=Webhook._meta.get_field("url").help_text,
+    )
     events = forms.MultipleChoiceField(
         choices=[(event, event) for event in services.SUBSCRIBABLE],
         required=False,
@@ -43,7 +48,6 @@ class WebhookAdmin(admin.ModelAdmin):
     search_fields = ("name", "url", "resource_id")
     readonly_fields = ("caller", "deliveries_link", "created_at", "updated_at")
     actions = ("rotate_secrets", "send_tests")
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a URL without a scheme
 
     def get_fields(self, request, obj=None):
         fields = list(WebhookForm.Meta.fields)
