@@ -1,6 +1,7 @@
 """The REST resource of webhooks (``/api/webhooks``): subscriptions, their deliveries, a test ping.
 
-Every route needs the ``admin`` scope, reads included: a subscription says where data goes.
+Every route needs the ``admin`` scope, reads included: a subscription says where data goes (and
+a key limited to some resources may not use them: a subscription hears of every run).
 The signing secret is in the answer of a create and of ``rotate-secret`` only, never in a later
 read. Validation is the model's ``clean()`` (the URL by the outbound policy, the events, the
 resource filter by the catalogue of run kinds), so the API refuses what the admin refuses.
@@ -118,6 +119,11 @@ class WebhookViewSet(ResourceViewSet):
     ordering_fields = ("name", "created_at", "updated_at")
     serializer_class = WebhookSerializer
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def principal_may_use(self, principal) -> bool:
+        # Subscriptions see every run: a key limited to some resources may not use them, unless
+        # it names the whole collection ("webhooks" or "webhooks:*").
+        return principal.allows_resource(self.resource_name)
 
     @extend_schema(responses={201: WebhookCreatedSerializer})
     def create(self, request, *args, **kwargs):

@@ -16,6 +16,7 @@ from tests.factories import (
     make_run,
     make_star,
     make_template,
+    make_webhook,
     make_workflow,
 )
 
@@ -32,6 +33,7 @@ def rows_of_every_kind():
     make_workflow()
     make_remote_agent()
     make_mcp_server(url="https://mcp.example.com/mcp")
+    make_webhook(events=["run.failed"], resource_kind="agent", resource_id=agent.id)
     session = Session.objects.create(id="s-1", kind="agent", target=agent.id, messages=[{"role": "user"}])
     parent = make_run(target=agent.id, session=session, status="succeeded", events=["RUN_STARTED", "RUN_FINISHED"])
     make_run(target=agent.id, parent=parent, output={"text": "hi"}, input_tokens=3)
