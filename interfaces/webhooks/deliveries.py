@@ -72,14 +72,39 @@ def dispatch_on_commit(delivery_ids: list[int]) -> None:
 
 
 def _dispatch(delivery_ids: list[int]) -> None:
+    # Marked dispatched first, in one UPDATE (a task may finish before a later write would land),
+    # then one task each over one broker connection; what the broker refused is unmarked, for
+    # the sweep to resend.
     now = timezone.now()
-    for delivery_id in delivery_ids:
-        try:
-            current_app.send_task(DELIVER_TASK, args=[delivery_id], retry=False, ignore_result=True)
-        except Exception as exc:  # the sweep resends it (its dispatched_at is left empty)
-            logger.warning("webhook dispatch failed, the sweep will resend: %s", exc.__class__.__name__)
-            continue
-        Delivery.objects.filter(id=delivery_id, dispatched_at__isnull=True).update(dispatched_at=now)
+    for chunk in _chunks(delivery_ids):
+        Delivery.objects.filter(id__in=chunk, dispatched_at__isnull=True).update(dispatched_at=now)
+    refused = _send_tasks(delivery_ids)
+    for chunk in _chunks(refused):
+        Delivery.objects.filter(id__in=chunk, dispatched_at=now).update(dispatched_at=None)
+
+
+def _send_tasks(delivery_ids: list[int]) -> list[int]:
+    """Send a deliver task for each id over one producer; returns the ids the broker refused."""
+    refused: list[int] = []
+    try:
+        with current_app.producer_or_acquire() as producer:
+            for index, delivery_id in enumerate(delivery_ids):
+                try:
+                    current_app.send_task(
+                        DELIVER_TASK, args=[delivery_id], retry=False, ignore_result=True, producer=producer
+                    )
+                except Exception as exc:  # the broker went away: the rest waits for the sweep
+                    logger.warning("webhook dispatch failed, the sweep will resend: %s", exc.__class__.__name__)
+                    refused.extend(delivery_ids[index:])
+                    break
+    except Exception as exc:  # no connection to the broker at all
+        logger.warning("webhook dispatch failed, the sweep will resend: %s", exc.__class__.__name__)
+        return list(delivery_ids)
+    return refused
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def sweep_due(limit: int = SWEEP_BATCH) -> int:
@@ -94,12 +119,8 @@ def sweep_due(limit: int = SWEEP_BATCH) -> int:
         # One process wins each row: the others see dispatched_at changed.
         if Delivery.objects.filter(id=delivery_id, dispatched_at=dispatched_at).update(dispatched_at=now):
             sent.append(delivery_id)
-    for delivery_id in sent:
-        try:
-            current_app.send_task(DELIVER_TASK, args=[delivery_id], retry=False, ignore_result=True)
-        except Exception as exc:
-            logger.warning("webhook dispatch failed: %s", exc.__class__.__name__)
-            Delivery.objects.filter(id=delivery_id).update(dispatched_at=None)
+    for chunk in _chunks(_send_tasks(sent)):
+        Delivery.objects.filter(id__in=chunk, dispatched_at=now).update(dispatched_at=None)
     return len(sent)
 
 

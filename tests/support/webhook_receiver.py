@@ -10,6 +10,9 @@ library only (hmac, hashlib, base64), as a receiver in any language would.
         settings_options(outbound_allowlist=(receiver.host_port,))
         ...
         receiver.wait_for(3)
+
+``python -m tests.support.webhook_receiver --port N`` serves one in a process of its own (the
+benchmark's receiver; ``GET /count`` answers how many POSTs it accepted).
 """
 
 from __future__ import annotations
@@ -112,6 +115,14 @@ class WebhookReceiver:
                 except OSError:
                     self.close_connection = True
 
+            def do_GET(self) -> None:  # GET /count: how many POSTs it answered 2xx (benchmarks)
+                reply = json.dumps({"accepted": len(receiver.accepted())}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -171,3 +182,21 @@ class WebhookReceiver:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the receiver got {len(got)} of {count} request(s) in {timeout:g}s")
             time.sleep(0.05)
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local webhook receiver that answers 200.")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    receiver = WebhookReceiver(port=args.port).up()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        receiver.down()
+
+
+if __name__ == "__main__":
+    main()
