@@ -32,7 +32,7 @@ from interfaces.http.serializers import ResourceSerializer
 from interfaces.http.viewsets import ResourceViewSet
 from interfaces.webhooks import deliveries as delivery_services
 from interfaces.webhooks import services as webhook_services
-from interfaces.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Webhook
+from interfaces.webhooks.models import SUBSCRIBABLE, Delivery, DeliveryAttempt, DeliveryStatus, Webhook
 
 DELIVERY_ID = "[0-9]{1,18}"
 
@@ -42,9 +42,9 @@ class WebhookSerializer(ResourceSerializer):
     empty: runs of any resource. The secret is never shown here (see the create answer)."""
 
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=webhook_services.SUBSCRIBABLE),
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE),
         required=False,
-        help_text="Among " + ", ".join(webhook_services.SUBSCRIBABLE) + "; empty: all of them.",
+        help_text="Among " + ", ".join(SUBSCRIBABLE) + "; empty: all of them.",
     )
 
     class Meta:

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 
 from . import deliveries as delivery_services
 from . import services
-from .models import Delivery, DeliveryAttempt, PushConfig, Webhook
+from .models import SUBSCRIBABLE, Delivery, DeliveryAttempt, PushConfig, Webhook
 
 SECRET_NOTICE = "The signing secret of {name}: {secret} — copy it now, it is not shown again."
 
@@ -29,7 +29,7 @@ class WebhookForm(forms.ModelForm):
         help_text=Webhook._meta.get_field("url").help_text,
     )
     events = forms.MultipleChoiceField(
-        choices=[(event, event) for event in services.SUBSCRIBABLE],
+        choices=[(event, event) for event in SUBSCRIBABLE],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every event.",

@@ -109,34 +109,6 @@ def emit_schedule_failed(
 
 # --- subscriptions (the API and the admin)
 
-RUN_EVENTS = (Event.RUN_SUCCEEDED, Event.RUN_FAILED, Event.RUN_CANCELLED, Event.RUN_INTERRUPTED)
-SUBSCRIBABLE = tuple(event.value for event in Event if event != Event.WEBHOOK_TEST)
-
-
-def events_problem(events: object) -> str | None:
-    """Why ``events`` is not a list of subscribable events, or None (empty: all of them)."""
-    if not isinstance(events, list) or not all(isinstance(event, str) for event in events):
-        return "A list of event names."
-    unknown = sorted(set(events) - set(SUBSCRIBABLE))
-    if unknown:
-        return f"Unknown events {unknown}; choose among {list(SUBSCRIBABLE)}."
-    return None
-
-
-def resource_problem(kind: str, resource_id: str) -> dict[str, str]:
-    """What is wrong with a subscription's resource filter, by field (empty: nothing)."""
-    from cosmos.kinds import find_kind, kind_names
-
-    if not kind:
-        return {"resource_id": "Name the resource's kind (resource_kind) too."} if resource_id else {}
-    found = find_kind(kind)
-    if found is None:
-        return {"resource_kind": f"Unknown kind {kind!r}; choose among {kind_names()}."}
-    model = found.target_model
-    if resource_id and model is not None and not model._default_manager.filter(pk=resource_id).exists():
-        return {"resource_id": f"No {kind} {resource_id!r}."}
-    return {}
-
 
 def create_webhook(*, caller: str = "", **fields: Any) -> Webhook:
     """A new subscription with a fresh secret (the caller shows it once)."""
