@@ -178,3 +178,14 @@ def test_every_route_needs_the_admin_scope(api_client, keys):
             assert_error(getattr(api_client, method)(path, format="json", **bearer(key)), 403)
     assert Delivery.objects.get(pk=delivery.pk).status == DeliveryStatus.PENDING and Delivery.objects.count() == 1
     assert Webhook.objects.get(pk=webhook.pk).secret == webhook.secret
+
+
+def test_a_bad_update_is_a_400_and_changes_nothing(api_client, keys, settings_options):
+    settings_options(outbound_allowlist=())
+    webhook = make_webhook()
+    path = f"/api/webhooks/{webhook.pk}"
+    for body in ({"url": "http://10.0.0.1/x"}, {"events": ["nope"]}, {"resource_kind": "agent", "resource_id": "x"}):
+        assert_error(api_client.patch(path, body, format="json", **admin(keys)), 400)
+    assert_error(api_client.put(path, {"name": "only a name"}, format="json", **admin(keys)), 400)
+    after = Webhook.objects.get(pk=webhook.pk)
+    assert (after.url, after.events, after.resource_kind, after.name) == (webhook.url, [], "", webhook.name)
