@@ -241,6 +241,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "InterruptStatusEnum": "cosmos.models.InterruptStatus",
         "InterruptKindEnum": "cosmos.models.InterruptKind",
+        "DeliveryStatusEnum": "interfaces.webhooks.models.DeliveryStatus",
     },
 }
 

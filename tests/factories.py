@@ -17,6 +17,8 @@ from typing import Any
 from cosmos.models import AGENT_KIND, Agent, AgentTemplate, Run, RunEvent, RunStatus
 from interfaces.connectors.models import MCPServer, RemoteAgent
 from interfaces.schedules.models import Schedule
+from interfaces.webhooks.models import Delivery, PushConfig, Webhook
+from interfaces.webhooks.signing import new_secret
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
 
@@ -158,3 +160,26 @@ def build_schedule(name: str | None = None, **fields: Any) -> Schedule:
 
 def make_schedule(name: str | None = None, **fields: Any) -> Schedule:
     return _saved(build_schedule(name, **fields))
+
+
+def make_webhook(url: str = "https://hooks.example.com/asteros", **fields: Any) -> Webhook:
+    """A validated, enabled subscription to every event, with a fresh secret."""
+    defaults = {"name": unique_id("hook"), "events": [], "secret": new_secret()}
+    return _saved(Webhook(url=url, **(defaults | fields)))
+
+
+def make_delivery(webhook: Webhook | None = None, **fields: Any) -> Delivery:
+    """A pending delivery row (no task sent) of a ``webhook.test`` event."""
+    webhook = webhook or make_webhook()
+    defaults = {
+        "message_id": unique_id("msg"),
+        "event": "webhook.test",
+        "payload": {"type": "webhook.test", "timestamp": "2026-01-01T00:00:00+00:00", "data": {}},
+    }
+    return Delivery.objects.create(webhook=webhook, **(defaults | fields))
+
+
+def make_push_config(run: Run | None = None, **fields: Any) -> PushConfig:
+    run = run or make_run()
+    defaults = {"config_id": unique_id("push"), "url": "https://client.example.com/push"}
+    return PushConfig.objects.create(run=run, **(defaults | fields))

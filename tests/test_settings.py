@@ -117,6 +117,10 @@ def test_every_value_is_read():
         ({"ASTEROS_WORKER_CONCURRENCY": "lots"}, ["ASTEROS_WORKER_CONCURRENCY"]),
         ({"ASTEROS_DB_THREADS": "0"}, ["ASTEROS_DB_THREADS"]),
         ({"ASTEROS_MAX_BODY_BYTES": "10"}, ["ASTEROS_MAX_BODY_BYTES"]),
+        ({"ASTEROS_WEBHOOK_RETRY_SECONDS": "0"}, ["ASTEROS_WEBHOOK_RETRY_SECONDS"]),
+        ({"ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS": "soon"}, ["ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS", "seconds"]),
+        ({"ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS": "nan"}, ["ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS"]),
+        ({"ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS": "7200"}, ["ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS", "3600"]),
     ],
     ids=lambda value: "-".join(f"{k}={v[:12]}" for k, v in value.items()) if isinstance(value, dict) else None,
 )
@@ -213,3 +217,9 @@ def test_distributed_mode_uses_postgresql_and_redis(settings):
     assert connection.vendor == "postgresql"
     assert redis.Redis.from_url(settings.ASTEROS.redis_url).ping()
     assert settings.ASTEROS.redis_url == settings.CELERY_BROKER_URL
+
+
+def test_webhook_retry_options():
+    assert (options().webhook_retry_seconds, options().webhook_first_retry_seconds) == (86_400, 5.0)
+    chosen = options(ASTEROS_WEBHOOK_RETRY_SECONDS="60", ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS="0.5")
+    assert (chosen.webhook_retry_seconds, chosen.webhook_first_retry_seconds) == (60, 0.5)

@@ -32,6 +32,10 @@ lists every route of every door, and tests/asteros_site/test_routes_command.py h
     POST                  /api/schedules/{name}/run          ScheduleViewSet.run (run now)
     GET                   /api/schedules/{name}/runs         ScheduleViewSet.runs
     GET                   /api/tools[/{name}]                ToolViewSet (views.py)
+    (as the two above)    /api/webhooks[/{id}]               WebhookViewSet (webhooks.py; admin scope)
+    POST                  /api/webhooks/{id}/rotate-secret|test
+    GET                   /api/webhooks/{id}/deliveries[/{delivery}]
+    POST                  /api/webhooks/{id}/deliveries/{delivery}/redeliver
 """
 
 from __future__ import annotations
@@ -84,7 +88,9 @@ from interfaces.http.viewsets import (
     ResourceViewSet,
     wants_event_stream,
 )
+from interfaces.http.webhooks import WebhookViewSet
 from interfaces.schedules.models import Schedule
+from interfaces.webhooks.models import Webhook
 from stars import services as star_services
 from stars.models import Star
 from workflows.models import Workflow
@@ -452,3 +458,4 @@ site.register_viewset("tools", ToolViewSet)
 site.register(RemoteAgent, RemoteAgentViewSet)
 site.register(MCPServer, MCPServerViewSet)
 site.register(Schedule, ScheduleViewSet)
+site.register(Webhook, WebhookViewSet)

@@ -40,8 +40,8 @@ DELIVER_TASK = "asteros.webhooks.deliver"
 # Each POST: a receiver should answer quickly and do its work later (Standard Webhooks advice).
 TIMEOUT_SECONDS = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024
-# Backoff: 5 s, 10 s, 20 s, ... capped at an hour, each times a random factor in [0.5, 1.5).
-FIRST_RETRY_SECONDS = 5.0
+# Backoff: 5 s (ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS), 10 s, 20 s, ... capped at an hour, each
+# times a random factor in [0.5, 1.5).
 MAX_RETRY_SECONDS = 3600.0
 # A task sent for a due delivery that has not claimed it after this long was lost: resend.
 REDISPATCH_AFTER = timedelta(seconds=60)
@@ -72,14 +72,39 @@ def dispatch_on_commit(delivery_ids: list[int]) -> None:
 
 
 def _dispatch(delivery_ids: list[int]) -> None:
+    # Marked dispatched first, in one UPDATE (a task may finish before a later write would land),
+    # then one task each over one broker connection; what the broker refused is unmarked, for
+    # the sweep to resend.
     now = timezone.now()
-    for delivery_id in delivery_ids:
-        try:
-            current_app.send_task(DELIVER_TASK, args=[delivery_id], retry=False, ignore_result=True)
-        except Exception as exc:  # the sweep resends it (its dispatched_at is left empty)
-            logger.warning("webhook dispatch failed, the sweep will resend: %s", exc.__class__.__name__)
-            continue
-        Delivery.objects.filter(id=delivery_id, dispatched_at__isnull=True).update(dispatched_at=now)
+    for chunk in _chunks(delivery_ids):
+        Delivery.objects.filter(id__in=chunk, dispatched_at__isnull=True).update(dispatched_at=now)
+    refused = _send_tasks(delivery_ids)
+    for chunk in _chunks(refused):
+        Delivery.objects.filter(id__in=chunk, dispatched_at=now).update(dispatched_at=None)
+
+
+def _send_tasks(delivery_ids: list[int]) -> list[int]:
+    """Send a deliver task for each id over one producer; returns the ids the broker refused."""
+    refused: list[int] = []
+    try:
+        with current_app.producer_or_acquire() as producer:
+            for index, delivery_id in enumerate(delivery_ids):
+                try:
+                    current_app.send_task(
+                        DELIVER_TASK, args=[delivery_id], retry=False, ignore_result=True, producer=producer
+                    )
+                except Exception as exc:  # the broker went away: the rest waits for the sweep
+                    logger.warning("webhook dispatch failed, the sweep will resend: %s", exc.__class__.__name__)
+                    refused.extend(delivery_ids[index:])
+                    break
+    except Exception as exc:  # no connection to the broker at all
+        logger.warning("webhook dispatch failed, the sweep will resend: %s", exc.__class__.__name__)
+        return list(delivery_ids)
+    return refused
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def sweep_due(limit: int = SWEEP_BATCH) -> int:
@@ -94,12 +119,8 @@ def sweep_due(limit: int = SWEEP_BATCH) -> int:
         # One process wins each row: the others see dispatched_at changed.
         if Delivery.objects.filter(id=delivery_id, dispatched_at=dispatched_at).update(dispatched_at=now):
             sent.append(delivery_id)
-    for delivery_id in sent:
-        try:
-            current_app.send_task(DELIVER_TASK, args=[delivery_id], retry=False, ignore_result=True)
-        except Exception as exc:
-            logger.warning("webhook dispatch failed: %s", exc.__class__.__name__)
-            Delivery.objects.filter(id=delivery_id).update(dispatched_at=None)
+    for chunk in _chunks(_send_tasks(sent)):
+        Delivery.objects.filter(id__in=chunk, dispatched_at=now).update(dispatched_at=None)
     return len(sent)
 
 
@@ -215,7 +236,9 @@ def _record(delivery: Delivery, started_at, status_code: int | None, latency_ms:
 
 
 def backoff_seconds(attempt: int) -> float:
-    """The wait after failed attempt ``attempt`` (1, 2, ...): doubling from 5 s, capped at an
-    hour, with full jitter in [0.5, 1.5) so receivers that come back are not hit all at once."""
-    base = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, attempt - 1))
+    """The wait after failed attempt ``attempt`` (1, 2, ...): doubling from
+    ``ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS`` (5 s), capped at an hour, with jitter in [0.5, 1.5)
+    so receivers that come back are not hit all at once."""
+    first = settings.ASTEROS.webhook_first_retry_seconds
+    base = min(MAX_RETRY_SECONDS, first * 2 ** min(max(0, attempt - 1), 32))
     return base * (0.5 + random.random())

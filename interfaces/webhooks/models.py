@@ -20,6 +20,37 @@ class Event(models.TextChoices):
     RUN_CANCELLED = "run.cancelled"
     RUN_INTERRUPTED = "run.interrupted"
     SCHEDULE_FAILED = "schedule.failed"
+    # A ping an operator sends (POST /api/webhooks/{id}/test, the admin): always delivered,
+    # whatever the subscription's events.
+    WEBHOOK_TEST = "webhook.test"
+
+
+SUBSCRIBABLE = tuple(event.value for event in Event if event != Event.WEBHOOK_TEST)
+
+
+def events_problem(events: object) -> str | None:
+    """Why ``events`` is not a list of subscribable events, or None (empty: all of them)."""
+    if not isinstance(events, list) or not all(isinstance(event, str) for event in events):
+        return "A list of event names."
+    unknown = sorted(set(events) - set(SUBSCRIBABLE))
+    if unknown:
+        return f"Unknown events {unknown}; choose among {list(SUBSCRIBABLE)}."
+    return None
+
+
+def resource_problem(kind: str, resource_id: str) -> dict[str, str]:
+    """What is wrong with a subscription's resource filter, by field (empty: nothing)."""
+    from cosmos.kinds import find_kind, kind_names
+
+    if not kind:
+        return {"resource_id": "Name the resource's kind (resource_kind) too."} if resource_id else {}
+    found = find_kind(kind)
+    if found is None:
+        return {"resource_kind": f"Unknown kind {kind!r}; choose among {kind_names()}."}
+    model = found.target_model
+    if resource_id and model is not None and not model._default_manager.filter(pk=resource_id).exists():
+        return {"resource_id": f"No {kind} {resource_id!r}."}
+    return {}
 
 
 # What an A2A push delivery carries (a StreamResponse with a task or a status update).
@@ -53,6 +84,26 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.url
+
+    def clean_fields(self, exclude=None) -> None:
+        # ``events`` may be empty (all events): clean() checks it, not the blank rule.
+        super().clean_fields(exclude={*(exclude or ()), "events"})
+
+    def clean(self) -> None:
+        """The URL by the outbound policy, the events among ``Event``, the resource filter by
+        the catalogue of run kinds (the API and the admin both refuse what this refuses)."""
+        from django.core.exceptions import ValidationError
+
+        from .targets import receiver_url_problem
+
+        errors: dict[str, str] = {}
+        if problem := receiver_url_problem(self.url):
+            errors["url"] = problem
+        if problem := events_problem(self.events):
+            errors["events"] = problem
+        errors |= resource_problem(self.resource_kind, self.resource_id)
+        if errors:
+            raise ValidationError(errors)
 
 
 class PushConfig(models.Model):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from .deliveries import dispatch_on_commit
 from .models import Delivery, Event, Webhook
+from .signing import new_secret
 
 MESSAGE_NAMESPACE = uuid.UUID("6f1c3f0e-7d0a-4a51-9a8e-3b1f2f6f1a77")
 
@@ -25,10 +26,10 @@ def message_id(receiver: Any, event_key: str) -> str:
     return "msg_" + uuid.uuid5(MESSAGE_NAMESPACE, f"{receiver}:{event_key}").hex
 
 
-def subscribers(event: str, kind: str = "", target: str = "") -> list[Webhook]:
-    """The enabled subscriptions that want this event of this resource."""
+def subscribers(event: str, kind: str = "", target: str = "", hooks: list[Webhook] | None = None) -> list[Webhook]:
+    """The enabled subscriptions (of ``hooks``, default all) that want this event of this resource."""
     wanted = []
-    for webhook in Webhook.objects.filter(enabled=True):
+    for webhook in Webhook.objects.filter(enabled=True) if hooks is None else hooks:
         if webhook.events and event not in webhook.events:
             continue
         if webhook.resource_kind and webhook.resource_kind != kind:
@@ -48,12 +49,14 @@ def emit(
     target: str = "",
     run_id: Any = None,
     occurred_at: datetime | None = None,
+    hooks: list[Webhook] | None = None,
 ) -> list[Delivery]:
-    """Queue ``event`` for every subscription that wants it; returns the deliveries it created.
+    """Queue ``event`` for every subscription (of ``hooks``, default all) that wants it; returns
+    the deliveries it created.
 
     ``event_key`` names this occurrence (e.g. ``<run id>:run.succeeded``): the same key never
     makes a second delivery for the same subscription."""
-    hooks = subscribers(event, kind, target)
+    hooks = subscribers(event, kind, target, hooks)
     if not hooks:
         return []
     payload = {"type": event, "timestamp": (occurred_at or timezone.now()).isoformat(), "data": data}
@@ -74,7 +77,10 @@ def emit(
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
         created = list(
             Delivery.objects.filter(
-                message_id__in=[row.message_id for row in rows], attempts=0, dispatched_at__isnull=True
+                webhook__in=hooks,
+                message_id__in=[row.message_id for row in rows],
+                attempts=0,
+                dispatched_at__isnull=True,
             )
         )
         dispatch_on_commit([row.id for row in created])
@@ -99,3 +105,41 @@ def emit_schedule_failed(
         target=target,
         occurred_at=timezone.now(),
     )
+
+
+# --- subscriptions (the API and the admin)
+
+
+def create_webhook(*, caller: str = "", **fields: Any) -> Webhook:
+    """A new subscription with a fresh secret (the caller shows it once)."""
+    webhook = Webhook(secret=new_secret(), caller=caller[:200], **fields)
+    webhook.save(force_insert=True)
+    return webhook
+
+
+def rotate_secret(webhook: Webhook) -> Webhook:
+    """A new signing secret; the old one stops signing at once."""
+    webhook.secret = new_secret()
+    webhook.save(update_fields=["secret", "updated_at"])
+    return webhook
+
+
+def send_test(webhook: Webhook) -> Delivery:
+    """A ``webhook.test`` ping to this subscription, delivered like any event (enabled or not)."""
+    now = timezone.now()
+    event_key = f"test:{uuid.uuid4().hex}"
+    payload = {
+        "type": Event.WEBHOOK_TEST,
+        "timestamp": now.isoformat(),
+        "data": {"webhook": {"id": str(webhook.pk), "name": webhook.name}},
+    }
+    with transaction.atomic():
+        delivery = Delivery.objects.create(
+            message_id=message_id(webhook.pk, event_key),
+            webhook=webhook,
+            event=Event.WEBHOOK_TEST,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        dispatch_on_commit([delivery.id])
+    return delivery

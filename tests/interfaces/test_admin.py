@@ -21,13 +21,16 @@ from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
     add_event,
     make_agent,
+    make_delivery,
     make_mcp_server,
     make_membership,
+    make_push_config,
     make_remote_agent,
     make_run,
     make_schedule,
     make_star,
     make_template,
+    make_webhook,
     make_workflow,
 )
 from workflows.models import Workflow
@@ -36,7 +39,14 @@ pytestmark = pytest.mark.django_db
 
 # Rows only the runtime writes: their admin lists and shows them, and refuses to add or edit.
 # Interrupts too: people resolve them (actions, the resolve page), they never edit the rows.
-READ_ONLY = {"cosmos.Interrupt", "cosmos.RunEvent", "cosmos.WorkerHeartbeat", "stars.StarMessage"}
+READ_ONLY = {
+    "cosmos.Interrupt",
+    "cosmos.RunEvent",
+    "cosmos.WorkerHeartbeat",
+    "stars.StarMessage",
+    "webhooks.Delivery",
+    "webhooks.PushConfig",
+}
 
 OBJECTS = {
     "auth.User": lambda user: user,
@@ -60,6 +70,9 @@ OBJECTS = {
     ),
     "workflows.Workflow": lambda user: make_workflow(),
     "schedules.Schedule": lambda user: make_schedule(),
+    "webhooks.Webhook": lambda user: make_webhook(),
+    "webhooks.Delivery": lambda user: make_delivery(run=make_run()),
+    "webhooks.PushConfig": lambda user: make_push_config(),
 }
 
 

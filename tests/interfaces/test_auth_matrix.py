@@ -46,10 +46,12 @@ from interfaces.connectors.models import MCPServer, RemoteAgent
 from interfaces.keys.models import APIKey
 from tests.factories import (
     make_agent,
+    make_delivery,
     make_run,
     make_schedule,
     make_star,
     make_template,
+    make_webhook,
     make_workflow,
     workflow_definition,
 )
@@ -134,6 +136,9 @@ def a2a(method: str, tail: str, scope: str, **more: Any) -> Call:
     )
 
 
+WEBHOOK_BODY = {"name": "matrix", "url": "https://hooks.example.com/matrix"}
+
+
 def send_message_rpc() -> dict:
     return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {}}
 
@@ -176,6 +181,27 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     **rest_resource("schedules", "schedule"),
     "api:schedules-run": (api("POST", "/schedules/{schedule}/run", "run", "schedules"),),
     "api:schedules-runs": (api("GET", "/schedules/{schedule}/runs", "read", "schedules"),),
+    # Webhooks: admin to read too (a subscription says where data goes); a key limited to other
+    # resources may not use them at all (a subscription hears of every run).
+    "api:webhooks-list": (
+        api("GET", "/webhooks", "admin", "webhooks", restricted=403),
+        api("POST", "/webhooks", "admin", "webhooks", restricted=403, body=WEBHOOK_BODY),
+    ),
+    "api:webhooks-detail": tuple(
+        api(method, "/webhooks/{webhook}", "admin", "webhooks", restricted=403, body=WEBHOOK_BODY)
+        for method in ("GET", "PUT", "PATCH", "DELETE")
+    ),
+    "api:webhooks-rotate-secret": (
+        api("POST", "/webhooks/{webhook}/rotate-secret", "admin", "webhooks", restricted=403),
+    ),
+    "api:webhooks-test": (api("POST", "/webhooks/{webhook}/test", "admin", "webhooks", restricted=403),),
+    "api:webhooks-deliveries": (api("GET", "/webhooks/{webhook}/deliveries", "admin", "webhooks", restricted=403),),
+    "api:webhooks-delivery": (
+        api("GET", "/webhooks/{webhook}/deliveries/{delivery}", "admin", "webhooks", restricted=403),
+    ),
+    "api:webhooks-redeliver": (
+        api("POST", "/webhooks/{webhook}/deliveries/{delivery}/redeliver", "admin", "webhooks", restricted=403),
+    ),
     # The calling key's own usage: a session has no key, so it gets 401 too.
     "api:key-usage": (api("GET", "/keys/me/usage", "read", session=False),),
     # --- operations
@@ -243,6 +269,8 @@ class World:
     mcp_server: Any
     interrupt: Any
     schedule: Any
+    webhook: Any
+    delivery: Any
 
     def ids(self) -> dict[str, str]:
         return {
@@ -258,6 +286,8 @@ class World:
             "interrupted_run": str(self.interrupt.run_id),
             "interrupt": str(self.interrupt.id),
             "schedule": self.schedule.name,
+            "webhook": str(self.webhook.pk),
+            "delivery": str(self.delivery.pk),
         }
 
 
@@ -265,6 +295,7 @@ def make_world() -> World:
     agent = make_agent()
     paused = make_run(target=agent.id, status=RunStatus.INTERRUPTED, checkpoint={"attempt": 1})
     request = {"toolCallId": "call-1", "tool": "calculator", "arguments": {"expression": "1+1"}}
+    webhook = make_webhook()
     return World(
         agent=agent,
         star=make_star(leader=agent, workers=[make_agent()]),
@@ -276,6 +307,8 @@ def make_world() -> World:
         mcp_server=MCPServer.objects.create(name="matrix_mcp", url="http://127.0.0.1:9/mcp", connect_timeout=2),
         interrupt=Interrupt.objects.create(run=paused, root_run=paused, kind="approval", request=request),
         schedule=make_schedule("matrix-schedule", target=agent.id),
+        webhook=webhook,
+        delivery=make_delivery(webhook),
     )
 
 

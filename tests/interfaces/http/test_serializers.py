@@ -17,6 +17,7 @@ from tests.factories import (
     make_schedule,
     make_star,
     make_template,
+    make_webhook,
     make_workflow,
 )
 
@@ -34,6 +35,7 @@ def rows_of_every_kind():
     make_remote_agent()
     make_mcp_server(url="https://mcp.example.com/mcp")
     make_schedule(target=agent.id, cron="30 9 * * mon-fri", timezone="Europe/Paris")
+    make_webhook(events=["run.failed"], resource_kind="agent", resource_id=agent.id)
     session = Session.objects.create(id="s-1", kind="agent", target=agent.id, messages=[{"role": "user"}])
     parent = make_run(target=agent.id, session=session, status="succeeded", events=["RUN_STARTED", "RUN_FINISHED"])
     make_run(target=agent.id, parent=parent, output={"text": "hi"}, input_tokens=3)
