@@ -47,6 +47,9 @@ class Options:
     a2a_default: str | None = None
     # How long a webhook or A2A push delivery is retried before it is marked failed.
     webhook_retry_seconds: int = 86_400
+    # The wait after a delivery's first failed attempt; each later wait doubles (capped at an
+    # hour), with jitter. Tests and benchmarks shorten it.
+    webhook_first_retry_seconds: float = 5.0
     api_key: str | None = None
     log_level: str = "info"
     max_agents: int = 50
@@ -123,14 +126,29 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
 A2A_DEFAULT = re.compile(r"^((agent|star|workflow):)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a number; use a number of seconds from {low:g} to {high:g}."
+        ) from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} is out of range; use a number of seconds from {low:g} to {high:g}.")
+    return value
+
+
 def _a2a_default(env: Mapping[str, str]) -> str | None:
     raw = (env.get("ASTEROS_A2A_DEFAULT") or "").strip()
     if not raw:
         return None
     if not A2A_DEFAULT.match(raw):
         raise ImproperlyConfigured(
-            f"ASTEROS_A2A_DEFAULT={raw!r} is not a resource; "
-            "use an agent id, or agent:<id>, star:<id> or workflow:<id>."
+            f"ASTEROS_A2A_DEFAULT={raw!r} is not a resource; use an agent id, "
+            "or agent:<id>, star:<id> or workflow:<id>."
         )
     return raw
 
@@ -277,6 +295,7 @@ def load_options(env: Mapping[str, str]) -> Options:
         enable_scheduler=_bool(env, "ASTEROS_ENABLE_SCHEDULER", True),
         a2a_default=_a2a_default(env),
         webhook_retry_seconds=_int(env, "ASTEROS_WEBHOOK_RETRY_SECONDS", 86_400, low=1, high=30 * 86_400),
+        webhook_first_retry_seconds=_float(env, "ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS", 5.0, low=0.05, high=3600.0),
         api_key=api_key,
         log_level=log_level,
         max_agents=_int(env, "ASTEROS_MAX_AGENTS", 50, low=1, high=1_000_000),
