@@ -143,6 +143,7 @@ class RunEngine:
         self._started = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_at = timezone.now()
+        self._background: list[asyncio.Task] = []
 
     # --- lifecycle
 
@@ -163,8 +164,10 @@ class RunEngine:
         asyncio.set_event_loop(self.loop)
         self.sink = EventSink(on_lost=self._on_lost)
         self.sink.start(self.loop)
-        self.loop.create_task(self._tick_forever(), name="asteros-engine-tick")
-        self.loop.create_task(self._periodic_forever(), name="asteros-engine-periodic")
+        self._background = [
+            self.loop.create_task(self._tick_forever(), name="asteros-engine-tick"),
+            self.loop.create_task(self._periodic_forever(), name="asteros-engine-periodic"),
+        ]
         get_bus().add_listener(CANCEL_CHANNEL, self._on_cancel_signal)
         # Import the model SDKs now (seconds), not inside the first run.
         self.loop.run_in_executor(None, preload_providers)
@@ -188,6 +191,23 @@ class RunEngine:
             asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout)
         except (concurrent.futures.TimeoutError, RuntimeError):
             logger.warning("the run engine did not stop its runs within %ss", timeout)
+
+    def stop_background(self, timeout: float = 5.0) -> None:
+        """Stop the lease tick, the reaper and the periodic jobs (before the database goes away:
+        the end of a test session). Thread-safe; waits at most ``timeout`` seconds."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return
+
+        async def stop() -> None:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            logger.warning("the run engine did not stop its periodic work within %ss", timeout)
 
     def submit(self, run_id: str) -> concurrent.futures.Future:
         """Execute a run on the engine's loop; thread-safe, returns a concurrent future."""
@@ -544,6 +564,11 @@ def register_periodic(name: str, run: Callable[[], Any], every_seconds: float) -
 
 _engine: RunEngine | None = None
 _engine_lock = threading.Lock()
+
+
+def running_engine() -> RunEngine | None:
+    """The process's engine if it has started, without starting one."""
+    return _engine
 
 
 def get_engine() -> RunEngine:

@@ -248,9 +248,16 @@ def embedded_worker(django_db_setup, django_db_blocker) -> Iterator[object]:
 @pytest.fixture(autouse=True, scope="session")
 def _close_run_engine_connections(django_db_setup, django_db_blocker) -> Iterator[None]:
     """The run engine and event followers hold connections on ``cosmos.db``'s thread pool;
-    close them before pytest-django drops the test database (PostgreSQL refuses otherwise)."""
+    close them before pytest-django drops the test database (PostgreSQL refuses otherwise),
+    after the engine's runs and periodic work stopped (they would query a dropped database)."""
     yield
     from cosmos.db import close_pool_connections
+    from cosmos.engine import running_engine
+
+    engine = running_engine()
+    if engine is not None:
+        engine.stop_runs()
+        engine.stop_background()
 
     with django_db_blocker.unblock():
         close_pool_connections()

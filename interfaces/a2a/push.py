@@ -54,7 +54,7 @@ from interfaces.a2a.protocol import (
 )
 from interfaces.a2a.services import Caller, find_run_sync, task_json
 from interfaces.edge.targets import Target
-from interfaces.webhooks.deliveries import dispatch_on_commit
+from interfaces.webhooks.deliveries import queue_once
 from interfaces.webhooks.models import A2A_TASK_UPDATE, Delivery, PushConfig
 from interfaces.webhooks.services import message_id
 
@@ -237,19 +237,7 @@ def notify(run_id: Any, configs: list[PushConfig] | None = None) -> list[Deliver
         )
         for config in configs
     ]
-    with transaction.atomic():
-        # A delivery this occurrence already has stays as it is.
-        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        created = list(
-            Delivery.objects.filter(
-                push_config__in=configs,
-                message_id__in=[row.message_id for row in rows],
-                attempts=0,
-                dispatched_at__isnull=True,
-            )
-        )
-        dispatch_on_commit([row.id for row in created])
-    return created
+    return queue_once(rows)
 
 
 def on_run_changed(sender: Any, message: dict[str, Any], **kwargs: Any) -> None:

@@ -65,6 +65,23 @@ def _client() -> httpx.Client:
 # --- queueing
 
 
+def queue_once(rows: list[Delivery]) -> list[Delivery]:
+    """Write these deliveries, except those whose receiver already has their message id, and send
+    the new ones once the transaction commits. Returns the rows waiting for their first send."""
+    if not rows:
+        return []
+    with transaction.atomic():
+        # ignore_conflicts: a delivery this occurrence already has stays as it is (no id comes back).
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        waiting = list(
+            Delivery.objects.filter(
+                message_id__in=[row.message_id for row in rows], attempts=0, dispatched_at__isnull=True
+            )
+        )
+        dispatch_on_commit([row.id for row in waiting])
+    return waiting
+
+
 def dispatch_on_commit(delivery_ids: list[int]) -> None:
     """Send a task for each new delivery once the transaction that wrote it commits."""
     if delivery_ids:

@@ -82,19 +82,28 @@ def on_run_changed(sender: Any, message: dict, **_kwargs: Any) -> None:
     emit_run_event(run)
 
 
-def run_event(run: Run) -> tuple[str, str, dict] | None:
-    """(event, event key, data) of a top-level run's current status, or None if it has none."""
+def occurrence(run: Run) -> tuple[str, str] | None:
+    """(event, event key) of a top-level run's current status, or None if it has none."""
     event = EVENT_OF_STATUS.get(run.status)
     if event is None or run.parent_id is not None:
         return None
     key = f"{run.id}:{event}"
-    data = run_summary(run)
     if event == Event.RUN_INTERRUPTED:
-        pending = data["interrupts"]
+        pending = _pending(run).values_list("id", flat=True)
         if not pending:
             return None  # resolved meanwhile: nothing waits any more
-        key += ":" + ",".join(sorted(item["id"] for item in pending))
-    return event, key, data
+        key += ":" + ",".join(sorted(str(interrupt_id) for interrupt_id in pending))
+    return event, key
+
+
+def run_event(run: Run) -> tuple[str, str, dict] | None:
+    """(event, event key, data) of a top-level run's current status, or None if it has none."""
+    found = occurrence(run)
+    return None if found is None else (*found, run_summary(run))
+
+
+def _pending(run: Run):
+    return Interrupt.objects.filter(root_run_id=run.id, status=InterruptStatus.PENDING).order_by("created_at")
 
 
 def emit_run_event(run: Run, hooks: list[Webhook] | None = None) -> list[Delivery]:
@@ -135,8 +144,7 @@ def run_summary(run: Run) -> dict:
         "finished_at": _iso(run.finished_at),
     }
     if run.status == RunStatus.INTERRUPTED:
-        pending = Interrupt.objects.filter(root_run_id=run.id, status=InterruptStatus.PENDING).order_by("created_at")
-        summary["interrupts"] = [describe(interrupt) for interrupt in pending]
+        summary["interrupts"] = [describe(interrupt) for interrupt in _pending(run)]
     if settings.ASTEROS.public_url:
         summary["links"] = run_links(None, run.id)
     return summary
@@ -153,21 +161,29 @@ def sweep_missed(limit: int = SWEEP_MISSED_BATCH) -> int:
     ended = Q(status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED], finished_at__gte=since)
     paused = Q(status=RunStatus.INTERRUPTED, updated_at__gte=since)
     candidates = Run.objects.filter(parent__isnull=True).filter(ended | paused).order_by("-updated_at")[:limit]
-    written = 0
+    # Every delivery the candidates should have, by message id; then one query for those written.
+    expected: dict[str, tuple[Run, Webhook]] = {}
     for run in candidates:
-        found = run_event(run)
+        found = occurrence(run)
         if found is None:
             continue
-        event, key, _data = found
+        event, key = found
         occurred_at = _occurred_at(run)
-        wanted = [hook for hook in subscribers(event, run.kind, run.target, hooks) if hook.created_at <= occurred_at]
-        if not wanted:
-            continue
-        ids = {message_id(hook.pk, key): hook for hook in wanted}
-        have = set(Delivery.objects.filter(webhook__in=wanted, message_id__in=ids).values_list("message_id", flat=True))
-        missing = [hook for mid, hook in ids.items() if mid not in have]
-        if missing:
-            written += len(emit_run_event(run, hooks=missing))
+        for hook in subscribers(event, run.kind, run.target, hooks):
+            if hook.created_at <= occurred_at:
+                expected[message_id(hook.pk, key)] = (run, hook)
+    written_ids = set()
+    wanted = list(expected)
+    for start in range(0, len(wanted), SWEEP_MISSED_BATCH):
+        chunk = wanted[start : start + SWEEP_MISSED_BATCH]
+        written_ids.update(Delivery.objects.filter(message_id__in=chunk).values_list("message_id", flat=True))
+    missing: dict[Any, tuple[Run, list[Webhook]]] = {}
+    for mid, (run, hook) in expected.items():
+        if mid not in written_ids:
+            missing.setdefault(run.id, (run, []))[1].append(hook)
+    written = 0
+    for run, lacking in missing.values():
+        written += len(emit_run_event(run, hooks=lacking))
     if written:
         logger.info("webhooks: the sweep emitted missed run events", extra={"deliveries": written})
     return written

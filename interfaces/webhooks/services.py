@@ -11,10 +11,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from .deliveries import dispatch_on_commit
+from .deliveries import queue_once
 from .models import Delivery, Event, Webhook
 from .signing import new_secret
 
@@ -72,19 +71,7 @@ def emit(
         )
         for webhook in hooks
     ]
-    with transaction.atomic():
-        # ignore_conflicts: a delivery this event already has stays as it is (no id comes back).
-        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        created = list(
-            Delivery.objects.filter(
-                webhook__in=hooks,
-                message_id__in=[row.message_id for row in rows],
-                attempts=0,
-                dispatched_at__isnull=True,
-            )
-        )
-        dispatch_on_commit([row.id for row in created])
-    return created
+    return queue_once(rows)
 
 
 def emit_schedule_failed(
@@ -133,13 +120,11 @@ def send_test(webhook: Webhook) -> Delivery:
         "timestamp": now.isoformat(),
         "data": {"webhook": {"id": str(webhook.pk), "name": webhook.name}},
     }
-    with transaction.atomic():
-        delivery = Delivery.objects.create(
-            message_id=message_id(webhook.pk, event_key),
-            webhook=webhook,
-            event=Event.WEBHOOK_TEST,
-            payload=payload,
-            next_attempt_at=now,
-        )
-        dispatch_on_commit([delivery.id])
-    return delivery
+    row = Delivery(
+        message_id=message_id(webhook.pk, event_key),
+        webhook=webhook,
+        event=Event.WEBHOOK_TEST,
+        payload=payload,
+        next_attempt_at=now,
+    )
+    return queue_once([row])[0]

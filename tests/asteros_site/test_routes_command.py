@@ -121,12 +121,6 @@ GET,POST,PUT,PATCH,DELETE /admin/connectors/remoteagent/{object_id}/  -  django.
 *                         /admin/connectors/mcpserver/{object_id}/delete/  admin:connectors_mcpserver_delete  django.contrib.admin.options.ModelAdmin.delete_view
 *                         /admin/connectors/mcpserver/{object_id}/change/  admin:connectors_mcpserver_change  interfaces.connectors.admin.MCPServerAdmin.change_view
 GET,POST,PUT,PATCH,DELETE /admin/connectors/mcpserver/{object_id}/  -  django.views.generic.base.RedirectView
-*                         /admin/schedules/schedule/  admin:schedules_schedule_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
-*                         /admin/schedules/schedule/add/  admin:schedules_schedule_add  django.contrib.admin.options.ModelAdmin.add_view
-*                         /admin/schedules/schedule/{object_id}/history/  admin:schedules_schedule_history  django.contrib.admin.options.ModelAdmin.history_view
-*                         /admin/schedules/schedule/{object_id}/delete/  admin:schedules_schedule_delete  django.contrib.admin.options.ModelAdmin.delete_view
-*                         /admin/schedules/schedule/{object_id}/change/  admin:schedules_schedule_change  django.contrib.admin.options.ModelAdmin.change_view
-GET,POST,PUT,PATCH,DELETE /admin/schedules/schedule/{object_id}/  -  django.views.generic.base.RedirectView
 *                         /admin/webhooks/webhook/  admin:webhooks_webhook_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
 *                         /admin/webhooks/webhook/add/  admin:webhooks_webhook_add  django.contrib.admin.options.ModelAdmin.add_view
 *                         /admin/webhooks/webhook/{object_id}/history/  admin:webhooks_webhook_history  django.contrib.admin.options.ModelAdmin.history_view
@@ -145,6 +139,12 @@ GET,POST,PUT,PATCH,DELETE /admin/webhooks/delivery/{object_id}/  -  django.views
 *                         /admin/webhooks/pushconfig/{object_id}/delete/  admin:webhooks_pushconfig_delete  django.contrib.admin.options.ModelAdmin.delete_view
 *                         /admin/webhooks/pushconfig/{object_id}/change/  admin:webhooks_pushconfig_change  django.contrib.admin.options.ModelAdmin.change_view
 GET,POST,PUT,PATCH,DELETE /admin/webhooks/pushconfig/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/schedules/schedule/  admin:schedules_schedule_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/schedules/schedule/add/  admin:schedules_schedule_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/schedules/schedule/{object_id}/history/  admin:schedules_schedule_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/schedules/schedule/{object_id}/delete/  admin:schedules_schedule_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/schedules/schedule/{object_id}/change/  admin:schedules_schedule_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/schedules/schedule/{object_id}/  -  django.views.generic.base.RedirectView
 *                         /admin/{app_label}/  admin:app_list  django.contrib.admin.sites.AdminSite.app_index
 *                         /admin/{url}  -  django.contrib.admin.sites.AdminSite.catch_all_view
 GET                       /api  asteros-api-root  interfaces.http.views.APIRootView

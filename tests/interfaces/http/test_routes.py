@@ -18,12 +18,14 @@ from cosmos.kinds import kind_names
 from cosmos.models import Interrupt, RunStatus, Session
 from tests.factories import (
     make_agent,
+    make_delivery,
     make_mcp_server,
     make_remote_agent,
     make_run,
     make_schedule,
     make_star,
     make_template,
+    make_webhook,
     make_workflow,
     workflow_definition,
 )
@@ -49,6 +51,8 @@ class World:
     interrupted_run: Any
     interrupt: Any
     schedule: Any
+    webhook: Any
+    delivery: Any
 
     def ids(self) -> dict[str, str]:
         """The ``{id}`` of each resource's detail routes."""
@@ -64,6 +68,7 @@ class World:
             "mcp-servers": self.mcp_server.name,
             "interrupts": str(self.interrupt.id),
             "schedules": self.schedule.name,
+            "webhooks": str(self.webhook.pk),
         }
 
 
@@ -72,6 +77,7 @@ def world(db) -> World:
     agent = make_agent()
     worker = make_agent()
     interrupted_run = make_run(target=agent.id, status=RunStatus.INTERRUPTED, checkpoint={"attempt": 1})
+    webhook = make_webhook()
     interrupt = Interrupt.objects.create(
         run=interrupted_run,
         root_run=interrupted_run,
@@ -93,6 +99,8 @@ def world(db) -> World:
         interrupted_run=interrupted_run,
         interrupt=interrupt,
         schedule=make_schedule(target=agent.id),
+        webhook=webhook,
+        delivery=make_delivery(webhook=webhook),
     )
 
 
@@ -274,6 +282,29 @@ ROUTES: dict[tuple[str, str], Case] = {
         scope="run", status=202, no_bad_input="takes no body: the schedule's input"
     ),
     ("GET", "/api/schedules/{name}/runs"): Case(bad_query="cursor=not-a-cursor"),
+    # webhooks: the admin scope even to read (a subscription says where data goes)
+    ("GET", "/api/webhooks"): Case(scope="admin", bad_query="enabled=maybe"),
+    ("POST", "/api/webhooks"): Case(
+        scope="admin",
+        status=201,
+        body={"name": "made", "url": "https://hooks.example.com/made", "events": ["run.failed"]},
+        bad_body={"name": "made", "url": "http://169.254.169.254/latest/meta-data"},
+    ),
+    ("GET", "/api/webhooks/{id}"): Case(scope="admin", no_bad_input=NO_INPUT),
+    ("PUT", "/api/webhooks/{id}"): Case(
+        scope="admin",
+        body={"name": "renamed", "url": "https://hooks.example.com/other"},
+        bad_body={"name": "renamed", "url": "https://hooks.example.com/other", "events": ["run.exploded"]},
+    ),
+    ("PATCH", "/api/webhooks/{id}"): Case(scope="admin", body={"enabled": False}, bad_body={"resource_kind": "planet"}),
+    ("DELETE", "/api/webhooks/{id}"): Case(scope="admin", status=204, no_bad_input=NO_INPUT),
+    ("POST", "/api/webhooks/{id}/rotate-secret"): Case(scope="admin", no_bad_input=NO_INPUT),
+    ("POST", "/api/webhooks/{id}/test"): Case(scope="admin", status=202, no_bad_input=NO_INPUT),
+    ("GET", "/api/webhooks/{id}/deliveries"): Case(scope="admin", bad_query="status=lost"),
+    ("GET", "/api/webhooks/{id}/deliveries/{delivery}"): Case(scope="admin", no_bad_input=NO_INPUT),
+    ("POST", "/api/webhooks/{id}/deliveries/{delivery}/redeliver"): Case(
+        scope="admin", status=202, no_bad_input=NO_INPUT
+    ),
     # keys: 200 for a key; with auth off and no key, 401 api_key_required (test_quotas.py has the rest)
     ("GET", "/api/keys/me/usage"): Case(status=(200, 401), no_bad_input=NO_INPUT),
 }
@@ -318,12 +349,12 @@ def _url(path: str, world: World, case: Case | None = None, missing: bool = Fals
         return path
     resource = path.split("/")[2]
     if missing:
-        value = str(uuid.uuid4()) if resource in ("runs", "interrupts") else "does-not-exist"
+        value = str(uuid.uuid4()) if resource in ("runs", "interrupts", "webhooks") else "does-not-exist"
     elif case is not None and case.target is not None:
         value = case.target(world)
     else:
         value = world.ids()[resource]
-    return path.replace("{id}", value).replace("{name}", value)
+    return path.replace("{id}", value).replace("{name}", value).replace("{delivery}", str(world.delivery.pk))
 
 
 def _body(body: Body, world: World) -> dict | None:
