@@ -432,7 +432,17 @@ class RunEngine:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.
         assert self.loop is not None
         message = leases.lifecycle_message(run)  # a snapshot: the row object changes later
-        self.loop.run_in_executor(None, leases.announce, message)
+        self.loop.create_task(self._announce(message))
+
+    async def _announce(self, message: dict) -> None:
+        # On the database threads: run_changed's receivers (webhooks, A2A push) query the
+        # database, and those threads' connections are the ones the engine manages.
+        try:
+            await db_call(leases.announce, message)
+        except ProcessExiting:
+            pass
+        except Exception as exc:  # the feed is best effort; webhooks have their own sweep
+            logger.warning("the lifecycle announcement failed: %s", exc.__class__.__name__)
 
     # --- stopping runs
 

@@ -180,17 +180,7 @@ def fire(name: str, now: datetime | None = None) -> FireReport:
 def _start_tick(schedule: Schedule, tick: datetime) -> Run | None:
     key = tick_key(tick)
     try:
-        run, _ = start_run(
-            schedule.kind,
-            schedule.target,
-            schedule.input,
-            origin="schedule",
-            caller=schedule.run_caller,
-            idempotency_key=key,
-            session_id=schedule.session_id or None,
-            metadata={"schedule": schedule.pk, "tick": key},
-        )
-        return run
+        return _start(schedule, key, {"schedule": schedule.pk, "tick": key})
     except (ServiceError, ValidationError) as exc:
         error = {
             "code": getattr(exc, "code", None) or "invalid",
@@ -209,15 +199,20 @@ def run_now(name: str, *, caller: str = "") -> Run:
     schedule = Schedule.objects.filter(pk=name).first()
     if schedule is None:
         raise NotFound(f"Schedule {name!r} does not exist.")
+    return _start(schedule, f"now:{uuid.uuid4()}", {"schedule": schedule.pk, "tick": None, "run_now_by": caller})
+
+
+def _start(schedule: Schedule, idempotency_key: str, metadata: dict) -> Run:
+    """A run of the schedule's target, owned by the schedule (its caller), keyed by its tick."""
     run, _ = start_run(
         schedule.kind,
         schedule.target,
         schedule.input,
         origin="schedule",
         caller=schedule.run_caller,
-        idempotency_key=f"now:{uuid.uuid4()}",
+        idempotency_key=idempotency_key,
         session_id=schedule.session_id or None,
-        metadata={"schedule": schedule.pk, "tick": None, "run_now_by": caller},
+        metadata=metadata,
     )
     return run
 
