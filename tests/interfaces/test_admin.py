@@ -174,7 +174,7 @@ def agent_form(**fields) -> dict:
         ({"provider": "skynet"}, "Unknown provider 'skynet'"),
         ({"provider": "anthropic"}, "needs a model name"),
         ({"model": "gpt-4o"}, "only model is"),
-        ({"api_key": "env:SECRET_KEY"}, "server&#x27;s own secrets"),
+        ({"api_key": "env:SECRET_KEY"}, "server's own secrets"),
         ({"api_key": "sk-live-0123"}, "never a value"),
         ({"base_url": "localhost:11434"}, "http:// or https:// URL"),
     ],
