@@ -31,4 +31,6 @@ def base_url_problem(url: str) -> str | None:
         parts.port  # noqa: B018 - raises for a port that is not a number or out of range
     except ValueError:
         return "The port must be a number from 1 to 65535."
-    return None
+    from .outbound import defined_address_problem
+
+    return defined_address_problem(url)

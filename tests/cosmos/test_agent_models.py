@@ -85,8 +85,26 @@ def test_a_bad_base_url_is_refused(base_url):
 @pytest.mark.parametrize(
     "base_url", ["http://localhost:11434/v1", "http://ollama:11434/v1", "https://gateway.example.com/anthropic"]
 )
-def test_good_base_urls(base_url):
+def test_good_base_urls_of_listed_hosts(base_url, settings_options):
+    settings_options(outbound_allowlist=("localhost:11434", "ollama", "*.example.com"))
     make_agent(provider="openai", model="llama3.2", base_url=base_url)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://169.254.169.254/latest",
+        "http://10.0.0.7:8000/v1",
+        "https://models.example.com/v1",
+        "http://ollama:11434",
+    ],
+)
+def test_a_base_url_needs_its_host_on_the_outbound_allowlist(base_url, settings_options):
+    """The SDKs connect on their own: a user's base URL reaches only what the operator listed."""
+    settings_options(outbound_allowlist=("127.0.0.1", "ollama:8080"))
+    for built in (build_agent(provider="openai", model="m", base_url=base_url), build_template(base_url=base_url)):
+        assert "ASTEROS_OUTBOUND_ALLOWLIST" in errors_of(built)["base_url"][0]
 
 
 @pytest.mark.django_db
@@ -108,7 +126,8 @@ def test_a_listed_variable_is_accepted(settings_options):
 
 
 @pytest.mark.django_db
-def test_the_agent_overrides_its_template():
+def test_the_agent_overrides_its_template(settings_options):
+    settings_options(outbound_allowlist=("*.example.com",))
     template = make_template(
         provider="openai", model="gpt-4o", base_url="http://t.example.com/v1", api_key="env:ASTEROS_SECRET_T"
     )

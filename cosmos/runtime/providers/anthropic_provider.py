@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
+from ...outbound import defined_address_problem
+from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, MODEL_UNAVAILABLE, ModelError
 from ._sdk import LoopClients, shown_url, to_model_error
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 
@@ -80,6 +81,8 @@ class AnthropicProvider:
         )
 
     def _lease(self) -> AbstractContextManager[anthropic.AsyncAnthropic]:
+        if self._base_url and (refused := defined_address_problem(self._base_url)):
+            raise ModelError(MODEL_UNAVAILABLE, f"The model API address was refused: {refused}")
         if self._base_url:
             # An address a definition chose gets only the key chosen with it, never the server's
             # ANTHROPIC_API_KEY (which goes to ANTHROPIC_BASE_URL or Anthropic's own API).

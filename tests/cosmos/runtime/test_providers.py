@@ -337,3 +337,28 @@ async def test_the_servers_key_never_goes_to_an_address_the_agent_chose(
         assert "API key reference" in caught.value.message and model_server.requests == []
     else:  # the placeholder a local server accepts, which this server refuses
         assert len(model_server.model_requests("openai")) == 1
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_a_base_url_off_the_allowlist_is_refused_before_any_connection(provider: str) -> None:
+    """The allowlist may change after an agent was saved: each call checks it again. The tests
+    allowlist 127.0.0.1 only, so a listener on 127.0.0.2 must never be reached."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", 0))
+    listener.listen()
+    listener.settimeout(0.3)
+    url = f"http://127.0.0.2:{listener.getsockname()[1]}/v1"
+    spec = AgentSpec(
+        id="g", name="G", provider=provider, model="m", api_key="k", base_url=url,
+        parameters={"max_retries": 0, "timeout": 5},
+    )  # fmt: skip
+    try:
+        with pytest.raises(RunFailed) as caught:
+            await run(spec, "hi")
+        assert caught.value.code == "model_unavailable" and "ASTEROS_OUTBOUND_ALLOWLIST" in caught.value.message
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()

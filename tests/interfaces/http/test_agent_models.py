@@ -56,7 +56,8 @@ def test_model_rules_are_400(api_client, auth_on, keys, body, field):
 
 
 @pytest.mark.parametrize("resource", ["agents", "templates"])
-def test_the_key_status_is_shown_never_the_value(api_client, auth_on, keys, resource, monkeypatch):
+def test_the_key_status_is_shown_never_the_value(api_client, auth_on, keys, resource, monkeypatch, settings_options):
+    settings_options(outbound_allowlist=("localhost:11434",))
     monkeypatch.setenv(KEY_NAME, KEY_VALUE)
     body = {
         "id": "m-3",
