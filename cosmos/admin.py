@@ -87,7 +87,12 @@ class AgentTemplateAdmin(FixedIdMixin, admin.ModelAdmin):
     list_display = ("id", "name", "provider", "model", "updated_at")
     list_filter = ("provider",)
     search_fields = ("id", "name", "system_prompt")
-    readonly_fields = TIMESTAMPS
+    readonly_fields = ("api_key_status", *TIMESTAMPS)
+
+    @admin.display(description="API key status")
+    def api_key_status(self, obj: AgentTemplate) -> str:
+        """Whether this process resolves the reference (none / set / not set / refused); never the value."""
+        return obj.api_key_status
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         return _hint_choices(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
@@ -112,9 +117,30 @@ class AgentAdmin(DefinitionAdmin):
     list_select_related = ("template",)
     fieldsets = (
         (None, {"fields": ("id", "name", "description", "enabled", "source")}),
-        ("Model", {"fields": ("template", "provider", "model", "parameters", "system_prompt", "tools")}),
+        (
+            "Model",
+            {
+                "fields": (
+                    "template",
+                    "provider",
+                    "model",
+                    "base_url",
+                    "api_key",
+                    "api_key_status",
+                    "parameters",
+                    "system_prompt",
+                    "tools",
+                )
+            },
+        ),
         ("More", {"fields": ("metadata", *TIMESTAMPS)}),
     )
+    readonly_fields = (*DefinitionAdmin.readonly_fields, "api_key_status")
+
+    @admin.display(description="API key status")
+    def api_key_status(self, obj: Agent) -> str:
+        """Whether this process resolves the reference (none / set / not set / refused); never the value."""
+        return obj.api_key_status
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         return _hint_choices(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))

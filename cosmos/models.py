@@ -15,7 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .kinds import kind_choices
-from .validators import slug_id_validator
+from .secrets import reference_problem, reference_status
+from .validators import base_url_problem, slug_id_validator
 
 
 class Source(models.TextChoices):
@@ -70,6 +71,44 @@ def _validate_provider_and_tools(provider: str, tools: object, errors: dict) -> 
         errors["tools"] = "A tool is listed twice."
 
 
+# Providers that call a real model API: they need a model name.
+REAL_PROVIDERS = frozenset({"anthropic", "openai"})
+
+BASE_URL_HELP = (
+    "The model API's address, for a gateway or an OpenAI-compatible server "
+    "(Ollama: http://localhost:11434/v1). Empty: ANTHROPIC_BASE_URL / OPENAI_BASE_URL, else the provider's own."
+)
+API_KEY_HELP = (
+    "A reference, never the key itself: env:NAME, where NAME starts with ASTEROS_SECRET_ or is listed in "
+    "ASTEROS_SECRET_ENV; read by the worker at each run. Empty: ANTHROPIC_API_KEY / OPENAI_API_KEY "
+    "(a local server with a base URL needs no key)."
+)
+
+
+def _connection_problems(base_url: str, api_key: str, errors: dict) -> None:
+    """The base URL and the API key reference, as agents and templates check them."""
+    if problem := base_url_problem(base_url):
+        errors["base_url"] = problem
+    if problem := reference_problem(api_key):
+        errors["api_key"] = problem
+
+
+def _model_rule_problem(provider: str, model: str, *, require: bool) -> str | None:
+    """A real provider needs a model (``require``: an agent, after merging with its template);
+    ``scripted`` knows only its own model; a registered provider checks its own names."""
+    from .runtime.providers.scripted import MODEL_NAME
+
+    if provider in REAL_PROVIDERS:
+        if require and not model:
+            return f"The {provider} provider needs a model name (here or on the template)."
+        return None
+    if provider == "scripted":
+        if model and model != MODEL_NAME:
+            return f"The scripted provider's only model is {MODEL_NAME!r} (or leave it empty)."
+        return None
+    return _model_problem(provider, model)
+
+
 def _approvals_problem(approvals: object) -> str | None:
     from .runtime.interrupts import check_rule
 
@@ -91,6 +130,8 @@ class AgentTemplate(models.Model):
     model = models.CharField(max_length=200, blank=True)
     parameters = models.JSONField(default=dict, blank=True, help_text="temperature, max_tokens, ...")
     tools = models.JSONField(default=list, blank=True)
+    base_url = models.CharField("base URL", max_length=500, blank=True, help_text=BASE_URL_HELP)
+    api_key = models.CharField("API key reference", max_length=200, blank=True, help_text=API_KEY_HELP)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,12 +145,22 @@ class AgentTemplate(models.Model):
         errors: dict[str, str] = {}
         _validate_provider_and_tools(self.provider, self.tools, errors)
         # A template may leave the model for its agents to name.
-        if "provider" not in errors and self.model and (problem := _model_problem(self.provider, self.model)):
+        if (
+            "provider" not in errors
+            and self.model
+            and (problem := _model_rule_problem(self.provider, self.model, require=False))
+        ):
             errors["model"] = problem
+        _connection_problems(self.base_url, self.api_key, errors)
         if not isinstance(self.parameters, dict):
             errors["parameters"] = "Parameters must be a JSON object."
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def api_key_status(self) -> str:
+        """Whether this process resolves the key reference: none, set, not set or refused."""
+        return reference_status(self.api_key)
 
 
 class Agent(Definition):
@@ -121,6 +172,12 @@ class Agent(Definition):
     model = models.CharField(max_length=200, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     tools = models.JSONField(default=list, blank=True, help_text="Tool names, added to the template's.")
+    base_url = models.CharField(
+        "base URL", max_length=500, blank=True, help_text=f"Overrides the template's. {BASE_URL_HELP}"
+    )
+    api_key = models.CharField(
+        "API key reference", max_length=200, blank=True, help_text=f"Overrides the template's. {API_KEY_HELP}"
+    )
     metadata = models.JSONField(default=dict, blank=True)
     approvals = models.JSONField(
         default=dict,
@@ -149,8 +206,9 @@ class Agent(Definition):
         model = self.model or (template.model if template else "")
         provider = self.provider or (template.provider if template else "")
         _validate_provider_and_tools(self.provider, self.tools, errors)
-        if "provider" not in errors and provider and (problem := _model_problem(provider, model)):
+        if "provider" not in errors and provider and (problem := _model_rule_problem(provider, model, require=True)):
             errors["model"] = problem
+        _connection_problems(self.base_url, self.api_key, errors)
         if not isinstance(self.parameters, dict):
             errors["parameters"] = "Parameters must be a JSON object."
         if not isinstance(self.metadata, dict):
@@ -161,6 +219,11 @@ class Agent(Definition):
             errors.setdefault("provider", "Set a provider here or on the template.")
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def api_key_status(self) -> str:
+        """Whether this process resolves the agent's own key reference: none, set, not set or refused."""
+        return reference_status(self.api_key)
 
 
 class SessionPolicy(models.TextChoices):

@@ -124,6 +124,28 @@ def url_allowed(url: httpx.URL, allowlist: Iterable[str]) -> bool:
     return host_allowed(url.host or "", port, allowlist)
 
 
+def defined_address_problem(url: str) -> str | None:
+    """Why a model API address a definition chose may not be called, or None.
+
+    The model SDKs connect on their own, not through the outbound policy's client, so a base URL
+    an agent or template sets must name a host the operator listed in ASTEROS_OUTBOUND_ALLOWLIST
+    (``host``, ``host:port`` or ``*.domain``): nothing a user defines reaches an address, internal
+    or not, that the operator did not allow. Checked when the definition is saved and again at
+    each call (the list may have changed). The operator's own ANTHROPIC_BASE_URL / OPENAI_BASE_URL
+    and the vendors' APIs need no listing."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "Not a valid URL."
+    if url_allowed(parsed, current_allowlist()):
+        return None
+    host = parsed.netloc.decode("ascii", "replace")
+    return (
+        f"{host} is not on the outbound allowlist: an operator lists it in ASTEROS_OUTBOUND_ALLOWLIST "
+        "(e.g. localhost:11434) before agents may call a model there."
+    )
+
+
 def address_problem(address: str | IPAddress) -> str | None:
     """Why a request may not connect to ``address`` (an IP), or ``None`` when it may."""
     try:

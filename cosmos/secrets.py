@@ -1,6 +1,6 @@
 """Credentials by reference: the one place a definition's secret is checked and read.
 
-A credential in a definition (a remote A2A agent's token today; model providers, MCP servers
+A credential in a definition (a remote A2A agent's token, an agent's model API key; MCP servers
 and webhooks later) is never a value but a *reference*: ``env:NAME``, the name of an
 environment variable of the process that makes the call. ``NAME`` must start with
 ``ASTEROS_SECRET_`` or be listed in ``ASTEROS_SECRET_ENV`` (comma-separated), and it can never

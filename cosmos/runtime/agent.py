@@ -36,8 +36,11 @@ class AgentSpec:
     max_turns: int = 10
     # Tool name -> approval rule ("never", "always" or an expression over the arguments).
     approvals: Mapping[str, str] = field(default_factory=_no_parameters)
+    # The key itself, only in the per-run copy the worker makes (``with_credentials``); never
+    # shown in the repr. A definition names its key by reference: ``api_key_ref`` (env:NAME).
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
+    api_key_ref: str = ""
 
 
 class RuntimeAgent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from django.conf import settings
@@ -11,6 +12,8 @@ from django.db.models import Count, Max, Q, Sum
 
 from ..models import ACTIVE_STATUSES, AGENT_KIND, Agent, Run, RunStatus, Source
 from ..runtime.agent import AgentSpec
+from ..runtime.errors import MODEL_AUTH, RunFailed
+from ..secrets import SecretReferenceError, resolve_credential
 from .errors import Conflict, Invalid, NotFound, NotRunnable, conflict_on_integrity
 
 AGENT_FIELDS = (
@@ -22,6 +25,8 @@ AGENT_FIELDS = (
     "model",
     "parameters",
     "tools",
+    "base_url",
+    "api_key",
     "metadata",
     "enabled",
     "approvals",
@@ -170,6 +175,8 @@ def agent_spec(agent: Agent) -> AgentSpec:
         tools=tuple(tools),
         max_turns=int(parameters.get("max_turns", 10)),
         approvals=dict(agent.approvals or {}),
+        base_url=agent.base_url or (template.base_url if template else "") or None,
+        api_key_ref=agent.api_key or (template.api_key if template else ""),
     )
 
 
@@ -187,6 +194,30 @@ def cached_agent_spec(agent_id: str) -> AgentSpec:
     spec = agent_spec(get_agent(agent_id))
     _spec_cache[agent_id] = (now + SPEC_CACHE_SECONDS, spec)
     return spec
+
+
+def with_credentials(spec: AgentSpec) -> AgentSpec:
+    """A copy of the spec with its API key read now, in this (worker) process, from the
+    environment variable its reference names; the spec itself is returned when it names none.
+
+    Raises RunFailed ``model_auth`` for a refused reference or an unset variable: a definition
+    that names a key never falls back to the server-wide ANTHROPIC_API_KEY / OPENAI_API_KEY.
+    """
+    reference = spec.api_key_ref
+    if not reference:
+        return spec
+    try:
+        value = resolve_credential(reference)
+    except SecretReferenceError as exc:
+        raise RunFailed(MODEL_AUTH, f"The agent's API key reference is refused: {exc}") from None
+    if value is None:
+        name = reference.removeprefix("env:")
+        raise RunFailed(
+            MODEL_AUTH,
+            f"The agent's API key reference {reference} names a variable that is not set where the run "
+            f"executes: set {name} in the environment of the workers (or change the agent's API key reference).",
+        )
+    return dataclasses.replace(spec, api_key=value)
 
 
 def _full_clean(agent: Agent) -> None:

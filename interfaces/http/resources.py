@@ -70,7 +70,9 @@ from interfaces.http.runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARA
 from interfaces.http.schedules import ScheduleViewSet
 from interfaces.http.schema import SSE_EVENT_SCHEMA
 from interfaces.http.serializers import (
+    AgentSerializer,
     AgentStatusSerializer,
+    AgentTemplateSerializer,
     EventPageSerializer,
     InterruptItemSerializer,
     JoinSerializer,
@@ -130,6 +132,7 @@ class AgentViewSet(ResourceViewSet):
     filter_fields = ("enabled", "source", "provider", "model", "template")
     ordering_fields = DEFINITION_ORDERING
     read_only_fields = DEFINITION_READ_ONLY
+    serializer_class = AgentSerializer
 
     def perform_create(self, serializer) -> None:
         # Through the service, so ASTEROS_MAX_AGENTS holds (409 cosmos_full).
@@ -163,6 +166,7 @@ class TemplateViewSet(ResourceViewSet):
     filter_fields = ("provider", "model")
     ordering_fields = ("id", "name", "created_at", "updated_at")
     read_only_fields = ("created_at", "updated_at")
+    serializer_class = AgentTemplateSerializer
 
 
 def _is_uuid(value: str) -> bool:

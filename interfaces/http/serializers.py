@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import fields as drf_fields
 from rest_framework import relations, serializers
 
-from cosmos.models import Interrupt, InterruptKind, InterruptStatus, Run
+from cosmos.models import Agent, AgentTemplate, Interrupt, InterruptKind, InterruptStatus, Run
 from cosmos.runtime.interrupts import ANSWER, APPROVE, EDIT, REJECT
 from cosmos.services.interrupts import describe, interrupts_of
 from interfaces.edge.links import run_links
@@ -122,6 +122,38 @@ class ResourceSerializer(FastReadMixin, serializers.ModelSerializer):
                 raise serializers.ValidationError(exc.message_dict) from None
             raise serializers.ValidationError({"non_field_errors": exc.messages}) from None
         return attrs
+
+
+API_KEY_STATUS_HELP = (
+    "Whether the API key reference resolves in this process: none, set, not set or refused; "
+    "the key itself is never shown."
+)
+
+
+class AgentTemplateSerializer(ResourceSerializer):
+    """Agent template. ``api_key`` is a reference (env:NAME), never a key; ``api_key_status`` says
+    whether it resolves here."""
+
+    api_key_status = serializers.CharField(read_only=True, help_text=API_KEY_STATUS_HELP)
+    write_once_fields = ("id",)
+
+    class Meta:
+        model = AgentTemplate
+        fields = "__all__"
+        read_only_fields = ("created_at", "updated_at")
+
+
+class AgentSerializer(ResourceSerializer):
+    """Agent. ``api_key`` is a reference (env:NAME), never a key; ``api_key_status`` says whether
+    the agent's own reference resolves here."""
+
+    api_key_status = serializers.CharField(read_only=True, help_text=API_KEY_STATUS_HELP)
+    write_once_fields = ("id",)
+
+    class Meta:
+        model = Agent
+        fields = "__all__"
+        read_only_fields = ("source", "created_at", "updated_at")
 
 
 def _same(value: Any) -> Any:

@@ -15,7 +15,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from cosmos.models import Agent, Interrupt, Run, RunStatus, Session, WorkerHeartbeat
+from cosmos.models import Agent, AgentTemplate, Interrupt, Run, RunStatus, Session, WorkerHeartbeat
 from interfaces.keys.models import APIKey, hash_key
 from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
@@ -162,6 +162,7 @@ def test_the_admin_is_named_after_the_instance(staff_client, settings_options):
 def agent_form(**fields) -> dict:
     data = {"id": "new-agent", "name": "", "description": "", "enabled": "on", "template": "", "provider": "scripted"}
     data |= {"model": "", "parameters": "{}", "system_prompt": "", "tools": "[]", "metadata": "{}"}
+    data |= {"base_url": "", "api_key": ""}
     return data | fields
 
 
@@ -171,6 +172,11 @@ def agent_form(**fields) -> dict:
         ({"id": "Capitals"}, "lower-case letters"),
         ({"tools": '["teleport"]'}, "Unknown tool(s): teleport"),
         ({"provider": "skynet"}, "Unknown provider 'skynet'"),
+        ({"provider": "anthropic"}, "needs a model name"),
+        ({"model": "gpt-4o"}, "only model is"),
+        ({"api_key": "env:SECRET_KEY"}, "server's own secrets"),
+        ({"api_key": "sk-live-0123"}, "never a value"),
+        ({"base_url": "localhost:11434"}, "http:// or https:// URL"),
     ],
 )
 def test_agent_form_shows_model_errors(staff_client, fields, expected):
@@ -184,6 +190,17 @@ def test_agent_form_creates_an_agent(staff_client):
     response = staff_client.post(url(Agent, "add"), agent_form(tools='["calculator"]'))
     assert response.status_code == 302
     assert Agent.objects.get(id="new-agent").tools == ["calculator"]
+
+
+def test_agent_page_shows_the_key_status_never_the_value(staff_client, monkeypatch):
+    secret = "sk-admin-page-0123456789-never-shown"
+    monkeypatch.setenv("ASTEROS_SECRET_ADMIN_PAGE_KEY", secret)
+    agent = make_agent(provider="openai", model="gpt-4o", api_key="env:ASTEROS_SECRET_ADMIN_PAGE_KEY")
+    template = make_template(api_key="env:ASTEROS_SECRET_UNSET_HERE")
+    page = staff_client.get(url(Agent, "change", agent.pk)).content.decode()
+    assert "API key status" in page and ">set<" in page.replace("\n", "").replace(" ", "") and secret not in page
+    template_page = staff_client.get(url(AgentTemplate, "change", template.pk)).content.decode()
+    assert "not set" in template_page
 
 
 def test_agent_form_refuses_past_max_agents(staff_client, settings_options):

@@ -16,20 +16,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from django.conf import settings
-from django.utils import timezone
 
 from cosmos.models import Run, RunStatus
-from cosmos.services import runs as run_services
-from cosmos.tasks import execute_run
-from tests.cosmos.runtime.helpers import assert_well_formed
 from tests.factories import make_agent
+from tests.support.model_runs import RunsWithEnv, runs_with_env
 from tests.support.model_server import ModelServer
-from tests.support.runs import assert_gapless, events, wait_for_run
-from tests.support.workers import WorkerProcess
+from tests.support.runs import events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,34 +33,6 @@ QUEUE = f"misbehaving-model-{uuid.uuid4().hex[:8]}"
 HUGE_OUTPUT_BYTES = 4 * 1024 * 1024
 
 
-@dataclass
-class Engine:
-    """Starts runs where this module's worker takes them: the embedded worker, or our process."""
-
-    worker: WorkerProcess | None = None
-
-    def start(self, agent_id: str, text: str = "hello") -> Run:
-        if self.worker is None:
-            run, _ = run_services.start_run("agent", agent_id, text)
-            return run
-        # Only our worker process knows the model server: send the task to its queue.
-        run, _ = run_services.start_run("agent", agent_id, text, dispatch=False)
-        execute_run.apply_async(args=[str(run.id)], queue=QUEUE)
-        Run.objects.filter(id=run.id).update(dispatched_at=timezone.now())
-        return run
-
-    def finished(self, run: Run) -> Run:
-        """The run once terminal: gapless events, one final event, no lease left, worker alive."""
-        run = wait_for_run(run.id, timeout=60)
-        assert_gapless(run.id)
-        assert run.lease_expires_at is None and run.finished_at is not None
-        stored = events(run.id)
-        assert_well_formed(stored[1:-1])  # every START closed by its END, also on errors
-        if self.worker is not None:
-            assert self.worker.process.poll() is None, self.worker.output()[-3000:]
-        return run
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[ModelServer]:
     with ModelServer() as model_server:
@@ -74,26 +40,15 @@ def server() -> Iterator[ModelServer]:
 
 
 @pytest.fixture(scope="module")
-def engine(request, server: ModelServer, django_db_setup, django_db_blocker) -> Iterator[Engine]:
+def engine(request, server: ModelServer, django_db_setup, django_db_blocker) -> Iterator[RunsWithEnv]:
     env = {
         "ANTHROPIC_BASE_URL": server.url,
         "ANTHROPIC_API_KEY": API_KEY,
         "OPENAI_BASE_URL": f"{server.url}/v1",
         "OPENAI_API_KEY": API_KEY,
     }
-    if not settings.ASTEROS.distributed:
-        request.getfixturevalue("embedded_worker")
-        with pytest.MonkeyPatch.context() as patch:  # the engine thread reads them at each model call
-            for name, value in env.items():
-                patch.setenv(name, value)
-            yield Engine()
-        return
-    with django_db_blocker.unblock():
-        worker = WorkerProcess(concurrency=4, env=env, queues=(QUEUE,)).start()
-    try:
-        yield Engine(worker)
-    finally:
-        worker.close()
+    with runs_with_env(request, django_db_blocker, env, queue=QUEUE) as runs:
+        yield runs
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import (
     MODEL_AUTH,
@@ -59,6 +60,22 @@ class LoopClients:
             pair[1] -= 1
 
 
+def shown_url(client: Any, fallback: str | None) -> str:
+    """The API address a client calls (its base URL, the SDK's default included), without any
+    user, password, query or fragment: safe for an error message."""
+    raw = str(getattr(client, "base_url", None) or fallback or "")
+    parts = urlsplit(raw)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", "")) or "its default address"
+
+
 def _api_detail(exc: Any) -> str:
     """The server's own error message, short; never the request (it carries the key)."""
     body = getattr(exc, "body", None)
@@ -85,14 +102,20 @@ def _after(retries: int) -> str:
     return "1 retry" if retries == 1 else f"{retries} retries"
 
 
-def to_model_error(exc: BaseException, sdk: Any, *, label: str, model: str, retries: int, timeout: float) -> ModelError:
-    """Map an SDK or transport exception to a ModelError with a stable code and a clear message."""
+def to_model_error(
+    exc: BaseException, sdk: Any, *, label: str, model: str, retries: int, timeout: float, url: str = ""
+) -> ModelError:
+    """Map an SDK or transport exception to a ModelError with a stable code and a clear message.
+
+    ``url`` (see ``shown_url``) names the address tried when the server could not be reached.
+    """
     import httpx2  # the transport under both SDKs; imported with them
 
+    at = f" at {url}" if url else ""
     if isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
-        return ModelError(MODEL_TIMEOUT, f"{label} did not answer within {timeout:g}s (after {_after(retries)}).")
+        return ModelError(MODEL_TIMEOUT, f"{label}{at} did not answer within {timeout:g}s (after {_after(retries)}).")
     if isinstance(exc, sdk.APIConnectionError):
-        return ModelError(MODEL_UNAVAILABLE, f"Could not reach the {label} API (after {_after(retries)}).")
+        return ModelError(MODEL_UNAVAILABLE, f"Could not reach the {label} API{at} (after {_after(retries)}).")
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         detail = _api_detail(exc)
@@ -117,5 +140,5 @@ def to_model_error(exc: BaseException, sdk: Any, *, label: str, model: str, retr
             return ModelError(MODEL_UNAVAILABLE, f"{label} is overloaded: {detail}")
         return ModelError(MODEL_ERROR, f"{label} stream failed: {detail}")
     if isinstance(exc, httpx2.HTTPError):
-        return ModelError(MODEL_UNAVAILABLE, f"The connection to {label} failed mid-stream ({type(exc).__name__}).")
+        return ModelError(MODEL_UNAVAILABLE, f"The connection to {label}{at} failed mid-stream ({type(exc).__name__}).")
     return ModelError(MODEL_ERROR, f"{label} failed: {type(exc).__name__}: {exc}")

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
-from ._sdk import LoopClients, to_model_error
+from ...outbound import defined_address_problem
+from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, MODEL_UNAVAILABLE, ModelError
+from ._sdk import LoopClients, shown_url, to_model_error
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 
 if TYPE_CHECKING:
@@ -80,10 +81,24 @@ class AnthropicProvider:
         )
 
     def _lease(self) -> AbstractContextManager[anthropic.AsyncAnthropic]:
-        api_key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if self._base_url and (refused := defined_address_problem(self._base_url)):
+            raise ModelError(MODEL_UNAVAILABLE, f"The model API address was refused: {refused}")
+        if self._base_url:
+            # An address a definition chose gets only the key chosen with it, never the server's
+            # ANTHROPIC_API_KEY (which goes to ANTHROPIC_BASE_URL or Anthropic's own API).
+            api_key, base_url = self._api_key, self._base_url
+        else:
+            api_key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
+            base_url = os.environ.get("ANTHROPIC_BASE_URL") or None
         if not api_key:
-            raise ModelError(MODEL_AUTH, "No Anthropic API key: set ANTHROPIC_API_KEY or the agent's api_key.")
-        return self._clients.lease(api_key, self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None)
+            where = "" if not self._base_url else f" for {shown_url(None, self._base_url)}"
+            fallback = "" if self._base_url else ", or ANTHROPIC_API_KEY in the environment of the workers"
+            raise ModelError(
+                MODEL_AUTH,
+                f"No Anthropic API key{where}: set the agent's (or its template's) API key reference, "
+                f"env:ASTEROS_SECRET_...{fallback}.",
+            )
+        return self._clients.lease(api_key, base_url)
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         params = request.params
@@ -115,6 +130,7 @@ class AnthropicProvider:
         input_tokens = output_tokens = 0
         reason = "end_turn"
         open_calls: dict[int, str] = {}  # content block index -> tool_use id
+        client = None
         try:
             with lease as client:
                 stream = await client.messages.create(stream=True, **kwargs)
@@ -164,6 +180,7 @@ class AnthropicProvider:
                 model=request.model,
                 retries=self._max_retries,
                 timeout=self._timeout,
+                url=shown_url(client, self._base_url or os.environ.get("ANTHROPIC_BASE_URL")),
             ) from exc
         for call_id in open_calls.values():  # a stream cut short still closes its tool calls
             yield ToolCallEnd(call_id)

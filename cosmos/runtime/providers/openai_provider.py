@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, ModelError
-from ._sdk import LoopClients, to_model_error
+from ...outbound import defined_address_problem
+from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, MODEL_UNAVAILABLE, ModelError
+from ._sdk import LoopClients, shown_url, to_model_error
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 
 if TYPE_CHECKING:
@@ -93,14 +94,22 @@ class OpenAIProvider:
         )
 
     def _lease(self) -> AbstractContextManager[openai.AsyncOpenAI]:
-        base_url = self._base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if self._base_url and (refused := defined_address_problem(self._base_url)):
+            raise ModelError(MODEL_UNAVAILABLE, f"The model API address was refused: {refused}")
+        if self._base_url:
+            # An address a definition chose gets only the key chosen with it, never the server's
+            # OPENAI_API_KEY (which goes to OPENAI_BASE_URL or OpenAI's own API). A local server
+            # (Ollama, vLLM, llama.cpp) needs no key; the SDK insists on one: a placeholder.
+            return self._clients.lease(self._api_key or LOCAL_PLACEHOLDER_KEY, self._base_url)
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
         api_key = self._api_key or os.environ.get("OPENAI_API_KEY")
         if not api_key:
             if not base_url:
                 raise ModelError(
                     MODEL_AUTH,
-                    "No OpenAI API key: set OPENAI_API_KEY or the agent's api_key "
-                    "(for a local server set its base URL; the key may then be any string).",
+                    "No OpenAI API key: set the agent's (or its template's) API key reference, "
+                    "env:ASTEROS_SECRET_..., or OPENAI_API_KEY in the environment of the workers "
+                    "(a local OpenAI-compatible server such as Ollama needs only its base URL).",
                 )
             api_key = LOCAL_PLACEHOLDER_KEY
         return self._clients.lease(api_key, base_url)
@@ -128,6 +137,7 @@ class OpenAIProvider:
         input_tokens = output_tokens = 0
         reason = "stop"
         calls: dict[int, _Call] = {}
+        client = None
         try:
             with lease as client:
                 stream = await client.chat.completions.create(**kwargs)
@@ -161,6 +171,7 @@ class OpenAIProvider:
                 model=request.model,
                 retries=self._max_retries,
                 timeout=self._timeout,
+                url=shown_url(client, self._base_url or os.environ.get("OPENAI_BASE_URL")),
             ) from exc
         for event in _end_calls(calls):
             yield event

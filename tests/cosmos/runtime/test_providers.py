@@ -9,11 +9,12 @@ import pytest
 
 from cosmos.runtime import AgentSpec, RunFailed, build_agent, run_agent
 from cosmos.runtime.providers import get_provider, provider_names
-from cosmos.runtime.providers._sdk import STREAMS_PER_CLIENT, LoopClients
+from cosmos.runtime.providers._sdk import STREAMS_PER_CLIENT, LoopClients, shown_url
 from cosmos.runtime.providers.anthropic_provider import to_anthropic_messages
 from cosmos.runtime.providers.openai_provider import to_openai_messages
 from tests.cosmos.runtime.helpers import Recorder, assert_well_formed
 from tests.support.model_server import ModelServer
+from tests.support.processes import free_port
 
 APIS = ["anthropic", "openai"]
 
@@ -298,3 +299,66 @@ async def test_a_higher_layer_registers_a_provider() -> None:
     outcome = await run(AgentSpec(id="p", name="P", provider="parrot-for-test", model="polly"), "hello")
     assert outcome.text == "polly says hello"
     assert made and set(made[0]) == {"api_key", "base_url", "timeout", "max_retries"}
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_an_unreachable_server_is_named_in_the_error(provider: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    spec = AgentSpec(
+        id="u", name="U", provider=provider, model="m", api_key="k-never-shown", base_url=url,
+        parameters={"max_retries": 0, "timeout": 5},
+    )  # fmt: skip
+    with pytest.raises(RunFailed) as caught:
+        await run(spec, "hi")
+    assert caught.value.code == "model_unavailable"
+    assert url in caught.value.message and "k-never-shown" not in caught.value.message
+
+
+def test_the_url_shown_is_the_sdks_own_without_credentials() -> None:
+    import anthropic
+    import openai
+
+    assert shown_url(anthropic.AsyncAnthropic(api_key="k"), None) == "https://api.anthropic.com"
+    assert shown_url(openai.AsyncOpenAI(api_key="k"), None) == "https://api.openai.com/v1/"
+    assert shown_url(None, "http://user:pw@gateway:8080/v1?token=t#x") == "http://gateway:8080/v1"
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_the_servers_key_never_goes_to_an_address_the_agent_chose(
+    model_server: ModelServer, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "server-wide-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "server-wide-key")
+    model_server.require_key = "server-wide-key"  # it would answer if the server's key came
+    with pytest.raises(RunFailed) as caught:
+        await run(spec_for(model_server, provider, key=None), "hi")
+    assert caught.value.code == "model_auth"
+    if provider == "anthropic":  # refused before any request: it needs the agent's own key
+        assert "API key reference" in caught.value.message and model_server.requests == []
+    else:  # the placeholder a local server accepts, which this server refuses
+        assert len(model_server.model_requests("openai")) == 1
+
+
+@pytest.mark.parametrize("provider", APIS)
+async def test_a_base_url_off_the_allowlist_is_refused_before_any_connection(provider: str) -> None:
+    """The allowlist may change after an agent was saved: each call checks it again. The tests
+    allowlist 127.0.0.1 only, so a listener on 127.0.0.2 must never be reached."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", 0))
+    listener.listen()
+    listener.settimeout(0.3)
+    url = f"http://127.0.0.2:{listener.getsockname()[1]}/v1"
+    spec = AgentSpec(
+        id="g", name="G", provider=provider, model="m", api_key="k", base_url=url,
+        parameters={"max_retries": 0, "timeout": 5},
+    )  # fmt: skip
+    try:
+        with pytest.raises(RunFailed) as caught:
+            await run(spec, "hi")
+        assert caught.value.code == "model_unavailable" and "ASTEROS_OUTBOUND_ALLOWLIST" in caught.value.message
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()
