@@ -287,6 +287,14 @@ def agent_fields(agent: Any) -> dict[str, Any]:
             fields["template"] = agent.template_id
         return {key: value for key, value in fields.items() if value not in ("", None)} | {"enabled": agent.enabled}
     fields = _fields_of(agent, AGENT_FIELDS)
+    if hasattr(agent, "api_key_ref"):
+        # An AgentSpec holds the key itself (``api_key``, for the runtime alone) and its reference
+        # (``api_key_ref``): a row stores only the reference. No base URL is "", not None.
+        fields.pop("api_key", None)
+        if agent.api_key_ref:
+            fields["api_key"] = agent.api_key_ref
+    if fields.get("base_url") is None:
+        fields.pop("base_url", None)
     for name in ("parameters", "approvals"):  # an AgentSpec holds read-only mappings
         if name in fields and isinstance(fields[name], Mapping):
             fields[name] = dict(fields[name])

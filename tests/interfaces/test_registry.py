@@ -427,3 +427,19 @@ def test_the_example_star_messages_resource(api_client):
         thread = api_client.get(f"/api/star-messages/{listed[0]['id']}/thread").json()
         assert [m["content"] for m in thread] == ["go", "done"]
         assert api_client.patch(f"/api/star-messages/{listed[0]['id']}", {"content": "x"}).status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_registered_spec_stores_its_key_reference_never_its_key(settings_options):
+    settings_options(outbound_allowlist=("models.example.com",))
+    keyed = AgentSpec(
+        id="keyed", name="Keyed", provider="openai", model="gpt-4o", api_key="sk-raw-never-stored",
+        api_key_ref="env:ASTEROS_SECRET_KEYED", base_url="https://models.example.com/v1",
+    )  # fmt: skip
+    os_ = AsterOS(http=False)
+    os_.register_agent("keyed", keyed)
+    os_.register_agent("plain", AgentSpec(id="plain", name="Plain", provider="scripted"))
+    os_.start()
+    row = Agent.objects.get(id="keyed")
+    assert (row.api_key, row.base_url) == ("env:ASTEROS_SECRET_KEYED", "https://models.example.com/v1")
+    assert (Agent.objects.get(id="plain").api_key, Agent.objects.get(id="plain").base_url) == ("", "")
