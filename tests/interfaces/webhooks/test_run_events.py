@@ -110,9 +110,8 @@ def test_the_sweep_delivers_what_the_signal_missed(receiver, monkeypatch):
     try:
         runs = [run_services.start_run("agent", make_agent().id, "x")[0] for _ in range(3)]
         wait_for_runs([r.id for r in runs])
-        time.sleep(0.5)
-        assert Delivery.objects.filter(webhook=webhook).count() == 1  # the fast path is gone
-        # The engine's periodic sweep (every SWEEP_MISSED_SECONDS) finds and sends them.
+        # No receiver heard the ends, so whatever delivery exists for them now was written by the
+        # engine's periodic sweep (every SWEEP_MISSED_SECONDS), which may already have run.
         receiver.wait_for(4, timeout=run_events.SWEEP_MISSED_SECONDS * 3)
     finally:
         run_changed.connect(run_events.on_run_changed, dispatch_uid="webhooks.run_events")
