@@ -222,8 +222,11 @@ class Agent(Definition):
 
     @property
     def api_key_status(self) -> str:
-        """Whether this process resolves the agent's own key reference: none, set, not set or refused."""
-        return reference_status(self.api_key)
+        """Whether this process resolves the key reference the agent runs with (its own, else its
+        template's): none, set, not set or refused."""
+        if self.api_key or not self.template_id:
+            return reference_status(self.api_key)
+        return reference_status(self.template.api_key)
 
 
 class SessionPolicy(models.TextChoices):

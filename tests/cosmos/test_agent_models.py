@@ -137,6 +137,15 @@ def test_the_agent_overrides_its_template(settings_options):
     assert (own.base_url, own.api_key_ref, own.api_key) == ("http://a.example.com/v1", "env:ASTEROS_SECRET_A", None)
 
 
+@pytest.mark.django_db
+def test_the_key_status_is_of_the_reference_the_agent_runs_with(monkeypatch):
+    monkeypatch.setenv(KEY_NAME, KEY_VALUE)
+    template = make_template(provider="anthropic", model="m", api_key=f"env:{KEY_NAME}")
+    assert make_agent(template=template).api_key_status == "set"  # inherited from the template
+    assert make_agent(template=template, api_key="env:ASTEROS_SECRET_UNSET_HERE").api_key_status == "not set"
+    assert make_agent(provider="anthropic", model="m").api_key_status == "none"
+
+
 def test_the_key_is_read_when_the_run_starts(monkeypatch):
     spec = AgentSpec(id="a", name="A", provider="anthropic", model="m", api_key_ref=f"env:{KEY_NAME}")
     monkeypatch.setenv(KEY_NAME, KEY_VALUE)
