@@ -117,6 +117,7 @@ def test_the_sweep_delivers_what_the_signal_missed(receiver, monkeypatch):
         run_changed.connect(run_events.on_run_changed, dispatch_uid="webhooks.run_events")
     ids = [r.message_id for r in receiver.accepted()]
     assert len(ids) == len(set(ids)) == 4
+    assert Delivery.objects.filter(webhook=webhook).count() == 4  # one per run, none twice
     assert run_events.sweep_missed() == 0  # idempotent: nothing is missing any more
 
 
