@@ -11,6 +11,7 @@ from collections import Counter
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 
@@ -59,6 +60,13 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ("agent",)
     extra = 1
     ordering = ("order", "id")
+    # Six columns on one row: narrow boxes keep the table within a 1400-pixel page (the
+    # admin's default text areas alone are 40 columns each).
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 26})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 14})},
+        models.IntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 5em"})},
+    }
 
 
 @admin.register(Star)
