@@ -32,7 +32,6 @@ from django_jsonform.validators import JSONSchemaValidator
 from .runtime.providers import model_suggestions, provider_names
 from .runtime.tools import tool_registry
 
-MCP_PREFIX = "mcp:"
 _COORD_SEPARATOR = "§"  # django-jsonform joins the path of a value with it
 
 # What the providers read from an agent's parameters (cosmos/runtime/providers/*): the editor
@@ -132,7 +131,7 @@ class JSONEditorWidget(forms.Textarea):
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
         editor = super().render(name, value, attrs, renderer)
         # Filled by the script while the text is not JSON.
-        return format_html('{}<p class="errornote asteros-json-error" hidden></p>', editor)
+        return format_html('{}<p class="errornote asteros-json-error" style="display: none"></p>', editor)
 
 
 class ReadableJSONField(ReadableJSONMixin, forms.JSONField):
@@ -221,8 +220,7 @@ class SchemaJSONField(ReadableJSONMixin, JSONFormField):
 def tool_choices(current: Any = ()) -> list[str]:
     """The tool catalogue: every tool name, each MCP server's ``mcp:<server>/*``, and the names
     already listed (kept, so that editing a row never drops a tool the catalogue lost)."""
-    names = set(tool_registry.names())
-    names |= {name.split("/", 1)[0] + "/*" for name in names if name.startswith(MCP_PREFIX) and "/" in name}
+    names = set(tool_registry.names()) | set(tool_registry.patterns())
     names |= {name for name in (current if isinstance(current, list) else ()) if isinstance(name, str)}
     return sorted(names)
 

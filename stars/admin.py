@@ -63,8 +63,8 @@ class MembershipInline(admin.TabularInline):
     # Six columns on one row: narrow boxes keep the table within a 1400-pixel page (the
     # admin's default text areas alone are 40 columns each).
     formfield_overrides = {
-        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 26})},
-        models.CharField: {"widget": forms.TextInput(attrs={"size": 14})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 20})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 12})},
         models.IntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 5em"})},
     }
 

@@ -12,7 +12,7 @@
     box.setCustomValidity(problem);
     if (note) {
       note.textContent = problem;
-      note.hidden = !problem;
+      note.style.display = problem ? "" : "none";
     }
     return !problem;
   }
