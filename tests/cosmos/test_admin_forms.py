@@ -165,3 +165,14 @@ def test_an_empty_editor_saves_empty_values_not_null(staff_client):
     assert response.status_code == 302, errors_of(response)
     template = AgentTemplate.objects.get(id="tpl")
     assert (template.parameters, template.tools) == ({}, [])
+
+
+def test_the_catalogue_offers_each_mcp_servers_pattern():
+    from tests.factories import make_mcp_server
+
+    make_mcp_server("files")
+    make_mcp_server("off-server", enabled=False)
+    assert "mcp:files/*" in tool_registry.patterns()
+    choices = AgentForm().fields["tools"].widget.get_schema()["items"]["choices"]
+    assert "mcp:files/*" in choices and "mcp:off-server/*" not in choices
+    assert "calculator" in choices
