@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from cosmos.services.errors import Invalid
 from interfaces.console import services
@@ -59,7 +59,7 @@ def _links(request: HttpRequest) -> list[dict]:
     return links
 
 
-@require_GET
+@require_safe  # GET and HEAD (a load balancer's probe of /)
 def home(request: HttpRequest) -> HttpResponse:
     """``/``: what runs now, the latest runs and the way to every door. Runs are shown to staff,
     or to anyone while the API itself is open (``ASTEROS_ENABLE_AUTH`` off)."""
@@ -80,6 +80,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "cards": cards,
         "user": user,
         "login_url": f"{reverse('admin:login')}?next=/",
+        "docs_url": reverse(f"{API_NAMESPACE}:docs"),
     }
     return render(request, "console/home.html", context)
 

@@ -79,9 +79,11 @@ def test_with_auth_on_runs_are_shown_to_staff_only(client, staff_user, settings_
     assert "a private question" in staff and 'id="count-running"' in staff
 
 
-def test_the_home_page_answers_get_only(client):
+def test_the_home_page_answers_get_and_head_only(client):
+    assert client.head("/").status_code == 200
     response = client.post("/", {"x": "1"})
     assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"  # the one error shape
 
 
 @pytest.mark.parametrize("path", ["/api/x", "/api/agents/nobody", "/nothing-here", "/dashboard/nope"])
