@@ -16,8 +16,37 @@ from django.db.models import Count, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 
 from cosmos.admin import ConflictSafeMixin, DefinitionAdmin, ReadOnlyAdmin
+from cosmos.admin_forms import SchemaJSONField
 
+from .limits import BOUNDS, DEFAULTS
 from .models import Membership, Role, Star, StarMessage
+
+
+def config_schema() -> dict:
+    """The limits a star's config holds (stars/limits.py), as the editor's form: one field each,
+    with its bounds and its default."""
+    return {
+        "type": "object",
+        "title": "Limits",
+        "properties": {
+            key: {
+                "type": "integer" if integer else "number",
+                "minimum": low,
+                "maximum": high,
+                "helpText": f"{low:g} to {high:g}; empty: {DEFAULTS[key]:g}.",
+            }
+            for key, (low, high, integer) in BOUNDS.items()
+        },
+    }
+
+
+class StarForm(forms.ModelForm):
+    # The model checks the values (stars.limits.config_errors); unset limits are not saved.
+    config = SchemaJSONField(schema=config_schema, empty_json={}, prune=True, check=False)
+
+    class Meta:
+        model = Star
+        fields = "__all__"
 
 
 class MembershipForm(forms.ModelForm):
@@ -71,6 +100,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Star)
 class StarAdmin(DefinitionAdmin):
+    form = StarForm
     list_display = ("id", "name", "mode", "leader", "member_count", "enabled", "source", "updated_at")
     list_filter = ("mode", "enabled", "source")
     search_fields = ("id", "name", "description", "memberships__agent__id")

@@ -491,3 +491,20 @@ def test_the_admin_header_links_to_the_dashboard_and_the_api_docs(staff_client):
     header = page[page.index('id="user-tools"') :]
     assert f'href="{reverse("dashboard:index")}"' in header
     assert f'href="{reverse("api:docs")}"' in header
+
+
+def test_a_stars_config_is_edited_as_its_limits(staff_client):
+    page = staff_client.get(url(Star, "add")).content.decode()
+    assert 'name="config"' in page and "data-django-jsonform" in page
+    for key in ("max_delegations", "max_depth", "member_timeout", "rounds"):
+        assert f"&quot;{key}&quot;" in page
+    # What the editor sends: every limit, the unset ones empty; those are not saved.
+    sent = json.dumps({"max_delegations": None, "max_depth": 2, "member_timeout": None, "rounds": None})
+    response = staff_client.post(url(Star, "add"), star_form("team", []) | {"config": sent})
+    assert response.status_code == 302, form_errors(response)
+    assert Star.objects.get(id="team").config == {"max_depth": 2}
+    # Out of bounds: the model's message, on the form.
+    response = staff_client.post(url(Star, "add"), star_form("team-2", []) | {"config": '{"rounds": 0}'})
+    assert response.status_code == 200
+    assert "rounds must be from 1 to 20" in form_errors(response)
+    assert not Star.objects.filter(id="team-2").exists()

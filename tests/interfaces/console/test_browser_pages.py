@@ -111,6 +111,8 @@ def test_the_star_page_and_its_members_inline(at, asteros_server: LiveServer):
 
     page, viewport = at
     page.goto(f"{asteros_server.url}/admin/stars/star/chat-team/change/")
+    # The config is edited as the star's limits, one field each.
+    expect(page.locator(".field-config .rjf-form-wrapper")).to_contain_text("Max delegations")
     inline = page.locator("#memberships-group")
     expect(inline).to_be_visible()
     expect(inline.locator("tr.form-row.has_original")).to_have_count(2)
