@@ -174,6 +174,16 @@ def _pruned(value: Any) -> Any:
     return value
 
 
+def fits_schema(schema: dict[str, Any], value: Any) -> bool:
+    """Whether the form editor can show ``value`` as it is (its keys of the right types, the keys
+    it does not list as text): otherwise it would fail to draw, or turn values into text."""
+    try:
+        JSONSchemaValidator(schema)(_with_blanks(schema, value))
+    except JSONSchemaValidationError:
+        return False
+    return True
+
+
 class SchemaJSONField(ReadableJSONMixin, JSONFormField):
     """django-jsonform's editor for a JSON field with a schema; a value the schema refuses is a
     form error that names where ("temperature: Invalid value. Only numbers allowed.")."""
@@ -295,6 +305,15 @@ class ModelSettingsForm(forms.ModelForm):
             model.widget = ModelNameInput()
             model.widget.provider = (self.data.get(self.add_prefix("provider")) if self.is_bound else None) or (
                 self.initial.get("provider") or ""
+            )
+        parameters = self.initial.get("parameters")
+        if parameters and not fits_schema(PARAMETERS_SCHEMA, parameters):
+            # A row written by the API or from code with values the form cannot hold (a stop
+            # given as text, a number under a key it does not list): edit it as JSON instead.
+            self.fields["parameters"] = ReadableJSONField(
+                empty_json={},
+                required=False,
+                help_text="Shown as JSON: some of these values do not fit the parameters form.",
             )
         current = self.initial.get("tools")
         self.fields["tools"].widget.schema = lambda: tools_schema(current)

@@ -176,3 +176,15 @@ def test_the_catalogue_offers_each_mcp_servers_pattern():
     choices = AgentForm().fields["tools"].widget.get_schema()["items"]["choices"]
     assert "mcp:files/*" in choices and "mcp:off-server/*" not in choices
     assert "calculator" in choices
+
+
+def test_parameters_the_form_cannot_hold_are_edited_as_json(staff_client):
+    odd = {"stop": "END", "max_completion_tokens": 64, "temperature": 0.1}
+    agent = make_agent(provider="openai", model="gpt-4o", parameters=odd)
+    page = staff_client.get(reverse("admin:cosmos_agent_change", args=[agent.pk])).content.decode()
+    assert re.search(r'<textarea name="parameters"[^>]*data-asteros-json="true"', page)
+    assert not re.search(r'<textarea[^>]*name="parameters"[^>]*data-django-jsonform', page)
+    # A row that fits keeps the form editor.
+    fitting = make_agent(parameters={"temperature": 0.1, "rules": [{"when": "x", "call": "calculator"}]})
+    page = staff_client.get(reverse("admin:cosmos_agent_change", args=[fitting.pk])).content.decode()
+    assert re.search(r'<textarea[^>]*name="parameters"[^>]*data-django-jsonform', page)
