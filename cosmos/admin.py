@@ -97,6 +97,7 @@ class AgentTemplateAdmin(FixedIdMixin, admin.ModelAdmin):
 
 class AgentForm(ModelSettingsForm):
     provider_blank = "(the template's)"
+    provider_help = "The model provider; empty: the template's."
 
     class Meta:
         model = Agent

@@ -280,17 +280,18 @@ class ModelNameInput(forms.TextInput):
         return format_html('{}<datalist id="{}">{}</datalist>', field, widget["list_id"], options)
 
 
-def provider_field(blank_label: str) -> forms.ChoiceField:
+def provider_field(blank_label: str, help_text: str) -> forms.ChoiceField:
     def choices() -> list[tuple[str, str]]:
         return [("", blank_label), *((name, name) for name in sorted(provider_names()))]
 
-    return forms.ChoiceField(choices=choices, required=False, help_text="The model provider (the runtime's list).")
+    return forms.ChoiceField(choices=choices, required=False, help_text=help_text)
 
 
 class ModelSettingsForm(forms.ModelForm):
     """The model settings of an agent or an agent template: provider, model, parameters, tools."""
 
     provider_blank = "(none)"
+    provider_help = "The model provider (the runtime's list)."
     parameters = SchemaJSONField(schema=PARAMETERS_SCHEMA, empty_json={}, prune=True)
     # The catalogue's names are the editor's choices; the model names an unknown tool itself
     # ("Unknown tool(s): teleport. Known tools: ...") and knows the patterns (mcp:<server>/*).
@@ -298,7 +299,7 @@ class ModelSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"] = provider_field(self.provider_blank)
+        self.fields["provider"] = provider_field(self.provider_blank, self.provider_help)
         self.fields["provider"].initial = self.initial.get("provider", "")
         model = self.fields.get("model")
         if model is not None:
@@ -317,8 +318,6 @@ class ModelSettingsForm(forms.ModelForm):
             )
         current = self.initial.get("tools")
         self.fields["tools"].widget.schema = lambda: tools_schema(current)
-        if model is not None and self._meta.model._meta.get_field("model").help_text:
-            model.help_text = self._meta.model._meta.get_field("model").help_text
 
 
 JSON_EDITOR_OVERRIDES = {models.JSONField: {"form_class": ReadableJSONField, "widget": JSONEditorWidget}}
