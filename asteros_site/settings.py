@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_jsonform",
     "channels",
     "django_celery_beat",
     "cosmos",

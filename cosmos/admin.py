@@ -15,26 +15,17 @@ from django.db import IntegrityError
 from django.db.models import F
 from django.template.loader import render_to_string
 
+from .admin_forms import JSON_EDITOR_OVERRIDES, ModelSettingsForm
 from .admin_interrupts import InterruptInline  # also registers the approvals queue
+from .formatting import format_duration
 from .kinds import get_kind, kind_choices
 from .models import ACTIVE_STATUSES, Agent, AgentTemplate, Run, RunEvent, Session, WorkerHeartbeat
-from .runtime.providers import provider_names
-from .runtime.tools import tool_registry
 from .services import runs as run_services
 from .services.agents import ensure_capacity
 from .services.errors import ServiceError
 
 TIMESTAMPS = ("created_at", "updated_at")
 TIMELINE_LIMIT = 500
-
-
-def _hint_choices(db_field, formfield):
-    """Name the known providers and tools under the fields that take them."""
-    if formfield is not None and db_field.name == "provider":
-        formfield.help_text = f"One of: {', '.join(sorted(provider_names()))}. {db_field.help_text}".strip()
-    if formfield is not None and db_field.name == "tools":
-        formfield.help_text = f'A JSON list, e.g. ["calculator"]. Known tools: {", ".join(tool_registry.names())}.'
-    return formfield
 
 
 class ConflictSafeMixin:
@@ -70,6 +61,7 @@ class DefinitionAdmin(FixedIdMixin, admin.ModelAdmin):
     list_filter = ("enabled", "source")
     search_fields = ("id", "name", "description")
     readonly_fields = ("source", *TIMESTAMPS)
+    formfield_overrides = JSON_EDITOR_OVERRIDES
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -82,8 +74,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class AgentTemplateForm(ModelSettingsForm):
+    class Meta:
+        model = AgentTemplate
+        fields = "__all__"
+
+
 @admin.register(AgentTemplate)
 class AgentTemplateAdmin(FixedIdMixin, admin.ModelAdmin):
+    form = AgentTemplateForm
+    formfield_overrides = JSON_EDITOR_OVERRIDES
     list_display = ("id", "name", "provider", "model", "updated_at")
     list_filter = ("provider",)
     search_fields = ("id", "name", "system_prompt")
@@ -94,11 +94,15 @@ class AgentTemplateAdmin(FixedIdMixin, admin.ModelAdmin):
         """Whether this process resolves the reference (none / set / not set / refused); never the value."""
         return obj.api_key_status
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        return _hint_choices(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
 
+class AgentForm(ModelSettingsForm):
+    provider_blank = "(the template's)"
+    provider_help = "The model provider; empty: the template's."
 
-class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = "__all__"
+
     def clean(self):
         cleaned = super().clean()
         if self.instance._state.adding:
@@ -142,9 +146,6 @@ class AgentAdmin(DefinitionAdmin):
         """Whether this process resolves the reference (none / set / not set / refused); never the value."""
         return obj.api_key_status
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        return _hint_choices(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
-
 
 @admin.register(Session)
 class SessionAdmin(FixedIdMixin, admin.ModelAdmin):
@@ -162,7 +163,12 @@ class RunStartForm(forms.ModelForm):
     """The add form: what to run. The run itself is created by ``start_run``."""
 
     kind = forms.ChoiceField(choices=kind_choices)  # the catalogue, read when the form is built
-    input = forms.JSONField(initial={"message": "Hello"}, help_text='Text in quotes, or {"message": "..."}.')
+    # Plain text, as the "Run with an input…" action takes it: the text is the message; a JSON
+    # object ({"message": ...} or {"messages": [...]}) is taken as the input itself.
+    input = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text='What to say to the target. A JSON object such as {"messages": [...]} is taken as it is.',
+    )
     session_id = forms.CharField(required=False, max_length=128, help_text="Optional: continue this session.")
 
     class Meta:
@@ -175,7 +181,7 @@ class RunStartForm(forms.ModelForm):
             if cleaned.get("kind") and cleaned.get("target"):
                 get_kind(cleaned["kind"]).check_target(cleaned["target"])
             if "input" in cleaned:
-                cleaned["input"] = run_services.normalize_input(cleaned["input"])
+                cleaned["input"] = run_services.normalize_input(run_services.input_from_text(cleaned["input"]))
         except ServiceError as exc:
             raise ValidationError(exc.message, code=exc.code) from None
         return cleaned
@@ -194,7 +200,10 @@ class RunAdmin(admin.ModelAdmin):
         (None, {"fields": ("id", "kind", "target", "status", "origin", "caller", "parent", "session")}),
         ("Input and result", {"fields": ("input", "output", "error", "metadata")}),
         ("Work", {"fields": ("attempts", "max_attempts", "worker_id", "lease_expires_at", "cancel_requested")}),
-        ("Usage and timing", {"fields": ("tokens", *TIMESTAMPS, "dispatched_at", "started_at", "finished_at")}),
+        (
+            "Usage and timing",
+            {"fields": ("tokens", "duration", *TIMESTAMPS, "dispatched_at", "started_at", "finished_at")},
+        ),
         ("Events", {"fields": ("events_timeline",)}),
     )
 
@@ -220,9 +229,12 @@ class RunAdmin(admin.ModelAdmin):
         # Only the run services write a run: every field is shown, none is edited.
         return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A run's page is a view (no Save buttons; a POST to it is refused): its actions (cancel,
+        # retry) and the add form go through the run services instead.
+        return False
+
     def save_model(self, request, obj, form, change):
-        if change:
-            return
         run, _ = run_services.start_run(
             form.cleaned_data["kind"],
             form.cleaned_data["target"],
@@ -244,8 +256,7 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="duration")
     def duration(self, obj: Run) -> str:
-        seconds = obj.duration_seconds
-        return "-" if seconds is None else f"{seconds:.1f}s"
+        return format_duration(obj.duration_seconds)
 
     @admin.display(description="events")
     def events_timeline(self, obj: Run) -> str:

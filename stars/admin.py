@@ -11,12 +11,42 @@ from collections import Counter
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 
 from cosmos.admin import ConflictSafeMixin, DefinitionAdmin, ReadOnlyAdmin
+from cosmos.admin_forms import SchemaJSONField
 
+from .limits import BOUNDS, DEFAULTS
 from .models import Membership, Role, Star, StarMessage
+
+
+def config_schema() -> dict:
+    """The limits a star's config holds (stars/limits.py), as the editor's form: one field each,
+    with its bounds and its default."""
+    return {
+        "type": "object",
+        "title": "Limits",
+        "properties": {
+            key: {
+                "type": "integer" if integer else "number",
+                "minimum": low,
+                "maximum": high,
+                "helpText": f"{low:g} to {high:g}; empty: {DEFAULTS[key]:g}.",
+            }
+            for key, (low, high, integer) in BOUNDS.items()
+        },
+    }
+
+
+class StarForm(forms.ModelForm):
+    # The model checks the values (stars.limits.config_errors); unset limits are not saved.
+    config = SchemaJSONField(schema=config_schema, empty_json={}, prune=True, check=False)
+
+    class Meta:
+        model = Star
+        fields = "__all__"
 
 
 class MembershipForm(forms.ModelForm):
@@ -59,10 +89,18 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ("agent",)
     extra = 1
     ordering = ("order", "id")
+    # Six columns on one row: narrow boxes keep the table within a 1400-pixel page (the
+    # admin's default text areas alone are 40 columns each).
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 20})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 12})},
+        models.IntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 5em"})},
+    }
 
 
 @admin.register(Star)
 class StarAdmin(DefinitionAdmin):
+    form = StarForm
     list_display = ("id", "name", "mode", "leader", "member_count", "enabled", "source", "updated_at")
     list_filter = ("mode", "enabled", "source")
     search_fields = ("id", "name", "description", "memberships__agent__id")

@@ -14,35 +14,33 @@ import re
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
-from django.forms.fields import InvalidJSONInput
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+
+from cosmos.admin_forms import JSONEditorWidget, ReadableJSONMixin
 
 from .definition import STEP_TYPES, blocks
 from .functions import function_registry
 from .models import Workflow
 
+EMPTY_DEFINITION: dict[str, Any] = {"steps": []}  # add steps to it; saving it as it is says so
 STEP_IN_MESSAGE = re.compile(r"^Step '([^']+)'")
 TARGET_KEYS = ("agent", "star", "workflow", "function")
 
 
-class DefinitionWidget(forms.Textarea):
-    """A monospace JSON editor followed by an outline of the steps, with their errors."""
+class DefinitionWidget(JSONEditorWidget):
+    """The JSON editor (checked as it is typed) followed by an outline of the steps, with their
+    errors."""
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        defaults = {
-            "class": "vLargeTextField asteros-definition",
-            "spellcheck": "false",
-            "style": "font-family: ui-monospace, monospace; width: 100%; max-width: 60em; tab-size: 2;",
-        }
-        super().__init__({**defaults, **(attrs or {})})
+        super().__init__({"class": "vLargeTextField asteros-json asteros-definition", **(attrs or {})})
         self.step_errors: dict[str, list[str]] = {}
 
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
         lines = str(value or "").count("\n") + 1
-        attrs = {**(attrs or {}), "rows": min(max(lines + 1, 12), 40)}
-        return super().get_context(name, value, attrs)
+        context["widget"]["attrs"]["rows"] = min(max(lines + 1, 12), 40)
+        return context
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
         editor = super().render(name, value, attrs, renderer)
@@ -77,33 +75,21 @@ class DefinitionWidget(forms.Textarea):
         return format_html("<ul>{}</ul>", mark_safe("".join(items)))  # each item is escaped
 
 
-class DefinitionField(forms.JSONField):
-    """A JSON field shown indented, whose syntax errors give the line and column."""
+class DefinitionField(ReadableJSONMixin, forms.JSONField):
+    """A JSON field shown indented, whose syntax errors give the line and column; a new
+    workflow starts from the empty definition (``EMPTY_DEFINITION``), never from ``null``."""
 
     widget = DefinitionWidget
-
-    def prepare_value(self, value: Any) -> str:
-        if isinstance(value, InvalidJSONInput):
-            return value
-        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str) and value.strip():
-            try:
-                json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValidationError(
-                    f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).", code="invalid"
-                ) from None
-        return super().to_python(value)
+    empty_json = EMPTY_DEFINITION
 
 
 class WorkflowForm(forms.ModelForm):
     definition = DefinitionField(
+        initial=EMPTY_DEFINITION,
         help_text=(
             'A JSON object: {"steps": [{"name": ..., "type": ..., ...}], "output": "{{ steps.x.output }}"}. '
             f"Step types: {', '.join(STEP_TYPES)}. See docs/workflows.md."
-        )
+        ),
     )
 
     class Meta:

@@ -262,6 +262,9 @@ class ToolResolver(Protocol):
 
     def names(self) -> Iterable[str]: ...
 
+    # Optional: ``patterns()``, the names that stand for several tools (``mcp:<server>/*``), for
+    # forms that offer the catalogue (``ToolRegistry.patterns``).
+
 
 class ToolRegistry:
     """Process-wide tools by name. Lookups of a list of names are cached, so agent builds are cheap.
@@ -326,6 +329,20 @@ class ToolRegistry:
             except Exception as exc:
                 logger.warning("tool resolver %r failed to list its tools: %s", resolver, exc)
         return sorted(names)
+
+    def patterns(self) -> list[str]:
+        """The names that stand for several tools, from the resolvers that have a ``patterns()``
+        (``mcp:<server>/*`` for each enabled MCP server): what a form offers next to ``names()``."""
+        found: set[str] = set()
+        for resolver in self._resolvers:
+            listing = getattr(resolver, "patterns", None)
+            if listing is None:
+                continue
+            try:
+                found.update(listing())
+            except Exception as exc:
+                logger.warning("tool resolver %r failed to list its patterns: %s", resolver, exc)
+        return sorted(found)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.lookup(name) is not None

@@ -7,6 +7,7 @@ happens to it there, the claim, the lease, the final write and the reaper, is in
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,19 @@ _admission_checks: list[AdmissionCheck] = []
 def register_admission_check(check: AdmissionCheck) -> None:
     if check not in _admission_checks:
         _admission_checks.append(check)
+
+
+def input_from_text(text: str) -> Any:
+    """What a person typed in a form, as a run input: plain text is the message; text that is a
+    JSON object (``{"message": ...}``, ``{"messages": [...]}``) is taken as that object.
+    ``normalize_input`` then checks it as it checks any door's input."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # plain text that happens to start with a brace
+    return text
 
 
 def normalize_input(raw: Any) -> dict:

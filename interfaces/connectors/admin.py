@@ -14,6 +14,7 @@ from django.db import models, transaction
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from cosmos.admin_forms import JSON_EDITOR_OVERRIDES
 from interfaces.connectors import declared, mcp_tools
 from interfaces.connectors.models import MCPServer, RemoteAgent, stdio_commands
 
@@ -40,7 +41,10 @@ class RemoteAgentAdmin(admin.ModelAdmin):
         ("Times", {"fields": ("created_at", "updated_at")}),
     )
     actions = ("read_cards",)
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a URL without a scheme
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        **JSON_EDITOR_OVERRIDES,
+    }  # a URL without a scheme
 
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))

@@ -296,6 +296,11 @@ class MCPToolResolver:
             names.extend(listed_name(row.name, t) for t in tools if isinstance(t, str) and t)
         return names
 
+    def patterns(self) -> list[str]:
+        """``mcp:<server>/*`` for each enabled server: all its tools, whatever they are now."""
+        servers = off_the_loop(lambda: list(MCPServer.objects.filter(enabled=True).values_list("name", flat=True)))
+        return [listed_name(server, WILDCARD) for server in servers]
+
 
 resolver = MCPToolResolver()
 

@@ -15,7 +15,6 @@ the dashboard's live view and a timeline that keeps growing over ``ws/runs/{id}/
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -48,13 +47,7 @@ class RunInputForm(forms.Form):
     session = forms.CharField(required=False, max_length=128, help_text="Optional: continue this session.")
 
     def clean_input(self) -> Any:
-        text = self.cleaned_data["input"].strip()
-        if text.startswith("{"):
-            try:
-                return json.loads(text)
-            except ValueError:
-                pass  # plain text that happens to start with a brace
-        return text
+        return run_services.input_from_text(self.cleaned_data["input"])
 
 
 def _caller(request: HttpRequest) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import Count
 from django.utils import timezone
 
+from cosmos.formatting import format_duration
 from cosmos.kinds import all_kinds
 from cosmos.models import ACTIVE_STATUSES, Interrupt, InterruptStatus, Run, RunStatus, WorkerHeartbeat
 from cosmos.services import interrupts as interrupt_services
@@ -84,6 +85,7 @@ def run_row(values: dict) -> dict:
         "startedAt": _iso(started),
         "finishedAt": _iso(finished),
         "durationMs": round((finished - started).total_seconds() * 1000) if started and finished else None,
+        "duration": format_duration((finished - started).total_seconds()) if started and finished else None,
         "inputTokens": values["input_tokens"],
         "outputTokens": values["output_tokens"],
         "error": error.get("message") if isinstance(error, dict) else str(error),
@@ -233,6 +235,40 @@ def summary() -> dict:
 def snapshot() -> dict:
     """Everything a dashboard shows when it connects; then lifecycle changes and summaries follow."""
     return {"runs": recent_runs(), "targets": targets(), "summary": summary()}
+
+
+HOME_RECENT = 10
+HOME_CARDS = 20
+
+
+def home_overview() -> dict:
+    """What the home page shows: how many runs run, wait and pause now, the latest top-level
+    runs (with their durations in whole units), and the definitions A2A serves cards for."""
+    counts = dict(
+        Run.objects.filter(status__in=ACTIVE_STATUSES).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    recent = [
+        run_row(values)
+        for values in Run.objects.filter(parent__isnull=True).order_by("-created_at").values(*RUN_FIELDS)[:HOME_RECENT]
+    ]
+    for row in recent:
+        if row["duration"] is None and row["startedAt"]:
+            row["duration"] = "running"
+    cards = []
+    for run_kind in all_kinds():
+        if run_kind.target_model is None:
+            continue
+        for target in run_kind.target_model.objects.filter(enabled=True).order_by("id").values_list("id", flat=True):
+            cards.append({"kind": run_kind.name, "collection": run_kind.collection, "id": target})
+            if len(cards) >= HOME_CARDS:
+                break
+    return {
+        "running": counts.get(RunStatus.RUNNING, 0),
+        "queued": counts.get(RunStatus.QUEUED, 0),
+        "paused": counts.get(RunStatus.INTERRUPTED, 0),
+        "recent": recent,
+        "cards": cards[:HOME_CARDS],
+    }
 
 
 # --- acting

@@ -14,22 +14,75 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from cosmos.services.errors import Invalid
 from interfaces.console import services
 from interfaces.edge.auth import AccessDenied, session_user_with_csrf
 from interfaces.edge.errors import MethodNotAllowed, classify, refusal_response
-from interfaces.edge.links import API_ROOT_ROUTE
+from interfaces.edge.links import API_NAMESPACE, API_ROOT_ROUTE
 
 SCRIPT = Path(__file__).resolve().parent / "static" / "asteros" / "dashboard.js"
 CHART_SECONDS = 120
 RESOLVE_PERMISSION = "cosmos.change_interrupt"
+MCP_PATH = "/mcp"  # mounted by the ASGI router, outside Django's URLconf (interfaces/mcp/asgi.py)
 
 
 @cache
 def _script() -> bytes:
     return SCRIPT.read_bytes()
+
+
+def _links(request: HttpRequest) -> list[dict]:
+    """Where to go from the home page: each door that is on, with what it is for."""
+    options = settings.ASTEROS
+    links = [
+        {"label": "Admin", "url": reverse("admin:index"), "about": "agents, stars, workflows, runs, keys"},
+        {"label": "Live dashboard", "url": reverse("dashboard:index"), "about": "runs as they stream (staff)"},
+        {"label": "REST API", "url": reverse(API_ROOT_ROUTE), "about": "the browsable API"},
+        {"label": "API docs", "url": reverse(f"{API_NAMESPACE}:docs"), "about": "OpenAPI, to try each call"},
+        {"label": "OpenAPI schema", "url": reverse(f"{API_NAMESPACE}:schema"), "about": "the schema as YAML"},
+    ]
+    if options.enable_a2a:
+        links += [
+            {"label": "A2A agent card", "url": reverse("a2a-root-card"), "about": "this server's card (A2A 1.0)"},
+            {"label": "A2A cards", "url": reverse("a2a-cards"), "about": "every agent, star and workflow's card"},
+        ]
+    if options.enable_agui:
+        links.append({"label": "AG-UI", "url": reverse("agui:index"), "about": "the AG-UI 1.0 endpoints"})
+    if options.enable_mcp:
+        links.append({"label": "MCP", "url": MCP_PATH, "about": "Streamable HTTP; add it to an MCP client"})
+    if options.enable_health:
+        links.append({"label": "Health", "url": reverse("health"), "about": "liveness and readiness"})
+    if options.enable_metrics:
+        links.append({"label": "Metrics", "url": reverse("metrics"), "about": "Prometheus"})
+    return links
+
+
+@require_safe  # GET and HEAD (a load balancer's probe of /)
+def home(request: HttpRequest) -> HttpResponse:
+    """``/``: what runs now, the latest runs and the way to every door. Runs are shown to staff,
+    or to anyone while the API itself is open (``ASTEROS_ENABLE_AUTH`` off)."""
+    user = request.user
+    may_see_runs = not settings.ASTEROS.enable_auth or (user.is_active and user.is_staff)
+    overview = services.home_overview() if may_see_runs else None
+    cards = []
+    if overview is not None and settings.ASTEROS.enable_a2a:
+        cards = [
+            {**card, "url": reverse("a2a-card", kwargs={"resource": card["collection"], "object_id": card["id"]})}
+            for card in overview["cards"]
+        ]
+    context = {
+        "name": settings.ASTEROS.name,
+        "mode": settings.ASTEROS.mode,
+        "links": _links(request),
+        "overview": overview,
+        "cards": cards,
+        "user": user,
+        "login_url": f"{reverse('admin:login')}?next=/",
+        "docs_url": reverse(f"{API_NAMESPACE}:docs"),
+    }
+    return render(request, "console/home.html", context)
 
 
 @require_GET

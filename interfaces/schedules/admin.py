@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django_celery_beat import models as beat
 
+from cosmos.admin_forms import JSON_EDITOR_OVERRIDES
 from cosmos.services.errors import ServiceError
 
 from . import services
@@ -27,6 +28,7 @@ for model in (beat.PeriodicTask, beat.IntervalSchedule, beat.CrontabSchedule, be
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_EDITOR_OVERRIDES  # the input: a JSON editor that names a syntax error
     list_display = ("name", "target_display", "when", "enabled", "next_fire", "last_tick_at", "last_error_message")
     list_filter = ("enabled", "kind", "missed_policy")
     search_fields = ("name", "target", "description")

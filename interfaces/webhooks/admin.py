@@ -14,6 +14,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from cosmos.formatting import format_duration
+
 from . import deliveries as delivery_services
 from . import services
 from .models import SUBSCRIBABLE, Delivery, DeliveryAttempt, PushConfig, Webhook
@@ -90,10 +92,14 @@ class WebhookAdmin(admin.ModelAdmin):
 
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
-    fields = ("number", "started_at", "status_code", "latency_ms", "error")
+    fields = ("number", "started_at", "status_code", "latency", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="latency")
+    def latency(self, obj: DeliveryAttempt) -> str:
+        return format_duration(None if obj.latency_ms is None else obj.latency_ms / 1000)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -111,7 +117,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "last_status_code",
-        "last_latency_ms",
+        "last_latency",
         "created_at",
         "delivered_at",
     )
@@ -130,12 +136,16 @@ class DeliveryAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "last_status_code",
         "last_error",
-        "last_latency_ms",
+        "last_latency",
         "created_at",
         "delivered_at",
         "payload",
     )
     readonly_fields = fields
+
+    @admin.display(description="latency", ordering="last_latency_ms")
+    def last_latency(self, obj: Delivery) -> str:
+        return format_duration(None if obj.last_latency_ms is None else obj.last_latency_ms / 1000)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -213,6 +213,7 @@ GET                       /metrics  metrics  interfaces.http.views.MetricsView
 *                         /agui/  agui:index  interfaces.agui.views.index
 *                         /agui  -  interfaces.agui.views.index
 *                         /agui/{collection}/{object_id}[/]  agui:run  interfaces.agui.views.run_endpoint
+*                         /  dashboard:home  interfaces.console.views.home
 *                         /dashboard/  dashboard:index  interfaces.console.views.index
 *                         /dashboard/dashboard.js  dashboard:script  interfaces.console.views.script
 *                         /dashboard/interrupts/{interrupt_id}/resolve/  dashboard:resolve_interrupt  interfaces.console.views.resolve_interrupt

@@ -171,7 +171,7 @@ def agent_form(**fields) -> dict:
     [
         ({"id": "Capitals"}, "lower-case letters"),
         ({"tools": '["teleport"]'}, "Unknown tool(s): teleport"),
-        ({"provider": "skynet"}, "Unknown provider 'skynet'"),
+        ({"provider": "skynet"}, "skynet is not one of the available choices"),
         ({"provider": "anthropic"}, "needs a model name"),
         ({"model": "gpt-4o"}, "only model is"),
         ({"api_key": "env:SECRET_KEY"}, "server's own secrets"),
@@ -323,7 +323,7 @@ def test_run_list_columns(staff_client):
 
 def test_starting_a_run_from_the_admin(staff_client, django_capture_on_commit_callbacks):
     agent = make_agent()
-    data = {"kind": "agent", "target": agent.id, "input": '"What is 2 + 2?"', "session_id": ""}
+    data = {"kind": "agent", "target": agent.id, "input": "What is 2 + 2?", "session_id": ""}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = staff_client.post(url(Run, "add"), data)
     assert response.status_code == 302, form_errors(response)
@@ -420,3 +420,91 @@ def test_a_new_key_gets_its_limits(staff_client):
     data = {"name": "ci", "scopes": ["run"], "resources": "[]", "max_concurrent_runs": "2"}
     assert staff_client.post(url(APIKey, "add"), data).status_code == 302
     assert APIKey.objects.get(name="ci").max_concurrent_runs == 2
+
+
+# --- runs: read-only pages, plain text input, whole durations
+
+
+def test_a_run_page_is_read_only_and_a_post_to_it_is_refused(staff_client):
+    run = make_run(status=RunStatus.SUCCEEDED, output={"text": "done"})
+    page = staff_client.get(url(Run, "change", run.pk)).content.decode()
+    assert 'name="_save"' not in page and 'name="_continue"' not in page and 'name="_addanother"' not in page
+    assert "Watch live" in page  # the live parts are still there
+    response = staff_client.post(url(Run, "change", run.pk), {"status": "failed", "_save": "Save"})
+    assert response.status_code == 403
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+
+
+def test_run_actions_still_work_on_the_read_only_list(staff_client):
+    queued = make_run()
+    response = staff_client.post(
+        url(Run, "changelist"), {"action": "cancel_runs", "_selected_action": [str(queued.pk)]}, follow=True
+    )
+    assert response.status_code == 200
+    queued.refresh_from_db()
+    assert queued.cancel_requested
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("  Hello there  ", {"message": "Hello there"}),
+        ("{not json, just braces}", {"message": "{not json, just braces}"}),
+        ('{"messages": [{"role": "user", "content": "hi"}]}', {"messages": [{"role": "user", "content": "hi"}]}),
+    ],
+)
+def test_the_run_add_form_takes_plain_text(staff_client, django_capture_on_commit_callbacks, typed, stored):
+    agent = make_agent()
+    page = staff_client.get(url(Run, "add")).content.decode()
+    assert '<textarea name="input"' in page
+    with django_capture_on_commit_callbacks(execute=False):
+        response = staff_client.post(url(Run, "add"), {"kind": "agent", "target": agent.id, "input": typed})
+    assert response.status_code == 302, form_errors(response)
+    assert Run.objects.get().input == stored
+
+
+def test_an_empty_run_input_is_a_form_error(staff_client):
+    response = staff_client.post(url(Run, "add"), {"kind": "agent", "target": make_agent().id, "input": "   "})
+    assert response.status_code == 200
+    assert form_errors(response)
+    assert not Run.objects.exists()
+
+
+def test_run_durations_are_whole(staff_client):
+    started = timezone.now()
+    run = make_run(
+        status=RunStatus.SUCCEEDED, started_at=started, finished_at=started + timezone.timedelta(seconds=123.4)
+    )
+    fast = make_run(
+        status=RunStatus.SUCCEEDED, started_at=started, finished_at=started + timezone.timedelta(milliseconds=850)
+    )
+    listing = staff_client.get(url(Run, "changelist")).content.decode()
+    assert "2 min 3 s" in listing and "850 ms" in listing
+    assert "123.4s" not in listing and "0.8s" not in listing
+    assert "2 min 3 s" in staff_client.get(url(Run, "change", run.pk)).content.decode()
+    assert "850 ms" in staff_client.get(url(Run, "change", fast.pk)).content.decode()
+
+
+def test_the_admin_header_links_to_the_dashboard_and_the_api_docs(staff_client):
+    page = staff_client.get(reverse("admin:index")).content.decode()
+    header = page[page.index('id="user-tools"') :]
+    assert f'href="{reverse("dashboard:index")}"' in header
+    assert f'href="{reverse("api:docs")}"' in header
+
+
+def test_a_stars_config_is_edited_as_its_limits(staff_client):
+    page = staff_client.get(url(Star, "add")).content.decode()
+    assert 'name="config"' in page and "data-django-jsonform" in page
+    for key in ("max_delegations", "max_depth", "member_timeout", "rounds"):
+        assert f"&quot;{key}&quot;" in page
+    # What the editor sends: every limit, the unset ones empty; those are not saved.
+    sent = json.dumps({"max_delegations": None, "max_depth": 2, "member_timeout": None, "rounds": None})
+    response = staff_client.post(url(Star, "add"), star_form("team", []) | {"config": sent})
+    assert response.status_code == 302, form_errors(response)
+    assert Star.objects.get(id="team").config == {"max_depth": 2}
+    # Out of bounds: the model's message, on the form.
+    response = staff_client.post(url(Star, "add"), star_form("team-2", []) | {"config": '{"rounds": 0}'})
+    assert response.status_code == 200
+    assert "rounds must be from 1 to 20" in form_errors(response)
+    assert not Star.objects.filter(id="team-2").exists()

@@ -237,6 +237,9 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
         Call("POST", "/agui/agents/{agent}", "run", "agents", restricted=403),
     ),
     # --- the dashboard (interfaces/dashboard)
+    "dashboard:home": (
+        Public("GET", "/", "the home page: links to every door; with auth on, runs are shown to staff only"),
+    ),
     "dashboard:script": (Public("GET", "/dashboard/dashboard.js", "the dashboard page's script; it holds no data"),),
     # (/static/ is no route: runserver or the web server serves those public files.)
 }

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 from django.urls import reverse
 
 from tests.factories import make_agent, make_workflow
-from workflows.forms import WorkflowForm
+from workflows.forms import EMPTY_DEFINITION, WorkflowForm
 from workflows.models import Workflow
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +103,20 @@ def test_the_api_refuses_broken_definitions_with_the_same_messages(api_client):
 
     valid = {"steps": [{"name": "a", "type": "agent", "agent": "writer"}]}
     assert api_client.post("/api/workflows", {"id": "wf", "definition": valid}, format="json").status_code == 201
+
+
+def test_a_new_workflow_starts_from_the_empty_definition_never_null(staff_client):
+    page = staff_client.get(reverse("admin:workflows_workflow_add")).content.decode()
+    box = re.search(r'<textarea name="definition"[^>]*>(.*?)</textarea>', page, re.S)
+    assert box is not None
+    assert 'data-asteros-json="true"' in box.group(0)  # the editor that checks as it is typed
+    assert json.loads(html.unescape(box.group(1))) == EMPTY_DEFINITION == {"steps": []}
+    assert "asteros/json_editor.js" in page
+    # Saved as it is, the empty definition says what it lacks; an empty box is not taken as null.
+    for sent in (json.dumps(EMPTY_DEFINITION), ""):
+        response = staff_client.post(reverse("admin:workflows_workflow_add"), form_data(sent))
+        assert response.status_code == 200
+        errors = response.context["adminform"].form.errors["definition"]
+        assert any("non-empty 'steps' list" in str(error) or "required" in str(error) for error in errors), errors
+        assert "null" not in str(errors)
+    assert not Workflow.objects.exists()

@@ -23,6 +23,7 @@ from .base import (
 )
 
 __all__ = [
+    "MODEL_SUGGESTIONS",
     "Finish",
     "ModelRequest",
     "Provider",
@@ -34,12 +35,26 @@ __all__ = [
     "Usage",
     "get_provider",
     "model_problem",
+    "model_suggestions",
     "preload_providers",
     "provider_names",
     "register_provider",
 ]
 
 _NAMES = frozenset({"anthropic", "openai", "scripted"})
+# Model names offered as suggestions in forms (the admin's model field), per provider: a hint,
+# never a limit (any name the provider accepts may be typed). Kept here, next to the providers.
+MODEL_SUGGESTIONS: dict[str, tuple[str, ...]] = {
+    "anthropic": (
+        "claude-sonnet-4-5",
+        "claude-opus-4-1",
+        "claude-haiku-4-5",
+        "claude-3-7-sonnet-latest",
+        "claude-3-5-haiku-latest",
+    ),
+    "openai": ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o4-mini", "o3"),
+    "scripted": ("scripted-offline",),
+}
 _cache: dict[tuple, Provider] = {}
 # name -> (factory(api_key=, base_url=, timeout=, max_retries=), check of a model name or None)
 _registered: dict[str, tuple[Callable[..., Provider], Callable[[str], str | None] | None]] = {}
@@ -47,6 +62,11 @@ _registered: dict[str, tuple[Callable[..., Provider], Callable[[str], str | None
 
 def provider_names() -> frozenset[str]:
     return _NAMES | _registered.keys()
+
+
+def model_suggestions() -> dict[str, list[str]]:
+    """Suggested model names for every known provider (an empty list where none are known)."""
+    return {name: list(MODEL_SUGGESTIONS.get(name, ())) for name in sorted(provider_names())}
 
 
 def register_provider(

@@ -161,6 +161,25 @@ def test_resolvers_answer_for_names_the_registry_does_not_know() -> None:
     assert registry.names() == ["same"]
 
 
+class Patterned(Rows):
+    def patterns(self) -> list[str]:
+        return ["rows:*"]
+
+
+class BrokenPatterns(Broken):
+    def patterns(self) -> list[str]:
+        raise RuntimeError("no database here")
+
+
+def test_patterns_come_from_the_resolvers_that_have_them() -> None:
+    registry = ToolRegistry()
+    registry.add_resolver(Rows(Tool.from_function(lambda: "row", name="plain")))  # no patterns(): none
+    registry.add_resolver(BrokenPatterns())  # a failing resolver is skipped
+    registry.add_resolver(Patterned())
+    assert registry.patterns() == ["rows:*"]
+    assert ToolRegistry().patterns() == []
+
+
 def test_plain_decorator_registers_and_stays_callable() -> None:
     @tool
     def add_numbers_for_test(a: int, b: int) -> int:

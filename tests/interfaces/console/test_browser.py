@@ -1,7 +1,7 @@
 """The dashboard in headless Chromium (Debian's ``chromium``, driven by Playwright through
 ``executable_path``; ``playwright install`` is never run): log into the admin, open the
 dashboard, start a run of the demo agent, watch its text stream in and its status turn
-succeeded. Screenshots go to ``artifacts/`` (git-ignored).
+succeeded. Screenshots go to ``$ASTEROS_TEST_ARTIFACTS`` (default ``artifacts/``, git-ignored).
 
 Skipped when Chromium or Playwright is missing, except in CI (``CI`` set), where that fails.
 """
@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = ROOT / "artifacts"
+ARTIFACTS = Path(os.environ.get("ASTEROS_TEST_ARTIFACTS") or ROOT / "artifacts")
 TIMEOUT_MS = 20_000
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
@@ -85,7 +85,7 @@ def page(logged_in, asteros_server: LiveServer) -> Iterator[object]:
 
 
 def shot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -87,6 +87,16 @@ def test_cards_and_rows():
     assert rows[str(child.id)]["parent"] == str(parent.id) and rows[str(child.id)]["input"] == "a task"
 
 
+def test_rows_carry_their_duration_in_whole_units():
+    started = timezone.now()
+    done = make_run(status=RunStatus.SUCCEEDED, started_at=started, finished_at=started + timedelta(seconds=123.4))
+    running = make_run(status=RunStatus.RUNNING, started_at=started)
+    rows = {row["id"]: row for row in services.run_rows([str(done.id), str(running.id)])}
+    assert rows[str(done.id)]["durationMs"] == 123400
+    assert rows[str(done.id)]["duration"] == "2 min 3 s"
+    assert rows[str(running.id)]["duration"] is None  # the page ticks it, by the same rules
+
+
 def test_retry_starts_a_new_run_with_the_same_input():
     agent = make_agent()
     failed = make_run(target=agent.id, status=RunStatus.FAILED, input={"message": "again"}, metadata={"k": 1})

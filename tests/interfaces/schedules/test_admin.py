@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -79,3 +80,21 @@ def test_a_schedule_made_in_the_admin_is_validated_and_mirrored(staff_client):
     assert schedule.caller == "user:staff"
     assert services.next_fire_times(schedule, 1)[0] - timezone.now() <= timedelta(minutes=5)
     assert schedule.last_tick_at is None and datetime.now(UTC) > schedule.created_at
+
+
+def test_the_input_is_a_checked_json_editor(staff_client):
+    page = staff_client.get(reverse("admin:schedules_schedule_add")).content.decode()
+    assert re.search(r'<textarea name="input"[^>]*data-asteros-json="true"', page)
+    agent = make_agent()
+    data = {
+        "name": "nightly",
+        "kind": "agent",
+        "target": agent.id,
+        "input": '{"message": "hi",',
+        "interval_seconds": 60,
+    }
+    response = staff_client.post(reverse("admin:schedules_schedule_add"), data)
+    assert response.status_code == 200
+    errors = " ".join(str(e) for e in response.context["adminform"].form.errors["input"])
+    assert "This is not valid JSON" in errors and "line 1" in errors
+    assert not Schedule.objects.exists()

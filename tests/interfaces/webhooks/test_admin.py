@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
-from interfaces.webhooks.models import Delivery, DeliveryStatus, Webhook
+from interfaces.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Webhook
 from tests.factories import make_delivery, make_run, make_webhook
 
 pytestmark = pytest.mark.django_db
@@ -78,3 +79,12 @@ def test_the_delivery_log_shows_attempts_and_redelivers(staff_client):
     )
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None
+
+
+def test_latencies_are_shown_in_whole_units(staff_client):
+    delivery = make_delivery(last_latency_ms=1234.5, attempts=1)
+    DeliveryAttempt.objects.create(delivery=delivery, number=1, started_at=timezone.now(), latency_ms=850.4)
+    listing = staff_client.get(reverse("admin:webhooks_delivery_changelist")).content.decode()
+    assert "1 s" in listing and "1234.5" not in listing
+    page = staff_client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk])).content.decode()
+    assert "850 ms" in page and "850.4" not in page

@@ -58,12 +58,23 @@
 
   function shortId(id) { return id ? String(id).slice(0, 8) : ""; }
 
+  // Durations in whole units, by the rules of cosmos/formatting.py (format_duration): below a
+  // second in milliseconds, else the two largest units ("2 min 3 s", "1 h 5 min").
+  var UNITS = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
   function fmtMs(ms) {
-    if (ms === null || ms === undefined || isNaN(ms)) return "–";
-    if (ms < 1000) return Math.round(ms) + " ms";
-    if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
-    return Math.floor(ms / 60000) + "m " + Math.round((ms % 60000) / 1000) + "s";
+    if (ms === null || ms === undefined || isNaN(ms)) return "\u2013";
+    ms = Math.max(0, ms);
+    if (Math.round(ms) < 1000) return Math.round(ms) + " ms";
+    var remaining = Math.round(ms / 1000);
+    var parts = [];
+    for (var i = 0; i < UNITS.length && parts.length < 2; i++) {
+      var count = Math.floor(remaining / UNITS[i][1]);
+      remaining -= count * UNITS[i][1];
+      if (count || parts.length) parts.push(count + " " + UNITS[i][0]);
+    }
+    return parts.filter(function (part, index) { return index === 0 || part.indexOf("0 ") !== 0; }).join(" ");
   }
+  window.asterosFormatDuration = fmtMs;  // the browser tests compare it with format_duration
 
   function fmtNum(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString(); }
 
