@@ -39,7 +39,7 @@ def test_demo_twice_keeps_an_edited_system_prompt(offline):
     agent = Agent.objects.get(id="agent-1")
     assert (agent.system_prompt, agent.name) == ("my own prompt", "mine")
     assert Star.objects.get(id="chat-team").description == "my team"
-    assert "created': []" in output, output
+    assert "demo: created nothing; kept 11 rows as they are (--reset restores them)" in output, output
 
 
 @pytest.mark.django_db
@@ -76,7 +76,7 @@ def test_demo_reset_restores_every_demo_row(offline):
     members = dict(Membership.objects.filter(star_id="chat-team").values_list("agent_id", "role"))
     assert members == {"agent-1": Role.LEADER, "agent-2": Role.WORKER}, "an added member is dropped"
     assert MCPServer.objects.get(name="demo").enabled
-    assert "demo reset" in output and "created': []" in output
+    assert "demo reset: restored 11 rows, created nothing" in output, output
     assert set(Agent.objects.values_list("id", flat=True)) == DEMO_IDS
     for agent in Agent.objects.all():
         agent.full_clean()

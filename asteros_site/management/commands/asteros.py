@@ -118,7 +118,12 @@ class Command(BaseCommand):
         from asteros_site.demo import load_demo
 
         summary = load_demo(reset=reset)
-        self.stdout.write(self.style.SUCCESS(f"demo {'reset' if reset else 'loaded'}: {summary}"))
+        created = ", ".join(summary["created"]) or "nothing"
+        if reset:
+            line = f"demo reset: restored {summary['restored']} rows, created {created}"
+        else:
+            line = f"demo: created {created}; kept {summary['kept']} rows as they are (--reset restores them)"
+        self.stdout.write(self.style.SUCCESS(f"{line}; model: {summary['provider']}"))
 
     def handle_ensure_admin(self, username: str, **_options) -> None:
         from asteros_site.demo import ensure_admin
