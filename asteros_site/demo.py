@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import models, transaction
 
 from cosmos.models import Agent, Source
+from cosmos.runtime.providers.scripted import ARITHMETIC
 from interfaces.connectors.models import MCPServer, MCPTransport
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
@@ -28,10 +29,10 @@ def demo_model() -> dict:
 # What the offline model answers, agent by agent, so the demo reads like the real thing: the
 # chat team's leader delegates to agent-2, the workflow's steps write notes, questions and drafts
 # from the topic, chat-agent calls its tools. With ANTHROPIC_API_KEY the model needs none of it.
-_ARITHMETIC = r"(?:[-+(]\s*)*\d+(?:\.\d+)?\s*\)*(?:\s*(?:\*\*|//|[-+*/%])\s*(?:[-+(]\s*)*\d+(?:\.\d+)?\s*\)*)+"
 _TOPIC = r"Notes on ([^:\n]+):"
 CHAT_AGENT_RULES = [
-    {"when": _ARITHMETIC, "call": "calculator", "arguments": {"expression": "$match"}},
+    # The calculator rule the model follows without rules, kept next to the others.
+    {"when": ARITHMETIC.pattern, "call": "calculator", "arguments": {"expression": "$match"}},
     {"when": r"\b(?:what time|the time|what day|today)\b", "call": "current_time"},
     {
         "when": rf"(?s)Check these notes.*?{_TOPIC}",
