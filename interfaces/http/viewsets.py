@@ -67,6 +67,10 @@ class GenericResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
     ``full_clean`` and save it (a create is always an INSERT); ``perform_destroy`` deletes it, a
     row still in use being a 409 ``in_use``. Override them DRF's way to call a service instead:
     set ``serializer.instance`` to what the service returns, or call ``super()`` and go on.
+
+    One row (``get_object``, on every detail route and action): an unknown key, or one the
+    caller's key may not see, is a 404 ``No <verbose name> with <lookup field> 'x'.``
+    (``not_found_message``).
     """
 
     # --- declarations, read by the registry (interfaces.http.registry)
