@@ -49,8 +49,9 @@ def count_lines_per_request(process: LoggedProcess, base_url: str) -> dict[str, 
     return found
 
 
-def test_asteros_serve_logs_one_line_per_request(tmp_path):
-    api = ApiProcess.embedded(tmp_path)
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+def test_asteros_serve_logs_one_line_per_request(tmp_path, server):
+    api = ApiProcess.embedded(tmp_path, server=server)
     try:
         api.start()
         for path, lines in count_lines_per_request(api, api.url).items():
