@@ -161,7 +161,7 @@ def test_the_chat_agent_calls_a_tool(demo):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("embedded_worker")
-def test_the_approval_agent_waits_for_a_person(demo):
+def test_the_approval_agent_waits_for_a_person(demo, api_client):
     run = run_of("agent", "approval-agent", "What is 6*7?", statuses=(RunStatus.INTERRUPTED, *TERMINAL_STATUSES))
 
     assert run.status == RunStatus.INTERRUPTED, (run.status, run.error)
@@ -169,6 +169,12 @@ def test_the_approval_agent_waits_for_a_person(demo):
     assert (interrupt.kind, interrupt.status) == ("approval", "pending")
     assert "calculator" in json.dumps(interrupt.request) and "6*7" in json.dumps(interrupt.request)
     assert not [e for e in events(run.id) if e["type"] == "TOOL_CALL_RESULT"], "the tool waits for the person"
+
+    # The person approves (the REST door here; the dashboard and the CLI do the same): the run ends.
+    response = api_client.post(f"/api/runs/{run.id}/resume", {"decision": "approve"}, format="json")
+    assert response.status_code == 202, response.content
+    finished = wait_for_run(run.id, 60)
+    assert finished.status == RunStatus.SUCCEEDED and finished.output == "The result is 42."
 
 
 @pytest.mark.slow
