@@ -1,6 +1,8 @@
 # AsterOS for Django. `make run` serves a working AsterOS; `make test` checks everything.
 #
-#   make run            venv, migrate, demo data, admin user, serve on 127.0.0.1:$ASTEROS_PORT (8080)
+#   make run            venv, migrate, demo data (only the missing rows: a user's edits stay;
+#                       `manage.py asteros demo --reset` restores them), admin user, serve on
+#                       127.0.0.1:$ASTEROS_PORT (8080)
 #   make test           venv, ruff (lint + format check), import layers, makemigrations --check, pytest
 #   make lint | format  ruff and lint-imports | ruff's rewrite
 #   make fuzz           the fuzz tests at full strength (FUZZ_EXAMPLES=200 per target)

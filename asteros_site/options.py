@@ -8,10 +8,12 @@ the variable and what it accepts.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
@@ -220,6 +222,27 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+MODES = ("embedded", "distributed")
+
+
+def _check_mode(env: Mapping[str, str], *, distributed: bool) -> None:
+    """``ASTEROS_MODE`` (optional) states the mode a deploy expects; DATABASE_URL and REDIS_URL
+    choose it. A deploy that says ``distributed`` but lost ``REDIS_URL`` stops instead of
+    quietly serving from a local embedded worker."""
+    raw = env.get("ASTEROS_MODE")
+    if raw is None or not raw.strip():
+        return
+    mode = raw.strip().lower()
+    if mode not in MODES:
+        raise ImproperlyConfigured(
+            f"ASTEROS_MODE={raw!r} is not a mode; use embedded or distributed (or leave it unset)."
+        )
+    if mode == "distributed" and not distributed:
+        raise ImproperlyConfigured("ASTEROS_MODE=distributed needs DATABASE_URL (PostgreSQL) and REDIS_URL.")
+    if mode == "embedded" and distributed:
+        raise ImproperlyConfigured("ASTEROS_MODE=embedded but REDIS_URL is set; unset REDIS_URL or say distributed.")
+
+
 def require_secret_key(options: Options) -> None:
     """Refuse to serve without a real secret when DEBUG is off (no silent default secret).
 
@@ -270,6 +293,8 @@ def load_options(env: Mapping[str, str]) -> Options:
         raise ImproperlyConfigured(
             "REDIS_URL is set but DATABASE_URL is not; distributed mode needs a shared database (PostgreSQL)."
         )
+
+    _check_mode(env, distributed=bool(redis_url))
 
     lease_seconds = _int(env, "ASTEROS_LEASE_SECONDS", 30, low=2, high=3600)
     try:
@@ -322,3 +347,40 @@ def load_options(env: Mapping[str, str]) -> Options:
         header_timeout=_int(env, "ASTEROS_HEADER_TIMEOUT", 20, low=1, high=3600),
         body_timeout=_int(env, "ASTEROS_BODY_TIMEOUT", 30, low=1, high=3600),
     )
+
+
+def wants_traceback(argv: Sequence[str], env: Mapping[str, str]) -> bool:
+    """``--traceback`` (Django's commands) or debug logging (``ASTEROS_LOG_LEVEL=debug``, Celery's
+    ``--loglevel debug``) asks for the whole traceback of a bad option."""
+    if "--traceback" in argv or (env.get("ASTEROS_LOG_LEVEL") or "").strip().lower() == "debug":
+        return True
+    for index, arg in enumerate(argv):
+        value = None
+        if arg.startswith(("--loglevel=", "-l=")):
+            value = arg.partition("=")[2]
+        elif arg in ("--loglevel", "-l") and index + 1 < len(argv):
+            value = argv[index + 1]
+        if value is not None and value.strip().lower() == "debug":
+            return True
+    return False
+
+
+@contextmanager
+def exit_on_bad_options(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Iterator[None]:
+    """A bad option stops the process with its one message on stderr and exit status 1.
+
+    Used around the start of ``manage.py`` (every command: ``asteros serve``, ``runserver``,
+    ``migrate``...) and of a Celery process. The message already names the variable and what
+    it accepts, so the 40-90 lines of import frames under it only hide it; ``wants_traceback``
+    keeps them.
+    """
+    argv = sys.argv if argv is None else argv
+    env = os.environ if env is None else env
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        if wants_traceback(argv, env):
+            raise
+        sys.stderr.write(f"ImproperlyConfigured: {exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None

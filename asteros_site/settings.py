@@ -251,7 +251,10 @@ ROOT_LOG_LEVEL = ASTEROS.log_level.upper() if ASTEROS.enable_logging else "WARNI
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "cosmos.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "cosmos.logging.ContextFilter"},
+        "no_server_access_lines": {"()": "cosmos.logging.DropServerAccessLines"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -268,8 +271,16 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": ROOT_LOG_LEVEL},
+    # One access line per request: asteros.access (interfaces/edge/middleware.py). Django's own
+    # "django" console handler (a second, plain copy of every django.* record under DEBUG) is
+    # dropped; the servers' access lines (runserver's django.channels.server, django.server) and
+    # django.request's 4xx warnings repeat that line, so only their errors are kept. Websocket
+    # lines of runserver stay: the access line covers HTTP only.
     "loggers": {
-        "django.server": {"level": "WARNING"},
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "ERROR", "propagate": True},
+        "django.channels.server": {"filters": ["no_server_access_lines"]},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},

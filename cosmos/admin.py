@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import F
 from django.template.loader import render_to_string
+from django.utils.html import format_html
 
 from .admin_forms import JSON_EDITOR_OVERRIDES, ModelSettingsForm
 from .admin_interrupts import InterruptInline  # also registers the approvals queue
@@ -198,7 +199,7 @@ class RunAdmin(admin.ModelAdmin):
     inlines = (InterruptInline,)
     fieldsets = (
         (None, {"fields": ("id", "kind", "target", "status", "origin", "caller", "parent", "session")}),
-        ("Input and result", {"fields": ("input", "output", "error", "metadata")}),
+        ("Input and result", {"fields": ("input", "result", "error", "metadata")}),
         ("Work", {"fields": ("attempts", "max_attempts", "worker_id", "lease_expires_at", "cancel_requested")}),
         (
             "Usage and timing",
@@ -253,6 +254,16 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="tokens", ordering="total_tokens")
     def tokens(self, obj: Run) -> str:
         return f"{obj.input_tokens} in / {obj.output_tokens} out"
+
+    @admin.display(description="output")
+    def result(self, obj: Run) -> str:
+        """A text answer as text (line breaks kept), anything else as indented JSON: not a quoted,
+        escaped JSON string on one line."""
+        output = obj.output
+        if output is None:
+            return "-"
+        text = output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False)
+        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
 
     @admin.display(description="duration")
     def duration(self, obj: Run) -> str:

@@ -16,3 +16,12 @@ class ContextFilter(logging.Filter):
         if not hasattr(record, "run_id"):
             record.run_id = run_id_var.get()
         return True
+
+
+class DropServerAccessLines(logging.Filter):
+    """Drops a server's own line for a finished HTTP request (runserver logs it with the request's
+    method and status as arguments): the ``asteros.access`` line already says it, with more."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, dict) and "method" in args and "status" in args)

@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from asteros_site.options import Options, load_options, require_secret_key
+from asteros_site.options import Options, exit_on_bad_options, load_options, require_secret_key, wants_traceback
 from tests.support.processes import ROOT
 
 BASE = {"SECRET_KEY": "not-a-real-secret"}
@@ -121,6 +121,12 @@ def test_every_value_is_read():
         ({"ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS": "soon"}, ["ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS", "seconds"]),
         ({"ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS": "nan"}, ["ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS"]),
         ({"ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS": "7200"}, ["ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS", "3600"]),
+        ({"ASTEROS_MODE": "nonsense"}, ["ASTEROS_MODE", "'nonsense'", "embedded or distributed"]),
+        ({"ASTEROS_MODE": "distributed"}, ["ASTEROS_MODE=distributed", "DATABASE_URL", "REDIS_URL"]),
+        (
+            {"ASTEROS_MODE": "embedded", "DATABASE_URL": "postgres://db/a", "REDIS_URL": "redis://r/0"},
+            ["ASTEROS_MODE=embedded", "REDIS_URL"],
+        ),
     ],
     ids=lambda value: "-".join(f"{k}={v[:12]}" for k, v in value.items()) if isinstance(value, dict) else None,
 )
@@ -223,3 +229,44 @@ def test_webhook_retry_options():
     assert (options().webhook_retry_seconds, options().webhook_first_retry_seconds) == (86_400, 5.0)
     chosen = options(ASTEROS_WEBHOOK_RETRY_SECONDS="60", ASTEROS_WEBHOOK_FIRST_RETRY_SECONDS="0.5")
     assert (chosen.webhook_retry_seconds, chosen.webhook_first_retry_seconds) == (60, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({}, "embedded"),
+        ({"ASTEROS_MODE": ""}, "embedded"),
+        ({"ASTEROS_MODE": " Embedded "}, "embedded"),
+        ({"ASTEROS_MODE": "distributed", "DATABASE_URL": "postgres://db/a", "REDIS_URL": "redis://r/0"}, "distributed"),
+    ],
+)
+def test_asteros_mode_states_what_the_urls_choose(env, mode):
+    assert options(**env).mode == mode
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "wanted"),
+    [
+        (["manage.py", "asteros", "serve"], {}, False),
+        (["manage.py", "asteros", "serve", "--traceback"], {}, True),
+        (["manage.py", "migrate"], {"ASTEROS_LOG_LEVEL": " DEBUG "}, True),
+        (["manage.py", "migrate"], {"ASTEROS_LOG_LEVEL": "info"}, False),
+        (["celery", "-A", "asteros_site", "worker", "-l", "debug"], {}, True),
+        (["celery", "-A", "asteros_site", "worker", "--loglevel=DEBUG"], {}, True),
+        (["celery", "-A", "asteros_site", "worker", "--loglevel", "info"], {}, False),
+        (["celery", "worker", "-l"], {}, False),
+    ],
+)
+def test_wants_traceback(argv, env, wanted):
+    assert wants_traceback(argv, env) is wanted
+
+
+def test_exit_on_bad_options_is_one_line_and_status_1(capsys):
+    with pytest.raises(SystemExit) as exited, exit_on_bad_options(["manage.py", "migrate"], {}):
+        options(ASTEROS_PORT="abc")
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == (
+        "ImproperlyConfigured: ASTEROS_PORT='abc' is not a whole number; use an integer from 1 to 65535.\n"
+    )
+    with pytest.raises(ImproperlyConfigured), exit_on_bad_options(["manage.py", "migrate", "--traceback"], {}):
+        options(ASTEROS_PORT="abc")

@@ -291,7 +291,6 @@ class RunViewSet(ReadOnlyResourceViewSet):
     serializer_class = RunSerializer
     pagination = "cursor"
     cursor_ordering = "-created_at"
-    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
     filter_fields = {
         "status": "status",
         "kind": "kind",
@@ -426,7 +425,6 @@ class InterruptViewSet(ReadOnlyResourceViewSet):
     queryset = Interrupt.objects.select_related("root_run")
     pagination = "cursor"
     cursor_ordering = "created_at"
-    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
     filter_fields = {
         "status": "status",
         "kind": "kind",

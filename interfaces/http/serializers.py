@@ -217,6 +217,9 @@ class ResumeSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=10_000, help_text="Why, for the model (and the record)."
     )
 
+    def get_initial(self) -> dict:
+        return {"decision": APPROVE}  # the browsable API's form: a body the endpoint accepts
+
 
 class RunListSerializer(serializers.ListSerializer):
     """A page of runs: the interrupts of all of them are read in one query, not one per run."""
@@ -298,6 +301,11 @@ class RunRequestSerializer(serializers.Serializer):
         required=False, default=False, help_text="Answer with the SSE stream of the run's events."
     )
     metadata = serializers.DictField(required=False, allow_null=True, help_text="Kept on the run, passed to tools.")
+
+    def get_initial(self) -> dict:
+        # The browsable API's raw-data form starts from this: a body the endpoint accepts as it is
+        # (each field's own blank value would be a null input and an empty session id).
+        return {"input": "Hello", "stream": False}
 
     def validate(self, attrs: dict) -> dict:
         given = [name for name in ("input", "message", "messages") if name in attrs]

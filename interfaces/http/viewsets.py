@@ -7,11 +7,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, ProtectedError, QuerySet, RestrictedError
+from django.http import Http404
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from cosmos.services.errors import Conflict, conflict_on_integrity
+from cosmos.services.errors import Conflict, NotFound, conflict_on_integrity
 from interfaces.edge.auth import KeyPrincipal
 from interfaces.http.schema import AsterAutoSchema
 
@@ -66,6 +67,10 @@ class GenericResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
     ``full_clean`` and save it (a create is always an INSERT); ``perform_destroy`` deletes it, a
     row still in use being a 409 ``in_use``. Override them DRF's way to call a service instead:
     set ``serializer.instance`` to what the service returns, or call ``super()`` and go on.
+
+    One row (``get_object``, on every detail route and action): an unknown key, or one the
+    caller's key may not see, is a 404 ``No <verbose name> with <lookup field> 'x'.``
+    (``not_found_message``).
     """
 
     # --- declarations, read by the registry (interfaces.http.registry)
@@ -105,6 +110,23 @@ class GenericResourceViewSet(AsterViewMixin, viewsets.GenericViewSet):
 
     def resource_key(self, obj: Model) -> tuple[str, str]:
         return self.resource_name, str(obj.pk)
+
+    # --- one row: not found says what was looked for ("No agent with id 'x'.")
+
+    def get_object(self) -> Model:
+        try:
+            return super().get_object()
+        except Http404:
+            # A malformed key (not a UUID) is not found either; DRF's own text names no resource.
+            value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
+            raise NotFound(self.not_found_message(value)) from None
+
+    def not_found_message(self, value: Any) -> str:
+        """``No <the model's verbose name> with <the lookup field> <value>.``"""
+        meta = self.get_queryset().model._meta
+        field = self.lookup_field or meta.pk.name
+        label = "id" if field in ("id", "pk") else str(meta.get_field(field).verbose_name)
+        return f"No {meta.verbose_name} with {label} {str(value)!r}."
 
     # --- writes
 

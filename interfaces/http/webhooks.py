@@ -17,7 +17,6 @@ resource filter by the catalogue of run kinds), so the API refuses what the admi
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -25,7 +24,7 @@ from rest_framework import status as http_status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cosmos.services.errors import Invalid
+from cosmos.services.errors import Invalid, NotFound
 from interfaces.edge.auth import caller_of
 from interfaces.http.pagination import cursor_pagination
 from interfaces.http.serializers import ResourceSerializer
@@ -34,7 +33,7 @@ from interfaces.webhooks import deliveries as delivery_services
 from interfaces.webhooks import services as webhook_services
 from interfaces.webhooks.models import SUBSCRIBABLE, Delivery, DeliveryAttempt, DeliveryStatus, Webhook
 
-DELIVERY_ID = "[0-9]{1,18}"
+DELIVERY_ID = "[^/]+"  # a number; anything else is "No delivery with id ..."
 
 
 class WebhookSerializer(ResourceSerializer):
@@ -118,7 +117,6 @@ class WebhookViewSet(ResourceViewSet):
     filter_fields = ("enabled", "resource_kind", "resource_id")
     ordering_fields = ("name", "created_at", "updated_at")
     serializer_class = WebhookSerializer
-    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
     def principal_may_use(self, principal) -> bool:
         # Subscriptions see every run: a key limited to some resources may not use them, unless
@@ -189,4 +187,7 @@ class WebhookViewSet(ResourceViewSet):
     def _delivery(self, delivery_id: str) -> Delivery:
         webhook = self.get_object()
         queryset = Delivery.objects.filter(webhook=webhook).prefetch_related("attempt_log")
-        return get_object_or_404(queryset, id=int(delivery_id))
+        row = queryset.filter(id=int(delivery_id)).first() if delivery_id.isdigit() and len(delivery_id) <= 18 else None
+        if row is None:
+            raise NotFound(f"No delivery with id {delivery_id!r}.")
+        return row

@@ -45,6 +45,9 @@ def counts() -> dict[str, int]:
 # --- asteros demo
 
 
+DEMO_AGENT_IDS = {"chat-agent", "agent-1", "agent-2", "approval-agent", "slow-agent", "mcp-agent"}
+
+
 @pytest.mark.django_db
 def test_demo_is_idempotent(monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
@@ -52,11 +55,11 @@ def test_demo_is_idempotent(monkeypatch):
     first = counts()
     Agent.objects.filter(id="agent-1").update(name="renamed by hand")
     command("asteros", "demo")
-    assert counts() == first == {"Agent": 4, "Star": 1, "Membership": 2, "Workflow": 1}
-    assert set(Agent.objects.values_list("id", flat=True)) == {"chat-agent", "agent-1", "agent-2", "mcp-agent"}
+    assert counts() == first == {"Agent": 6, "Star": 1, "Membership": 2, "Workflow": 1}
+    assert set(Agent.objects.values_list("id", flat=True)) == DEMO_AGENT_IDS
     assert MCPServer.objects.get(name="demo").command == "demo", "the bundled stdio MCP server"
     assert set(Agent.objects.values_list("provider", flat=True)) == {"scripted"}, "offline without ANTHROPIC_API_KEY"
-    assert Agent.objects.get(id="agent-1").name != "renamed by hand", "the demo is restored"
+    assert Agent.objects.get(id="agent-1").name == "renamed by hand", "a user's edit is kept (--reset restores)"
     members = dict(Membership.objects.filter(star_id="chat-team").values_list("agent_id", "role"))
     assert members == {"agent-1": Role.LEADER, "agent-2": Role.WORKER}
     Workflow.objects.get(id="demo-workflow").full_clean()
@@ -77,7 +80,10 @@ def test_demo_has_no_mcp_server_when_the_operator_allows_no_stdio_command(monkey
 def test_demo_uses_anthropic_when_a_key_is_set(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-used")
     command("asteros", "demo")
-    assert set(Agent.objects.values_list("provider", flat=True)) == {"anthropic"}
+    providers = dict(Agent.objects.values_list("id", "provider"))
+    assert providers.pop("slow-agent") == "scripted", "its point is the pace, offline"
+    assert set(providers.values()) == {"anthropic"}
+    assert not any(Agent.objects.exclude(id="slow-agent").values_list("parameters", flat=True)), "no scripts"
 
 
 # --- asteros ensure-admin

@@ -5,6 +5,7 @@ Each subcommand parses its arguments and calls one service; see README.md.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -17,6 +18,17 @@ from django.core.management.base import BaseCommand, CommandError
 from cosmos.services.errors import ServiceError
 
 
+def port_number(raw: str) -> int:
+    """A TCP port for ``--port``: argparse turns the ValueError into its one usage line."""
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number; use an integer from 1 to 65535") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is out of range; use an integer from 1 to 65535")
+    return port
+
+
 class Command(BaseCommand):
     help = "AsterOS: serve, load the demo, run an agent from the terminal, ensure an admin user, list the routes."
 
@@ -24,12 +36,19 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         serve = sub.add_parser("serve", help="Serve ASGI (HTTP + websockets); in embedded mode also the worker.")
         serve.add_argument("--host", default="127.0.0.1")
-        serve.add_argument("--port", type=int, default=settings.ASTEROS.port)
+        serve.add_argument("--port", type=port_number, default=settings.ASTEROS.port)
         serve.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
         serve.add_argument(
             "--no-static", action="store_true", help="Do not serve /static/ (a proxy serves collectstatic's output)."
         )
-        sub.add_parser("demo", help="Create (or update) the demo agents, star and workflow. Idempotent.")
+        demo = sub.add_parser(
+            "demo",
+            help="Create the demo agents, star, workflow and MCP server that are missing; rows that exist, "
+            "edited or not, are kept.",
+        )
+        demo.add_argument(
+            "--reset", action="store_true", help="Restore every demo row to its original definition (edits are lost)."
+        )
         run = sub.add_parser("run", help="Run an agent and stream its answer here.")
         run.add_argument("agent")
         run.add_argument("message")
@@ -95,11 +114,16 @@ class Command(BaseCommand):
             self.stderr.flush()
             os._exit(1)  # the embedded worker's threads would keep a normal exit waiting
 
-    def handle_demo(self, **_options) -> None:
+    def handle_demo(self, reset: bool, **_options) -> None:
         from asteros_site.demo import load_demo
 
-        summary = load_demo()
-        self.stdout.write(self.style.SUCCESS(f"demo loaded: {summary}"))
+        summary = load_demo(reset=reset)
+        created = ", ".join(summary["created"]) or "nothing"
+        if reset:
+            line = f"demo reset: restored {summary['restored']} rows, created {created}"
+        else:
+            line = f"demo: created {created}; kept {summary['kept']} rows as they are (--reset restores them)"
+        self.stdout.write(self.style.SUCCESS(f"{line}; model: {summary['provider']}"))
 
     def handle_ensure_admin(self, username: str, **_options) -> None:
         from asteros_site.demo import ensure_admin

@@ -8,9 +8,14 @@ to be a real model. Knobs come from the agent's parameters:
 - ``rules``: scripted tool calls, ``[{"when": regex, "call": tool, "arguments": {...}}]``. Every
   matching rule fires (several rules give parallel calls). Strings in ``arguments`` may use
   ``$match`` and ``$1``..``$9``; ``raw_arguments`` sends a raw (possibly invalid) JSON string;
-  ``after_tool: true`` also fires after tool results (a model that never stops calling tools).
+  ``after_tool: true`` also fires after tool results (a model that never stops calling tools);
+  ``if_offered: true`` fires only when the tool is offered (an agent that delegates as a star's
+  leader and answers alone elsewhere). A rule with ``reply`` instead of ``call`` answers with that
+  template (``$match``, ``$1``..``$9``) when no call fires; the first matching one wins.
   Without ``rules``: when the last user message holds an arithmetic expression and ``calculator``
   is offered, it calls ``calculator``. After tool results it answers with them.
+- ``results_reply``: the answer after tool results, ``{results}`` their contents (one per line);
+  without it, "The result is ...".
 - ``fail`` (true or a message) with ``error_code``: fail the model call, for tests.
 """
 
@@ -147,16 +152,14 @@ def _planned_calls(request: ModelRequest) -> list[tuple[str, str]]:
             return []
         match = ARITHMETIC.search(text)
         return [("calculator", json.dumps({"expression": match.group(0).strip()}))] if match else []
-    if not isinstance(rules, list) or not all(isinstance(r, dict) and r.get("call") for r in rules):
-        raise ModelError(MODEL_ERROR, 'Scripted "rules" must be a list of {"when": regex, "call": tool, ...}.')
+    offered = {t["name"] for t in request.tools}
     calls: list[tuple[str, str]] = []
-    for rule in rules:
-        if after_tool and not rule.get("after_tool"):
+    for rule in _checked_rules(rules):
+        if not rule.get("call") or (after_tool and not rule.get("after_tool")):
             continue
-        try:
-            match = re.search(str(rule.get("when", "")), text, re.IGNORECASE)
-        except re.error as exc:
-            raise ModelError(MODEL_ERROR, f"Scripted rule has a bad regex {rule.get('when')!r}: {exc}") from None
+        if rule.get("if_offered") and rule["call"] not in offered:
+            continue
+        match = _rule_match(rule, text)
         if match is None:
             continue
         if "raw_arguments" in rule:
@@ -165,6 +168,34 @@ def _planned_calls(request: ModelRequest) -> list[tuple[str, str]]:
             arguments = json.dumps(_substitute(rule.get("arguments") or {}, match))
         calls.append((str(rule["call"]), arguments))
     return calls
+
+
+def _checked_rules(rules: Any) -> list[dict]:
+    if not isinstance(rules, list) or not all(
+        isinstance(r, dict) and (r.get("call") or isinstance(r.get("reply"), str)) for r in rules
+    ):
+        raise ModelError(
+            MODEL_ERROR, 'Scripted "rules" must be a list of {"when": regex, "call": tool, ...} or {"when", "reply"}.'
+        )
+    return rules
+
+
+def _rule_match(rule: dict, text: str) -> re.Match | None:
+    try:
+        return re.search(str(rule.get("when", "")), text, re.IGNORECASE)
+    except re.error as exc:
+        raise ModelError(MODEL_ERROR, f"Scripted rule has a bad regex {rule.get('when')!r}: {exc}") from None
+
+
+def _rule_reply(rules: Any, text: str) -> str | None:
+    """The first matching ``reply`` rule's text, its placeholders filled from the match."""
+    for rule in _checked_rules(rules):
+        if rule.get("call"):
+            continue
+        match = _rule_match(rule, text)
+        if match is not None:
+            return _substitute(rule["reply"], match)
+    return None
 
 
 def _answer_from_results(results: Sequence[dict]) -> str:
@@ -181,7 +212,15 @@ def _reply_tokens(request: ModelRequest) -> Iterable[str]:
     params = request.params
     results = _trailing_tool_results(request.messages)
     if results:
+        template = params.get("results_reply")
+        if isinstance(template, str):
+            contents = "\n".join(str(r.get("content", "")) for r in results)
+            return _TOKEN.findall(template.replace("{results}", contents))
         return _TOKEN.findall(_answer_from_results(results))
+    if params.get("rules") is not None:
+        reply = _rule_reply(params["rules"], _last_user_text(request.messages))
+        if reply is not None:
+            return _TOKEN.findall(reply)
     count = params.get("reply_tokens")
     if count:
         return (("" if i == 0 else " ") + _VOCABULARY[i % len(_VOCABULARY)] for i in range(int(count)))

@@ -121,6 +121,28 @@ def test_start_a_run_of_the_demo_agent_and_watch_it(page, asteros_server: LiveSe
     shot(page, "dashboard-tool-call.png")
 
 
+def test_the_demo_slow_agent_streams_visibly(page, asteros_server: LiveServer):
+    """The demo's slow-agent: its answer grows on the page a few words at a time."""
+    from playwright.sync_api import expect
+
+    from asteros_site.demo import SLOW_REPLY
+
+    expect(page.locator("#conn")).to_have_text("live")
+    page.select_option("#start-target", "agent:slow-agent")
+    page.fill("#start-input", "watch me")
+    page.click("#start-button")
+
+    text = page.locator("#watch-body .run-view.depth-0 .msg.assistant .text").first
+    expect(text).to_contain_text("This answer streams")
+    partial = text.inner_text()
+    assert page.locator("#watch-status").inner_text() != "succeeded", "the first words came before the end"
+    final = SLOW_REPLY.replace("{input}", "watch me")
+    expect(text).to_have_text(final, timeout=30_000)
+    expect(page.locator("#watch-status")).to_have_text("succeeded")
+    assert 0 < len(partial) < len(final) / 2, partial
+    shot(page, "dashboard-slow-agent.png")
+
+
 def test_a_workflows_child_runs_nest_and_the_admin_shows_the_run(page, asteros_server: LiveServer):
     from playwright.sync_api import expect
 
