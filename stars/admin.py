@@ -46,7 +46,7 @@ class StarForm(forms.ModelForm):
 
     class Meta:
         model = Star
-        fields = "__all__"
+        fields = ("id", "name", "description", "mode", "config", "enabled")
 
 
 class MembershipForm(forms.ModelForm):

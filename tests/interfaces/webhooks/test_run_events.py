@@ -101,7 +101,7 @@ def test_filters_by_event_and_resource_and_child_runs_send_nothing(receiver):
 
 
 def test_the_sweep_delivers_what_the_signal_missed(receiver, monkeypatch):
-    make_webhook(url=receiver.url)
+    webhook = make_webhook(url=receiver.url)
     before = run_services.start_run("agent", make_agent().id, "x")[0]
     wait_for_run(before.id)
     receiver.wait_for(1)
