@@ -18,7 +18,10 @@ from cosmos.services.errors import ServiceError
 
 
 class Command(BaseCommand):
-    help = "AsterOS: serve, load the demo, run an agent from the terminal, ensure an admin user, list the routes."
+    help = (
+        "AsterOS: serve, load the demo, run an agent, star or workflow from the terminal, ensure an admin user, "
+        "list the routes."
+    )
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -30,10 +33,17 @@ class Command(BaseCommand):
             "--no-static", action="store_true", help="Do not serve /static/ (a proxy serves collectstatic's output)."
         )
         sub.add_parser("demo", help="Create (or update) the demo agents, star and workflow. Idempotent.")
-        run = sub.add_parser("run", help="Run an agent and stream its answer here.")
-        run.add_argument("agent")
+        run = sub.add_parser(
+            "run",
+            help="Run an agent, star or workflow and stream it here, each child run (a member, a step) "
+            "under its own label.",
+        )
+        run.add_argument(
+            "target",
+            help="agent-id, agent:<id>, star:<id>, workflow:<id>, or an id that only one kind has.",
+        )
         run.add_argument("message")
-        run.add_argument("--session", default=None)
+        run.add_argument("--session", default=None, help="Continue (or start) this conversation.")
         resolve = sub.add_parser(
             "resolve",
             help="Decide on a run's interrupt (approve, reject [why], edit '{json}', answer <text or JSON>), "
@@ -125,10 +135,10 @@ class Command(BaseCommand):
 
         self._exit_with(lambda: resolve_and_follow(interrupt, " ".join(reply), out=self.stdout._out))
 
-    def handle_run(self, agent: str, message: str, session: str | None, **_options) -> None:
+    def handle_run(self, target: str, message: str, session: str | None, **_options) -> None:
         from cosmos.cli import stream_run
 
-        self._exit_with(lambda: stream_run(agent, message, session_id=session, out=self.stdout._out))
+        self._exit_with(lambda: stream_run(target, message, session_id=session, out=self.stdout._out))
 
     def _exit_with(self, follow: Callable[[], Coroutine[Any, Any, int]]) -> None:
         """Run a following coroutine (``cosmos.cli``) and exit with its code."""
