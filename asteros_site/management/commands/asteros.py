@@ -42,7 +42,7 @@ class Command(BaseCommand):
             "target",
             help="agent-id, agent:<id>, star:<id>, workflow:<id>, or an id that only one kind has.",
         )
-        run.add_argument("message")
+        run.add_argument("message", help="The input: what to ask or do.")
         run.add_argument("--session", default=None, help="Continue (or start) this conversation.")
         resolve = sub.add_parser(
             "resolve",
