@@ -73,6 +73,11 @@ class Bus:
         """Call ``callback(message)`` from a background thread for every message on ``channel``."""
         raise NotImplementedError
 
+    def add_tap(self, callback: Callable[[str, Any], None]) -> None:
+        """Call ``callback(channel, message)`` for every message this process's fan-out delivers,
+        on the delivering thread (``cosmos.logtail`` notes what this process published)."""
+        raise NotImplementedError
+
 
 class LocalBus(Bus):
     """In-process bus: one process, any number of threads and event loops."""
@@ -81,6 +86,7 @@ class LocalBus(Bus):
         self._lock = threading.Lock()
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
         self._listeners: dict[str, list[Callable[[Any], None]]] = defaultdict(list)
+        self._taps: list[Callable[[str, Any], None]] = []
 
     def publish_sync(self, channel: str, message: Any) -> None:
         with self._lock:
@@ -95,6 +101,11 @@ class LocalBus(Bus):
                 callback(message)
             except Exception:
                 logger.exception("bus listener failed", extra={"channel": channel})
+        for tap in self._taps:
+            try:
+                tap(channel, message)
+            except Exception:
+                logger.exception("bus tap failed", extra={"channel": channel})
 
     async def publish(self, channel: str, message: Any) -> None:
         self.publish_sync(channel, message)
@@ -114,6 +125,10 @@ class LocalBus(Bus):
     def add_listener(self, channel: str, callback: Callable[[Any], None]) -> None:
         with self._lock:
             self._listeners[channel].append(callback)
+
+    def add_tap(self, callback: Callable[[str, Any], None]) -> None:
+        with self._lock:
+            self._taps = [*self._taps, callback]  # a new list: publishers iterate it without the lock
 
 
 class RedisBus(LocalBus):

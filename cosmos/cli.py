@@ -1,4 +1,10 @@
-"""``asteros run``: start an agent run and print its events as they arrive.
+"""``asteros run``: start a run of an agent, a star or a workflow and print its events as they arrive.
+
+The target is ``kind:id`` (``star:chat-team``) or an id only one kind has (``cosmos.kinds.
+resolve_reference``). A star's members and a workflow's steps are child runs: each is followed
+on a task of its own from its ``SUBAGENT_STARTED`` on, and printed line by line under its label
+(``[agent-2] ...``, ``[step research] ...``), so concurrent children stay readable and each
+child's lines keep their order; the parent's next events wait until a finished child is printed.
 
 Embedded mode runs it on this process's own in-process worker; distributed mode enqueues it for the
 workers and follows it through the bus, like any other reader.
@@ -20,14 +26,15 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from django.conf import settings
 
 from .db import db_call
 from .embedded import start_embedded_worker
 from .eventlog import follow
-from .models import Run, RunStatus
+from .kinds import resolve_reference
+from .models import TERMINAL_STATUSES, Run, RunEvent, RunStatus
 from .runtime.events import EventType
 from .runtime.interrupts import ANSWER, APPROVAL, APPROVE, EDIT, REJECT
 from .services import interrupts as interrupt_services
@@ -40,7 +47,13 @@ PAUSE_VISIBLE_SECONDS = 10
 WAITING = 0  # exit code when the run is left waiting for a decision: nothing went wrong
 
 
-def render_event(event: dict, out: TextIO) -> None:
+class Writer(Protocol):
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+
+def render_event(event: dict, out: Writer) -> None:
     kind = event.get("type")
     if kind == EventType.TEXT_MESSAGE_CONTENT:
         out.write(event.get("delta", ""))
@@ -237,47 +250,153 @@ def write_waiting(run_id: str, out: TextIO) -> None:
     out.flush()
 
 
+# --- child runs
+
+
+class LabelledLines:
+    """A child run's output, written a whole line at a time behind its label."""
+
+    def __init__(self, out: Writer, label: str) -> None:
+        self.out = out
+        self.prefix = f"[{label}] "
+        self.partial = ""
+
+    def write(self, text: str) -> None:
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            self.out.write(f"{self.prefix}{line}\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.partial:
+            self.write("\n")
+        self.flush()
+
+
+def child_label(event: dict, parent: str | None = None) -> str:
+    """How a ``SUBAGENT_*`` event's child is named: a workflow's step, else a star's member."""
+    if event.get("stepName"):
+        own = f"step {event['stepName']}"
+    elif event.get("member"):
+        own = str(event["member"])
+    else:
+        own = f"{event.get('kind') or 'run'} {event.get('runId')}"
+    return f"{parent} > {own}" if parent else own
+
+
+class ChildRuns:
+    """The child runs (and theirs) of the run being printed, each followed on its own task."""
+
+    def __init__(self, out: Writer) -> None:
+        self.out = out
+        self.tasks: dict[str, asyncio.Task] = {}
+
+    async def see(self, event: dict, parent: str | None = None) -> None:
+        """Start following a child its parent announces; wait for one its parent reports ended
+        (its end is stored before the report), so its lines come before the parent's next ones."""
+        kind, child_id = event.get("type"), event.get("runId")
+        if kind == EventType.SUBAGENT_STARTED and child_id:
+            self.watch(str(child_id), child_label(event, parent))
+        elif kind in (EventType.SUBAGENT_FINISHED, EventType.SUBAGENT_ERROR):
+            task = self.tasks.get(str(child_id)) if child_id else None
+            if task is not None:
+                await task
+            elif kind == EventType.SUBAGENT_ERROR:  # refused before it had a run of its own
+                LabelledLines(self.out, child_label(event, parent)).write(f"error: {event.get('message')}\n")
+                self.out.flush()
+
+    def watch(self, child_id: str, label: str, after: int = 0) -> None:
+        if child_id not in self.tasks:
+            self.tasks[child_id] = asyncio.ensure_future(self._print(child_id, label, after))
+
+    async def _print(self, child_id: str, label: str, after: int) -> None:
+        lines = LabelledLines(self.out, label)
+        try:
+            async for _seq, event in follow(child_id, after=after):
+                render_event(event, lines)
+                await self.see(event, label)
+        finally:
+            lines.close()
+
+    async def watch_open(self, run_id: str, upto: int) -> None:
+        """Follow the children announced up to ``upto`` that have not ended (a run followed from
+        the middle: ``asteros resolve``), from where each one is now."""
+        for child_id, label, last in await db_call(open_children, run_id, upto):
+            self.watch(child_id, label, last)
+
+    async def close(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        for task in self.tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def open_children(run_id: str, upto: int, parent: str | None = None) -> list[tuple[str, str, int]]:
+    """``(child id, label, its last seq)`` for every child (and grandchild) announced in the
+    run's first ``upto`` events that has not ended."""
+    from django.db.models import Max
+
+    announced = RunEvent.objects.filter(run_id=run_id, seq__lte=upto, type=EventType.SUBAGENT_STARTED)
+    found: list[tuple[str, str, int]] = []
+    for data in announced.order_by("seq").values_list("data", flat=True):
+        child_id = data.get("runId")
+        if not child_id or Run.objects.filter(id=child_id, status__in=TERMINAL_STATUSES).exists():
+            continue
+        label = child_label(data, parent)
+        last = RunEvent.objects.filter(run_id=child_id).aggregate(last=Max("seq"))["last"] or 0
+        found.append((str(child_id), label, last))
+        found += open_children(str(child_id), last, label)
+    return found
+
+
 async def stream_run(
-    agent_id: str, message: str, *, session_id: str | None, out: TextIO, inp: TextIO | None = None
+    target: str, message: str, *, session_id: str | None, out: TextIO, inp: TextIO | None = None
 ) -> int:
-    """Run and print; returns the exit code (0 success or left waiting for a decision, 1 failure,
-    130 cancelled by Ctrl-C)."""
+    """Run ``target`` (``agent-id``, ``kind:id`` or an id only one kind has) and print; returns the
+    exit code (0 success or left waiting for a decision, 1 failure, 130 cancelled by Ctrl-C)."""
+
+    kind, target_id = await db_call(resolve_reference, target)  # a typo starts nothing
 
     async def start() -> tuple[str, int]:
-        run, _ = await db_call(run_services.start_run, "agent", agent_id, message, session_id=session_id, origin="cli")
+        run, _ = await db_call(
+            run_services.start_run, kind.name, target_id, message, session_id=session_id, origin="cli"
+        )
         return str(run.id), 0
 
     return await _drive(start, out, sys.stdin if inp is None else inp)
 
 
 async def resolve_and_follow(interrupt_id: str, reply: str, *, out: TextIO, inp: TextIO | None = None) -> int:
-    """``asteros resolve``: decide on an interrupt, then follow the run as ``asteros run`` does
-    (from the decision on; embedded mode runs it here). Exit codes as ``stream_run``'s."""
+    """``asteros resolve``: decide on an interrupt, then follow its top-level run as ``asteros run``
+    does (from the decision on; embedded mode runs it here). Exit codes as ``stream_run``'s."""
 
     async def start() -> tuple[str, int] | None:
         interrupt, after = await db_call(_resolve_typed, interrupt_id, reply)
         out.write(f"interrupt {interrupt.id} {interrupt.status}\n")
         out.flush()
-        if await db_call(interrupt_services.pending_interrupts, interrupt.run_id):
-            await db_call(write_waiting, str(interrupt.run_id), out)
+        root = str(interrupt.root_run_id)
+        if await db_call(interrupt_services.pending_interrupts, root):
+            await db_call(write_waiting, root, out)
             return None  # the pause waits for its other decisions
-        return str(interrupt.run_id), after
+        return root, after
 
     return await _drive(start, out, sys.stdin if inp is None else inp)
 
 
 def _resolve_typed(interrupt_id: str, reply: str) -> tuple[Any, int]:
-    """Resolve with a reply typed as at the prompt; also the run's last seq before the decision."""
+    """Resolve with a reply typed as at the prompt; also the last seq of the top-level run before
+    the decision."""
     from django.db.models import Max
-
-    from .models import RunEvent
 
     found = interrupt_services.get_interrupt(interrupt_id)
     try:
         decision, options = parse_reply(found.kind, found.request or {}, reply)
     except ValueError as exc:
         raise Invalid(str(exc), code="invalid_decision") from None
-    after = RunEvent.objects.filter(run_id=found.run_id).aggregate(last=Max("seq"))["last"] or 0
+    after = RunEvent.objects.filter(run_id=found.root_run_id).aggregate(last=Max("seq"))["last"] or 0
     return interrupt_services.resolve(found.id, decision, resolved_by=reviewer(), **options), after
 
 
@@ -296,17 +415,24 @@ async def _drive(start: Callable[[], Awaitable[tuple[str, int] | None]], out: Te
     run_id, last = started
     left_waiting = False
     inp = LineReader(stdin)
+    children = ChildRuns(out)
 
     async def print_events() -> None:
         nonlocal last, left_waiting
+        await children.watch_open(run_id, last)
         async for seq, event in follow(run_id, after=last):
             last = seq
             render_event(event, out)
+            await children.see(event)
             if _pause_status(event) == "pending" and not await ask_about_pause(run_id, event, inp, out):
                 left_waiting = True
                 return
 
-    if not await _unless_interrupted(print_events(), interrupted):
+    try:
+        printed = await _unless_interrupted(print_events(), interrupted)
+    finally:
+        await children.close()  # a run left waiting or cancelled: its children's tails stop here
+    if not printed:
         await db_call(run_services.request_cancel, run_id)
         out.write("\ncancelling...\n")
         out.flush()

@@ -46,7 +46,11 @@ def start_embedded_worker(concurrency: int | None = None):
         # runs interrupted by a restart end with no new traffic. (Celery's worker_ready, which
         # starts it in a `celery worker` process, is not sent by an embedded WorkController.)
         from .engine import get_engine
+        from .logtail import start_log_tail
 
+        # The bus is this process's own: runs other processes execute on the same database
+        # (the terminal's `asteros run`) reach its followers and dashboard through the log.
+        start_log_tail()
         get_engine()
         logger.info("embedded worker started")
         return _worker

@@ -174,3 +174,39 @@ def kind_for_collection(segment: str) -> RunKind | None:
 def kind_for_model(model: type[Model]) -> RunKind | None:
     """The kind whose definitions are rows of ``model``, or None."""
     return next((k for k in _kinds.values() if k.target_model is model), None)
+
+
+def resolve_reference(reference: str) -> tuple[RunKind, str]:
+    """The kind and id a person names a definition by: ``kind:id`` (``star:chat-team``), or a
+    bare id that exactly one kind has a row for (the terminal's ``asteros run``). Runs an ORM
+    query per kind for a bare id.
+
+    ``Invalid`` (``unknown_kind``) for a prefix that is no kind, ``Invalid`` (``ambiguous_target``,
+    with the ``kind:id`` choices) for an id several kinds have, ``NotFound`` for an id none has.
+    """
+    from .services.errors import Invalid, NotFound
+
+    prefix, colon, object_id = reference.partition(":")
+    if colon:
+        found = find_kind(prefix)
+        if found is None:
+            raise Invalid(
+                f"Unknown run kind {prefix!r}; known kinds: {', '.join(k.name for k in _kinds.values())}.",
+                code="unknown_kind",
+            )
+        return found, object_id
+    matches = [
+        k
+        for k in _kinds.values()
+        if k.target_model is not None and k.target_model._default_manager.filter(pk=reference).exists()
+    ]
+    if len(matches) == 1:
+        return matches[0], reference
+    if matches:
+        choices = [f"{k.name}:{reference}" for k in matches]
+        raise Invalid(
+            f"{reference!r} is the id of more than one definition; name one of: {', '.join(choices)}.",
+            code="ambiguous_target",
+            details={"choices": choices},
+        )
+    raise NotFound(f"No {either(k.name for k in _kinds.values())} with id {reference!r}.")

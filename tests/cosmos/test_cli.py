@@ -67,7 +67,7 @@ def test_an_unknown_agent_is_a_clear_error(cli_env):
     result = manage(cli_env, "asteros", "run", "no-such-agent", "hello")
 
     assert result.returncode != 0
-    assert "not_found: No agent with id 'no-such-agent'" in result.stderr
+    assert "not_found: No agent, star or workflow with id 'no-such-agent'." in result.stderr
 
 
 def test_ctrl_c_cancels_the_run_and_exits_130(cli_env):

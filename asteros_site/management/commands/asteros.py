@@ -30,7 +30,10 @@ def port_number(raw: str) -> int:
 
 
 class Command(BaseCommand):
-    help = "AsterOS: serve, load the demo, run an agent from the terminal, ensure an admin user, list the routes."
+    help = (
+        "AsterOS: serve, load the demo, run an agent, star or workflow from the terminal, ensure an admin user, "
+        "list the routes."
+    )
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -49,10 +52,17 @@ class Command(BaseCommand):
         demo.add_argument(
             "--reset", action="store_true", help="Restore every demo row to its original definition (edits are lost)."
         )
-        run = sub.add_parser("run", help="Run an agent and stream its answer here.")
-        run.add_argument("agent")
-        run.add_argument("message")
-        run.add_argument("--session", default=None)
+        run = sub.add_parser(
+            "run",
+            help="Run an agent, star or workflow and stream it here, each child run (a member, a step) "
+            "under its own label.",
+        )
+        run.add_argument(
+            "target",
+            help="agent-id, agent:<id>, star:<id>, workflow:<id>, or an id that only one kind has.",
+        )
+        run.add_argument("message", help="The input: what to ask or do.")
+        run.add_argument("--session", default=None, help="Continue (or start) this conversation.")
         resolve = sub.add_parser(
             "resolve",
             help="Decide on a run's interrupt (approve, reject [why], edit '{json}', answer <text or JSON>), "
@@ -149,10 +159,10 @@ class Command(BaseCommand):
 
         self._exit_with(lambda: resolve_and_follow(interrupt, " ".join(reply), out=self.stdout._out))
 
-    def handle_run(self, agent: str, message: str, session: str | None, **_options) -> None:
+    def handle_run(self, target: str, message: str, session: str | None, **_options) -> None:
         from cosmos.cli import stream_run
 
-        self._exit_with(lambda: stream_run(agent, message, session_id=session, out=self.stdout._out))
+        self._exit_with(lambda: stream_run(target, message, session_id=session, out=self.stdout._out))
 
     def _exit_with(self, follow: Callable[[], Coroutine[Any, Any, int]]) -> None:
         """Run a following coroutine (``cosmos.cli``) and exit with its code."""
