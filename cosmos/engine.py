@@ -41,7 +41,7 @@ from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
 from .runtime.interrupts import Resume, RunInterrupted
 from .runtime.providers import preload_providers
-from .services import interrupts, leases
+from .services import costs, interrupts, leases
 from .services import runs as run_services
 from .services.errors import NotFound
 
@@ -345,20 +345,22 @@ class RunEngine:
             result=result.result if result.result is not None else result.output,
             outcome=result.outcome,
         )
-        owner_update = leases.owner_finalizer(
-            run_id,
-            self.worker_id,
-            status,
-            attempt=run.attempts,
-            session_id=run.session_id,
-            parent_id=run.parent_id,
-            output=result.output,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-        )
+        usage = {name: getattr(result, name) for name in costs.TOKEN_FIELDS}
 
         def finalize() -> None:
-            owner_update()
+            # Priced in the final transaction: the price of this moment is the run's for good.
+            recorded = costs.priced_usage(result.provider, result.model, usage)
+            leases.owner_finalizer(
+                run_id,
+                self.worker_id,
+                status,
+                attempt=run.attempts,
+                session_id=run.session_id,
+                parent_id=run.parent_id,
+                output=result.output,
+                **recorded,
+            )()
+            result.cost, result.cost_unpriced = recorded["cost"], recorded["cost_unpriced"]
             if result.finalize is not None:
                 result.finalize()
 
