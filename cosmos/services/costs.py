@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,6 +22,8 @@ from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from ..models import PRICE_CURRENCY, TERMINAL_STATUSES, ModelPrice, Run
+
+logger = logging.getLogger(__name__)
 
 MILLION = Decimal(1_000_000)
 COST_PLACES = Decimal("0.000001")
@@ -60,10 +63,15 @@ def priced_usage(provider: str, model: str, usage: Mapping[str, int]) -> dict[st
     fields["provider"], fields["model"] = provider or "", model or ""
     if not any(fields[name] for name in TOKEN_FIELDS):
         return fields | {"cost": ZERO, "cost_unpriced": False}
-    price = find_price(provider, model)
-    if price is None:
+    try:
+        price = find_price(provider, model)
+        cost = None if price is None else cost_of(fields, price)
+    except ArithmeticError:  # a price row written around the admin's checks: never fail the run for it
+        logger.exception("price of %s:%s unreadable", provider, model)
+        cost = None
+    if cost is None:
         return fields | {"cost": ZERO, "cost_unpriced": True}
-    return fields | {"cost": cost_of(fields, price), "cost_unpriced": False}
+    return fields | {"cost": cost, "cost_unpriced": False}
 
 
 # --- totals
@@ -144,6 +152,17 @@ def usage_totals(
     if limit is not None:
         rows = rows[:limit]
     return [_row(values, _group_value(group, values[key])) for values in rows]
+
+
+def sum_rows(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Rows of ``usage_totals`` added up (``group``: "total")."""
+    rows = list(rows)
+    total: dict[str, Any] = {"group": "total"}
+    for name in ("runs", *TOKEN_FIELDS, "total_tokens", "unpriced_runs"):
+        total[name] = sum(row[name] for row in rows)
+    total["cost"] = sum((row["cost"] for row in rows), ZERO)
+    total["currency"] = PRICE_CURRENCY
+    return total
 
 
 def _model_key():

@@ -48,7 +48,7 @@ class APIKey(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0.01"))],
-        help_text=f"{PRICE_CURRENCY}: what runs finished since 00:00 UTC cost (the model price table); empty: unlimited.",
+        help_text=f"{PRICE_CURRENCY}: what runs finished since 00:00 UTC cost (model price table); empty: unlimited.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

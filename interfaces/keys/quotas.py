@@ -34,11 +34,23 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, Count, DecimalField, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, Concat
 from rest_framework import exceptions
 
 from cosmos.models import EXECUTING_STATUSES, PRICE_CURRENCY, TERMINAL_STATUSES, Run
+from cosmos.services import costs
 from cosmos.services.errors import ServiceError
 from interfaces.keys.models import APIKey
 
@@ -351,9 +363,7 @@ def usage(
         TOKENS_PER_DAY: _quota(
             tokens_per_day, tokens_today(caller, now), (next_utc_midnight(now) - now).total_seconds(), now
         ),
-        COST_PER_DAY: _quota(
-            cost_per_day, cost_today(caller, now), (next_utc_midnight(now) - now).total_seconds(), now
-        )
+        COST_PER_DAY: _quota(cost_per_day, cost_today(caller, now), (next_utc_midnight(now) - now).total_seconds(), now)
         | {"currency": PRICE_CURRENCY},
     }
 
@@ -367,3 +377,15 @@ def key_usage(key: APIKey) -> dict[str, dict[str, Any]]:
         tokens_per_day=key.tokens_per_day,
         cost_per_day=key.cost_per_day,
     )
+
+
+# --- totals by key
+
+
+def usage_by_key(since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+    """``cosmos.services.costs.usage_totals`` of the runs API keys started, by key: each row's
+    ``group`` is the key's prefix, with its ``name`` (empty for the ASTEROS_API_KEY setting's key)."""
+    rows = costs.usage_totals("caller", since=since, until=until, caller_prefix=KEY_CALLER_PREFIX)
+    prefixes = [key_prefix_of(row["group"]) for row in rows]
+    names = dict(APIKey.objects.filter(prefix__in=[p for p in prefixes if p]).values_list("prefix", "name"))
+    return [row | {"group": prefix, "name": names.get(prefix, "")} for row, prefix in zip(rows, prefixes, strict=True)]

@@ -48,7 +48,9 @@ async def test_anthropic_caching_switched_off_sends_no_marker(model_server: Mode
 
 
 def test_caching_is_on_unless_switched_off() -> None:
-    assert caching_enabled({}) and caching_enabled({"prompt_caching": True}) and caching_enabled({"prompt_caching": "yes"})
+    assert (
+        caching_enabled({}) and caching_enabled({"prompt_caching": True}) and caching_enabled({"prompt_caching": "yes"})
+    )
     assert not caching_enabled({"prompt_caching": False}) and not caching_enabled({"prompt_caching": "no"})
 
 
