@@ -177,13 +177,13 @@ def _group_value(group: str, value: Any) -> Any:
     return value
 
 
-def tree_usage(run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def tree_usage(runs: Iterable[Run]) -> dict[str, dict[str, Any]]:
     """For each run: its own figures plus those of every run below it (members, steps, their
-    children), read level by level for the whole batch (a page of runs: one query a level)."""
-    roots = {str(run_id) for run_id in run_ids}
+    children), read level by level for the whole batch (a page of runs: one query a level below it)."""
     fields = ("id", "parent_id", *TOKEN_FIELDS, "cost")
+    rows = [tuple(getattr(run, "pk" if name == "id" else name) for name in fields) for run in runs]
+    roots = {str(row[0]) for row in rows}
     nodes: dict[str, tuple] = {}  # run id -> (parent id, its own figures)
-    rows = list(Run.objects.filter(id__in=roots).values_list(*fields))
     while rows:
         fresh = [row for row in rows if str(row[0]) not in nodes]
         for row in fresh:

@@ -226,7 +226,7 @@ class RunListSerializer(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[dict]:
         runs = list(data.all() if hasattr(data, "all") else data)
         self.child.interrupts_by_run = interrupts_of(runs)
-        self.child.totals_by_run = costs.tree_usage(run.pk for run in runs)
+        self.child.totals_by_run = costs.tree_usage(runs)
         try:
             return [self.child.to_representation(run) for run in runs]
         finally:
@@ -307,7 +307,7 @@ class RunSerializer(FastReadMixin, serializers.ModelSerializer):
     def get_total(self, run: Run) -> dict:
         """The run's own figures plus its children's, all the way down (its own alone when it has none)."""
         found = self.totals_by_run
-        totals = found if found is not None and str(run.pk) in found else costs.tree_usage([run.pk])
+        totals = found if found is not None and str(run.pk) in found else costs.tree_usage([run])
         return RunTotalSerializer(totals[str(run.pk)]).data
 
     @extend_schema_field(RunLinksSerializer)

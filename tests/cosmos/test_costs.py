@@ -70,7 +70,9 @@ def test_an_unknown_model_is_unpriced_not_guessed():
 @pytest.mark.django_db
 def test_cost_adds_each_kind_of_token_at_its_price():
     ModelPrice.objects.create(
-        provider="anthropic", model="house-model*", **price(input="3", output="15", cache_read="0.30", cache_write="3.75")
+        provider="anthropic",
+        model="house-model*",
+        **price(input="3", output="15", cache_read="0.30", cache_write="3.75"),
     )
     usage = {"input_tokens": 1000, "output_tokens": 200, "cache_read_tokens": 50_000, "cache_write_tokens": 4000}
     recorded = costs.priced_usage("anthropic", "house-model-1", usage)
@@ -148,7 +150,9 @@ def test_anthropic_runs_record_cache_tokens_and_cost_from_the_table(engine, serv
     assert unpriced.cost == 0 and unpriced.cost_unpriced and unpriced.model == "fake-model-2"
 
     ModelPrice.objects.create(
-        provider="anthropic", model="fake-model*", **price(input="3", output="15", cache_read="0.30", cache_write="3.75")
+        provider="anthropic",
+        model="fake-model*",
+        **price(input="3", output="15", cache_read="0.30", cache_write="3.75"),
     )
     priced = engine.finished(engine.start(agent.id))
     assert priced.cache_read_tokens == unpriced.cache_write_tokens and priced.cache_write_tokens == 0
@@ -255,7 +259,7 @@ def test_a_parents_total_sums_its_tree():
     make_run(parent=leader, input_tokens=5, cache_write_tokens=7, cost=Decimal("0.02"))
     other = make_run(input_tokens=1000, cost=Decimal(5))
 
-    totals = costs.tree_usage([star.id, leader.id, other.id])
+    totals = costs.tree_usage([star, leader, other])
     assert totals[str(star.id)]["runs"] == 3 and totals[str(star.id)]["cost"] == Decimal("0.03")
     assert totals[str(star.id)]["total_tokens"] == 10 + 1 + 5 + 7
     assert totals[str(leader.id)]["runs"] == 2 and totals[str(leader.id)]["input_tokens"] == 15
