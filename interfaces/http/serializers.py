@@ -355,7 +355,8 @@ class AgentStatusSerializer(serializers.Serializer):
     active_runs = serializers.ListField(child=serializers.CharField())
     total_runs = serializers.IntegerField()
     total_errors = serializers.IntegerField()
-    total_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField(help_text="Input, cached input and output tokens of its runs.")
+    total_cost = serializers.DecimalField(max_digits=20, decimal_places=6, help_text="USD, from the price table.")
     last_activity = serializers.DateTimeField(allow_null=True)
 
 

@@ -22,6 +22,7 @@ GROUPS = ("agent", "key", "day", "model")
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 RESOURCE = "usage"
+FIRST_YEAR, LAST_YEAR = 2000, 9998
 
 
 class UsageRowSerializer(serializers.Serializer):
@@ -51,9 +52,12 @@ def _day(raw: str | None, name: str, default: date) -> date:
     if raw in (None, ""):
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise Invalid(f"'{name}' must be a day as YYYY-MM-DD.", details={name: raw}) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # the window's end, the next day, must exist
+        raise Invalid(f"'{name}' must be a day from {FIRST_YEAR} to {LAST_YEAR}.", details={name: raw})
+    return day
 
 
 class UsageView(AsterViewMixin, APIView):

@@ -68,6 +68,9 @@ def test_by_agent_key_day_and_model(api_client, world):
         ({"until": "2026-13-01"}, "until"),
         ({"since": "2026-12-07", "until": "2026-12-01"}, "since"),
         ({"since": "2024-01-01", "until": "2026-01-01"}, "since"),
+        ({"until": "9999-12-31"}, "until"),
+        ({"since": "0001-01-01"}, "since"),
+        ({"since": "2026-1-5"}, "since"),
     ],
 )
 def test_bad_input_is_a_clear_400(api_client, query, field):
@@ -102,3 +105,12 @@ def test_runs_show_their_own_figures_and_the_sum_of_their_tree(api_client):
     listed = {row["id"]: row for row in api_client.get("/api/runs").json()["results"]}
     assert listed[str(star.id)]["total"] == detail["total"]
     assert listed[str(member.id)]["total"]["runs"] == 1 and listed[str(member.id)]["total"]["cost"] == "0.030000"
+
+
+def test_an_agents_status_totals_its_tokens_and_cost(api_client):
+    agent = make_agent()
+    make_run(target=agent.id, input_tokens=3, cache_read_tokens=100, output_tokens=2, cost=Decimal("0.5"))
+    make_run(target=agent.id, cache_write_tokens=10, cost=Decimal("0.25"))
+    make_run(target="another", input_tokens=1000, cost=Decimal(7))
+    status = api_client.get(f"/api/agents/{agent.id}/status").json()
+    assert status["total_tokens"] == 115 and status["total_cost"] == "0.750000" and status["total_runs"] == 2
