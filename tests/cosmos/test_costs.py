@@ -265,3 +265,53 @@ def test_a_parents_total_sums_its_tree():
     assert totals[str(leader.id)]["runs"] == 2 and totals[str(leader.id)]["input_tokens"] == 15
     assert totals[str(other.id)]["runs"] == 1 and totals[str(other.id)]["cost"] == Decimal(5)
     assert Run.objects.get(id=star.id).cost == 0  # the parent keeps its own figures
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pause_records_the_usage_so_far_priced(embedded_worker):
+    ModelPrice.objects.update_or_create(
+        provider="scripted", model="*", defaults=price(**ZERO_PRICES) | price(input="1000", output="2000")
+    )
+    agent = make_agent(tools=["calculator"], approvals={"calculator": "always"})
+    run = run_services.start_run("agent", agent.id, "What is 6 * 7?")[0]
+    paused = wait_for_run(run.id, statuses=[RunStatus.INTERRUPTED])
+    assert (paused.provider, paused.model) == ("scripted", "scripted-offline")
+    assert paused.input_tokens > 0 and paused.output_tokens > 0
+    expected = (Decimal(paused.input_tokens) * 1000 + Decimal(paused.output_tokens) * 2000) / 1_000_000
+    assert paused.cost == expected.quantize(Decimal("0.000001")) > 0
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_prices_costs_and_the_usage_page(staff_client):
+    agent = make_agent()
+    make_run(
+        target=agent.id,
+        caller="key:abcd1234",
+        status=RunStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        input_tokens=40,
+        cache_read_tokens=2,
+        cost=Decimal("0.125"),
+        provider="anthropic",
+        model="claude-haiku-4-5",
+    )
+    make_run(target=agent.id, status=RunStatus.SUCCEEDED, finished_at=timezone.now(), cost_unpriced=True, model="x")
+
+    prices = staff_client.get("/admin/cosmos/modelprice/").content.decode()
+    assert "claude-sonnet-4*" in prices and "/admin/cosmos/modelprice/usage/" in prices
+
+    page = staff_client.get("/admin/cosmos/modelprice/usage/?days=7")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Usage, last 7 days" in html and agent.id in html and "key:abcd1234" in html
+    assert "anthropic:claude-haiku-4-5" in html and "0.125000" in html
+    assert "1 runs on a model with no price" in html
+    assert staff_client.get("/admin/cosmos/modelprice/usage/?days=soon").status_code == 200  # the default window
+
+    runs = staff_client.get("/admin/cosmos/run/").content.decode()
+    assert "0.125000 USD (anthropic:claude-haiku-4-5)" in runs and "unpriced" in runs
+
+
+def test_the_usage_page_is_for_staff_only(client):
+    response = client.get("/admin/cosmos/modelprice/usage/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
