@@ -323,7 +323,7 @@ class RunEngine:
                 return await self._finish_failed(writer, run, "timeout", "The run timed out.")
             return await self._finish(writer, run, RunStatus.CANCELLED, ExecutionResult(outcome="cancelled"))
         except RunFailed as exc:
-            return await self._finish_failed(writer, run, exc.code, exc.message)
+            return await self._finish_failed(writer, run, exc.code, exc.message, usage=exc.usage)
         except RunInterrupted as exc:
             return await self._pause(writer, run, exc)
         except LostOwnership:
@@ -385,17 +385,25 @@ class RunEngine:
         self._trace_end(run, RunStatus.INTERRUPTED, None)
         return RunStatus.INTERRUPTED
 
-    async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
+    async def _finish_failed(
+        self, writer: RunWriter, run: Run, code: str, message: str, *, usage: dict | None = None
+    ) -> str | None:
+        """End the run failed; ``usage``: what its model calls used before (recorded and priced too)."""
         event = make_event(EventType.RUN_ERROR, message=message, code=code)
-        finalize = leases.owner_finalizer(
-            str(run.id),
-            self.worker_id,
-            RunStatus.FAILED,
-            attempt=run.attempts,
-            session_id=run.session_id,
-            parent_id=run.parent_id,
-            error={"code": code, "message": message},
-        )
+
+        def finalize() -> None:
+            recorded = costs.priced_usage(usage["provider"], usage["model"], usage) if usage else {}
+            leases.owner_finalizer(
+                str(run.id),
+                self.worker_id,
+                RunStatus.FAILED,
+                attempt=run.attempts,
+                session_id=run.session_id,
+                parent_id=run.parent_id,
+                error={"code": code, "message": message},
+                **recorded,
+            )()
+
         return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None, error=code)
 
     async def _write_final(self, writer, run, status, event, finalize, result, *, error=None) -> str | None:

@@ -183,9 +183,31 @@ async def run_agent(
 ) -> AgentOutcome:
     """Run the agent on a conversation until it answers, asks a client tool, or hits max_turns.
 
-    Raises ``RunInterrupted`` when a call waits for a person; ``resume`` continues from there."""
+    Raises ``RunInterrupted`` when a call waits for a person; ``resume`` continues from there.
+    A ``RunFailed`` carries in ``usage`` what the model calls before the failure used (they are
+    paid for all the same): the four token counts, ``provider`` and ``model``."""
     if agent.error is not None:
         raise agent.error
+    used = Usage(0, 0)
+    try:
+        return await _run_agent(agent, messages, emit, client_tools, context_metadata, run_id, resume, used)
+    except RunFailed as failed:
+        if failed.usage is None:
+            usage = {name: getattr(used, name) for name in TOKEN_FIELDS}
+            failed.usage = usage | {"provider": agent.spec.provider, "model": model_name(agent)}
+        raise
+
+
+async def _run_agent(
+    agent: RuntimeAgent,
+    messages: list[dict],
+    emit: Emit,
+    client_tools: Sequence[dict],
+    context_metadata: Mapping | None,
+    run_id: str | None,
+    resume: Resume | None,
+    used: Usage,  # filled in as the calls report (the caller reads it when a call fails)
+) -> AgentOutcome:
     spec = agent.spec
     provider: Provider = agent.provider  # type: ignore[assignment]  # set whenever error is None
     offered: Sequence[dict] = agent.tool_schemas
@@ -198,13 +220,12 @@ async def run_agent(
     max_turns = max(1, spec.max_turns)
     history = list(messages)
     new_messages: list[dict] = []
-    used = Usage(0, 0)
     first_turn = 0
 
     if resume is not None:
         point = resume.checkpoint
         history, new_messages = list(point["history"]), list(point["new_messages"])
-        used = Usage(*(int(point.get(name) or 0) for name in TOKEN_FIELDS))
+        _add(used, Usage(*(int(point.get(name) or 0) for name in TOKEN_FIELDS)))
         first_turn = point["turn"] + 1
         waited = [_Call(c["id"], c["name"], c["arguments"], c.get("waits", PERSON)) for c in point["waiting"]]
         results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions)

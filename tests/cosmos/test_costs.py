@@ -315,3 +315,17 @@ def test_the_admin_shows_prices_costs_and_the_usage_page(staff_client):
 def test_the_usage_page_is_for_staff_only(client):
     response = client.get("/admin/cosmos/modelprice/usage/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_run_still_records_and_prices_the_calls_it_made(embedded_worker):
+    ModelPrice.objects.update_or_create(
+        provider="scripted", model="*", defaults=price(**ZERO_PRICES) | price(input="1000", output="2000")
+    )
+    # One model turn allowed, and the model wants a tool: the run fails after paying for that turn.
+    agent = make_agent(tools=["calculator"], parameters={"max_turns": 1})
+    failed = wait_for_run(run_services.start_run("agent", agent.id, "What is 6 * 7?")[0].id)
+    assert failed.status == RunStatus.FAILED and failed.error["code"] == "max_turns_exceeded", failed.error
+    assert failed.input_tokens > 0 and failed.output_tokens > 0 and failed.provider == "scripted"
+    expected = (Decimal(failed.input_tokens) * 1000 + Decimal(failed.output_tokens) * 2000) / 1_000_000
+    assert failed.cost == expected.quantize(Decimal("0.000001")) > 0
