@@ -435,8 +435,8 @@ class RunEngine:
         local = self.local.get(str(run.id))
         if local is None or local.span is None:
             return
-        tokens = (result.input_tokens, result.output_tokens) if result is not None else (0, 0)
-        tracing.end_run(local.span, status, input_tokens=tokens[0], output_tokens=tokens[1], error=error)
+        tokens = {name: getattr(result, name) for name in costs.TOKEN_FIELDS} if result is not None else {}
+        tracing.end_run(local.span, status, error=error, **tokens)
 
     def _publish_lifecycle(self, run: Run) -> None:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.

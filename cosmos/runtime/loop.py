@@ -345,7 +345,14 @@ async def _traced_turn(
         except RunFailed as exc:
             tracing.chat_failed(span, exc.code, exc.message)
             raise
-        tracing.end_chat(span, used.input_tokens, used.output_tokens, ["tool_calls" if calls else "stop"])
+        tracing.end_chat(
+            span,
+            used.input_tokens,
+            used.output_tokens,
+            ["tool_calls" if calls else "stop"],
+            cache_read_tokens=used.cache_read_tokens,
+            cache_write_tokens=used.cache_write_tokens,
+        )
         return text, calls, used
 
 

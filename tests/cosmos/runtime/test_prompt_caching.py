@@ -88,3 +88,22 @@ async def test_openai_cached_prompt_tokens_are_cache_reads(model_server: ModelSe
     # prompt_tokens counts the cached ones; input_tokens is the rest.
     assert second.input_tokens + second.cache_read_tokens == first.input_tokens
     assert "cache_control" not in str(model_server.model_requests("openai")[0].body)
+
+
+async def test_chat_spans_count_the_whole_prompt_and_name_its_cached_parts(model_server: ModelServer) -> None:
+    from tests.support.traces import traced
+
+    spec = with_prompt(spec_for(model_server, "anthropic"), LONG_PROMPT)
+    with traced() as on:
+        first = await ask(spec)
+        second = await ask(spec)
+        spans = on.spans()
+
+    chats = sorted((s for s in spans if s["name"] == "chat fake-model"), key=lambda s: s["start_time"])
+    assert len(chats) == 2
+    written, read = chats[0]["attributes"], chats[1]["attributes"]
+    assert written["gen_ai.usage.cache_creation.input_tokens"] == first.cache_write_tokens > 0
+    assert written["gen_ai.usage.input_tokens"] == first.input_tokens + first.cache_write_tokens
+    assert read["gen_ai.usage.cache_read.input_tokens"] == second.cache_read_tokens > 0
+    assert read["gen_ai.usage.input_tokens"] == second.input_tokens + second.cache_read_tokens
+    assert "gen_ai.usage.cache_read.input_tokens" not in written
