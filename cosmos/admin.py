@@ -7,6 +7,7 @@ Admin classes stay thin: validation lives in the models' ``clean()`` and in
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,13 +15,27 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import F
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .admin_forms import JSON_EDITOR_OVERRIDES, ModelSettingsForm
 from .admin_interrupts import InterruptInline  # also registers the approvals queue
 from .formatting import format_duration
 from .kinds import get_kind, kind_choices
-from .models import ACTIVE_STATUSES, Agent, AgentTemplate, Run, RunEvent, Session, WorkerHeartbeat
+from .models import (
+    ACTIVE_STATUSES,
+    PRICE_CURRENCY,
+    Agent,
+    AgentTemplate,
+    ModelPrice,
+    Run,
+    RunEvent,
+    Session,
+    WorkerHeartbeat,
+)
+from .services import costs
 from .services import runs as run_services
 from .services.agents import ensure_capacity
 from .services.errors import ServiceError
@@ -190,7 +205,18 @@ class RunStartForm(forms.ModelForm):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("short_id", "kind", "target", "status", "origin", "attempts", "tokens", "created_at", "duration")
+    list_display = (
+        "short_id",
+        "kind",
+        "target",
+        "status",
+        "origin",
+        "attempts",
+        "tokens",
+        "cost_shown",
+        "created_at",
+        "duration",
+    )
     list_filter = ("status", "kind", "origin")
     search_fields = ("=id", "target", "caller", "idempotency_key", "worker_id")
     date_hierarchy = "created_at"
@@ -203,13 +229,14 @@ class RunAdmin(admin.ModelAdmin):
         ("Work", {"fields": ("attempts", "max_attempts", "worker_id", "lease_expires_at", "cancel_requested")}),
         (
             "Usage and timing",
-            {"fields": ("tokens", "duration", *TIMESTAMPS, "dispatched_at", "started_at", "finished_at")},
+            {"fields": ("tokens", "cost_shown", "duration", *TIMESTAMPS, "dispatched_at", "started_at", "finished_at")},
         ),
         ("Events", {"fields": ("events_timeline",)}),
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(total_tokens=F("input_tokens") + F("output_tokens"))
+        tokens = F("input_tokens") + F("cache_read_tokens") + F("cache_write_tokens") + F("output_tokens")
+        return super().get_queryset(request).annotate(total_tokens=tokens)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -253,7 +280,19 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="tokens", ordering="total_tokens")
     def tokens(self, obj: Run) -> str:
-        return f"{obj.input_tokens} in / {obj.output_tokens} out"
+        cached = obj.cache_read_tokens + obj.cache_write_tokens
+        shown = f"{obj.input_tokens} in / {obj.output_tokens} out"
+        return (
+            f"{shown} / {cached} cached ({obj.cache_read_tokens} read, {obj.cache_write_tokens} written)"
+            if cached
+            else shown
+        )
+
+    @admin.display(description="cost", ordering="cost")
+    def cost_shown(self, obj: Run) -> str:
+        if obj.cost_unpriced:
+            return f"unpriced ({obj.provider}:{obj.model} has no price)"
+        return f"{obj.cost:.6f} {PRICE_CURRENCY}" + (f" ({obj.provider}:{obj.model})" if obj.model else "")
 
     @admin.display(description="output")
     def result(self, obj: Run) -> str:
@@ -306,3 +345,55 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_filter = ("mode",)
     search_fields = ("worker_id",)
     readonly_fields = ("worker_id", "mode", "active_runs", "started_at", "seen_at")
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    """The price table runs are priced by; its changelist links to the usage page."""
+
+    list_display = (
+        "provider",
+        "model",
+        "input_per_million",
+        "output_per_million",
+        "cache_read_per_million",
+        "cache_write_per_million",
+        "currency",
+        "updated_at",
+    )
+    list_editable = ("input_per_million", "output_per_million", "cache_read_per_million", "cache_write_per_million")
+    list_filter = ("provider",)
+    search_fields = ("model",)
+    readonly_fields = ("updated_at",)
+    change_list_template = "admin/cosmos/modelprice/change_list.html"
+
+    def get_urls(self) -> list:
+        usage = path("usage/", self.admin_site.admin_view(self.usage_view), name="cosmos_modelprice_usage")
+        return [usage, *super().get_urls()]
+
+    def usage_view(self, request):
+        """Totals of the runs that ended in the last ``days`` days (UTC), by agent, caller, day and model."""
+        try:
+            days = min(366, max(1, int(request.GET.get("days") or 30)))
+        except ValueError:
+            days = 30
+        since = costs.day_start(timezone.now().date() - timedelta(days=days - 1))
+        tables = [
+            (label, costs.usage_totals(group, since=since))
+            for label, group in (
+                ("Agents", "agent"),
+                ("Callers (API keys: key:<prefix>)", "caller"),
+                ("Days (UTC)", "day"),
+                ("Models", "model"),
+            )
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Usage, last {days} days",
+            "opts": self.model._meta,
+            "tables": tables,
+            "total": costs.sum_rows(tables[2][1]),
+            "days": days,
+            "currency": PRICE_CURRENCY,
+        }
+        return TemplateResponse(request, "admin/cosmos/modelprice/usage.html", context)

@@ -41,7 +41,7 @@ from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
 from .runtime.interrupts import Resume, RunInterrupted
 from .runtime.providers import preload_providers
-from .services import interrupts, leases
+from .services import costs, interrupts, leases
 from .services import runs as run_services
 from .services.errors import NotFound
 
@@ -323,7 +323,7 @@ class RunEngine:
                 return await self._finish_failed(writer, run, "timeout", "The run timed out.")
             return await self._finish(writer, run, RunStatus.CANCELLED, ExecutionResult(outcome="cancelled"))
         except RunFailed as exc:
-            return await self._finish_failed(writer, run, exc.code, exc.message)
+            return await self._finish_failed(writer, run, exc.code, exc.message, usage=exc.usage)
         except RunInterrupted as exc:
             return await self._pause(writer, run, exc)
         except LostOwnership:
@@ -345,20 +345,22 @@ class RunEngine:
             result=result.result if result.result is not None else result.output,
             outcome=result.outcome,
         )
-        owner_update = leases.owner_finalizer(
-            run_id,
-            self.worker_id,
-            status,
-            attempt=run.attempts,
-            session_id=run.session_id,
-            parent_id=run.parent_id,
-            output=result.output,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-        )
+        usage = {name: getattr(result, name) for name in costs.TOKEN_FIELDS}
 
         def finalize() -> None:
-            owner_update()
+            # Priced in the final transaction: the price of this moment is the run's for good.
+            recorded = costs.priced_usage(result.provider, result.model, usage)
+            leases.owner_finalizer(
+                run_id,
+                self.worker_id,
+                status,
+                attempt=run.attempts,
+                session_id=run.session_id,
+                parent_id=run.parent_id,
+                output=result.output,
+                **recorded,
+            )()
+            result.cost, result.cost_unpriced = recorded["cost"], recorded["cost_unpriced"]
             if result.finalize is not None:
                 result.finalize()
 
@@ -383,17 +385,25 @@ class RunEngine:
         self._trace_end(run, RunStatus.INTERRUPTED, None)
         return RunStatus.INTERRUPTED
 
-    async def _finish_failed(self, writer: RunWriter, run: Run, code: str, message: str) -> str | None:
+    async def _finish_failed(
+        self, writer: RunWriter, run: Run, code: str, message: str, *, usage: dict | None = None
+    ) -> str | None:
+        """End the run failed; ``usage``: what its model calls used before (recorded and priced too)."""
         event = make_event(EventType.RUN_ERROR, message=message, code=code)
-        finalize = leases.owner_finalizer(
-            str(run.id),
-            self.worker_id,
-            RunStatus.FAILED,
-            attempt=run.attempts,
-            session_id=run.session_id,
-            parent_id=run.parent_id,
-            error={"code": code, "message": message},
-        )
+
+        def finalize() -> None:
+            recorded = costs.priced_usage(usage["provider"], usage["model"], usage) if usage else {}
+            leases.owner_finalizer(
+                str(run.id),
+                self.worker_id,
+                RunStatus.FAILED,
+                attempt=run.attempts,
+                session_id=run.session_id,
+                parent_id=run.parent_id,
+                error={"code": code, "message": message},
+                **recorded,
+            )()
+
         return await self._write_final(writer, run, RunStatus.FAILED, event, finalize, None, error=code)
 
     async def _write_final(self, writer, run, status, event, finalize, result, *, error=None) -> str | None:
@@ -425,8 +435,8 @@ class RunEngine:
         local = self.local.get(str(run.id))
         if local is None or local.span is None:
             return
-        tokens = (result.input_tokens, result.output_tokens) if result is not None else (0, 0)
-        tracing.end_run(local.span, status, input_tokens=tokens[0], output_tokens=tokens[1], error=error)
+        tokens = {name: getattr(result, name) for name in costs.TOKEN_FIELDS} if result is not None else {}
+        tracing.end_run(local.span, status, error=error, **tokens)
 
     def _publish_lifecycle(self, run: Run) -> None:
         # Fire and forget, off the loop: the dashboard's feed must never slow a run down.

@@ -10,6 +10,7 @@ from .db import db_call
 from .kinds import ExecutionResult
 from .models import Run, Session
 from .runtime.agent import RuntimeAgent, build_agent
+from .runtime.interrupts import RunInterrupted
 from .runtime.loop import model_name, run_agent
 from .runtime.tools import Tool
 from .services.agents import cached_agent_spec, with_credentials
@@ -43,15 +44,20 @@ async def execute_agent(context: RunContext) -> ExecutionResult:
     agent, messages = await db_call(_load, run, tuple(context.state.get("extra_tools", ())))
     if tracing.enabled:
         tracing.annotate_agent(tracing.current_span(), agent.spec.provider, model_name(agent))
-    outcome = await run_agent(
-        agent,
-        messages,
-        context.emit,
-        client_tools=run.input.get("tools") or (),
-        context_metadata=run.metadata,
-        run_id=context.run_id,
-        resume=context.resume,
-    )
+    try:
+        outcome = await run_agent(
+            agent,
+            messages,
+            context.emit,
+            client_tools=run.input.get("tools") or (),
+            context_metadata=run.metadata,
+            run_id=context.run_id,
+            resume=context.resume,
+        )
+    except RunInterrupted as paused:
+        # The pause records the usage so far: say what it is priced by.
+        paused.checkpoint.update(provider=agent.spec.provider, model=model_name(agent))
+        raise
     session_id = run.session_id
 
     def save_session() -> None:
@@ -62,6 +68,10 @@ async def execute_agent(context: RunContext) -> ExecutionResult:
         output=outcome.text,
         input_tokens=outcome.input_tokens,
         output_tokens=outcome.output_tokens,
+        cache_read_tokens=outcome.cache_read_tokens,
+        cache_write_tokens=outcome.cache_write_tokens,
+        provider=agent.spec.provider,
+        model=outcome.model,
         finalize=save_session,
         outcome="interrupt" if outcome.stop_reason == "client_tool" else None,
     )

@@ -37,6 +37,12 @@ class ExecutionResult:
     output: Any = None
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    provider: str = ""  # what the model calls were priced by (cosmos.services.costs)
+    model: str = ""
+    cost: Any = None  # the Decimal the final write recorded (for metrics), set by the engine
+    cost_unpriced: bool = False
     finalize: Callable[[], None] | None = None
     result: Any = None  # the RUN_FINISHED ``result`` field, when it differs from ``output``
     outcome: str | None = None  # e.g. "interrupt" when a frontend tool must run

@@ -23,10 +23,19 @@ RUN_QUEUE = Histogram(
     "Time from queued to started.",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
 )
+# direction: input (uncached), output, cache_read, cache_write. Agents are capped by
+# ASTEROS_MAX_AGENTS and models are few: the label sets stay small.
 TOKENS = Counter("asteros_tokens_total", "Model tokens, by agent and direction.", ["agent", "direction"])
+COST = Counter(
+    "asteros_cost_usd_total", "What agent runs' model calls cost (USD, from the price table).", ["agent", "model"]
+)
+UNPRICED = Counter("asteros_unpriced_runs_total", "Agent runs whose model has no price.", ["agent", "model"])
 ACTIVE_RUNS = Gauge("asteros_active_runs", "Runs executing now.", multiprocess_mode="livesum")
 EVENTS = Counter("asteros_events_total", "Run events written.")
 AGENTS = Gauge("asteros_agents", "Registered agents.", multiprocess_mode="liveall")
+
+
+DIRECTIONS = ("input", "output", "cache_read", "cache_write")
 
 
 def run_started(run: Any) -> None:
@@ -44,10 +53,16 @@ def run_finished(run: Any, result: Any) -> None:
     if run.started_at:
         RUN_DURATION.labels(run.kind).observe(max(0.0, (timezone.now() - run.started_at).total_seconds()))
     if result is not None and run.kind == "agent":
-        if result.input_tokens:
-            TOKENS.labels(run.target, "input").inc(result.input_tokens)
-        if result.output_tokens:
-            TOKENS.labels(run.target, "output").inc(result.output_tokens)
+        for direction in DIRECTIONS:
+            count = getattr(result, f"{direction}_tokens")
+            if count:
+                TOKENS.labels(run.target, direction).inc(count)
+        if result.model and any(getattr(result, f"{d}_tokens") for d in DIRECTIONS):
+            model = f"{result.provider}:{result.model}"
+            if result.cost:
+                COST.labels(run.target, model).inc(float(result.cost))
+            if result.cost_unpriced:
+                UNPRICED.labels(run.target, model).inc()
 
 
 def events_written(count: int) -> None:

@@ -8,8 +8,10 @@ done in ``cosmos.services.runs`` and ``cosmos.services.leases``; nothing else wr
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -17,6 +19,9 @@ from django.utils import timezone
 from .kinds import kind_choices
 from .secrets import reference_problem, reference_status
 from .validators import base_url_problem, slug_id_validator
+
+# The currency of ModelPrice and Run.cost (and of API keys' cost quotas).
+PRICE_CURRENCY = "USD"
 
 
 class Source(models.TextChoices):
@@ -304,8 +309,19 @@ class Run(models.Model):
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     output = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # Tokens as the model APIs bill them: input is the prompts' uncached part; the cached part
+    # is read from (cache_read) or written to (cache_write) the provider's prompt cache.
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    # What the run's own model calls cost, priced by ModelPrice when the usage was recorded (USD).
+    cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal(0))
+    cost_unpriced = models.BooleanField(
+        default=False, help_text="The run used a model the price table has no price for: its cost counts 0."
+    )
+    provider = models.CharField(max_length=32, blank=True, help_text="The model provider of the run's calls.")
+    model = models.CharField(max_length=200, blank=True, help_text="The model of the run's calls.")
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -431,3 +447,48 @@ class Interrupt(models.Model):
     @property
     def tool_call_id(self) -> str:
         return str(self.request.get("toolCallId", ""))
+
+
+class ModelPrice(models.Model):
+    """What a model's tokens cost, per million, for the cost of runs (cosmos.services.costs).
+
+    ``model`` is a model name, or a prefix ending in ``*`` (``claude-sonnet-4*``); an exact name
+    wins over a prefix, and a longer prefix over a shorter one. A run is priced once, when its
+    usage is recorded: editing a price changes the runs that follow, never the past.
+    """
+
+    provider = models.CharField(max_length=32, help_text="anthropic, openai, scripted, ...")
+    model = models.CharField(
+        max_length=200, help_text='A model name, or a prefix ending in "*" (e.g. claude-sonnet-4*; "*" alone: any).'
+    )
+    input_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="Uncached input tokens."
+    )
+    output_per_million = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(0)])
+    cache_read_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="Prompt tokens read from cache."
+    )
+    cache_write_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], help_text="Prompt tokens written to cache."
+    )
+    currency = models.CharField(
+        max_length=3,
+        default=PRICE_CURRENCY,
+        choices=[(PRICE_CURRENCY, PRICE_CURRENCY)],
+        help_text="Costs are summed in one currency: USD.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("provider", "model")
+        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="model_price_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.model.endswith("*")
+
+    def matches(self, model: str) -> bool:
+        return model.startswith(self.model[:-1]) if self.is_prefix else model == self.model

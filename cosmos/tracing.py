@@ -168,14 +168,31 @@ def current_span() -> Span:
     return trace.get_current_span()
 
 
+def _usage(span: Span, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> None:
+    # The semantic conventions count the whole prompt as input, its cached parts included, and
+    # name the cached parts apart; runs keep input as the uncached part (docs/models.md).
+    span.set_attribute("gen_ai.usage.input_tokens", input_tokens + cache_read + cache_write)
+    span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+    if cache_read:
+        span.set_attribute("gen_ai.usage.cache_read.input_tokens", cache_read)
+    if cache_write:
+        span.set_attribute("gen_ai.usage.cache_creation.input_tokens", cache_write)
+
+
 def end_run(
-    span: Span, status: str, *, input_tokens: int = 0, output_tokens: int = 0, error: str | None = None
+    span: Span,
+    status: str,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    error: str | None = None,
 ) -> None:
     """The attempt's end: its status, tokens, and ERROR with ``error.type`` if it failed."""
     span.set_attribute("asteros.run.status", status)
-    if input_tokens or output_tokens:
-        span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
-        span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+    if input_tokens or output_tokens or cache_read_tokens or cache_write_tokens:
+        _usage(span, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
     if error is not None:
         _error(span, error)
 
@@ -194,9 +211,16 @@ def chat_span(provider: str, model: str) -> Iterator[Span]:
         yield span
 
 
-def end_chat(span: Span, input_tokens: int, output_tokens: int, finish_reasons: list[str]) -> None:
-    span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+def end_chat(
+    span: Span,
+    input_tokens: int,
+    output_tokens: int,
+    finish_reasons: list[str],
+    *,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> None:
+    _usage(span, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
     if finish_reasons:
         span.set_attribute("gen_ai.response.finish_reasons", finish_reasons)
 

@@ -24,6 +24,8 @@ class RunFailed(Exception):
         self.code = code
         self.message = message
         self.details = details
+        # What the run's model calls used before it failed, set by the agent loop (see run_agent).
+        self.usage: dict[str, Any] | None = None
 
     def __str__(self) -> str:
         return self.message

@@ -52,10 +52,41 @@ _DEFAULT_MODELS = {"scripted": "scripted-offline"}
 class AgentOutcome:
     text: str  # the final assistant message's text
     new_messages: list[dict]  # assistant and tool messages produced by this run, in order
-    input_tokens: int = 0
+    input_tokens: int = 0  # the prompts' uncached part, as the APIs bill it
     output_tokens: int = 0
     stop_reason: Literal["completed", "client_tool"] = "completed"
     pending_tool_calls: list[dict] = field(default_factory=list)  # client tool calls awaiting results
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    model: str = ""  # the model the calls asked for (what the run is priced by)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens)
+
+
+# The checkpoint's names of the four token counts, in Usage's order.
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+def _add(total: Usage, used: Usage) -> None:
+    total.input_tokens += used.input_tokens
+    total.output_tokens += used.output_tokens
+    total.cache_read_tokens += used.cache_read_tokens
+    total.cache_write_tokens += used.cache_write_tokens
+
+
+def _outcome(text: str, new_messages: list[dict], used: Usage, model: str, **more: Any) -> AgentOutcome:
+    return AgentOutcome(
+        text,
+        new_messages,
+        used.input_tokens,
+        used.output_tokens,
+        cache_read_tokens=used.cache_read_tokens,
+        cache_write_tokens=used.cache_write_tokens,
+        model=model,
+        **more,
+    )
 
 
 # Why a resumed call waited: for a person's decision, or for runs it started that paused.
@@ -152,9 +183,31 @@ async def run_agent(
 ) -> AgentOutcome:
     """Run the agent on a conversation until it answers, asks a client tool, or hits max_turns.
 
-    Raises ``RunInterrupted`` when a call waits for a person; ``resume`` continues from there."""
+    Raises ``RunInterrupted`` when a call waits for a person; ``resume`` continues from there.
+    A ``RunFailed`` carries in ``usage`` what the model calls before the failure used (they are
+    paid for all the same): the four token counts, ``provider`` and ``model``."""
     if agent.error is not None:
         raise agent.error
+    used = Usage(0, 0)
+    try:
+        return await _run_agent(agent, messages, emit, client_tools, context_metadata, run_id, resume, used)
+    except RunFailed as failed:
+        if failed.usage is None:
+            usage = {name: getattr(used, name) for name in TOKEN_FIELDS}
+            failed.usage = usage | {"provider": agent.spec.provider, "model": model_name(agent)}
+        raise
+
+
+async def _run_agent(
+    agent: RuntimeAgent,
+    messages: list[dict],
+    emit: Emit,
+    client_tools: Sequence[dict],
+    context_metadata: Mapping | None,
+    run_id: str | None,
+    resume: Resume | None,
+    used: Usage,  # filled in as the calls report (the caller reads it when a call fails)
+) -> AgentOutcome:
     spec = agent.spec
     provider: Provider = agent.provider  # type: ignore[assignment]  # set whenever error is None
     offered: Sequence[dict] = agent.tool_schemas
@@ -167,41 +220,38 @@ async def run_agent(
     max_turns = max(1, spec.max_turns)
     history = list(messages)
     new_messages: list[dict] = []
-    input_tokens = output_tokens = 0
     first_turn = 0
 
     if resume is not None:
         point = resume.checkpoint
         history, new_messages = list(point["history"]), list(point["new_messages"])
-        input_tokens, output_tokens = point["input_tokens"], point["output_tokens"]
+        _add(used, Usage(*(int(point.get(name) or 0) for name in TOKEN_FIELDS)))
         first_turn = point["turn"] + 1
         waited = [_Call(c["id"], c["name"], c["arguments"], c.get("waits", PERSON)) for c in point["waiting"]]
         results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions)
         held = _record_results(waited, results, history, new_messages)
         if held:  # a run a call started paused again
-            totals = (input_tokens, output_tokens)
-            _interrupt(history, new_messages, totals, point["turn"], [], held, point.get("client_calls") or [])
+            _interrupt(history, new_messages, used, point["turn"], [], held, point.get("client_calls") or [])
         if point.get("client_calls"):
             text = next((m.get("content", "") for m in reversed(history) if m.get("role") == "assistant"), "")
-            return _asks_the_client(text, new_messages, input_tokens, output_tokens, list(point["client_calls"]))
+            return _asks_the_client(text, new_messages, used, model, list(point["client_calls"]))
         if first_turn >= max_turns:
             raise RunFailed(MAX_TURNS_EXCEEDED, f"The agent used its last allowed model turn (max_turns={max_turns}).")
 
     for turn in range(first_turn, max_turns):
         request = ModelRequest(model, spec.system_prompt, history, offered, spec.parameters, emit)
         if tracing.enabled:
-            text, calls, used_in, used_out = await _traced_turn(spec.provider, provider, request, emit)
+            text, calls, turn_usage = await _traced_turn(spec.provider, provider, request, emit)
         else:
-            text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
-        input_tokens += used_in
-        output_tokens += used_out
+            text, calls, turn_usage = await _stream_turn(provider, request, emit)
+        _add(used, turn_usage)
         assistant: dict[str, Any] = {"role": "assistant", "content": text}
         if calls:
             assistant["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
         history.append(assistant)
         new_messages.append(assistant)
         if not calls:
-            return AgentOutcome(text, new_messages, input_tokens, output_tokens)
+            return _outcome(text, new_messages, used, model)
 
         pending = [c for c in calls if c.name in client_names and c.error is None]
         if not pending and turn == max_turns - 1:
@@ -216,20 +266,16 @@ async def run_agent(
         held = _record_results(free, results, history, new_messages)
         if waiting or held:
             client_calls = [c.as_dict() for c in pending]
-            _interrupt(history, new_messages, (input_tokens, output_tokens), turn, waiting, held, client_calls)
+            _interrupt(history, new_messages, used, turn, waiting, held, client_calls)
         if pending:
             calls_for_client = [c.as_dict() for c in pending]
-            return _asks_the_client(text, new_messages, input_tokens, output_tokens, calls_for_client)
+            return _asks_the_client(text, new_messages, used, model, calls_for_client)
     raise AssertionError("unreachable: the last turn returns or raises")
 
 
-def _asks_the_client(
-    text: str, new_messages: list[dict], input_tokens: int, output_tokens: int, calls: list[dict]
-) -> AgentOutcome:
+def _asks_the_client(text: str, new_messages: list[dict], used: Usage, model: str, calls: list[dict]) -> AgentOutcome:
     """The run ends for now: the client runs these tools (AG-UI) and sends their results."""
-    return AgentOutcome(
-        text, new_messages, input_tokens, output_tokens, stop_reason="client_tool", pending_tool_calls=calls
-    )
+    return _outcome(text, new_messages, used, model, stop_reason="client_tool", pending_tool_calls=calls)
 
 
 def _record_results(
@@ -254,7 +300,7 @@ def _record_results(
 def _interrupt(
     history: list[dict],
     new_messages: list[dict],
-    tokens: tuple[int, int],
+    used: Usage,
     turn: int,
     waiting: Sequence[_Call],
     held: Sequence[tuple[_Call, RunInterrupted]],
@@ -265,8 +311,7 @@ def _interrupt(
     checkpoint = {
         "history": history,
         "new_messages": new_messages,
-        "input_tokens": tokens[0],
-        "output_tokens": tokens[1],
+        **{name: getattr(used, name) for name in TOKEN_FIELDS},
         "turn": turn,
         "waiting": [c.as_dict() | {"waits": PERSON} for c in waiting]
         + [c.as_dict() | {"waits": CHILDREN} for c, _ in held],
@@ -292,19 +337,26 @@ def _waits_for_a_person(agent: RuntimeAgent, call: _Call) -> bool:
 
 async def _traced_turn(
     provider_name: str, provider: Provider, request: ModelRequest, emit: Emit
-) -> tuple[str, list[_Call], int, int]:
+) -> tuple[str, list[_Call], Usage]:
     """``_stream_turn`` in a ``chat <model>`` span (tracing on): its usage, or why it failed."""
     with tracing.chat_span(provider_name, request.model) as span:
         try:
-            text, calls, used_in, used_out = await _stream_turn(provider, request, emit)
+            text, calls, used = await _stream_turn(provider, request, emit)
         except RunFailed as exc:
             tracing.chat_failed(span, exc.code, exc.message)
             raise
-        tracing.end_chat(span, used_in, used_out, ["tool_calls" if calls else "stop"])
-        return text, calls, used_in, used_out
+        tracing.end_chat(
+            span,
+            used.input_tokens,
+            used.output_tokens,
+            ["tool_calls" if calls else "stop"],
+            cache_read_tokens=used.cache_read_tokens,
+            cache_write_tokens=used.cache_write_tokens,
+        )
+        return text, calls, used
 
 
-async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) -> tuple[str, list[_Call], int, int]:
+async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) -> tuple[str, list[_Call], Usage]:
     """One model call, relayed as AG-UI events while it streams."""
     message_id = _new_id()  # the assistant message; tool calls point at it as their parent
     text_id: str | None = None  # the text message being streamed, if any
@@ -312,7 +364,7 @@ async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) ->
     parts: list[str] = []
     calls: list[_Call] = []
     open_calls: dict[str, _Call] = {}
-    input_tokens = output_tokens = 0
+    used = Usage(0, 0)
 
     async def close_open() -> None:
         nonlocal text_id
@@ -360,8 +412,7 @@ async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) ->
                     if open_calls.pop(event.id, None) is not None:
                         await emit(make_event(EventType.TOOL_CALL_END, toolCallId=event.id))
                 elif kind is Usage:
-                    input_tokens += event.input_tokens
-                    output_tokens += event.output_tokens
+                    _add(used, event)
                 elif kind is Finish:
                     pass
     except BaseException:
@@ -372,7 +423,7 @@ async def _stream_turn(provider: Provider, request: ModelRequest, emit: Emit) ->
     await close_open()
     for call in calls:
         call.parse()
-    return "".join(parts), calls, input_tokens, output_tokens
+    return "".join(parts), calls, used
 
 
 async def _run_tools(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from ..models import ACTIVE_STATUSES, AGENT_KIND, Agent, Run, RunStatus, Source
 from ..runtime.agent import AgentSpec
 from ..runtime.errors import MODEL_AUTH, RunFailed
 from ..secrets import SecretReferenceError, resolve_credential
+from .costs import COST_PLACES, TOKEN_FIELDS
 from .errors import Conflict, Invalid, NotFound, NotRunnable, conflict_on_integrity
 
 AGENT_FIELDS = (
@@ -135,7 +137,7 @@ def remove_agent(agent_id: str) -> None:
 
 
 def agent_status(agent_id: str) -> dict:
-    """idle or busy, active runs, totals of runs, errors and tokens, last activity."""
+    """idle or busy, active runs, totals of runs, errors, tokens (cached ones included) and cost, last activity."""
     get_agent(agent_id)
     runs = Run.objects.filter(kind=AGENT_KIND, target=agent_id)
     totals = runs.aggregate(
@@ -143,6 +145,9 @@ def agent_status(agent_id: str) -> dict:
         errors=Count("id", filter=Q(status=RunStatus.FAILED)),
         input_tokens=Sum("input_tokens"),
         output_tokens=Sum("output_tokens"),
+        cache_read_tokens=Sum("cache_read_tokens"),
+        cache_write_tokens=Sum("cache_write_tokens"),
+        cost=Sum("cost"),
         last_activity=Max("updated_at"),
     )
     active = [str(i) for i in runs.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True)[:100]]
@@ -152,7 +157,8 @@ def agent_status(agent_id: str) -> dict:
         "active_runs": active,
         "total_runs": totals["runs"],
         "total_errors": totals["errors"],
-        "total_tokens": (totals["input_tokens"] or 0) + (totals["output_tokens"] or 0),
+        "total_tokens": sum(totals[name] or 0 for name in TOKEN_FIELDS),
+        "total_cost": Decimal(totals["cost"] or 0).quantize(COST_PLACES),  # USD
         "last_activity": totals["last_activity"],
     }
 

@@ -41,6 +41,7 @@ from ..runtime.interrupts import (
     Resume,
     request_text,
 )
+from . import costs
 from .errors import Conflict, Invalid, NotFound
 from .leases import next_seq, publish_lifecycle
 
@@ -75,6 +76,12 @@ def describe(interrupt: Interrupt) -> dict:
 # --- pausing (the engine, inside the run's final write)
 
 
+def _usage_fields(checkpoint: dict) -> dict:
+    if not any(field in checkpoint for field in costs.TOKEN_FIELDS):
+        return {}  # a pause that ran no model (a star or workflow waiting for its children)
+    return costs.priced_usage(checkpoint.get("provider", ""), checkpoint.get("model", ""), checkpoint)
+
+
 def pause_finalizer(
     run: Run,
     worker_id: str,
@@ -101,8 +108,9 @@ def pause_finalizer(
                 "interrupts": [r.id for r in requests],
                 "children": [str(c) for c in children],
             },
-            # What the model used so far counts now (quotas, the dashboard), not only at the end.
-            **{field: checkpoint[field] for field in ("input_tokens", "output_tokens") if field in checkpoint},
+            # What the model used so far counts now (quotas, the dashboard), not only at the end,
+            # priced now like a finished run's.
+            **_usage_fields(checkpoint),
         )
         if not updated:
             raise LostOwnership(run_id)

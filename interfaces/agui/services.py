@@ -25,13 +25,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, Sum
-
 from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.models import Interrupt, InterruptStatus, Run, RunStatus, Session
 from cosmos.runtime.interrupts import ANSWER, APPROVAL, APPROVE, DECISIONS, REJECT
-from cosmos.services import interrupts
+from cosmos.services import costs, interrupts
 from cosmos.services.errors import Conflict, Invalid, NotFound
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import start_run
@@ -39,7 +37,6 @@ from interfaces.agui.input import RunAgentInput, to_internal_messages
 from interfaces.agui.translate import AGUITranslator, ends_stream
 
 ORIGIN = "agui"
-MAX_DEPTH = 8  # how far down child runs are counted for usage
 
 
 @dataclass(frozen=True)
@@ -268,16 +265,14 @@ def resumed_usage(total: list[dict], before: list[dict] | None) -> list[dict]:
 
 
 def run_usage(run_id: str) -> list[dict]:
-    """Token usage of the run and its child runs (subagents' calls are the run's), 1.0 shape."""
-    ids = [run_id]
-    frontier = [run_id]
-    for _ in range(MAX_DEPTH):
-        frontier = [str(i) for i in Run.objects.filter(parent_id__in=frontier).values_list("id", flat=True)]
-        if not frontier:
-            break
-        ids += frontier
-    totals = Run.objects.filter(Q(id__in=ids)).aggregate(i=Sum("input_tokens"), o=Sum("output_tokens"))
-    input_tokens, output_tokens = totals["i"] or 0, totals["o"] or 0
+    """Token usage of the run and its child runs (subagents' calls are the run's), 1.0 shape;
+    input is the whole prompt: its uncached and cached parts."""
+    run = Run.objects.filter(id=run_id).first()
+    if run is None:
+        return []
+    totals = costs.tree_usage([run])[str(run.pk)]
+    input_tokens = totals["input_tokens"] + totals["cache_read_tokens"] + totals["cache_write_tokens"]
+    output_tokens = totals["output_tokens"]
     if not input_tokens and not output_tokens:
         return []  # no counts at all: say nothing rather than report zeros we do not know
     return [{"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}]

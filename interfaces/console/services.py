@@ -19,9 +19,11 @@ from django.utils import timezone
 from cosmos.formatting import format_duration
 from cosmos.kinds import all_kinds
 from cosmos.models import ACTIVE_STATUSES, Interrupt, InterruptStatus, Run, RunStatus, WorkerHeartbeat
+from cosmos.services import costs
 from cosmos.services import interrupts as interrupt_services
 from cosmos.services.errors import Invalid
 from cosmos.services.runs import cancel_run, retry_run, start_run
+from interfaces.keys import quotas
 
 RECENT_RUNS = 50
 ACTIVE_LIMIT = 500
@@ -182,12 +184,12 @@ def compute_summary() -> dict:
     started = Run.objects.filter(created_at__gte=minute_ago, parent__isnull=True).count()
     finished = list(
         Run.objects.filter(finished_at__gte=minute_ago)
-        .values_list("parent_id", "status", "created_at", "finished_at", "input_tokens", "output_tokens")
+        .values_list("parent_id", "status", "created_at", "finished_at", *costs.TOKEN_FIELDS)
         .order_by()[:10000]
     )
     latencies = [
         max(0.0, (done - created).total_seconds() * 1000)
-        for parent, _status, created, done, _i, _o in finished
+        for parent, _status, created, done, *_tokens in finished
         if parent is None
     ]
     latency = (
@@ -207,13 +209,45 @@ def compute_summary() -> dict:
         "running": by_status.get(RunStatus.RUNNING, 0),
         "runsPerMinute": started,
         "finishedPerMinute": sum(1 for row in finished if row[0] is None),
-        "tokensPerMinute": sum(row[4] + row[5] for row in finished),
+        "tokensPerMinute": sum(sum(row[4:]) for row in finished),
         "errorsPerMinute": sum(1 for row in finished if row[1] == RunStatus.FAILED),
         "errorsLastHour": Run.objects.filter(
             status=RunStatus.FAILED, finished_at__gte=now - timedelta(hours=1)
         ).count(),
         "latencyMs": latency,
         "workers": workers,
+        "usageToday": usage_today(now),
+    }
+
+
+USAGE_ROWS = 5
+
+
+def _usage_row(row: dict) -> dict:
+    return {
+        "name": row.get("name") or row["group"],
+        "runs": row["runs"],
+        "tokens": row["total_tokens"],
+        "cachedTokens": row["cache_read_tokens"] + row["cache_write_tokens"],
+        "cost": str(row["cost"]),
+        "unpricedRuns": row["unpriced_runs"],
+    }
+
+
+def usage_today(now=None) -> dict:
+    """The usage panel: tokens and cost of the runs that ended since 00:00 UTC, with the agents
+    and API keys that spent most (the same totals as the admin's and ``GET /api/usage``)."""
+    since = quotas.utc_midnight(now)
+    total = costs.sum_rows(costs.usage_totals("day", since=since))
+    return {
+        "currency": total["currency"],
+        "runs": total["runs"],
+        "tokens": total["total_tokens"],
+        "cachedTokens": total["cache_read_tokens"] + total["cache_write_tokens"],
+        "cost": str(total["cost"]),
+        "unpricedRuns": total["unpriced_runs"],
+        "agents": [_usage_row(row) for row in costs.usage_totals("agent", since=since, limit=USAGE_ROWS)],
+        "keys": [_usage_row(row) for row in quotas.usage_by_key(since=since)[:USAGE_ROWS]],
     }
 
 

@@ -27,12 +27,22 @@ class QuotaUsageSerializer(serializers.Serializer):
     resets_in_seconds = serializers.IntegerField(allow_null=True)
 
 
+class CostQuotaSerializer(serializers.Serializer):
+    limit = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True, help_text="null: unlimited.")
+    used = serializers.DecimalField(max_digits=20, decimal_places=6)
+    remaining = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    resets_at = serializers.DateTimeField(allow_null=True, help_text="The next 00:00 UTC.")
+    resets_in_seconds = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField(help_text="USD: the price table's currency.")
+
+
 class QuotasSerializer(serializers.Serializer):
     requests_per_minute = QuotaUsageSerializer(help_text="Requests in the current 60-second window.")
     concurrent_runs = QuotaUsageSerializer(
         help_text="Queued or running top-level runs; no reset time: a slot frees when a run ends."
     )
     tokens_per_day = QuotaUsageSerializer(help_text="Tokens of runs finished since 00:00 UTC; resets at midnight.")
+    cost_per_day = CostQuotaSerializer(help_text="What runs finished since 00:00 UTC cost; resets at midnight.")
 
 
 class KeySerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from rest_framework import relations, serializers
 
 from cosmos.models import Agent, AgentTemplate, Interrupt, InterruptKind, InterruptStatus, Run
 from cosmos.runtime.interrupts import ANSWER, APPROVE, EDIT, REJECT
+from cosmos.services import costs
 from cosmos.services.interrupts import describe, interrupts_of
 from interfaces.edge.links import run_links
 from stars.models import Role
@@ -222,24 +223,41 @@ class ResumeSerializer(serializers.Serializer):
 
 
 class RunListSerializer(serializers.ListSerializer):
-    """A page of runs: the interrupts of all of them are read in one query, not one per run."""
+    """A page of runs: the interrupts of all of them are read in one query, and their totals in
+    one query a level of children, not one per run."""
 
     def to_representation(self, data: Any) -> list[dict]:
         runs = list(data.all() if hasattr(data, "all") else data)
         self.child.interrupts_by_run = interrupts_of(runs)
+        self.child.totals_by_run = costs.tree_usage(runs)
         try:
             return [self.child.to_representation(run) for run in runs]
         finally:
             self.child.interrupts_by_run = None
+            self.child.totals_by_run = None
+
+
+class RunTotalSerializer(serializers.Serializer):
+    """A run and every run below it (a star's members, a workflow's steps, their children)."""
+
+    runs = serializers.IntegerField(help_text="How many runs the sums cover, the run itself included.")
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=20, decimal_places=6, help_text="USD.")
 
 
 class RunSerializer(FastReadMixin, serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     interrupts = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
+    total = serializers.SerializerMethodField()
 
     # Filled by ``RunListSerializer`` for the page being rendered.
     interrupts_by_run: dict[str, list[Interrupt]] | None = None
+    totals_by_run: dict[str, dict] | None = None
 
     class Meta:
         model = Run
@@ -257,6 +275,13 @@ class RunSerializer(FastReadMixin, serializers.ModelSerializer):
             "error",
             "input_tokens",
             "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost",
+            "cost_unpriced",
+            "provider",
+            "model",
+            "total",
             "attempts",
             "max_attempts",
             "cancel_requested",
@@ -280,6 +305,13 @@ class RunSerializer(FastReadMixin, serializers.ModelSerializer):
         found = self.interrupts_by_run
         rows = found[str(run.pk)] if found is not None and str(run.pk) in found else interrupts_of([run])[str(run.pk)]
         return [describe(interrupt) for interrupt in rows]
+
+    @extend_schema_field(RunTotalSerializer)
+    def get_total(self, run: Run) -> dict:
+        """The run's own figures plus its children's, all the way down (its own alone when it has none)."""
+        found = self.totals_by_run
+        totals = found if found is not None and str(run.pk) in found else costs.tree_usage([run])
+        return RunTotalSerializer(totals[str(run.pk)]).data
 
     @extend_schema_field(RunLinksSerializer)
     def get_links(self, run: Run) -> dict:
@@ -331,7 +363,8 @@ class AgentStatusSerializer(serializers.Serializer):
     active_runs = serializers.ListField(child=serializers.CharField())
     total_runs = serializers.IntegerField()
     total_errors = serializers.IntegerField()
-    total_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField(help_text="Input, cached input and output tokens of its runs.")
+    total_cost = serializers.DecimalField(max_digits=20, decimal_places=6, help_text="USD, from the price table.")
     last_activity = serializers.DateTimeField(allow_null=True)
 
 

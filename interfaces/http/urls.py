@@ -18,6 +18,7 @@ from interfaces.http.keys import KeyUsageView
 from interfaces.http.kind_runs import KindCollectionConverter, KindRunView
 from interfaces.http.registry import site
 from interfaces.http.schema import DocsView
+from interfaces.http.usage import UsageView
 from interfaces.http.views import APIRootView
 
 register_converter(KindCollectionConverter, "kind")
@@ -34,6 +35,7 @@ def build_urlpatterns() -> list:
         path("schema", SpectacularAPIView.as_view(), name="schema"),
         path("docs", DocsView.as_view(url_name=f"{API_NAMESPACE}:schema"), name="docs"),
         path("keys/me/usage", KeyUsageView.as_view(), name="key-usage"),
+        path("usage", UsageView.as_view(), name="usage"),
         *site.get_urls(),
         # After the resources: a kind an app registered, with no resource of its own
         path("<kind:collection>/<str:target>/run", KindRunView.as_view(), name="kind-run"),

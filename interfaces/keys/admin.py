@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.functional import lazy
 
+from cosmos.models import PRICE_CURRENCY
 from interfaces.keys import quotas
 from interfaces.keys.models import SCOPES, APIKey
 
@@ -17,7 +18,7 @@ admin.site.site_title = lazy(lambda: f"{settings.ASTEROS.name} admin", str)()
 admin.site.index_title = lazy(lambda: f"Control plane ({settings.ASTEROS.mode} mode)", str)()
 
 
-LIMIT_FIELDS = ("requests_per_minute", "max_concurrent_runs", "tokens_per_day")
+LIMIT_FIELDS = ("requests_per_minute", "max_concurrent_runs", "tokens_per_day", "cost_per_day")
 
 
 class APIKeyForm(forms.ModelForm):
@@ -50,6 +51,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         "requests_this_minute",
         "active_runs",
         "tokens_today",
+        "cost_today",
     )
     list_filter = ("revoked",)
     search_fields = ("name", "=prefix")
@@ -75,7 +77,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         return quotas.with_usage(super().get_queryset(request))
 
     @staticmethod
-    def _of(used: int | None, limit: int | None) -> str:
+    def _of(used: object, limit: object) -> str:
         shown = "?" if used is None else str(used)
         return shown if limit is None else f"{shown} / {limit}"
 
@@ -92,6 +94,10 @@ class APIKeyAdmin(admin.ModelAdmin):
     def tokens_today(self, obj: APIKey) -> str:
         return self._of(obj.tokens_today_count, obj.tokens_per_day)
 
+    @admin.display(description="cost today (UTC)", ordering="cost_today_amount")
+    def cost_today(self, obj: APIKey) -> str:
+        return self._of(f"{obj.cost_today_amount:.4f} {PRICE_CURRENCY}", obj.cost_per_day)
+
     @admin.display(description="usage now")
     def usage(self, obj: APIKey) -> str:
         rows = quotas.key_usage(obj)
@@ -99,6 +105,7 @@ class APIKeyAdmin(admin.ModelAdmin):
             quotas.REQUESTS_PER_MINUTE: "requests this minute",
             quotas.CONCURRENT_RUNS: "active runs",
             quotas.TOKENS_PER_DAY: "tokens today (UTC)",
+            quotas.COST_PER_DAY: f"cost today (UTC, {PRICE_CURRENCY})",
         }
         return "; ".join(f"{names[quota]}: {self._of(row['used'], row['limit'])}" for quota, row in rows.items())
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
+
+from cosmos.models import PRICE_CURRENCY
 
 SCOPES = ("read", "run", "admin")
 KEY_PREFIX = "ak_"
@@ -37,7 +40,15 @@ class APIKey(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Input + output tokens of runs finished since 00:00 UTC; empty: unlimited.",
+        help_text="Tokens (input, cached input and output) of runs finished since 00:00 UTC; empty: unlimited.",
+    )
+    cost_per_day = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=f"{PRICE_CURRENCY}: what runs finished since 00:00 UTC cost (model price table); empty: unlimited.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

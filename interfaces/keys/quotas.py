@@ -1,4 +1,4 @@
-"""Per-API-key quotas: requests per minute, concurrent runs and tokens per day.
+"""Per-API-key quotas: requests per minute, concurrent runs, tokens per day and cost per day.
 
 - **Requests per minute** is a fixed window that opens with the key's first request and lasts
   60 seconds. Distributed mode counts in Redis (one Lua script: check, INCR and PEXPIRE at once,
@@ -10,7 +10,10 @@
 - **Tokens per day** sums the input and output tokens of the key's runs (child runs included:
   a star's or a workflow's model calls are made by its child runs) that finished since 00:00 UTC.
   A run in progress is never cut off: its tokens count once it finishes, and only new runs are
-  refused. Retry-After is the time to the next UTC midnight.
+  refused. Retry-After is the time to the next UTC midnight. Tokens are input, cached input
+  (read from and written to the prompt cache) and output.
+- **Cost per day** works the same way on the runs' cost (USD, priced from the model price
+  table when each run's usage was recorded, ``cosmos.services.costs``).
 
 Runs carry their key as ``Run.caller`` (``key:<prefix>``). The run checks are registered with
 ``cosmos.services.runs`` (see ``InterfacesConfig.ready``), so they hold on every entry point that
@@ -25,16 +28,29 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, Concat
 from rest_framework import exceptions
 
-from cosmos.models import EXECUTING_STATUSES, TERMINAL_STATUSES, Run
+from cosmos.models import EXECUTING_STATUSES, PRICE_CURRENCY, TERMINAL_STATUSES, Run
+from cosmos.services import costs
 from cosmos.services.errors import ServiceError
 from interfaces.keys.models import APIKey
 
@@ -43,6 +59,7 @@ logger = logging.getLogger(__name__)
 REQUESTS_PER_MINUTE = "requests_per_minute"
 CONCURRENT_RUNS = "concurrent_runs"
 TOKENS_PER_DAY = "tokens_per_day"
+COST_PER_DAY = "cost_per_day"
 WINDOW_SECONDS = 60
 # A run slot frees when one of the key's runs ends, which nobody can predict: retry soon.
 CONCURRENT_RETRY_AFTER_SECONDS = 5
@@ -59,7 +76,7 @@ class QuotaExceeded(ServiceError, exceptions.APIException):
     status = status_code = 429
     code = "quota_exceeded"
 
-    def __init__(self, quota: str, limit: int, retry_after: int, message: str) -> None:
+    def __init__(self, quota: str, limit: int | str, retry_after: int, message: str) -> None:
         self.quota = quota
         self.limit = limit
         self.retry_after = max(1, int(retry_after))
@@ -207,7 +224,7 @@ def key_prefix_of(caller: str) -> str | None:
     return caller[len(KEY_CALLER_PREFIX) :] or None
 
 
-RUN_TOKENS = F("input_tokens") + F("output_tokens")
+RUN_TOKENS = F("input_tokens") + F("cache_read_tokens") + F("cache_write_tokens") + F("output_tokens")
 
 
 def _active_runs_of(caller) -> QuerySet[Run]:
@@ -232,24 +249,37 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
 
 
 def tokens_today(caller: str, now: datetime | None = None) -> int:
-    """Input + output tokens of the caller's runs that finished since 00:00 UTC (children included)."""
+    """Tokens of the caller's runs that finished since 00:00 UTC (children included)."""
     total = _runs_finished_today(caller, now).aggregate(total=Sum(RUN_TOKENS))["total"]
     return int(total or 0)
 
 
+def cost_today(caller: str, now: datetime | None = None) -> Decimal:
+    """What the caller's runs that finished since 00:00 UTC cost (children included)."""
+    total = _runs_finished_today(caller, now).aggregate(total=Sum("cost"))["total"]
+    return Decimal(total or 0)
+
+
 def with_usage(keys: QuerySet[APIKey]) -> QuerySet[APIKey]:
-    """Keys annotated with ``active_run_count`` and ``tokens_today_count``, in the same query
+    """Keys annotated with ``active_run_count``, ``tokens_today_count`` and ``cost_today_amount``, in the same query
     (the admin's list: not two queries per key)."""
     caller = Concat(Value(KEY_CALLER_PREFIX), OuterRef("prefix"))
     active = _active_runs_of(caller).order_by().values("caller").annotate(n=Count("id")).values("n")
     tokens = _runs_finished_today(caller).order_by().values("caller").annotate(n=Sum(RUN_TOKENS)).values("n")
+    cost = _runs_finished_today(caller).order_by().values("caller").annotate(n=Sum("cost")).values("n")
+    money = DecimalField(max_digits=20, decimal_places=6)
     return keys.annotate(
         active_run_count=Coalesce(Subquery(active, output_field=IntegerField()), 0),
         tokens_today_count=Coalesce(Subquery(tokens, output_field=BigIntegerField()), 0),
+        cost_today_amount=Coalesce(Subquery(cost, output_field=money), Value(Decimal(0)), output_field=money),
     )
 
 
-LIMIT_FIELDS = ("max_concurrent_runs", "tokens_per_day")
+LIMIT_FIELDS = ("max_concurrent_runs", "tokens_per_day", "cost_per_day")
+
+
+def _seconds_to_midnight() -> int:
+    return _ceil_seconds((next_utc_midnight() - datetime.now(UTC)).total_seconds())
 
 
 def admit_run(caller: str) -> None:
@@ -268,15 +298,22 @@ def admit_run(caller: str) -> None:
     if transaction.get_autocommit():  # called outside start_run: the lock would not hold
         raise RuntimeError("admit_run must run inside the transaction that creates the run")
     limits = APIKey.objects.select_for_update().filter(prefix=prefix).values(*LIMIT_FIELDS).first() or limits
-    # Tokens first: when both are exhausted, the longer wait is the one worth telling.
+    # The daily ones first: when several are exhausted, the longer wait is the one worth telling.
     budget = limits["tokens_per_day"]
     if budget is not None and tokens_today(caller) >= budget:
-        retry_after = _ceil_seconds((next_utc_midnight() - datetime.now(UTC)).total_seconds())
         raise QuotaExceeded(
             TOKENS_PER_DAY,
             budget,
-            retry_after,
+            _seconds_to_midnight(),
             f"This API key used its {budget} tokens for today (UTC); new runs start again at 00:00 UTC.",
+        )
+    spend = limits["cost_per_day"]
+    if spend is not None and cost_today(caller) >= spend:
+        raise QuotaExceeded(
+            COST_PER_DAY,
+            str(spend),
+            _seconds_to_midnight(),
+            f"This API key spent its {spend} {PRICE_CURRENCY} for today (UTC); new runs start again at 00:00 UTC.",
         )
     most = limits["max_concurrent_runs"]
     if most is not None and active_runs(caller) >= most:
@@ -291,7 +328,7 @@ def admit_run(caller: str) -> None:
 # --- usage
 
 
-def _quota(limit: int | None, used: int | None, resets_in: float | None, now: datetime) -> dict[str, Any]:
+def _quota(limit: Any, used: Any, resets_in: float | None, now: datetime) -> dict[str, Any]:
     remaining = None if limit is None or used is None else max(0, limit - used)
     resets_at = None if not resets_in else now + timedelta(seconds=resets_in)
     return {
@@ -310,6 +347,7 @@ def usage(
     requests_per_minute: int | None = None,
     max_concurrent_runs: int | None = None,
     tokens_per_day: int | None = None,
+    cost_per_day: Decimal | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each quota of a key: its limit (None: unlimited), what is used, and when it resets.
 
@@ -325,6 +363,8 @@ def usage(
         TOKENS_PER_DAY: _quota(
             tokens_per_day, tokens_today(caller, now), (next_utc_midnight(now) - now).total_seconds(), now
         ),
+        COST_PER_DAY: _quota(cost_per_day, cost_today(caller, now), (next_utc_midnight(now) - now).total_seconds(), now)
+        | {"currency": PRICE_CURRENCY},
     }
 
 
@@ -335,4 +375,17 @@ def key_usage(key: APIKey) -> dict[str, dict[str, Any]]:
         requests_per_minute=key.requests_per_minute,
         max_concurrent_runs=key.max_concurrent_runs,
         tokens_per_day=key.tokens_per_day,
+        cost_per_day=key.cost_per_day,
     )
+
+
+# --- totals by key
+
+
+def usage_by_key(since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+    """``cosmos.services.costs.usage_totals`` of the runs API keys started, by key: each row's
+    ``group`` is the key's prefix, with its ``name`` (empty for the ASTEROS_API_KEY setting's key)."""
+    rows = costs.usage_totals("caller", since=since, until=until, caller_prefix=KEY_CALLER_PREFIX)
+    prefixes = [key_prefix_of(row["group"]) for row in rows]
+    names = dict(APIKey.objects.filter(prefix__in=[p for p in prefixes if p]).values_list("prefix", "name"))
+    return [row | {"group": prefix, "name": names.get(prefix, "")} for row, prefix in zip(rows, prefixes, strict=True)]

@@ -135,9 +135,12 @@ def run_summary(run: Run) -> dict:
         "output": run.output,
         "error": run.error,
         "usage": {
-            "input_tokens": run.input_tokens,
+            "input_tokens": run.input_tokens,  # the prompts' uncached part
             "output_tokens": run.output_tokens,
-            "total_tokens": run.input_tokens + run.output_tokens,
+            "cache_read_tokens": run.cache_read_tokens,
+            "cache_write_tokens": run.cache_write_tokens,
+            "total_tokens": run.input_tokens + run.cache_read_tokens + run.cache_write_tokens + run.output_tokens,
+            "cost": str(run.cost),  # USD, the run's own model calls (docs/models.md, "Cost")
         },
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),

@@ -79,6 +79,13 @@ GET,POST,PUT,PATCH,DELETE /admin/cosmos/runevent/{object_id}/  -  django.views.g
 *                         /admin/cosmos/workerheartbeat/{object_id}/delete/  admin:cosmos_workerheartbeat_delete  django.contrib.admin.options.ModelAdmin.delete_view
 *                         /admin/cosmos/workerheartbeat/{object_id}/change/  admin:cosmos_workerheartbeat_change  django.contrib.admin.options.ModelAdmin.change_view
 GET,POST,PUT,PATCH,DELETE /admin/cosmos/workerheartbeat/{object_id}/  -  django.views.generic.base.RedirectView
+*                         /admin/cosmos/modelprice/usage/  admin:cosmos_modelprice_usage  cosmos.admin.ModelPriceAdmin.usage_view
+*                         /admin/cosmos/modelprice/  admin:cosmos_modelprice_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
+*                         /admin/cosmos/modelprice/add/  admin:cosmos_modelprice_add  django.contrib.admin.options.ModelAdmin.add_view
+*                         /admin/cosmos/modelprice/{object_id}/history/  admin:cosmos_modelprice_history  django.contrib.admin.options.ModelAdmin.history_view
+*                         /admin/cosmos/modelprice/{object_id}/delete/  admin:cosmos_modelprice_delete  django.contrib.admin.options.ModelAdmin.delete_view
+*                         /admin/cosmos/modelprice/{object_id}/change/  admin:cosmos_modelprice_change  django.contrib.admin.options.ModelAdmin.change_view
+GET,POST,PUT,PATCH,DELETE /admin/cosmos/modelprice/{object_id}/  -  django.views.generic.base.RedirectView
 *                         /admin/stars/star/  admin:stars_star_changelist  django.contrib.admin.options.ModelAdmin.changelist_view
 *                         /admin/stars/star/add/  admin:stars_star_add  django.contrib.admin.options.ModelAdmin.add_view
 *                         /admin/stars/star/{object_id}/history/  admin:stars_star_history  django.contrib.admin.options.ModelAdmin.history_view
@@ -151,6 +158,7 @@ GET                       /api  asteros-api-root  interfaces.http.views.APIRootV
 GET                       /api/schema  api:schema  drf_spectacular.views.SpectacularAPIView
 GET                       /api/docs  api:docs  interfaces.http.schema.DocsView
 GET                       /api/keys/me/usage  api:key-usage  interfaces.http.keys.KeyUsageView
+GET                       /api/usage  api:usage  interfaces.http.usage.UsageView
 GET,POST                  /api/agents  api:agents-list  interfaces.http.resources.AgentViewSet.list,create
 GET,PUT,PATCH,DELETE      /api/agents/{id}  api:agents-detail  interfaces.http.resources.AgentViewSet.retrieve,update,partial_update,destroy
 POST                      /api/agents/{id}/run  api:agents-run  interfaces.http.resources.AgentViewSet.run

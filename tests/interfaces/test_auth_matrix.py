@@ -204,6 +204,8 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     ),
     # The calling key's own usage: a session has no key, so it gets 401 too.
     "api:key-usage": (api("GET", "/keys/me/usage", "read", session=False),),
+    # Totals over every key and agent: admin, and not for a key limited to some resources.
+    "api:usage": (api("GET", "/usage", "admin", "usage", restricted=403),),
     # --- operations
     "health": (Public("GET", "/health", "liveness for load balancers: only {status}; details need read", (200, 503)),),
     # Public only with ASTEROS_METRICS_PUBLIC (test_public_calls turns it on).

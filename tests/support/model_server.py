@@ -123,7 +123,9 @@ class _Plan:
     tokens: list[str]
     tool_name: str | None = None
     tool_arguments: str = ""
-    input_tokens: int = 0
+    input_tokens: int = 0  # the uncached part, as the APIs report it
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def output_tokens(self) -> int:
@@ -209,11 +211,16 @@ class ModelServer:
         reply_tokens: int = 0,
         require_key: str | None = None,
         max_records: int = 1000,
+        cache_min_tokens: int = 1024,
     ) -> None:
         self.latency_ms = latency_ms
         self.tokens_per_second = tokens_per_second
         self.reply_tokens = reply_tokens
         self.require_key = require_key
+        # Prompt caching as the APIs do it: a prefix of at least this many tokens is cached
+        # (Anthropic: up to the last block marked cache_control; OpenAI: on its own).
+        self.cache_min_tokens = cache_min_tokens
+        self._cached: set[tuple[str, str, str]] = set()  # (api, model, prefix)
         self._records: collections.deque[RecordedRequest] = collections.deque(maxlen=max_records)
         self._failures = _Queue()
         self._scripts = _Queue()
@@ -289,6 +296,7 @@ class ModelServer:
         return [r for r in self._records if r.api is not None and (api is None or r.api == api)]
 
     def clear(self) -> None:
+        self._cached.clear()
         self._records.clear()
         self._failures.clear()
         self._scripts.clear()
@@ -402,6 +410,26 @@ class ModelServer:
             tokens = _TOKEN.findall(f"(local model server) You said: {user_text or ''}")
         return _Plan(tokens, input_tokens=input_tokens)
 
+    def _cache(self, plan: _Plan, api: str, model: str, prefix: Any) -> None:
+        """Split the plan's prompt into uncached, cache-read and cache-write tokens: a cacheable
+        prefix is written the first time it is seen and read after that."""
+        if prefix is None:
+            return
+        text = json.dumps(prefix, sort_keys=True)
+        size = len(text) // 4
+        if size < self.cache_min_tokens:
+            return
+        size = min(size, plan.input_tokens)
+        key = (api, model, text)
+        if key in self._cached:
+            plan.cache_read_tokens = size
+        else:
+            self._cached.add(key)
+            if api == "openai":  # OpenAI reports no writes: the first request is plain input
+                return
+            plan.cache_write_tokens = size
+        plan.input_tokens = max(1, plan.input_tokens - size)
+
     async def _pace(self, start: float, index: int) -> None:
         """Token ``index`` is due at latency + index / tokens_per_second after ``start``."""
         due = start + self.latency_ms / 1000
@@ -418,6 +446,12 @@ class ModelServer:
         user_text, results = _anthropic_last_turn(body.get("messages") or [])
         tools = [(t.get("name", ""), t.get("input_schema") or {}) for t in body.get("tools") or []]
         plan = self._plan(user_text, results, tools, len(json.dumps(body)), script)
+        self._cache(plan, "anthropic", body["model"], _anthropic_cached_prefix(body))
+        usage = {
+            "input_tokens": plan.input_tokens,
+            "cache_creation_input_tokens": plan.cache_write_tokens,
+            "cache_read_input_tokens": plan.cache_read_tokens,
+        }
         message_id = f"msg_{next(self._ids):06d}"
         model = body["model"]
         stop_reason = "tool_use" if plan.tool_name else "end_turn"
@@ -446,7 +480,7 @@ class ModelServer:
                     "content": content,
                     "stop_reason": stop_reason,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens},
+                    "usage": {**usage, "output_tokens": plan.output_tokens},
                 },
             )
             return
@@ -464,7 +498,7 @@ class ModelServer:
                     "content": [],
                     "stop_reason": None,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": plan.input_tokens, "output_tokens": 1},
+                    "usage": {**usage, "output_tokens": 1},
                 },
             },
         )
@@ -511,15 +545,18 @@ class ModelServer:
             for t in body.get("tools") or []
         ]
         plan = self._plan(user_text, results, tools, len(json.dumps(body)), script)
+        self._cache(plan, "openai", body["model"], _openai_cached_prefix(body))
         completion_id = f"chatcmpl-{next(self._ids):06d}"
         call_id = f"call_{next(self._ids):06d}"
         model = body["model"]
         created = int(time.time())
         finish = "tool_calls" if plan.tool_name else "stop"
+        prompt = plan.input_tokens + plan.cache_read_tokens  # OpenAI counts cached tokens in the prompt
         usage = {
-            "prompt_tokens": plan.input_tokens,
+            "prompt_tokens": prompt,
             "completion_tokens": plan.output_tokens,
-            "total_tokens": plan.input_tokens + plan.output_tokens,
+            "total_tokens": prompt + plan.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": plan.cache_read_tokens, "audio_tokens": 0},
         }
         if not body.get("stream"):
             await self._pace(start, max(0, len(plan.tokens) - 1))
@@ -653,6 +690,21 @@ def _api_key(api: str, headers: dict[str, str]) -> str:
         return headers["x-api-key"]
     auth = headers.get("authorization", "")
     return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+
+
+def _anthropic_cached_prefix(body: dict) -> Any:
+    """What a request asks to cache: tools, then system blocks, up to the last cache_control."""
+    parts: list[Any] = [*(body.get("tools") or [])]
+    system = body.get("system")
+    parts.extend(system if isinstance(system, list) else ([system] if system else []))
+    marked = [i for i, part in enumerate(parts) if isinstance(part, dict) and part.get("cache_control")]
+    return parts[: marked[-1] + 1] if marked else None
+
+
+def _openai_cached_prefix(body: dict) -> Any:
+    """OpenAI caches on its own: the stable start of a prompt, tools and system messages here."""
+    system = [m for m in body.get("messages") or [] if m.get("role") in ("system", "developer")]
+    return [*(body.get("tools") or []), *system] or None
 
 
 def _properties(schema: dict) -> dict:

@@ -10,12 +10,24 @@ from typing import TYPE_CHECKING, Any
 from ...outbound import defined_address_problem
 from ..errors import MODEL_AUTH, MODEL_NOT_FOUND, MODEL_UNAVAILABLE, ModelError
 from ._sdk import LoopClients, shown_url, to_model_error
-from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
+from .base import (
+    Finish,
+    ModelRequest,
+    ProviderEvent,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    caching_enabled,
+)
 
 if TYPE_CHECKING:
     import anthropic
 
 DEFAULT_MAX_TOKENS = 4096
+# Prompt caching: the API caches the prompt's prefix up to a block marked with this.
+CACHE_CONTROL = {"type": "ephemeral"}
 
 
 def to_anthropic_messages(messages: Sequence[dict]) -> list[dict]:
@@ -109,11 +121,21 @@ class AnthropicProvider:
         }
         # System messages inside the history (an AG-UI client may send some) join the system prompt.
         extra = [m.get("content") or "" for m in request.messages if m.get("role") in ("system", "developer")]
-        system = "\n\n".join(part for part in (request.system, *extra) if part)
-        if system:
+        cache = caching_enabled(params)
+        if cache and request.system:
+            # Blocks, so that the agent's own prompt (the stable part) carries the cache marker and
+            # what a client adds, which may change from run to run, comes after it.
+            kwargs["system"] = [
+                {"type": "text", "text": request.system, "cache_control": CACHE_CONTROL},
+                *({"type": "text", "text": part} for part in extra if part),
+            ]
+        elif system := "\n\n".join(part for part in (request.system, *extra) if part):
             kwargs["system"] = system
         if request.tools:
-            kwargs["tools"] = to_anthropic_tools(request.tools)
+            tools = to_anthropic_tools(request.tools)
+            if cache:  # the marker on the last tool caches every tool definition (they come first)
+                tools[-1]["cache_control"] = CACHE_CONTROL
+            kwargs["tools"] = tools
         for name in ("temperature", "top_p", "top_k"):
             if params.get(name) is not None:
                 kwargs[name] = params[name]
@@ -127,7 +149,7 @@ class AnthropicProvider:
         if not request.model:
             raise ModelError(MODEL_NOT_FOUND, "No model configured for the anthropic provider.")
         kwargs = self._arguments(request)
-        input_tokens = output_tokens = 0
+        input_tokens = output_tokens = cache_read = cache_write = 0
         reason = "end_turn"
         open_calls: dict[int, str] = {}  # content block index -> tool_use id
         client = None
@@ -159,15 +181,17 @@ class AnthropicProvider:
                                 yield ToolCallEnd(call_id)
                         elif kind == "message_start":
                             usage = event.message.usage
-                            input_tokens = _input_tokens(usage)
+                            input_tokens = usage.input_tokens or 0
                             output_tokens = usage.output_tokens or 0
+                            cache_read, cache_write = _cache_tokens(usage, cache_read, cache_write)
                         elif kind == "message_delta":
                             if event.delta.stop_reason:
                                 reason = event.delta.stop_reason
                             usage = event.usage
                             output_tokens = usage.output_tokens or output_tokens  # cumulative
                             if usage.input_tokens is not None:
-                                input_tokens = _input_tokens(usage)
+                                input_tokens = usage.input_tokens
+                            cache_read, cache_write = _cache_tokens(usage, cache_read, cache_write)
         except ModelError:
             raise
         except Exception as exc:
@@ -184,14 +208,14 @@ class AnthropicProvider:
             ) from exc
         for call_id in open_calls.values():  # a stream cut short still closes its tool calls
             yield ToolCallEnd(call_id)
-        yield Usage(input_tokens, output_tokens)
+        yield Usage(input_tokens, output_tokens, cache_read, cache_write)
         yield Finish(reason)
 
 
-def _input_tokens(usage: Any) -> int:
-    # Cached prompt tokens are billed input too; report the full prompt size.
-    return (
-        (usage.input_tokens or 0)
-        + (getattr(usage, "cache_creation_input_tokens", None) or 0)
-        + (getattr(usage, "cache_read_input_tokens", None) or 0)
-    )
+def _cache_tokens(usage: Any, read: int, write: int) -> tuple[int, int]:
+    """(cache read, cache write) of a usage block; a field the block leaves out keeps its value.
+
+    The API's ``input_tokens`` already leaves these out: the three add up to the prompt."""
+    found_read = getattr(usage, "cache_read_input_tokens", None)
+    found_write = getattr(usage, "cache_creation_input_tokens", None)
+    return (read if found_read is None else found_read, write if found_write is None else found_write)

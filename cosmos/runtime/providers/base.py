@@ -49,8 +49,14 @@ class ToolCallEnd:
 
 @dataclass(slots=True)
 class Usage:
+    """One model call's tokens, as the APIs bill them: ``input_tokens`` is the prompt's uncached
+    part; the cached part is ``cache_read_tokens`` (read from the provider's prompt cache) and
+    ``cache_write_tokens`` (written to it, Anthropic only)."""
+
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -72,3 +78,14 @@ class Provider(Protocol):
 
 # Sampling options passed through to the APIs when present in an agent's parameters.
 SAMPLING_PARAMS = ("temperature", "top_p", "stop")
+# An agent parameter: false turns Anthropic prompt caching (on by default) off.
+PROMPT_CACHING = "prompt_caching"
+
+
+def caching_enabled(params: Mapping[str, Any]) -> bool:
+    value = params.get(PROMPT_CACHING)
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "off")
+    return bool(value)

@@ -134,7 +134,7 @@ class OpenAIProvider:
         if not request.model:
             raise ModelError(MODEL_NOT_FOUND, "No model configured for the openai provider.")
         kwargs = self._arguments(request)
-        input_tokens = output_tokens = 0
+        input_tokens = output_tokens = cached = 0
         reason = "stop"
         calls: dict[int, _Call] = {}
         client = None
@@ -144,7 +144,10 @@ class OpenAIProvider:
                 async with stream:
                     async for chunk in stream:
                         if chunk.usage is not None:
-                            input_tokens = chunk.usage.prompt_tokens or 0
+                            # prompt_tokens counts the cached ones too: keep input as the uncached part.
+                            details = chunk.usage.prompt_tokens_details
+                            cached = (details.cached_tokens or 0) if details is not None else 0
+                            input_tokens = max(0, (chunk.usage.prompt_tokens or 0) - cached)
                             output_tokens = chunk.usage.completion_tokens or 0
                         for choice in chunk.choices:
                             if choice.index != 0:
@@ -175,7 +178,7 @@ class OpenAIProvider:
             ) from exc
         for event in _end_calls(calls):
             yield event
-        yield Usage(input_tokens, output_tokens)
+        yield Usage(input_tokens, output_tokens, cache_read_tokens=cached)
         yield Finish(reason)
 
 

@@ -266,7 +266,13 @@ def test_system_messages_in_the_history() -> None:
     history = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "hi"}]
     provider = AnthropicProvider(api_key="k", base_url=None, timeout=5, max_retries=0)
     arguments = provider._arguments(ModelRequest("m", "Be brief.", history, (), {"temperature": 0.2}))
-    assert arguments["system"] == "Be brief.\n\nAnswer in French."
+    # The agent's prompt carries the cache marker; what the history adds follows, unmarked.
+    assert arguments["system"] == [
+        {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "Answer in French."},
+    ]
+    off = provider._arguments(ModelRequest("m", "Be brief.", history, (), {"prompt_caching": False}))
+    assert off["system"] == "Be brief.\n\nAnswer in French."
     assert arguments["messages"] == [{"role": "user", "content": "hi"}]
     assert arguments["temperature"] == 0.2 and arguments["max_tokens"] == 4096
     assert [m["role"] for m in to_openai_messages("Be brief.", history)] == ["system", "system", "user"]

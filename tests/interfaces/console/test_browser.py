@@ -143,6 +143,25 @@ def test_the_demo_slow_agent_streams_visibly(page, asteros_server: LiveServer):
     shot(page, "dashboard-slow-agent.png")
 
 
+def test_the_usage_panel_shows_todays_tokens_and_cost(page, asteros_server: LiveServer):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#conn")).to_have_text("live")
+    page.select_option("#start-target", "agent:chat-agent")
+    page.fill("#start-input", "count my tokens")
+    page.click("#start-button")
+    expect(page.locator("#watch-status")).to_have_text("succeeded")
+
+    # The summary the dashboard receives every second carries today's usage.
+    row = page.locator('#u-agents tbody tr[data-name="chat-agent"]')
+    expect(row).to_be_visible()
+    expect(row.locator(".cost")).to_have_text("0.00 USD")  # the scripted model's price is 0
+    expect(page.locator("#u-cost")).to_have_text(re.compile(r"^\d+\.\d+ USD$"))
+    expect(page.locator("#u-tokens")).to_have_text(re.compile(r"^[\d,]+$"))
+    assert int(page.locator("#u-runs").inner_text().replace(",", "")) >= 1
+    shot(page, "dashboard-usage.png")
+
+
 def test_a_workflows_child_runs_nest_and_the_admin_shows_the_run(page, asteros_server: LiveServer):
     from playwright.sync_api import expect
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -15,6 +16,8 @@ from cosmos.models import Run, RunStatus
 from cosmos.services.errors import Conflict, Invalid
 from cosmos.services.runs import retry_run
 from interfaces.console import services
+from interfaces.keys import quotas
+from interfaces.keys.models import APIKey
 from tests.factories import add_event, make_agent, make_run, make_star, make_workflow
 
 pytestmark = pytest.mark.django_db
@@ -68,6 +71,25 @@ def test_summary_counts_the_last_minute():
     assert summary["tokensPerMinute"] == 15
     assert summary["errorsPerMinute"] == 1 and summary["errorsLastHour"] == 1
     assert summary["latencyMs"] == {"avg": 2000, "p50": 2000, "p95": 2000}
+
+
+def test_the_usage_panel_counts_today_by_agent_and_key():
+    a, b = make_agent(), make_agent()
+    key, _ = APIKey.generate("team key", ["run"])
+    now = timezone.now()
+    ended = {"status": RunStatus.SUCCEEDED, "finished_at": now}
+    make_run(target=a.id, caller=key.caller, input_tokens=10, cache_read_tokens=90, cost=Decimal("0.25"), **ended)
+    make_run(target=b.id, output_tokens=5, cost=Decimal("0.05"), cost_unpriced=True, **ended)
+    make_run(target=a.id, finished_at=quotas.utc_midnight(now) - timedelta(seconds=1), cost=9, status="succeeded")
+
+    usage = services.compute_summary()["usageToday"]
+    assert usage["cost"] == "0.300000" and usage["currency"] == "USD"
+    assert usage["runs"] == 2 and usage["tokens"] == 105 and usage["cachedTokens"] == 90
+    assert usage["unpricedRuns"] == 1
+    assert [(row["name"], row["cost"]) for row in usage["agents"]] == [(a.id, "0.250000"), (b.id, "0.050000")]
+    assert usage["keys"] == [
+        {"name": "team key", "runs": 1, "tokens": 100, "cachedTokens": 90, "cost": "0.250000", "unpricedRuns": 0}
+    ]
 
 
 def test_cards_and_rows():

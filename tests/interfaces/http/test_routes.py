@@ -307,6 +307,8 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     # keys: 200 for a key; with auth off and no key, 401 api_key_required (test_quotas.py has the rest)
     ("GET", "/api/keys/me/usage"): Case(status=(200, 401), no_bad_input=NO_INPUT),
+    # usage: every key and agent, so admin (test_usage.py has the rest)
+    ("GET", "/api/usage"): Case(scope="admin", bad_query="group=weekday"),
 }
 
 

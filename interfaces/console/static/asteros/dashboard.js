@@ -193,11 +193,51 @@
     document.getElementById("s-latency").textContent =
       latency.p50 === null || latency.p50 === undefined ? "–" : fmtMs(latency.p50) + " / " + fmtMs(latency.p95);
     document.getElementById("s-workers").textContent = fmtNum(summary.workers);
+    onUsage(summary.usageToday);
     drawChart("chart-runs", [{ color: "#2f6fed", values: state.summaries.map(function (s) { return s.runsPerMinute; }) }]);
     drawChart("chart-latency", [
       { color: "#2f6fed", values: state.summaries.map(function (s) { return (s.latencyMs || {}).p50; }) },
       { color: "#e08a1e", values: state.summaries.map(function (s) { return (s.latencyMs || {}).p95; }) },
     ]);
+  }
+
+  // --- usage today: the same totals as the admin's usage page and GET /api/usage
+
+  function fmtCost(amount, currency) {
+    var value = Number(amount);
+    return (value < 1 && value > 0 ? value.toFixed(4) : value.toFixed(2)) + " " + currency;
+  }
+
+  function usageRows(id, rows, currency) {
+    var body = document.querySelector("#" + id + " tbody");
+    while (body.firstChild) body.removeChild(body.firstChild);
+    if (!rows.length) {
+      body.appendChild(el("tr", {}, [el("td", { className: "muted", colspan: 4, text: "none yet" })]));
+      return;
+    }
+    rows.forEach(function (row) {
+      body.appendChild(el("tr", { dataset: { name: row.name } }, [
+        el("td", { className: "mono", text: row.name }),
+        el("td", { text: fmtNum(row.runs) }),
+        el("td", { text: fmtNum(row.tokens) }),
+        el("td", { className: "cost", text: fmtCost(row.cost, currency) }),
+      ]));
+    });
+  }
+
+  function onUsage(usage) {
+    if (!usage) return;
+    document.getElementById("u-cost").textContent = fmtCost(usage.cost, usage.currency);
+    document.getElementById("u-tokens").textContent = fmtNum(usage.tokens);
+    document.getElementById("u-cached").textContent = fmtNum(usage.cachedTokens);
+    document.getElementById("u-runs").textContent = fmtNum(usage.runs);
+    var unpriced = document.getElementById("u-unpriced");
+    unpriced.hidden = !usage.unpricedRuns;
+    unpriced.textContent = usage.unpricedRuns
+      ? usage.unpricedRuns + " run(s) used a model with no price (counted at 0): add it in the admin's model prices."
+      : "";
+    usageRows("u-agents", usage.agents || [], usage.currency);
+    usageRows("u-keys", usage.keys || [], usage.currency);
   }
 
   // --- charts: inline SVG polylines
