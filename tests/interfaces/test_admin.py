@@ -15,7 +15,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from cosmos.models import Agent, AgentTemplate, Interrupt, Run, RunStatus, Session, WorkerHeartbeat
+from cosmos.models import Agent, AgentTemplate, Interrupt, ModelPrice, Run, RunStatus, Session, WorkerHeartbeat
 from interfaces.keys.models import APIKey, hash_key
 from stars.models import Membership, Role, Star, StarMessage
 from tests.factories import (
@@ -60,6 +60,14 @@ OBJECTS = {
     "cosmos.Run": lambda user: make_run(events=["RUN_STARTED", "RUN_FINISHED"]),
     "cosmos.RunEvent": lambda user: add_event(make_run(), "RUN_STARTED"),
     "cosmos.Interrupt": lambda user: waiting_interrupt(),
+    "cosmos.ModelPrice": lambda user: ModelPrice.objects.create(
+        provider="openai",
+        model="admin-test-model",
+        input_per_million="1.5",
+        output_per_million="6",
+        cache_read_per_million="0.15",
+        cache_write_per_million="0",
+    ),
     "cosmos.WorkerHeartbeat": lambda user: WorkerHeartbeat.objects.create(
         worker_id="worker-1", mode="embedded", started_at=timezone.now(), seen_at=timezone.now()
     ),
