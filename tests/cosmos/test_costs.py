@@ -123,9 +123,8 @@ def test_a_scripted_run_records_tokens_at_price_zero_then_an_admin_price_applies
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ModelServer]:
-    with ModelServer() as model_server:
-        yield model_server
+def server(module_model_server: ModelServer) -> ModelServer:
+    return module_model_server
 
 
 @pytest.fixture(scope="module")

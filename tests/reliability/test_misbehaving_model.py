@@ -34,9 +34,8 @@ HUGE_OUTPUT_BYTES = 4 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ModelServer]:
-    with ModelServer() as model_server:
-        yield model_server
+def server(module_model_server: ModelServer) -> ModelServer:
+    return module_model_server
 
 
 @pytest.fixture(scope="module")

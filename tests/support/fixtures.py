@@ -17,6 +17,13 @@ def model_server() -> Iterator[ModelServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def module_model_server() -> Iterator[ModelServer]:
+    """One fake model server for a whole test module (its engine fixture points at it)."""
+    with ModelServer() as server:
+        yield server
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A private ``redis-server`` on a free port, for a test that stops or restarts Redis (never
