@@ -215,8 +215,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["interfaces.edge.permissions.ScopePermission"],
     "DEFAULT_PARSER_CLASSES": [
         "interfaces.edge.parsers.JSONParser",  # deep nesting is a 400, not a RecursionError
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "interfaces.edge.parsers.FormParser",  # and a NUL in a form field is a 400, not a 500
+        "interfaces.edge.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
         "rest_framework.filters.SearchFilter",

@@ -77,6 +77,32 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(f"JSON parse error - {exc}") from None
 
 
+class FormParser(parsers.FormParser):
+    """DRF's form parser, refusing what no column can hold as ``JSONParser`` does (a 400)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        _refuse_unstorable_fields(data)
+        return data
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser (the browsable API's forms), refusing the same (a 400)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        _refuse_unstorable_fields(parsed.data)
+        return parsed
+
+
+def _refuse_unstorable_fields(data: Any) -> None:
+    # A NUL in a form field reaches the database as it is (a lookup, a save) and PostgreSQL
+    # refuses it there: a 500 far from the request.
+    for key, values in data.lists():
+        if problem := unstorable([key, *values]):
+            raise ParseError(f"a form field cannot be kept: {problem}")
+
+
 def unstorable(value: Any) -> str | None:
     """Why parsed JSON cannot be kept (too deep, a NUL, a lone surrogate), or None.
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
 
-from cosmos.models import Run
+from cosmos.models import Agent, Run
 from interfaces.edge.parsers import loads
 from tests.factories import make_agent, make_run
 from tests.interfaces.http.conftest import assert_error
@@ -98,6 +99,27 @@ def test_json_no_column_can_hold_is_a_400_on_rest(api_client, body):
     response = api_client.generic("POST", f"/api/agents/{agent.id}/run", body, content_type="application/json")
     assert_error(response, 400, "malformed_json")
     assert Run.objects.count() == before
+
+
+@pytest.mark.parametrize("encoding", ["multipart", "urlencoded"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"id": "nul-agent", "provider": "scripted", "template": "\x00,"},
+        {"id": "nul-agent", "provider": "scripted", "system_prompt": "before\x00after"},
+        {"id": "nul-agent", "provider": "scripted", "na\x00me": "x"},
+    ],
+)
+def test_a_nul_in_a_form_field_is_a_400_not_a_database_error(api_client, encoding, fields):
+    # The browsable API's forms: PostgreSQL refuses a NUL in any text it is given, a lookup too.
+    if encoding == "multipart":
+        response = api_client.post("/api/agents", fields)  # the test client's default: multipart
+    else:
+        body = urlencode(fields)
+        response = api_client.generic("POST", "/api/agents", body, content_type="application/x-www-form-urlencoded")
+    error = assert_error(response, 400, "malformed_request")
+    assert "NUL" in error["message"]
+    assert not Agent.objects.filter(id="nul-agent").exists()
 
 
 @pytest.mark.parametrize(
