@@ -247,10 +247,19 @@ def client_tools(body: dict, *, flat: bool) -> list[dict]:
     return out
 
 
-def response_messages(body: dict) -> list[dict]:
+def response_messages(body: dict, history: list[dict] | None = None) -> list[dict]:
     """Responses API ``instructions`` and ``input`` (a string, or a list of message items,
-    ``function_call`` items and ``function_call_output`` items) as internal messages."""
+    ``function_call`` items and ``function_call_output`` items) as internal messages, after
+    ``history`` (the conversation of ``previous_response_id``), whose last unanswered tool calls
+    the input may answer."""
     talk = Conversation()
+    for message in history or ():
+        talk.out.append(message)
+        if message.get("role") == "assistant":
+            talk.pending = [call["id"] for call in message.get("tool_calls") or ()]
+        elif message.get("role") == "tool" and message.get("tool_call_id") in talk.pending:
+            talk.pending.remove(message["tool_call_id"])
+            talk.answered.add(message["tool_call_id"])
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise InvalidBody("'instructions' must be a string.", "instructions")
@@ -260,7 +269,7 @@ def response_messages(body: dict) -> list[dict]:
         if not items.strip():
             raise InvalidBody("'input' must not be empty.", "input")
         talk.user(items)
-        return talk.out
+        return talk.finish()
     if not isinstance(items, list) or not items:
         raise InvalidBody("'input' must be a string or a non-empty list of items.", "input")
     if len(items) > MAX_MESSAGES:
@@ -299,7 +308,7 @@ def response_messages(body: dict) -> list[dict]:
             raise InvalidBody(f"Input item type {kind!r} is not supported.", f"{param}.type", "unsupported_input")
     if calls:
         talk.assistant("", calls)
-    return talk.out
+    return talk.finish()
 
 
 def last_user_text(messages: list[dict]) -> str:

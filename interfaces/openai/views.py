@@ -161,7 +161,6 @@ def _start_response(body: dict, principal: Any, session_header: str | None):
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidBody("'metadata' must be an object.", "metadata")
-    messages = response_messages(body)
     tools = client_tools(body, flat=True)
     found = services.find_model(name, principal)
     services.may_run(principal, found)
@@ -179,8 +178,10 @@ def _start_response(body: dict, principal: Any, session_header: str | None):
         except NotFound as exc:
             raise InvalidBody(str(exc.message), "previous_response_id", "previous_response_not_found") from None
         session_id, history = services.continue_from(previous)
-        messages = [*history, *messages]
-    elif session_id is None:
+        messages = response_messages(body, history)
+    else:
+        messages = response_messages(body)
+    if session_id is None:
         # Every response has a session, so that a later previous_response_id finds its conversation.
         session_id = f"resp_{services.uuid.uuid4().hex}"
     extra = {
@@ -204,8 +205,13 @@ async def responses(request: HttpRequest, target: None, principal: Any) -> HttpR
     return _json(await services.final_response(run))
 
 
+async def _numbered(run, starting_after: int):
+    async for item in services.response_events(run, starting_after):
+        yield item["sequence_number"], item
+
+
 def _response_stream(run, starting_after: int) -> HttpResponse:
-    frames = stream_events(services.response_events(run, starting_after), encode=_encode_named)  # type: ignore[arg-type]
+    frames = stream_events(_numbered(run, starting_after), encode=_encode_named)
     return sse_response(frames, headers={"X-Run-ID": str(run.id)})
 
 
