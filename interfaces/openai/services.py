@@ -231,12 +231,13 @@ def run_id_of(response: str) -> str:
 
 
 def find_response(response: str, principal: Any, caller: str) -> Run:
-    """The run behind a response id, if this caller started it (a key that sees everything may
-    read any); 404 otherwise, which tells nothing of other callers' responses."""
+    """The run behind a response id, if this caller started it (a key with the ``admin`` scope
+    and no resource limit may read any); 404 otherwise, which tells nothing of other callers'
+    responses."""
     run = Run.objects.filter(id=run_id_of(response), origin=ORIGIN, parent__isnull=True).first()
     if run is None or ((run.metadata or {}).get("openai") or {}).get("api") != "responses":
         raise NotFound(f"No response with id {response!r}.", code="response_not_found")
-    if settings.ASTEROS.enable_auth and run.caller != caller and not principal_sees_everything(principal):
+    if settings.ASTEROS.enable_auth and run.caller != caller and not principal_sees_everything(principal, "admin"):
         raise NotFound(f"No response with id {response!r}.", code="response_not_found")
     return run
 

@@ -37,6 +37,7 @@ Agent.objects.update_or_create(id="paced", defaults=dict(
 keys = {}
 _, keys["run"] = APIKey.generate("runner", ["run"])
 _, keys["read"] = APIKey.generate("reader", ["read"])
+_, keys["other"] = APIKey.generate("other", ["run"])
 _, keys["limited"] = APIKey.generate("limited", ["run"], ["agents:chat-agent"])
 _, keys["slow"] = APIKey.generate("slow", ["run"], requests_per_minute=2)
 print(json.dumps(keys))

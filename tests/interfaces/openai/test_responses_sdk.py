@@ -102,8 +102,11 @@ def test_cancel_a_background_response(openai_door: Door):
 
 def test_another_callers_response_is_not_found(openai_door: Door):
     response = openai_door.client().responses.create(model="chat-agent", input="mine", background=True)
-    with pytest.raises(openai.NotFoundError):
-        openai_door.client("limited").responses.retrieve(response.id)
+    for key in ("limited", "other"):
+        with pytest.raises(openai.NotFoundError):
+            openai_door.client(key).responses.retrieve(response.id)
+        with pytest.raises(openai.NotFoundError):
+            openai_door.client(key).responses.cancel(response.id)
     assert openai_door.client("settings").responses.retrieve(response.id).id == response.id
     with pytest.raises(openai.NotFoundError):
         openai_door.client().responses.retrieve("resp_00000000000000000000000000000000")
