@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.model_server import ModelServer
 from tests.support.processes import embedded_env, python_json
 from tests.support.servers import ApiProcess
 
@@ -29,6 +30,10 @@ Agent.objects.update_or_create(id="frontend", defaults=dict(
     name="Frontend tools", provider="scripted", model="scripted-offline",
     parameters={"rules": [{"when": r"background to (\w+)", "call": "change_background",
                            "arguments": {"color": "$1"}}]},
+))
+Agent.objects.update_or_create(id="cached", defaults=dict(
+    name="Long rules, cached", provider="openai", model="gpt-local",
+    system_prompt="Answer carefully and briefly. " * 300, tools=[],
 ))
 Agent.objects.update_or_create(id="paced", defaults=dict(
     name="Paced", provider="scripted", model="scripted-offline",
@@ -64,11 +69,18 @@ class Door:
 @pytest.fixture(scope="session")
 def openai_door() -> Iterator[Door]:
     folder = Path(tempfile.mkdtemp(prefix="asteros-openai-"))
-    env = {"ASTEROS_ENABLE_AUTH": "true", "ASTEROS_API_KEY": SETTINGS_KEY, "ASTEROS_LOG_LEVEL": "warning"}
-    server = ApiProcess.embedded(folder, **env)
-    keys = python_json(SEED, embedded_env(folder, **env))
-    server.start()
-    try:
-        yield Door(server.url, keys, server)
-    finally:
-        server.stop()
+    with ModelServer() as model:  # the agent "cached" calls it (OpenAI's protocol, prompt caching)
+        env = {
+            "ASTEROS_ENABLE_AUTH": "true",
+            "ASTEROS_API_KEY": SETTINGS_KEY,
+            "ASTEROS_LOG_LEVEL": "warning",
+            "OPENAI_BASE_URL": f"{model.url}/v1",
+            "OPENAI_API_KEY": "local",
+        }
+        server = ApiProcess.embedded(folder, **env)
+        keys = python_json(SEED, embedded_env(folder, **env))
+        server.start()
+        try:
+            yield Door(server.url, keys, server)
+        finally:
+            server.stop()

@@ -44,6 +44,19 @@ def test_chat_completion(openai_door: Door):
     assert completion.id.startswith("chatcmpl-")
 
 
+def test_cached_prompt_tokens_are_reported(openai_door: Door):
+    client = openai_door.client()
+    messages = [{"role": "user", "content": "hello cache"}]
+    first = client.chat.completions.create(model="agent:cached", messages=messages)
+    second = client.chat.completions.create(model="agent:cached", messages=messages)
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    assert cached > 1000 and second.usage.prompt_tokens >= cached
+    assert second.usage.prompt_tokens == first.usage.prompt_tokens  # the whole prompt, cached part included
+    response = client.responses.create(model="agent:cached", input="hello cache")
+    assert response.usage.input_tokens_details.cached_tokens == cached
+
+
 def test_server_tools_are_not_the_clients_tool_calls(openai_door: Door):
     completion = openai_door.client().chat.completions.create(
         model="chat-agent", messages=[{"role": "user", "content": "what is 6 * 7?"}]
