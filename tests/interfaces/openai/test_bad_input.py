@@ -7,7 +7,7 @@ import pytest
 
 from .conftest import Door
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 CHAT_BODIES = [
     ({"messages": [{"role": "user", "content": "x"}]}, "model"),

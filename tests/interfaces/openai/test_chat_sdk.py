@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import Door
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 
 def test_models_lists_agents_stars_and_workflows(openai_door: Door):

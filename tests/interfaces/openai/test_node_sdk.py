@@ -11,7 +11,7 @@ from tests.support.node import run_node_script
 
 from .conftest import Door
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
 
 def test_the_official_node_client(openai_door: Door):
