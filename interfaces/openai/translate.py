@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosmos.services.errors import Invalid
+from interfaces.edge.parsers import loads
 
 MAX_MESSAGES = 2_000
 MAX_TOOLS = 128
@@ -108,7 +109,7 @@ def _arguments(raw: Any, param: str) -> dict:
     if not isinstance(raw, str):
         raise InvalidBody("Tool call arguments must be a JSON string.", param)
     try:
-        value = json.loads(raw)
+        value = loads(raw)  # the edge's parser: too deep, NaN or NUL is bad input, not a crash
     except ValueError:
         raise InvalidBody("Tool call arguments are not valid JSON.", param) from None
     if not isinstance(value, dict):
