@@ -3,6 +3,7 @@ run input or refused as bad input (``InvalidBody``, a 400), never another except
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -97,10 +98,8 @@ def translate(body: dict) -> None:
         lambda: client_tools(body, flat=True),
         lambda: response_messages(body),
     ):
-        try:
+        with contextlib.suppress(InvalidBody):  # bad input: a 400; anything else fails the test
             step()
-        except InvalidBody:
-            pass
 
 
 @given(bodies)
