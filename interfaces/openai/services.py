@@ -296,6 +296,8 @@ def ending(reading: Reading, run: Run) -> tuple[str, dict | None]:
     """The response's final status and error from how the run ended."""
     if reading.ended == "cancelled" or run.status == RunStatus.CANCELLED:
         return "cancelled", None
+    if run.status == RunStatus.INTERRUPTED:  # waiting for a person: answered through another door
+        return "incomplete", None
     if reading.ended == "error" or run.status == RunStatus.FAILED:
         error = reading.error or {"code": "run_failed", "message": "The run failed."}
         return "failed", {"code": error["code"], "message": error["message"]}

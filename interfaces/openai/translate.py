@@ -448,8 +448,8 @@ class ResponsesTranslator:
         response = {**self.base, "status": status, "output": [dict(item) for item in self.output]}
         response["usage"] = responses_usage(usage)
         response["error"] = error
-        if status == "cancelled":
-            response["incomplete_details"] = {"reason": "cancelled"}
+        if status in ("cancelled", "incomplete"):
+            response["incomplete_details"] = {"reason": "cancelled" if status == "cancelled" else "interrupted"}
         server_calls = self.reading.server_calls
         if server_calls:
             response["asteros"] = {**response.get("asteros", {}), "server_tool_calls": server_calls}
@@ -591,7 +591,12 @@ class ResponsesTranslator:
             out += self.translate({"type": "TEXT_MESSAGE_END", "messageId": "output"})
         # Calls the server answered are not the client's: dropped from the output.
         self.output = [item for item in self.output if item["type"] != "function_call" or self._is_client(item)]
-        terminal = {"completed": "response.completed", "failed": "response.failed", "cancelled": "response.incomplete"}
+        terminal = {
+            "completed": "response.completed",
+            "failed": "response.failed",
+            "cancelled": "response.incomplete",
+            "incomplete": "response.incomplete",
+        }
         out.append(self._event(terminal[status], response=self.snapshot(status, usage, error)))
         return out
 

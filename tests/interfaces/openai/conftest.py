@@ -35,6 +35,10 @@ Agent.objects.update_or_create(id="cached", defaults=dict(
     name="Long rules, cached", provider="openai", model="gpt-local",
     system_prompt="Answer carefully and briefly. " * 300, tools=[],
 ))
+Agent.objects.update_or_create(id="asks-first", defaults=dict(
+    name="Asks first", provider="scripted", model="scripted-offline",
+    tools=["calculator"], approvals={"calculator": "always"},
+))
 Agent.objects.update_or_create(id="paced", defaults=dict(
     name="Paced", provider="scripted", model="scripted-offline",
     parameters={"reply_tokens": 40, "tokens_per_second": 40},

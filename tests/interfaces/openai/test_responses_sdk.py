@@ -100,6 +100,17 @@ def test_cancel_a_background_response(openai_door: Door):
         client.responses.cancel(started.id)
 
 
+def test_a_run_that_waits_for_a_person_ends_the_reply(openai_door: Door):
+    client = openai_door.client()
+    chat = client.chat.completions.create(model="asks-first", messages=[{"role": "user", "content": "what is 6 * 7?"}])
+    assert chat.choices[0].finish_reason == "stop" and chat.choices[0].message.tool_calls is None
+    response = client.responses.create(model="asks-first", input="what is 2 * 3?")
+    assert response.status == "incomplete" and response.incomplete_details.reason == "interrupted"
+    assert client.responses.retrieve(response.id).status == "in_progress"
+    events = list(client.responses.retrieve(response.id, stream=True))
+    assert events[-1].type == "response.incomplete"
+
+
 def test_another_callers_response_is_not_found(openai_door: Door):
     response = openai_door.client().responses.create(model="chat-agent", input="mine", background=True)
     for key in ("limited", "other"):
