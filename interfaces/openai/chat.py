@@ -24,16 +24,8 @@ from typing import Any
 from cosmos.db import db_call
 from cosmos.models import Run
 from interfaces.openai import services
+from interfaces.openai.errors import RunFailed
 from interfaces.openai.translate import Reading, chat_usage, finish_reason, wire_tool_calls
-
-
-class RunFailed(Exception):
-    """The run ended in an error: the door answers 502 with the run's error code."""
-
-    def __init__(self, error: dict, run_id: str) -> None:
-        super().__init__(error["message"])
-        self.error = error
-        self.run_id = run_id
 
 
 def completion_id(run_id: Any) -> str:

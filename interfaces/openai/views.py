@@ -2,26 +2,25 @@
 Completions and the Responses API. The edge pipeline checks the method and authorizes the
 caller (keys only: ``read`` for GETs, ``run`` for POSTs; the key's quota counts every request);
 the views parse, call one service and render. Every refusal is in OpenAI's error shape
-``{"error": {"message", "type", "param", "code"}}`` (``render``), on this door only.
+``{"error": {"message", "type", "param", "code"}}`` (``errors.render``), on this door only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from cosmos.db import db_call
 from cosmos.services.errors import Invalid, NotFound
 from interfaces.edge.auth import caller_of
-from interfaces.edge.errors import Refusal, register_edge_renderer
 from interfaces.edge.params import parse_whole_number
 from interfaces.edge.parsers import loads, require_json_body
 from interfaces.edge.pipeline import Door
 from interfaces.edge.runs import require_kind, wait_for_run
 from interfaces.edge.sse import format_event, sse_response, stream_events
 from interfaces.openai import chat, services
+from interfaces.openai.errors import render
 from interfaces.openai.translate import (
     InvalidBody,
     chat_messages,
@@ -32,46 +31,6 @@ from interfaces.openai.translate import (
     require_object,
     response_messages,
 )
-
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-def error_object(refusal: Refusal) -> dict:
-    param = refusal.details.get("param") if isinstance(refusal.details, dict) else None
-    kind = ERROR_TYPES.get(refusal.status, "server_error" if refusal.status >= 500 else "invalid_request_error")
-    return {"error": {"message": refusal.message, "type": kind, "param": param, "code": refusal.code}}
-
-
-def render(request: HttpRequest, refusal: Refusal) -> HttpResponse:
-    """A refusal in OpenAI's error shape, with the same status and headers as on every door."""
-    if isinstance(refusal.error, chat.RunFailed):
-        refusal = Refusal(502, refusal.error.error["code"], refusal.error.error["message"])
-    return JsonResponse(error_object(refusal), status=refusal.status, headers=dict(refusal.headers))
-
-
-def prefix() -> str:
-    return settings.ASTEROS.openai_prefix.strip("/")
-
-
-def _edge_render(request: HttpRequest, refusal: Refusal) -> HttpResponse | None:
-    """Errors the edge answers before a view (a body over the limit) for this door's paths."""
-    if settings.ASTEROS.enable_openai and request.path.strip("/").startswith(prefix() + "/"):
-        return render(request, refusal)
-    return None
-
-
-register_edge_renderer(_edge_render)
 
 OPENAI = Door("openai", render=render, sessions=False)
 
