@@ -52,6 +52,16 @@ class Model:
         return f"{self.kind.name}:{self.id}"
 
 
+def _created(kind: RunKind) -> str:
+    """The column a model's ``created`` comes from: ``created_at`` where the definition has one."""
+    names = {f.name for f in kind.target_model._meta.get_fields()}  # type: ignore[union-attr]
+    return "created_at" if "created_at" in names else "pk"
+
+
+def _seconds(value: Any) -> int:
+    return int(value.timestamp()) if hasattr(value, "timestamp") else 0
+
+
 def _may_see(principal: Any, kind: RunKind, object_id: str) -> bool:
     if not settings.ASTEROS.enable_auth or not isinstance(principal, KeyPrincipal):
         return True
@@ -65,9 +75,9 @@ def list_models(principal: Any) -> list[dict]:
         if kind.target_model is None:
             continue
         rows = kind.target_model._default_manager.filter(enabled=True).order_by("pk")
-        for pk, created in rows.values_list("pk", "created_at")[:MAX_MODELS]:
+        for pk, created in rows.values_list("pk", _created(kind))[:MAX_MODELS]:
             if _may_see(principal, kind, pk):
-                found.append(Model(kind, pk, int(created.timestamp()) if created else 0))
+                found.append(Model(kind, pk, _seconds(created)))
     counts: dict[str, int] = {}
     for model in found:
         counts[model.id] = counts.get(model.id, 0) + 1
@@ -100,13 +110,10 @@ def find_model(name: str, principal: Any) -> Model:
     for kind in candidates:
         if kind is None or kind.target_model is None or not object_id:
             continue
-        created = (
-            kind.target_model._default_manager.filter(pk=object_id, enabled=True)
-            .values_list("created_at", flat=True)
-            .first()
-        )
-        if created is not None and _may_see(principal, kind, object_id):
-            matches.append(Model(kind, object_id, int(created.timestamp())))
+        rows = kind.target_model._default_manager.filter(pk=object_id, enabled=True)
+        row = rows.values_list("pk", _created(kind)).first()
+        if row is not None and _may_see(principal, kind, object_id):
+            matches.append(Model(kind, object_id, _seconds(row[1])))
     if not matches:
         raise missing
     if len(matches) > 1:
