@@ -47,6 +47,7 @@ def banner(host: str, port: int | str) -> str:
         f"  health:    {base}/health",
         f"  scheduler: {SCHEDULER_LINES[scheduler_mode()]}",
         f"  MCP:       {base + '/mcp' if options.enable_mcp else 'off (ASTEROS_ENABLE_MCP)'}",
+        f"  OpenAI:    {base + options.openai_prefix if options.enable_openai else 'off (ASTEROS_ENABLE_OPENAI)'}",
         f"  demo model: {model}",
         f"  auth:      {'on' if options.enable_auth else 'off'}",
         f"  CORS:      {CORS_POLICIES.get(options.cors_policy, options.cors_policy)}",

@@ -41,6 +41,9 @@ class Options:
     enable_a2a: bool = True
     enable_agui: bool = True
     enable_mcp: bool = True
+    # The OpenAI-compatible door (/v1/models, /v1/chat/completions, /v1/responses).
+    enable_openai: bool = True
+    openai_prefix: str = "/v1"
     # Schedules fire from this process's embedded beat (embedded mode); distributed mode runs
     # ``celery -A asteros_site beat`` instead. Off: no process fires ticks.
     enable_scheduler: bool = True
@@ -269,6 +272,13 @@ def load_options(env: Mapping[str, str]) -> Options:
             f"ASTEROS_API_PREFIX={api_prefix!r} must start with '/' and not end with one, e.g. /api or /v1/api."
         )
 
+    openai_prefix = env.get("ASTEROS_OPENAI_PREFIX", "/v1").strip()
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", openai_prefix) or openai_prefix.strip("/") == api_prefix.strip("/"):
+        raise ImproperlyConfigured(
+            f"ASTEROS_OPENAI_PREFIX={openai_prefix!r} must start with '/', not end with one, hold only "
+            "letters, digits and . _ ~ - between slashes, and differ from ASTEROS_API_PREFIX, e.g. /v1 or /openai/v1."
+        )
+
     log_level = env.get("ASTEROS_LOG_LEVEL", "info").strip().lower()
     if log_level not in LOG_LEVELS:
         raise ImproperlyConfigured(
@@ -317,6 +327,8 @@ def load_options(env: Mapping[str, str]) -> Options:
         enable_a2a=_bool(env, "ASTEROS_ENABLE_A2A", True),
         enable_agui=_bool(env, "ASTEROS_ENABLE_AGUI", True),
         enable_mcp=_bool(env, "ASTEROS_ENABLE_MCP", True),
+        enable_openai=_bool(env, "ASTEROS_ENABLE_OPENAI", True),
+        openai_prefix=openai_prefix,
         enable_scheduler=_bool(env, "ASTEROS_ENABLE_SCHEDULER", True),
         a2a_default=_a2a_default(env),
         webhook_retry_seconds=_int(env, "ASTEROS_WEBHOOK_RETRY_SECONDS", 86_400, low=1, high=30 * 86_400),

@@ -1,5 +1,5 @@
 """Routes of every door: the REST API (generated from the registry), /health, /metrics, A2A,
-AG-UI (each unless switched off) and the dashboard. A new door adds its ``urls`` here."""
+AG-UI, the OpenAI-compatible door (each unless switched off) and the dashboard. A new door adds its ``urls`` here."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def build_urlpatterns() -> list:
         patterns.append(path("", include("interfaces.a2a.urls")))
     if settings.ASTEROS.enable_agui:
         patterns.append(path("", include("interfaces.agui.urls")))
+    if settings.ASTEROS.enable_openai:
+        prefix = settings.ASTEROS.openai_prefix.strip("/")
+        patterns.append(path(f"{prefix}/", include("interfaces.openai.urls")))
     patterns.append(path("", include("interfaces.console.urls")))
     return patterns
 

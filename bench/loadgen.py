@@ -287,7 +287,7 @@ def summarize(args: argparse.Namespace, records: list[tuple], errors: dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("run", "get"))
+    parser.add_argument("mode", choices=("run", "get", "post"), help="post: a POST whose status is enough (no SSE)")
     parser.add_argument("--url", required=True, help="one URL, or several separated by commas (round-robin)")
     parser.add_argument("--body-json", default=None)
     parser.add_argument("--body-form", default=None)

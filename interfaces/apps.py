@@ -15,6 +15,8 @@ class InterfacesConfig(AppConfig):
     def ready(self) -> None:
         from interfaces.a2a import edge, push
         from interfaces.http import resources  # noqa: F401  (registers the built-in REST resources)
+        from interfaces.openai import errors as openai_errors
 
         edge.install()  # the A2A bindings' error shapes for what the edge refuses (413, 400)
         push.install()  # A2A push notifications: task updates to the clients' URLs, and their backstop
+        openai_errors.install()  # OpenAI's error shape for what the edge refuses under /v1 (413)

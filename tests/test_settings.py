@@ -270,3 +270,15 @@ def test_exit_on_bad_options_is_one_line_and_status_1(capsys):
     )
     with pytest.raises(ImproperlyConfigured), exit_on_bad_options(["manage.py", "migrate", "--traceback"], {}):
         options(ASTEROS_PORT="abc")
+
+
+def test_the_openai_door_options():
+    opts = load_options(BASE)
+    assert opts.enable_openai and opts.openai_prefix == "/v1"
+    opts = options(ASTEROS_ENABLE_OPENAI="off", ASTEROS_OPENAI_PREFIX="/openai/v1")
+    assert not opts.enable_openai and opts.openai_prefix == "/openai/v1"
+    for bad in ("v1", "/v1/", "/", "/v 1", "/api"):
+        with pytest.raises(ImproperlyConfigured, match="ASTEROS_OPENAI_PREFIX"):
+            options(ASTEROS_OPENAI_PREFIX=bad)
+    with pytest.raises(ImproperlyConfigured, match="ASTEROS_ENABLE_OPENAI"):
+        options(ASTEROS_ENABLE_OPENAI="maybe")

@@ -237,6 +237,13 @@ GET                       /metrics  metrics  interfaces.http.views.MetricsView
 *                         /agui/  agui:index  interfaces.agui.views.index
 *                         /agui  -  interfaces.agui.views.index
 *                         /agui/{collection}/{object_id}[/]  agui:run  interfaces.agui.views.run_endpoint
+*                         /v1/models  openai:models  interfaces.openai.views.models
+*                         /v1/models/{model}  openai:model  interfaces.openai.views.model
+*                         /v1/chat/completions  openai:chat-completions  interfaces.openai.views.chat_completions
+*                         /v1/responses  openai:responses  interfaces.openai.views.responses
+*                         /v1/responses/{response_id}  openai:response  interfaces.openai.views.response
+*                         /v1/responses/{response_id}/cancel  openai:cancel  interfaces.openai.views.cancel_response
+*                         /v1/{rest}  openai:not-found  interfaces.openai.views.not_found
 *                         /  dashboard:home  interfaces.console.views.home
 *                         /dashboard/  dashboard:index  interfaces.console.views.index
 *                         /dashboard/dashboard.js  dashboard:script  interfaces.console.views.script

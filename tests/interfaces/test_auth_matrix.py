@@ -155,6 +155,13 @@ def send_message_rpc() -> dict:
     return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {}}
 
 
+# The OpenAI door's calls that name no particular resource: any answer but 401/403/5xx (a 404
+# for a response nobody started, a 400 for a body it refuses) shows the caller was admitted.
+OPENAI: dict[str, Any] = {"protocol": "openai", "session": False}  # keys only, as A2A
+OPENAI_ANY: dict[str, Any] = {"restricted": 403, **OPENAI}
+NO_RESPONSE = "resp_00000000000000000000000000000000"
+
+
 HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     # --- the REST API (interfaces/http), generated from the registry
     "asteros-api-root": (api("GET", "", "read"),),
@@ -254,6 +261,17 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
         Call("GET", "/agui/agents/{agent}", "read", "agents", restricted=403),
         Call("POST", "/agui/agents/{agent}", "run", "agents", restricted=403),
     ),
+    # --- the OpenAI-compatible door (interfaces/openai); refusals in OpenAI's error shape
+    "openai:models": (Call("GET", "/v1/models", "read", "agents", restricted=FILTERED, listed="agent", **OPENAI),),
+    "openai:model": (Call("GET", "/v1/models/agent:{agent}", "read", "agents", **OPENAI),),
+    # (bodies the door refuses as bad input once the caller is admitted: no run is started)
+    "openai:chat-completions": (
+        Call("POST", "/v1/chat/completions", "run", body={"model": "x", "messages": "no"}, **OPENAI_ANY),
+    ),
+    "openai:responses": (Call("POST", "/v1/responses", "run", body={"model": "x", "input": 5}, **OPENAI_ANY),),
+    "openai:response": (Call("GET", f"/v1/responses/{NO_RESPONSE}", "read", **OPENAI_ANY),),
+    "openai:cancel": (Call("POST", f"/v1/responses/{NO_RESPONSE}/cancel", "run", **OPENAI_ANY),),
+    "openai:not-found": (Call("GET", "/v1/embeddings", "read", **OPENAI_ANY),),
     # --- the dashboard (interfaces/dashboard)
     "dashboard:home": (
         Public("GET", "/", "the home page: links to every door; with auth on, runs are shown to staff only"),
@@ -272,7 +290,7 @@ STAFF_ENDPOINTS: dict[str, tuple[str, str, dict]] = {
 
 # Views that run their own checks on another thread's database connection (async views
 # using cosmos.db.db_call) only see committed rows: their tests use a transactional database.
-COMMITTED_PREFIXES = ("a2a", "agui")
+COMMITTED_PREFIXES = ("a2a", "agui", "openai")
 
 
 # --- the world every call is made against
@@ -500,6 +518,8 @@ def assert_refused(response, status: int, call: Call, who: str) -> None:
     body = response.json()
     if call.protocol == "jsonrpc":
         assert body["jsonrpc"] == "2.0" and set(body["error"]) >= {"code", "message"}, (where, body)
+    elif call.protocol == "openai":
+        assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, (where, body)
     elif call.protocol == "a2a":
         assert set(body["error"]) == {"code", "status", "message", "details"}, (where, body)
         assert body["error"]["code"] == status, (where, body)
@@ -521,7 +541,7 @@ def assert_accepted(response, call: Call, who: str) -> None:
 
 def listed_ids(response) -> set[str]:
     body = response.json()
-    rows = body["results"] if isinstance(body, dict) else body
+    rows = body.get("results", body.get("data")) if isinstance(body, dict) else body
     return {str(row.get("id", row.get("name"))) for row in rows}
 
 

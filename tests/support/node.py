@@ -1,4 +1,4 @@
-"""The official JavaScript clients (tests/js: ``@ag-ui/client``, ``@modelcontextprotocol/sdk``),
+"""The official JavaScript clients (tests/js: ``@ag-ui/client``, ``@modelcontextprotocol/sdk``, ``openai``),
 run from Python tests as Node scripts that print one JSON report.
 
 The scripts need ``node`` and ``npm`` (``npm ci`` installs the pinned clients into
@@ -19,7 +19,7 @@ import pytest
 JS = Path(__file__).resolve().parents[1] / "js"
 IN_CI = bool(os.environ.get("CI"))
 # One file of each pinned package: when one is missing, npm ci installs them all.
-INSTALLED = ("@ag-ui/client/package.json", "@modelcontextprotocol/sdk/package.json")
+INSTALLED = ("@ag-ui/client/package.json", "@modelcontextprotocol/sdk/package.json", "openai/package.json")
 
 
 def require(tool: str) -> str:

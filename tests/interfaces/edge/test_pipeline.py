@@ -9,7 +9,8 @@ in the code that starts the run) and says what each door answers on its wire, as
   ``ErrorInfo`` reason (JSON-RPC errors travel in a 200 unless they are about who is calling or
   where: 401, 403, 404, 413, 415, 429);
 - ``ws`` (the AG-UI websocket): the close code of a refused handshake, or ``RUN_ERROR`` /
-  ``error`` for a refusal on the open socket, and the frame's ``code``.
+  ``error`` for a refusal on the open socket, and the frame's ``code``;
+- ``openai`` (``/v1/chat/completions``): the HTTP status and OpenAI's error shape's ``code``.
 
 The REST and AG-UI columns are the classification itself (``interfaces.edge.errors.classify``);
 the others are its translation. Every door runs every case (``DOORS`` by ``CASES``): one test
@@ -73,6 +74,7 @@ class Case:
     jsonrpc: Answer
     agui: Answer
     ws: Answer | None  # None: the websocket has no such request (a frame has no media type)
+    openai: Answer  # the OpenAI-compatible door: the status and OpenAI's error ``code``
 
 
 def _key(*scopes: str, **limits: Any) -> str:
@@ -123,6 +125,7 @@ CASES = [
         jsonrpc=(404, "AGENT_NOT_FOUND"),
         agui=(404, "not_found"),
         ws=("RUN_ERROR", "not_found"),
+        openai=(404, "model_not_found"),
     ),
     Case(
         "no key",
@@ -132,6 +135,7 @@ CASES = [
         jsonrpc=(401, "UNAUTHENTICATED"),
         agui=(401, "not_authenticated"),
         ws=(4401, "not_authenticated"),
+        openai=(401, "not_authenticated"),
     ),
     Case(
         "a key without the scope",
@@ -141,6 +145,7 @@ CASES = [
         jsonrpc=(403, "PERMISSION_DENIED"),
         agui=(403, "permission_denied"),
         ws=(4403, "permission_denied"),
+        openai=(403, "permission_denied"),
     ),
     Case(
         "a used-up quota",
@@ -150,6 +155,7 @@ CASES = [
         jsonrpc=(429, "QUOTA_EXCEEDED"),
         agui=(429, "quota_exceeded"),
         ws=(4429, "quota_exceeded"),
+        openai=(429, "quota_exceeded"),
     ),
     Case(
         "a body that is not JSON",
@@ -159,6 +165,7 @@ CASES = [
         jsonrpc=(415, "UNSUPPORTED_MEDIA_TYPE"),
         agui=(415, "unsupported_media_type"),
         ws=None,
+        openai=(415, "unsupported_media_type"),
     ),
     Case(
         "malformed JSON",
@@ -168,6 +175,7 @@ CASES = [
         jsonrpc=(200, "JSON_PARSE"),
         agui=(400, "malformed_request"),
         ws=("error", "malformed_request"),
+        openai=(400, "malformed_json"),
     ),
     Case(
         "an unexpected exception",
@@ -177,6 +185,7 @@ CASES = [
         jsonrpc=(200, "INTERNAL_ERROR"),
         agui=(500, "internal_error"),
         ws=("RUN_ERROR", "internal_error"),
+        openai=(500, "internal_error"),
     ),
 ]
 
@@ -251,6 +260,14 @@ async def agui_door(world: World) -> Answer:
     return _error_shape(await _post(f"/agui/agents/{world.agent}", world, _agui_input()))
 
 
+async def openai_door(world: World) -> Answer:
+    body = {"model": f"agent:{world.agent}", "messages": [{"role": "user", "content": "hi"}]}
+    response = await _post("/v1/chat/completions", world, body)
+    error = json.loads(_shown(response.content))["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    return response.status_code, error["code"]
+
+
 async def ws_door(world: World) -> Answer:
     headers = [(b"authorization", f"Bearer {world.key}".encode())] if world.key else []
     app = WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))
@@ -278,6 +295,7 @@ DOORS: dict[str, Callable[[World], Awaitable[Answer]]] = {
     "jsonrpc": jsonrpc_door,
     "agui": agui_door,
     "ws": ws_door,
+    "openai": openai_door,
 }
 
 
