@@ -41,6 +41,9 @@ class Options:
     enable_a2a: bool = True
     enable_agui: bool = True
     enable_mcp: bool = True
+    # LangGraph's Agent Protocol door (interfaces/agent_protocol), mounted under this prefix.
+    enable_agent_protocol: bool = True
+    agent_protocol_prefix: str = "/agent-protocol"
     # Schedules fire from this process's embedded beat (embedded mode); distributed mode runs
     # ``celery -A asteros_site beat`` instead. Off: no process fires ticks.
     enable_scheduler: bool = True
@@ -269,6 +272,16 @@ def load_options(env: Mapping[str, str]) -> Options:
             f"ASTEROS_API_PREFIX={api_prefix!r} must start with '/' and not end with one, e.g. /api or /v1/api."
         )
 
+    agent_protocol_prefix = env.get("ASTEROS_AGENT_PROTOCOL_PREFIX", "/agent-protocol").strip()
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", agent_protocol_prefix) or agent_protocol_prefix.strip(
+        "/"
+    ) == api_prefix.strip("/"):
+        raise ImproperlyConfigured(
+            f"ASTEROS_AGENT_PROTOCOL_PREFIX={agent_protocol_prefix!r} must start with '/', not end with one, "
+            "hold only letters, digits and . _ ~ - between slashes, and differ from ASTEROS_API_PREFIX, "
+            "e.g. /agent-protocol or /langgraph."
+        )
+
     log_level = env.get("ASTEROS_LOG_LEVEL", "info").strip().lower()
     if log_level not in LOG_LEVELS:
         raise ImproperlyConfigured(
@@ -317,6 +330,8 @@ def load_options(env: Mapping[str, str]) -> Options:
         enable_a2a=_bool(env, "ASTEROS_ENABLE_A2A", True),
         enable_agui=_bool(env, "ASTEROS_ENABLE_AGUI", True),
         enable_mcp=_bool(env, "ASTEROS_ENABLE_MCP", True),
+        enable_agent_protocol=_bool(env, "ASTEROS_ENABLE_AGENT_PROTOCOL", True),
+        agent_protocol_prefix=agent_protocol_prefix,
         enable_scheduler=_bool(env, "ASTEROS_ENABLE_SCHEDULER", True),
         a2a_default=_a2a_default(env),
         webhook_retry_seconds=_int(env, "ASTEROS_WEBHOOK_RETRY_SECONDS", 86_400, low=1, high=30 * 86_400),

@@ -22,6 +22,9 @@ def build_urlpatterns() -> list:
         patterns.append(path("", include("interfaces.a2a.urls")))
     if settings.ASTEROS.enable_agui:
         patterns.append(path("", include("interfaces.agui.urls")))
+    if settings.ASTEROS.enable_agent_protocol:
+        prefix = settings.ASTEROS.agent_protocol_prefix.strip("/")
+        patterns.append(path(f"{prefix}/", include("interfaces.agent_protocol.urls")))
     patterns.append(path("", include("interfaces.console.urls")))
     return patterns
 
