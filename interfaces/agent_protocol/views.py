@@ -136,6 +136,7 @@ def _not_implemented(what: str):
         await db_call(services.not_implemented, what)
         return HttpResponse(status=501)  # not reached
 
+    handler.__name__ = handler.__qualname__ = "unsupported"
     return handler
 
 
