@@ -113,7 +113,9 @@ def _sort(body: dict, allowed: tuple[str, ...], default: str) -> tuple[str, bool
 
 
 def _metadata_filter(body: dict) -> dict:
-    metadata = body.get("metadata") or {}
+    metadata = body.get("metadata")
+    if metadata is None:
+        return {}
     if not isinstance(metadata, dict):
         raise Unprocessable("metadata must be a JSON object.")
     return metadata
