@@ -82,11 +82,11 @@ class Unprocessable(ServiceError):
     code = "invalid_request"
 
 
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _object(body: Any, what: str = "The body") -> dict:
+def as_object(body: Any, what: str = "The body") -> dict:
     if body is None:
         return {}
     if not isinstance(body, dict):
@@ -94,7 +94,7 @@ def _object(body: Any, what: str = "The body") -> dict:
     return body
 
 
-def _page(body: dict, *, default: int = 10) -> tuple[int, int]:
+def page_of(body: dict, *, default: int = 10) -> tuple[int, int]:
     limit, offset = body.get("limit", default), body.get("offset", 0)
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -102,7 +102,7 @@ def _page(body: dict, *, default: int = 10) -> tuple[int, int]:
     return min(limit, MAX_PAGE), offset
 
 
-def _sort(body: dict, allowed: tuple[str, ...], default: str) -> tuple[str, bool]:
+def sort_of(body: dict, allowed: tuple[str, ...], default: str) -> tuple[str, bool]:
     sort_by = body.get("sort_by") or default
     order = body.get("sort_order") or "desc"
     if sort_by not in allowed:
@@ -180,8 +180,8 @@ def assistant_json(kind: RunKind, row: Model) -> dict:
         "context": {},
         "metadata": {"kind": kind.name, "id": pk, "collection": kind.collection},
         "version": latest_version(kind.name, pk),
-        "created_at": _iso(getattr(row, "created_at", None)),
-        "updated_at": _iso(getattr(row, "updated_at", None)),
+        "created_at": iso(getattr(row, "created_at", None)),
+        "updated_at": iso(getattr(row, "updated_at", None)),
     }
 
 
@@ -215,15 +215,15 @@ def _assistants(body: dict, principal: Any) -> list[dict]:
 
 
 def search_assistants(body: Any, principal: Any) -> list[dict]:
-    body = _object(body)
-    limit, offset = _page(body)
-    sort_by, reverse = _sort(body, ("assistant_id", "graph_id", "name", "created_at", "updated_at"), "created_at")
+    body = as_object(body)
+    limit, offset = page_of(body)
+    sort_by, reverse = sort_of(body, ("assistant_id", "graph_id", "name", "created_at", "updated_at"), "created_at")
     found = sorted(_assistants(body, principal), key=lambda a: str(a.get(sort_by) or ""), reverse=reverse)
     return found[offset : offset + limit]
 
 
 def count_assistants(body: Any, principal: Any) -> int:
-    return len(_assistants(_object(body), principal))
+    return len(_assistants(as_object(body), principal))
 
 
 def assistant_graph(assistant_id: Any, principal: Any) -> dict:
@@ -260,14 +260,14 @@ def assistant_schemas(assistant_id: Any, principal: Any) -> dict:
 
 def assistant_versions(assistant_id: Any, body: Any, principal: Any) -> list[dict]:
     shown = get_assistant(assistant_id, principal)
-    _page(_object(body))
+    page_of(as_object(body))
     return [{**shown, "version": shown["version"]}]
 
 
 # --- threads
 
 
-def _session(thread_id: Any) -> Session:
+def session_of(thread_id: Any) -> Session:
     if not isinstance(thread_id, str) or not 0 < len(thread_id) <= 128:
         raise NotFound(f"No thread {thread_id!r}.")
     session = Session.objects.filter(id=thread_id).first()
@@ -312,9 +312,9 @@ def thread_json(session: Session, *, metadata: dict | None = None) -> dict:
     shown = [interrupt_value(interrupts.describe(i)) for i in pending]
     return {
         "thread_id": session.id,
-        "created_at": _iso(session.created_at),
-        "updated_at": _iso(session.updated_at),
-        "state_updated_at": _iso(session.updated_at),
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+        "state_updated_at": iso(session.updated_at),
         "metadata": _thread_metadata(session) if metadata is None else metadata,
         "status": status,
         "values": thread_values(session),
@@ -324,7 +324,7 @@ def thread_json(session: Session, *, metadata: dict | None = None) -> dict:
 
 
 def create_thread(body: Any) -> dict:
-    body = _object(body)
+    body = as_object(body)
     thread_id = body.get("thread_id") or str(uuid.uuid4())
     if not isinstance(thread_id, str) or not 0 < len(thread_id) <= 128:
         raise Unprocessable("thread_id must be a string of 1 to 128 characters.")
@@ -345,12 +345,12 @@ def create_thread(body: Any) -> dict:
 
 
 def get_thread(thread_id: Any) -> dict:
-    return thread_json(_session(thread_id))
+    return thread_json(session_of(thread_id))
 
 
 def update_thread(thread_id: Any, body: Any) -> dict:
-    body = _object(body)
-    session = _session(thread_id)
+    body = as_object(body)
+    session = session_of(thread_id)
     metadata = _metadata_filter(body)
     with transaction.atomic():
         row, _ = ThreadMetadata.objects.select_for_update().get_or_create(session=session)
@@ -363,7 +363,7 @@ def update_thread(thread_id: Any, body: Any) -> dict:
 
 def delete_thread(thread_id: Any) -> None:
     """Cancel the thread's active runs and delete it; its runs stay, with no session."""
-    session = _session(thread_id)
+    session = session_of(thread_id)
     for run_id in Run.objects.filter(session=session, status__in=ACTIVE_STATUSES).values_list("id", flat=True):
         request_cancel(run_id, cascade=True)
     session.delete()
@@ -371,7 +371,7 @@ def delete_thread(thread_id: Any) -> None:
 
 def copy_thread(thread_id: Any) -> dict:
     """A new thread with the same messages, state, policy and metadata (no runs)."""
-    session = _session(thread_id)
+    session = session_of(thread_id)
     metadata = _thread_metadata(session)
     with transaction.atomic():
         copy = Session.objects.create(
@@ -415,16 +415,16 @@ def _threads(body: dict) -> list[Session]:
 
 
 def search_threads(body: Any) -> list[dict]:
-    body = _object(body)
-    limit, offset = _page(body)
-    sort_by, reverse = _sort(body, ("thread_id", "status", "created_at", "updated_at"), "updated_at")
+    body = as_object(body)
+    limit, offset = page_of(body)
+    sort_by, reverse = sort_of(body, ("thread_id", "status", "created_at", "updated_at"), "updated_at")
     shown = [thread_json(s) for s in _threads(body)]
     shown.sort(key=lambda t: str(t.get(sort_by) or ""), reverse=reverse)
     return shown[offset : offset + limit]
 
 
 def count_threads(body: Any) -> int:
-    return len(_threads(_object(body)))
+    return len(_threads(as_object(body)))
 
 
 def _checkpoint(thread_id: str, checkpoint_id: str | None) -> dict:
@@ -438,7 +438,7 @@ def _finished_runs(session_id: str):
 
 
 def thread_state(thread_id: Any) -> dict:
-    session = _session(thread_id)
+    session = session_of(thread_id)
     run, pending = _pending_of_thread(session.id)
     shown = [interrupt_value(interrupts.describe(i)) for i in pending]
     runs = list(_finished_runs(session.id).values_list("id", flat=True)[:2])
@@ -463,7 +463,7 @@ def thread_state(thread_id: Any) -> dict:
         "tasks": tasks,
         "interrupts": shown,
         "metadata": {"source": "loop", "step": len(runs), "run_id": checkpoint_id},
-        "created_at": _iso(session.updated_at),
+        "created_at": iso(session.updated_at),
         "checkpoint": _checkpoint(session.id, checkpoint_id),
         "parent_checkpoint": _checkpoint(session.id, str(runs[1])) if len(runs) > 1 else None,
         "checkpoint_id": checkpoint_id,
@@ -487,9 +487,9 @@ def _run_messages(run: Run) -> list[dict]:
 def thread_history(thread_id: Any, body: Any) -> list[dict]:
     """One checkpoint per finished run of the thread, newest first. The newest holds the
     thread's values; each older one holds its own run's messages (its input and its reply)."""
-    session = _session(thread_id)
-    body = _object(body)
-    limit, _ = _page(body, default=10)
+    session = session_of(thread_id)
+    body = as_object(body)
+    limit, _ = page_of(body, default=10)
     if body.get("before") or body.get("checkpoint"):
         raise NotImplementedYet("Reading history before a checkpoint is not supported by this server.")
     runs = list(_finished_runs(session.id)[: limit + 1])
@@ -504,7 +504,7 @@ def thread_history(thread_id: Any, body: Any) -> list[dict]:
                 "tasks": [],
                 "interrupts": [],
                 "metadata": {"source": "loop", "run_id": str(run.id), "status": protocol_status(run.status, run.error)},
-                "created_at": _iso(run.finished_at or run.updated_at),
+                "created_at": iso(run.finished_at or run.updated_at),
                 "checkpoint": _checkpoint(session.id, str(run.id)),
                 "parent_checkpoint": _checkpoint(session.id, parent) if parent else None,
                 "checkpoint_id": str(run.id),
@@ -516,8 +516,8 @@ def thread_history(thread_id: Any, body: Any) -> list[dict]:
 
 def update_thread_state(thread_id: Any, body: Any) -> dict:
     """Add messages to the thread (``values.messages``), as LangGraph's messages reducer appends."""
-    session = _session(thread_id)
-    body = _object(body)
+    session = session_of(thread_id)
+    body = as_object(body)
     if body.get("checkpoint") or body.get("checkpoint_id"):
         raise NotImplementedYet("Updating the state at a checkpoint is not supported by this server.")
     values = body.get("values")
@@ -576,7 +576,7 @@ class Started:
     after: int = 0  # a resume: the stored run's events up to this seq are the run it continues
 
 
-def _raw_input(value: Any, history: list) -> Any:
+def run_input_of(value: Any, history: list) -> Any:
     """The protocol's ``input`` as the run service's: ``{"message"}`` when it is one user turn
     (the session adds its history), else the whole conversation as ``{"messages"}``."""
     if value is None:
@@ -657,7 +657,7 @@ def _apply_strategy(session: Session, strategy: str | None) -> list[str]:
 def create_run(thread_id: str | None, body: Any, *, caller: str, principal: Any) -> Started:
     """Start a run of an assistant, on a thread or stateless (no session); or, with
     ``command.resume``, resume the thread's waiting run."""
-    body = _object(body)
+    body = as_object(body)
     _check_fields(body)
     modes = parse_modes(body.get("stream_mode"))
     strategy = _strategy(body)
@@ -668,7 +668,7 @@ def create_run(thread_id: str | None, body: Any, *, caller: str, principal: Any)
         return _resume(thread_id, kind, str(row.pk), command, modes, caller=caller)
     session = _thread_for_run(thread_id, body) if thread_id is not None else None
     history = list(session.messages or []) if session is not None else []
-    raw_input = _raw_input(body.get("input"), history)
+    raw_input = run_input_of(body.get("input"), history)
     rollback = _apply_strategy(session, strategy) if session is not None else []
     door = {
         "assistant_id": assistant_id_of(kind.name, str(row.pk)),
@@ -747,7 +747,7 @@ def _resume(
         raise Unprocessable("command needs resume.")
     if thread_id is None:
         raise Unprocessable("Resuming needs a thread: the run that waits belongs to it.")
-    session = _session(thread_id)
+    session = session_of(thread_id)
     run, pending = _pending_of_thread(session.id)
     if run is None or not pending:
         raise Conflict(f"Thread {thread_id!r} has no run waiting for an answer.", code="not_interrupted")
@@ -782,8 +782,8 @@ def run_json(run: Run) -> dict:
         "run_id": str(run.id),
         "thread_id": run.session_id,
         "assistant_id": door.get("assistant_id") or assistant_id_of(run.kind, run.target),
-        "created_at": _iso(run.created_at),
-        "updated_at": _iso(run.updated_at),
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at),
         "status": protocol_status(run.status, run.error),
         "metadata": door.get("metadata") or {},
         "multitask_strategy": door.get("multitask_strategy") or "enqueue",
@@ -797,7 +797,7 @@ def get_started_run(run_id: str) -> dict:
 
 def thread_run(thread_id: Any, run_id: Any) -> Run:
     """The run, if it is a top-level run of this thread (404 otherwise)."""
-    session = _session(thread_id)
+    session = session_of(thread_id)
     run = get_run(run_id)
     if run.session_id != session.id or run.parent_id is not None:
         raise NotFound(f"Thread {thread_id!r} has no run {run_id!r}.")
@@ -816,7 +816,7 @@ def get_thread_run(thread_id: Any, run_id: Any) -> dict:
 
 
 def list_thread_runs(thread_id: Any, params: dict) -> list[dict]:
-    session = _session(thread_id)
+    session = session_of(thread_id)
     try:
         limit = int(params.get("limit", 10))
         offset = int(params.get("offset", 0))
@@ -866,14 +866,14 @@ def delete_thread_run(thread_id: Any, run_id: Any) -> None:
 def cancel_runs(body: Any, action: str) -> int:
     """``POST /runs/cancel``: the runs named (``thread_id`` and ``run_ids``), the runs of a
     thread, or every run of this door with ``status`` (pending, running or all)."""
-    body = _object(body)
+    body = as_object(body)
     if action not in ("interrupt", "rollback"):
         raise Unprocessable("action must be interrupt or rollback.")
     thread_id, run_ids, status = body.get("thread_id"), body.get("run_ids"), body.get("status")
     if run_ids is not None and (not isinstance(run_ids, list) or not all(isinstance(r, str) for r in run_ids)):
         raise Unprocessable("run_ids must be a list of run ids.")
     if thread_id is not None:
-        session = _session(thread_id)
+        session = session_of(thread_id)
         runs = Run.objects.filter(session=session, parent__isnull=True)
         if run_ids is not None:
             runs = runs.filter(id__in=[r for r in run_ids if _is_uuid(r)])

@@ -57,11 +57,7 @@ urlpatterns = [
         name="thread-stream",
     ),
     # runs of a thread
-    re_path(
-        rf"^threads/(?P<thread_id>{ID})/runs/crons$",
-        views.unsupported("Crons", ("POST",)),
-        name="thread-crons",
-    ),
+    re_path(rf"^threads/(?P<thread_id>{ID})/runs/crons$", views.thread_crons, name="thread-crons"),
     re_path(rf"^threads/(?P<thread_id>{ID})/runs/stream$", views.thread_runs_stream, name="thread-runs-stream"),
     re_path(rf"^threads/(?P<thread_id>{ID})/runs/wait$", views.thread_runs_wait, name="thread-runs-wait"),
     re_path(
@@ -86,6 +82,9 @@ urlpatterns = [
     path("runs/wait", views.runs_wait, name="runs-wait"),
     path("runs/cancel", views.runs_cancel, name="runs-cancel"),
     path("runs/batch", views.unsupported("Creating runs in a batch", ("POST",)), name="runs-batch"),
-    re_path(r"^runs/crons(?:/.*)?$", views.unsupported("Crons"), name="crons"),
+    path("runs/crons", views.crons_create, name="crons"),
+    path("runs/crons/search", views.crons_search, name="crons-search"),
+    path("runs/crons/count", views.crons_count, name="crons-count"),
+    re_path(rf"^runs/crons/(?P<cron_id>{ID})$", views.cron, name="cron"),
     re_path(r"^store(?:/.*)?$", views.unsupported("The store"), name="store"),
 ]

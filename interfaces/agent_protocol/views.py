@@ -19,7 +19,7 @@ from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.services.errors import Invalid
 from cosmos.version import VERSION
-from interfaces.agent_protocol import services
+from interfaces.agent_protocol import crons, services
 from interfaces.agent_protocol.services import Started, Unprocessable
 from interfaces.agent_protocol.translate import StreamTranslator
 from interfaces.edge.auth import caller_of
@@ -154,7 +154,7 @@ async def info(request: HttpRequest, target: None, principal: Any) -> HttpRespon
         {
             "version": VERSION,
             "langgraph_py_version": None,
-            "flags": {"assistants": True, "crons": False, "langsmith": False, "store": False},
+            "flags": {"assistants": True, "crons": True, "langsmith": False, "store": False},
         }
     )
 
@@ -365,4 +365,37 @@ async def runs_wait(request: HttpRequest, target: None, principal: Any) -> HttpR
 async def runs_cancel(request: HttpRequest, target: None, principal: Any) -> HttpResponse:
     action = request.GET.get("action", "interrupt")
     await db_call(services.cancel_runs, _body(request), action)
+    return HttpResponse(status=204)
+
+
+# --- crons (schedules)
+
+
+@DOOR.view(("POST",), "admin", resolve=False)
+async def crons_create(request: HttpRequest, target: None, principal: Any) -> HttpResponse:
+    body = _body(request)
+    return _json(await db_call(crons.create_cron, None, body, caller=caller_of(principal), principal=principal))
+
+
+@DOOR.view(("POST",), "admin", resolve=False)
+async def thread_crons(request: HttpRequest, target: None, principal: Any, thread_id: str) -> HttpResponse:
+    body = _body(request)
+    return _json(await db_call(crons.create_cron, thread_id, body, caller=caller_of(principal), principal=principal))
+
+
+@DOOR.view(("POST",), "read", resolve=False)
+async def crons_search(request: HttpRequest, target: None, principal: Any) -> HttpResponse:
+    return _json(await db_call(crons.search_crons, _body(request)))
+
+
+@DOOR.view(("POST",), "read", resolve=False)
+async def crons_count(request: HttpRequest, target: None, principal: Any) -> HttpResponse:
+    return _json(await db_call(crons.count_crons, _body(request)))
+
+
+@DOOR.view(("PATCH", "DELETE"), "admin", resolve=False)
+async def cron(request: HttpRequest, target: None, principal: Any, cron_id: str) -> HttpResponse:
+    if request.method == "PATCH":
+        await db_call(services.not_implemented, "Changing a cron (delete it and create another)")
+    await db_call(crons.delete_cron, cron_id)
     return HttpResponse(status=204)

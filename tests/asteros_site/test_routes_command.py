@@ -241,7 +241,7 @@ GET                       /metrics  metrics  interfaces.http.views.MetricsView
 *                         /agent-protocol/threads/{thread_id}/state/{checkpoint}  agent_protocol:thread-state-checkpoint  interfaces.agent_protocol.views.unsupported
 *                         /agent-protocol/threads/{thread_id}/history  agent_protocol:thread-history  interfaces.agent_protocol.views.thread_history
 *                         /agent-protocol/threads/{thread_id}/stream  agent_protocol:thread-stream  interfaces.agent_protocol.views.unsupported
-*                         /agent-protocol/threads/{thread_id}/runs/crons  agent_protocol:thread-crons  interfaces.agent_protocol.views.unsupported
+*                         /agent-protocol/threads/{thread_id}/runs/crons  agent_protocol:thread-crons  interfaces.agent_protocol.views.thread_crons
 *                         /agent-protocol/threads/{thread_id}/runs/stream  agent_protocol:thread-runs-stream  interfaces.agent_protocol.views.thread_runs_stream
 *                         /agent-protocol/threads/{thread_id}/runs/wait  agent_protocol:thread-runs-wait  interfaces.agent_protocol.views.thread_runs_wait
 *                         /agent-protocol/threads/{thread_id}/runs/{run_id}/join  agent_protocol:thread-run-join  interfaces.agent_protocol.views.thread_run_join
@@ -255,7 +255,10 @@ GET                       /metrics  metrics  interfaces.http.views.MetricsView
 *                         /agent-protocol/runs/wait  agent_protocol:runs-wait  interfaces.agent_protocol.views.runs_wait
 *                         /agent-protocol/runs/cancel  agent_protocol:runs-cancel  interfaces.agent_protocol.views.runs_cancel
 *                         /agent-protocol/runs/batch  agent_protocol:runs-batch  interfaces.agent_protocol.views.unsupported
-*                         /agent-protocol/runs/crons[/.*]  agent_protocol:crons  interfaces.agent_protocol.views.unsupported
+*                         /agent-protocol/runs/crons  agent_protocol:crons  interfaces.agent_protocol.views.crons_create
+*                         /agent-protocol/runs/crons/search  agent_protocol:crons-search  interfaces.agent_protocol.views.crons_search
+*                         /agent-protocol/runs/crons/count  agent_protocol:crons-count  interfaces.agent_protocol.views.crons_count
+*                         /agent-protocol/runs/crons/{cron_id}  agent_protocol:cron  interfaces.agent_protocol.views.cron
 *                         /agent-protocol/store[/.*]  agent_protocol:store  interfaces.agent_protocol.views.unsupported
 *                         /  dashboard:home  interfaces.console.views.home
 *                         /dashboard/  dashboard:index  interfaces.console.views.index

@@ -185,7 +185,7 @@ AP_MATRIX: dict[str, tuple[Call, ...]] = {
         ap("POST", AP_THREAD + "/history", "read", body={}),
     ),
     "agent_protocol:thread-stream": (ap("GET", AP_THREAD + "/stream", "read", unimplemented=True),),
-    "agent_protocol:thread-crons": (ap("POST", AP_THREAD + "/runs/crons", "run", body={}, unimplemented=True),),
+    "agent_protocol:thread-crons": (ap("POST", AP_THREAD + "/runs/crons", "admin", body={}),),
     "agent_protocol:thread-runs": (
         ap("GET", AP_THREAD + "/runs", "read"),
         ap("POST", AP_THREAD + "/runs", "run", body={}),
@@ -201,7 +201,13 @@ AP_MATRIX: dict[str, tuple[Call, ...]] = {
     "agent_protocol:runs-wait": (ap("POST", "/runs/wait", "run", body={}),),
     "agent_protocol:runs-cancel": (ap("POST", "/runs/cancel", "run", body={}),),
     "agent_protocol:runs-batch": (ap("POST", "/runs/batch", "run", body={}, unimplemented=True),),
-    "agent_protocol:crons": (ap("POST", "/runs/crons/search", "run", body={}, unimplemented=True),),
+    "agent_protocol:crons": (ap("POST", "/runs/crons", "admin", body={}),),
+    "agent_protocol:crons-search": (ap("POST", "/runs/crons/search", "read", body={}),),
+    "agent_protocol:crons-count": (ap("POST", "/runs/crons/count", "read", body={}),),
+    "agent_protocol:cron": (
+        ap("PATCH", "/runs/crons/{schedule}", "admin", body={}, unimplemented=True),
+        ap("DELETE", "/runs/crons/no-such-cron", "admin"),
+    ),
     "agent_protocol:store": (ap("PUT", "/store/items", "run", body={}, unimplemented=True),),
 }
 

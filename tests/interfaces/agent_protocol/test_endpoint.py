@@ -100,6 +100,15 @@ async def test_bad_input_is_a_4xx_in_the_protocols_shape():
     refused(await call("POST", "/threads/t-1/runs", {**run, "command": {"goto": "x"}}), 501)
     refused(await call("POST", "/threads/t-1/runs", {**run, "interrupt_before": ["agent"]}), 501)
     refused(await call("POST", "/runs/cancel", {}), 422)
+    cron = {"assistant_id": f"agent:{agent.id}", "schedule": "0 9 * * *", "input": run["input"]}
+    refused(await call("POST", "/runs/crons", {**cron, "schedule": "every day"}), 422)
+    refused(await call("POST", "/runs/crons", {**cron, "schedule": None}), 422)
+    refused(await call("POST", "/runs/crons", {**cron, "end_time": "tomorrow"}), 422)
+    refused(await call("POST", "/runs/crons", {**cron, "enabled": "yes"}), 422)
+    refused(await call("POST", "/runs/crons", {**cron, "assistant_id": "agent:missing"}), 404)
+    refused(await call("POST", "/threads/missing/runs/crons", cron), 404)
+    refused(await call("POST", "/runs/crons/search", {"thread_id": 5}), 422)
+    refused(await call("DELETE", "/runs/crons/missing"), 404)
     refused(await call("POST", "/runs/cancel?action=explode", {"status": "all"}), 422)
     refused(await call("POST", "/threads/t-1/runs/00000000-0000-0000-0000-000000000000/cancel?wait=maybe"), 422)
     refused(
@@ -118,11 +127,8 @@ async def test_bad_input_is_a_4xx_in_the_protocols_shape():
         ("POST", "/threads/prune"),
         ("GET", "/threads/t/state/abc"),
         ("GET", "/threads/t/stream"),
-        ("POST", "/threads/t/runs/crons"),
         ("POST", "/runs/batch"),
-        ("POST", "/runs/crons"),
-        ("POST", "/runs/crons/search"),
-        ("DELETE", "/runs/crons/abc"),
+        ("PATCH", "/runs/crons/abc"),
         ("PUT", "/store/items"),
         ("GET", "/store/items"),
         ("POST", "/store/namespaces"),
@@ -171,6 +177,10 @@ POSTS = [
     "/runs/stream",
     "/runs/wait",
     "/runs/cancel",
+    "/runs/crons",
+    "/runs/crons/search",
+    "/runs/crons/count",
+    "/threads/t-1/runs/crons",
 ]
 
 

@@ -232,8 +232,8 @@ def test_bad_input(client, asteros_server):
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_request" and bad.json()["detail"]
     store = httpx.put(f"{base}/store/items", json={"namespace": ["a"], "key": "k", "value": {}})
     assert store.status_code == 501 and "store" in store.json()["detail"].lower()
-    crons = httpx.post(f"{base}/runs/crons", json={"assistant_id": CHAT, "schedule": "* * * * *"})
-    assert crons.status_code == 501
+    crons = httpx.post(f"{base}/runs/crons", json={"assistant_id": CHAT, "schedule": "at noon", "input": human("x")})
+    assert crons.status_code == 422 and "schedule" in crons.json()["detail"]
 
 
 def test_a_stream_ends_for_every_client_at_once(client):
@@ -247,3 +247,20 @@ def test_a_stream_ends_for_every_client_at_once(client):
     mine = client.runs.join(thread["thread_id"], run["run_id"])
     reader.join(timeout=30)
     assert results and results[0] == mine and time.monotonic() - started < 30
+
+
+def test_crons_are_schedules(client):
+    thread = client.threads.create()
+    on_thread = client.crons.create_for_thread(thread["thread_id"], CHAT, schedule="0 9 * * *", input=human("daily"))
+    assert on_thread["thread_id"] == thread["thread_id"] and on_thread["schedule"] == "0 9 * * *"
+    assert on_thread["assistant_id"] == CHAT and on_thread["next_run_date"]
+    stateless = client.crons.create(CHAT, schedule="*/5 * * * *", input=human("often"))
+    assert stateless["thread_id"] is None
+    mine = client.crons.search(thread_id=thread["thread_id"])
+    assert [c["cron_id"] for c in mine] == [on_thread["cron_id"]]
+    assert client.crons.count(assistant_id=CHAT) >= 2
+    client.crons.delete(on_thread["cron_id"])
+    client.crons.delete(stateless["cron_id"])
+    assert client.crons.search(thread_id=thread["thread_id"]) == []
+    with pytest.raises(NotFoundError):
+        client.crons.delete(on_thread["cron_id"])
