@@ -299,13 +299,18 @@ class StreamTranslator:
                     args = json.loads(call["args"]) if call["args"] else {}
                 except ValueError:
                     args = {}
-                message = ai_message(
-                    self.texts.get(call["parent"], ""), call["parent"], [tool_call(call["name"], args, call_id)]
-                )
+                made = tool_call(call["name"], args, call_id)
+                message = ai_message(self.texts.get(call["parent"], ""), call["parent"], [made])
                 if self._want("messages-tuple"):
                     chunk = {**message, "type": "AIMessageChunk", "content": "", "tool_call_chunks": []}
                     parts.append(("messages", [chunk, self.metadata]))
-                parts += self._complete(message, self.node)
+                earlier = next((m for m in self.messages if m.get("type") == "ai" and m["id"] == call["parent"]), None)
+                if earlier is None:
+                    parts += self._complete(message, self.node)
+                else:  # another call of the same AI message: one message with every call
+                    earlier["tool_calls"] = [*earlier["tool_calls"], made]
+                    if self._want("updates"):
+                        parts.append(("updates", {self.node: {"messages": [earlier]}}))
         elif kind == EventType.TOOL_CALL_RESULT:
             call_id = str(event.get("toolCallId"))
             message = tool_message(event.get("content"), str(event.get("messageId") or f"{call_id}-result"), call_id)
