@@ -14,6 +14,7 @@ from django.db import models, transaction
 
 from cosmos.models import Agent, Source
 from cosmos.runtime.providers.scripted import ARITHMETIC
+from cosmos.services.revisions import authored_by
 from interfaces.connectors.models import MCPServer, MCPTransport
 from stars.models import Membership, Role, Star
 from workflows.models import Workflow
@@ -278,6 +279,16 @@ def load_demo(*, reset: bool = False) -> dict[str, Any]:
     drops members added to the demo star)."""
     rows = demo_rows()
     created: list[str] = []
+    with authored_by("demo"):
+        _save_demo_rows(rows, created, reset)
+    return {
+        "created": created,
+        ("restored" if reset else "kept"): len(rows) - len(created),
+        "provider": demo_model()["provider"],
+    }
+
+
+def _save_demo_rows(rows: list[DemoRow], created: list[str], reset: bool) -> None:
     for row in rows:
         if row.model is Workflow:
             # Its steps name the demo agents, which exist by now.
@@ -290,11 +301,6 @@ def load_demo(*, reset: bool = False) -> dict[str, Any]:
             created.append(row.label)
     if reset:
         Membership.objects.filter(star_id=DEMO_STAR).exclude(agent_id__in=[m[0] for m in DEMO_MEMBERS]).delete()
-    return {
-        "created": created,
-        ("restored" if reset else "kept"): len(rows) - len(created),
-        "provider": demo_model()["provider"],
-    }
 
 
 def ensure_admin(username: str, password: str | None) -> tuple[bool, str | None]:

@@ -391,11 +391,14 @@ def instances() -> list[AsterOS]:
 def start_all(*, strict: bool = True) -> list[AsterOS]:
     """Start every AsterOS of the process: the default one and those the apps' ``asteros``
     modules made (imported by ``asteros_site.apps.autodiscover`` when Django set up)."""
+    from cosmos.services.revisions import authored_by
+
     default_os()
     started = []
     for os_ in instances():
         try:
-            os_.start(strict=strict)
+            with authored_by("code"):  # revisions of what the apps register
+                os_.start(strict=strict)
         except Exception:
             if strict:
                 raise

@@ -13,7 +13,7 @@ from .runtime.agent import RuntimeAgent, build_agent
 from .runtime.interrupts import RunInterrupted
 from .runtime.loop import model_name, run_agent
 from .runtime.tools import Tool
-from .services.agents import cached_agent_spec, with_credentials
+from .services.agents import spec_for_run, with_credentials
 
 if TYPE_CHECKING:
     from .engine import RunContext
@@ -35,7 +35,7 @@ def _load(run: Run, extra_tools: tuple[Tool, ...]) -> tuple[RuntimeAgent, list[d
         run.session = Session.objects.get(id=run.session_id)
     # Built here, on a database thread: a tool may come from a resolver that reads the database
     # (remote agents declared in the admin). The API key is read here, in the process that calls the model.
-    agent = build_agent(with_credentials(cached_agent_spec(run.target)), extra_tools=extra_tools)
+    agent = build_agent(with_credentials(spec_for_run(run)), extra_tools=extra_tools)
     return agent, conversation_for(run)
 
 

@@ -220,7 +220,7 @@ class Agent(Definition):
             errors["metadata"] = "Metadata must be a JSON object."
         if problem := _approvals_problem(self.approvals):
             errors["approvals"] = problem
-        if not self.provider and not (self.template_id and self.template and self.template.provider):
+        if not self.provider and not (template and template.provider):
             errors.setdefault("provider", "Set a provider here or on the template.")
         if errors:
             raise ValidationError(errors)
@@ -340,6 +340,10 @@ class Run(models.Model):
     # The W3C trace context of the request that started the run ({"traceparent": ...}), so the
     # worker's run span joins the request's trace across the broker hop. Empty when tracing is off.
     trace_context = models.JSONField(default=dict, blank=True, editable=False)
+    # The revision of the definition the run executes (cosmos.services.revisions): pinned when
+    # the run is accepted, so an edit never changes a run in flight. NULL for runs from before
+    # revisions existed and for kinds that keep none.
+    revision = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     objects = RunQuerySet.as_manager()
 
@@ -492,3 +496,29 @@ class ModelPrice(models.Model):
 
     def matches(self, model: str) -> bool:
         return model.startswith(self.model[:-1]) if self.is_prefix else model == self.model
+
+
+class Revision(models.Model):
+    """One saved state of a definition (agent, template, star, workflow): immutable.
+
+    Written by ``cosmos.services.revisions`` when a save changes the definition; numbered 1, 2, 3,
+    … per definition. A run executes the revision it recorded when it was accepted. Revisions
+    outlive their definition: a deleted agent's runs in flight still find theirs.
+    """
+
+    resource = models.CharField(max_length=16, help_text="agent, template, star or workflow")
+    target = models.CharField(max_length=64, help_text="The definition's id.")
+    number = models.PositiveIntegerField()
+    author = models.CharField(max_length=200, blank=True, help_text="Who saved it: user:NAME, an API key, code.")
+    note = models.CharField(max_length=200, blank=True, help_text="Why, when not an edit: restored from 3, …")
+    definition = models.JSONField(help_text="The whole definition as it was saved.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("resource", "target", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=["resource", "target", "number"], name="revision_number_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource}:{self.target} revision {self.number}"

@@ -69,7 +69,7 @@ def load_task(run: Run) -> Task:
 
 def load_run(run: Run, mode: str | None) -> tuple[Team, Task]:
     """The team (or why it cannot run) and the task, in one trip to the database."""
-    return load_team(run.target, mode), load_task(run)
+    return load_team(run.target, mode, run.revision), load_task(run)
 
 
 def close_run(star: StarRun, answer: str) -> tuple[StarMessage, dict[str, int]]:

@@ -199,10 +199,18 @@ def message_dict(message: StarMessage) -> dict[str, Any]:
 
 
 def record_message(star_id: str, sender: str, recipient: str, content: str, run_id: str | None = None) -> StarMessage:
-    """Store one message of a star run (no checks: the engine knows its members)."""
-    return StarMessage.objects.create(
-        star_id=star_id, run_id=run_id, sender=sender, recipient=recipient, content=content
-    )
+    """Store one message of a star run (no checks: the engine knows its members).
+
+    A star deleted while a run of it goes on (on the revision it pinned) took its message history
+    with it: the run's messages are then not kept (the run's events still say everything)."""
+    fields = {"star_id": star_id, "run_id": run_id, "sender": sender, "recipient": recipient, "content": content}
+    try:
+        with transaction.atomic():
+            return StarMessage.objects.create(**fields)
+    except IntegrityError:
+        if Star.objects.filter(id=star_id).exists():
+            raise
+        return StarMessage(**fields)
 
 
 def send_message(star_id: str, sender: str, recipient: str, text: str) -> StarMessage:

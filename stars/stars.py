@@ -22,11 +22,12 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from cosmos.models import TERMINAL_STATUSES, Run, Source
+from cosmos.services import revisions
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict, Invalid, NotFound, conflict_on_integrity
 
 from . import services
-from .models import Membership, Role, Star, StarMessage, StarMode
+from .models import STAR_KIND, Membership, Role, Star, StarMessage, StarMode
 
 
 def star_id_for(name: str) -> str:
@@ -136,6 +137,7 @@ class Stars:
             if changed:
                 Membership.objects.filter(pk=existing.pk).update(**changed)
                 existing.refresh_from_db()
+                revisions.changed(STAR_KIND, self.id)  # an update() sends no post_save
             return existing
         if existing is not None:  # the same name now means another agent
             services.leave(self.id, name=name)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cosmos.services.errors import NotFound, NotRunnable
+from cosmos.models import Agent
+from cosmos.services.errors import Invalid, NotFound, NotRunnable
 
 from .limits import Limits, parse_limits
-from .models import Membership, Role, Star, StarMode
+from .models import STAR_KIND, Membership, Role, Star, StarMode
 
 MODES = tuple(StarMode.values)
 MODES_NEEDING_WORKERS = (StarMode.BROADCAST, StarMode.ROUND_ROBIN)
@@ -63,9 +64,74 @@ def get_star(star_id: str) -> Star:
         raise NotFound(f"No star with id {star_id!r}.") from None
 
 
-def load_team(star_id: str, mode: str | None = None) -> Team:
-    """The star's runnable team, or NotFound / NotRunnable saying why it cannot run."""
-    star = get_star(star_id)
+# --- revisions: a star's whole definition, its members included
+
+
+STAR_FIELDS = ("name", "description", "enabled", "mode", "config")
+MEMBER_FIELDS = ("name", "role", "order", "description", "notes")
+
+
+def star_definition(star: Star) -> dict:
+    members = Membership.objects.filter(star=star).order_by("order", "id")
+    return {
+        **{name: getattr(star, name) for name in STAR_FIELDS},
+        "members": [{"agent": row.agent_id, **{name: getattr(row, name) for name in MEMBER_FIELDS}} for row in members],
+    }
+
+
+def apply_star_definition(star: Star, definition: dict) -> None:
+    for name in STAR_FIELDS:
+        if name in definition:
+            setattr(star, name, definition[name])
+
+
+def apply_star_members(star: Star, definition: dict) -> None:
+    """Restore: the members become those of the revision (agents deleted since are refused)."""
+    members = definition.get("members") or []
+    missing = sorted(
+        {m["agent"] for m in members}
+        - set(Agent.objects.filter(id__in=[m["agent"] for m in members]).values_list("id", flat=True))
+    )
+    if missing:
+        raise Invalid(f"The revision's member agent(s) {', '.join(missing)} no longer exist.")
+    Membership.objects.filter(star=star).delete()
+    for member in members:
+        Membership.objects.create(
+            star=star,
+            agent_id=member["agent"],
+            **{k: member.get(k, "") for k in ("name", "description", "notes")},
+            role=member.get("role", Role.WORKER),
+            order=member.get("order", 0),
+        )
+
+
+def star_at(star_id: str, number: int) -> tuple[Star, list[Membership]]:
+    """An unsaved Star and its unsaved memberships as revision ``number`` describes them."""
+    from cosmos.services import revisions
+
+    definition = revisions.definition_at(STAR_KIND, star_id, number)
+    star = Star(id=star_id)
+    apply_star_definition(star, definition)
+    members = definition.get("members") or []
+    agents = Agent.objects.in_bulk([m["agent"] for m in members])
+    rows = []
+    for member in members:
+        agent = agents.get(member["agent"])
+        if agent is None:
+            continue  # deleted since: the team goes on without it, as with a disabled agent
+        row = Membership(star=star, agent=agent, **{name: member.get(name) for name in MEMBER_FIELDS if name in member})
+        rows.append(row)
+    return star, rows
+
+
+def load_team(star_id: str, mode: str | None = None, revision: int | None = None) -> Team:
+    """The star's runnable team (as revision ``revision`` describes it, when given), or
+    NotFound / NotRunnable saying why it cannot run."""
+    if revision is not None:
+        star, rows = star_at(star_id, revision)
+    else:
+        star = get_star(star_id)
+        rows = list(Membership.objects.filter(star=star).select_related("agent").order_by("order", "id"))
     if not star.enabled:
         raise NotRunnable(f"Star {star_id!r} is disabled.", code="star_disabled")
     mode = mode or star.mode
@@ -75,7 +141,6 @@ def load_team(star_id: str, mode: str | None = None) -> Team:
         parse_limits(star.config)
     except ValueError as exc:
         raise NotRunnable(f"Star {star_id!r} has an invalid config: {exc}", code="invalid_config") from None
-    rows = list(Membership.objects.filter(star=star).select_related("agent").order_by("order", "id"))
     leaders = [row for row in rows if row.role == Role.LEADER]
     if not leaders:
         raise NotRunnable(f"Star {star_id!r} has no leader; add a member with the role 'leader'.", code="no_leader")

@@ -8,9 +8,13 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from cosmos.kinds import register_kind
+        from cosmos.services import revisions
 
+        from . import services
         from .executor import execute_workflow
         from .models import WORKFLOW_KIND, Workflow
-        from .services import check_runnable
 
-        register_kind(WORKFLOW_KIND, execute_workflow, check_runnable, target_model=Workflow, description="workflow")
+        register_kind(
+            WORKFLOW_KIND, execute_workflow, services.check_runnable, target_model=Workflow, description="workflow"
+        )
+        revisions.register(WORKFLOW_KIND, Workflow, services.workflow_definition, services.apply_workflow_definition)

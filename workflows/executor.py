@@ -39,7 +39,7 @@ from cosmos.services.errors import ServiceError
 from .definition import CHILD_RUN_TYPES, PAUSABLE_TYPES, iter_steps, retry_policy, step_names
 from .errors import StepError, StepFailed
 from .models import Workflow
-from .services import get_workflow
+from .services import workflow_for_run
 from .steps import HANDLERS, Scope
 from .templating import compile_template, render_value
 
@@ -55,8 +55,9 @@ STOP_GRACE_SECONDS = 30.0
 
 async def execute_workflow(context: RunContext) -> ExecutionResult:
     run = context.run
-    # A workflow deleted before its run loads it: the engine fails the run with definition_deleted.
-    workflow = await db_call(get_workflow, run.target)
+    # The revision the run pinned; a run from before revisions, whose workflow was deleted before
+    # it loaded it, fails with definition_deleted (the engine).
+    workflow = await db_call(workflow_for_run, run.target, run.revision)
     path = run.metadata.get("workflow_path") if isinstance(run.metadata, dict) else None
     path = [str(p) for p in path] if isinstance(path, list) else []
     if workflow.id in path:

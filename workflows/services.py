@@ -14,8 +14,32 @@ from django.db import transaction
 from cosmos.models import Source
 from cosmos.services.errors import Invalid, NotFound, NotRunnable, conflict_on_integrity
 
-from .models import Workflow
+from .models import WORKFLOW_KIND, Workflow
 from .validation import validate_definition
+
+WORKFLOW_FIELDS = ("name", "description", "enabled", "definition")
+
+
+def workflow_definition(workflow: Workflow) -> dict:
+    """The workflow as a revision keeps it."""
+    return {name: getattr(workflow, name) for name in WORKFLOW_FIELDS}
+
+
+def apply_workflow_definition(workflow: Workflow, definition: dict) -> None:
+    for name in WORKFLOW_FIELDS:
+        if name in definition:
+            setattr(workflow, name, definition[name])
+
+
+def workflow_for_run(workflow_id: str, revision: int | None) -> Workflow:
+    """What a run executes: revision ``revision`` (an unsaved Workflow), else the live row."""
+    if revision is None:
+        return get_workflow(workflow_id)
+    from cosmos.services import revisions
+
+    workflow = Workflow(id=workflow_id)
+    apply_workflow_definition(workflow, revisions.definition_at(WORKFLOW_KIND, workflow_id, revision))
+    return workflow
 
 
 def get_workflow(workflow_id: str) -> Workflow:

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 
-from ..models import ACTIVE_STATUSES, AGENT_KIND, Agent, Run, RunStatus, Source
+from ..models import ACTIVE_STATUSES, AGENT_KIND, Agent, AgentTemplate, Run, RunStatus, Source
 from ..runtime.agent import AgentSpec
 from ..runtime.errors import MODEL_AUTH, RunFailed
 from ..secrets import SecretReferenceError, resolve_credential
@@ -35,6 +35,11 @@ AGENT_FIELDS = (
     "interrupt_timeout_seconds",
     "on_interrupt_timeout",
 )
+
+
+# What an agent's revision holds besides its template (cosmos.services.revisions).
+AGENT_OWN_FIELDS = tuple(name for name in AGENT_FIELDS if name != "template")
+TEMPLATE_FIELDS = ("name", "system_prompt", "provider", "model", "parameters", "tools", "base_url", "api_key")
 
 
 def get_agent(agent_id: str) -> Agent:
@@ -116,18 +121,17 @@ def ensure_capacity(max_agents: int | None = None) -> None:
 
 
 def remove_agent(agent_id: str) -> None:
-    """Delete an agent: 409 while it has active runs or is a star member.
+    """Delete an agent: 409 while it is a star member. Its runs in flight (queued ones too) go on
+    with the revision they pinned; new runs are refused (404) from the commit on.
 
     Its row is locked first (``SELECT ... FOR UPDATE``): a run start holding it (see
-    ``RunKind.hold_target``) commits before the checks below see its run, and a run start that
-    comes after waits for this delete and then finds no agent (404).
+    ``RunKind.hold_target``) commits first, and a run start that comes after waits for this
+    delete and then finds no agent (404).
     """
     with transaction.atomic():
         agent = Agent.objects.select_for_update().filter(id=agent_id).first()
         if agent is None:
             raise NotFound(f"No agent with id {agent_id!r}.")
-        if Run.objects.filter(kind=AGENT_KIND, target=agent_id, status__in=ACTIVE_STATUSES).exists():
-            raise Conflict(f"Agent {agent_id!r} has active runs; cancel them first.", code="agent_busy")
         if agent.memberships.exists():
             raise Conflict(
                 f"Agent {agent_id!r} is a member of a star; remove it from the star first.", code="agent_in_star"
@@ -200,6 +204,67 @@ def cached_agent_spec(agent_id: str) -> AgentSpec:
     spec = agent_spec(get_agent(agent_id))
     _spec_cache[agent_id] = (now + SPEC_CACHE_SECONDS, spec)
     return spec
+
+
+def revision_spec(agent_id: str, number: int) -> AgentSpec:
+    """The spec of revision ``number`` of an agent (what a run that pinned it executes)."""
+    from . import revisions
+
+    now = time.monotonic()
+    key = f"{agent_id}@{number}"
+    hit = _spec_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    spec = agent_spec(agent_from_definition(agent_id, revisions.definition_at(AGENT_KIND, agent_id, number)))
+    _spec_cache[key] = (now + SPEC_CACHE_SECONDS, spec)
+    return spec
+
+
+def spec_for_run(run: Run) -> AgentSpec:
+    return revision_spec(run.target, run.revision) if run.revision else cached_agent_spec(run.target)
+
+
+# --- revisions: an agent's whole definition, its template's included
+
+
+def template_definition(template: AgentTemplate) -> dict:
+    return {name: getattr(template, name) for name in TEMPLATE_FIELDS}
+
+
+def agent_definition(agent: Agent) -> dict:
+    """The agent as a revision keeps it: its own fields, and its template's as they are now."""
+    definition = {name: getattr(agent, name) for name in AGENT_OWN_FIELDS}
+    definition["template"] = agent.template_id
+    definition["template_definition"] = template_definition(agent.template) if agent.template_id else None
+    return definition
+
+
+def apply_agent_definition(agent: Agent, definition: dict) -> None:
+    for name in AGENT_OWN_FIELDS:
+        if name in definition:
+            setattr(agent, name, definition[name])
+    agent.template_id = definition.get("template")
+
+
+def apply_template_definition(template: AgentTemplate, definition: dict) -> None:
+    for name in TEMPLATE_FIELDS:
+        if name in definition:
+            setattr(template, name, definition[name])
+
+
+def agent_from_definition(agent_id: str, definition: dict) -> Agent:
+    """An unsaved Agent (with its unsaved template) as a revision describes it."""
+    agent = Agent(id=agent_id)
+    apply_agent_definition(agent, definition)
+    agent.template_id = None
+    if template := definition.get("template_definition"):
+        agent.template = AgentTemplate(id=definition.get("template") or "", **template)
+    return agent
+
+
+def agents_of_template(template: AgentTemplate) -> list[tuple[str, str]]:
+    """A template's agents: their revisions embed it, so a template edit revises them too."""
+    return [(AGENT_KIND, agent_id) for agent_id in Agent.objects.filter(template=template).values_list("id", flat=True)]
 
 
 def with_credentials(spec: AgentSpec) -> AgentSpec:

@@ -22,6 +22,7 @@ from ..bus import CANCEL_CHANNEL, get_bus
 from ..dispatch import dispatch_run
 from ..kinds import get_kind
 from ..models import ACTIVE_STATUSES, Run, RunStatus, Session, SessionPolicy
+from . import revisions
 from .errors import Conflict, Invalid, NotFound
 from .leases import finish_unowned, publish_lifecycle
 
@@ -94,8 +95,12 @@ def start_run(
     run_id: str | None = None,
     dispatch: bool = True,
     trace_context: dict[str, str] | None = None,
+    revision: Any = None,
 ) -> tuple[Run, bool]:
     """Create a queued run and dispatch it on commit. Returns ``(run, created)``.
+
+    The run pins the definition's latest revision, or ``revision`` when the caller asks for one
+    (404 if there is no such revision): it executes that revision whatever edits follow.
 
     The same ``idempotency_key`` from the same caller returns the existing run. With tracing on
     (``cosmos.tracing``), the run keeps ``trace_context`` (a carrier of ``traceparent`` and
@@ -118,6 +123,7 @@ def start_run(
             run_kind.hold_target(target)
             run_kind.check_target(target)
             run_input = normalize_input(raw_input)
+            pinned = revisions.pin(kind, target, revision)
             if metadata is not None and not isinstance(metadata, dict):
                 raise Invalid("'metadata' must be a JSON object.")
             if session_id is not None and (not isinstance(session_id, str) or not 0 < len(session_id) <= 128):
@@ -150,6 +156,7 @@ def start_run(
                 # Optimistic: dispatch_run clears it if the broker refuses, for the reaper to resend.
                 dispatched_at=timezone.now() if dispatch else None,
                 trace_context=_trace_context(trace_context),
+                revision=pinned,
             )
             if dispatch:
                 transaction.on_commit(lambda: dispatch_run(run.id))

@@ -28,6 +28,8 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from cosmos.logging import request_id_var, run_id_var
+from cosmos.services.revisions import authored_by
+from interfaces.edge.auth import caller_of
 from interfaces.edge.body import BODY_TOO_LARGE
 from interfaces.edge.errors import (
     DATABASE_ERRORS,
@@ -179,7 +181,8 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         run_token = run_id_var.set(None)
         try:
-            response = self._early_response(request) or self.get_response(request)
+            with authored_by(lambda: request_author(request)):
+                response = self._early_response(request) or self.get_response(request)
             return self._end(request, response, request_id, started)
         finally:
             run_id_var.reset(run_token)
@@ -190,11 +193,19 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         run_token = run_id_var.set(None)
         try:
-            response = self._early_response(request) or await self.get_response(request)
+            with authored_by(lambda: request_author(request)):
+                response = self._early_response(request) or await self.get_response(request)
             return self._end(request, response, request_id, started)
         finally:
             run_id_var.reset(run_token)
             request_id_var.reset(token)
+
+
+def request_author(request) -> str:
+    """Who a request's saves are by, for revisions: the API key or the user (DRF sets the key's
+    principal on the request once it has authenticated it)."""
+    author = caller_of(getattr(request, "user", None))
+    return "anonymous" if author == "user:" else author  # a session with nobody logged in
 
 
 def _nul_in_url(request) -> bool:

@@ -66,6 +66,7 @@ from interfaces.http.mcp_servers import MCPServerViewSet
 from interfaces.http.pagination import ResourcePagination, cursor_pagination
 from interfaces.http.registry import site
 from interfaces.http.remote_agents import RemoteAgentViewSet
+from interfaces.http.revisions import RevisionsMixin
 from interfaces.http.runs import IDEMPOTENCY_PARAMETER, RUN_RESPONSES, WAIT_PARAMETER, start_run_response
 from interfaces.http.schedules import ScheduleViewSet
 from interfaces.http.schema import SSE_EVENT_SCHEMA
@@ -124,10 +125,11 @@ RUN_SCHEMA = {
 }
 
 
-class AgentViewSet(ResourceViewSet):
+class AgentViewSet(RevisionsMixin, ResourceViewSet):
     """Agents: definitions the runtime runs (a template merged with these overrides)."""
 
     resource_name = "agents"
+    revision_resource = "agent"
     search_fields = DEFINITION_SEARCH
     filter_fields = ("enabled", "source", "provider", "model", "template")
     ordering_fields = DEFINITION_ORDERING
@@ -158,10 +160,11 @@ class AgentViewSet(ResourceViewSet):
         return Response(AgentStatusSerializer(agent_services.agent_status(self.get_object().id)).data)
 
 
-class TemplateViewSet(ResourceViewSet):
+class TemplateViewSet(RevisionsMixin, ResourceViewSet):
     """Agent templates: reusable prompts, model settings and tools."""
 
     resource_name = "templates"
+    revision_resource = "template"
     search_fields = ("id", "name", "system_prompt")
     filter_fields = ("provider", "model")
     ordering_fields = ("id", "name", "created_at", "updated_at")
@@ -177,10 +180,11 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-class StarViewSet(ResourceViewSet):
+class StarViewSet(RevisionsMixin, ResourceViewSet):
     """Stars: teams of agents with one leader."""
 
     resource_name = "stars"
+    revision_resource = "star"
     search_fields = DEFINITION_SEARCH
     filter_fields = ("enabled", "source", "mode")
     ordering_fields = DEFINITION_ORDERING
@@ -258,10 +262,11 @@ class StarViewSet(ResourceViewSet):
         )
 
 
-class WorkflowViewSet(ResourceViewSet):
+class WorkflowViewSet(RevisionsMixin, ResourceViewSet):
     """Workflows: validated JSON definitions composing agents, stars and functions."""
 
     resource_name = "workflows"
+    revision_resource = "workflow"
     search_fields = DEFINITION_SEARCH
     filter_fields = ("enabled", "source")
     ordering_fields = DEFINITION_ORDERING

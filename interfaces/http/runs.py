@@ -90,6 +90,7 @@ def start_run_response(request: Request, *, kind: str, target: str, what: str = 
         caller=caller_of(request.user),
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         metadata=body.validated_data.get("metadata"),
+        revision=body.validated_data.get("revision"),
     )
     run_id_var.set(str(run.id))
     headers = {

@@ -265,6 +265,7 @@ class RunSerializer(FastReadMixin, serializers.ModelSerializer):
             "id",
             "kind",
             "target",
+            "revision",
             "origin",
             "status",
             "parent",
@@ -333,6 +334,9 @@ class RunRequestSerializer(serializers.Serializer):
         required=False, default=False, help_text="Answer with the SSE stream of the run's events."
     )
     metadata = serializers.DictField(required=False, allow_null=True, help_text="Kept on the run, passed to tools.")
+    revision = serializers.IntegerField(
+        required=False, min_value=1, help_text="Run this revision of the definition (default: the latest)."
+    )
 
     def get_initial(self) -> dict:
         # The browsable API's raw-data form starts from this: a body the endpoint accepts as it is

@@ -42,6 +42,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from asteros_site.asgi import application
 from cosmos.kinds import ExecutionResult, register_kind, unregister_kind
 from cosmos.models import Interrupt, Run, RunStatus, Session
+from cosmos.services import revisions
 from interfaces.connectors.models import MCPServer, RemoteAgent
 from interfaces.keys.models import APIKey
 from tests.factories import (
@@ -102,6 +103,17 @@ class Public:
 
 def api(method: str, path: str, scope: str, resource: str | None = None, **more: Any) -> Call:
     return Call(method, "/api" + path, scope, resource, **more)
+
+
+def revision_routes(name: str, placeholder: str) -> dict[str, tuple[Call, ...]]:
+    """The revision routes of a definition resource (the world records revision 1 of each)."""
+    one = f"/{name}/{{{placeholder}}}/revisions"
+    return {
+        f"api:{name}-revisions": (api("GET", one, "read", name),),
+        f"api:{name}-revision": (api("GET", f"{one}/1", "read", name),),
+        f"api:{name}-compare-revisions": (api("GET", f"{one}/compare?from=1&to=1", "read", name),),
+        f"api:{name}-restore-revision": (api("POST", f"{one}/1/restore", "admin", name),),
+    }
 
 
 def rest_resource(name: str, placeholder: str) -> dict[str, tuple[Call, ...]]:
@@ -226,6 +238,10 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     **rest_resource("agents", "agent"),
     "api:agents-run": (api("POST", "/agents/{agent}/run", "run", "agents"),),
     "api:agents-status": (api("GET", "/agents/{agent}/status", "read", "agents"),),
+    **revision_routes("agents", "agent"),
+    **revision_routes("templates", "template"),
+    **revision_routes("stars", "star"),
+    **revision_routes("workflows", "workflow"),
     **rest_resource("templates", "template"),
     **rest_resource("stars", "star"),
     "api:stars-run": (api("POST", "/stars/{star}/run", "run", "stars"),),
@@ -378,7 +394,7 @@ def make_world() -> World:
     paused = make_run(target=agent.id, status=RunStatus.INTERRUPTED, checkpoint={"attempt": 1})
     request = {"toolCallId": "call-1", "tool": "calculator", "arguments": {"expression": "1+1"}}
     webhook = make_webhook()
-    return World(
+    world = World(
         agent=agent,
         star=make_star(leader=agent, workers=[make_agent()]),
         workflow=make_workflow(definition=workflow_definition(agent.id)),
@@ -392,6 +408,11 @@ def make_world() -> World:
         webhook=webhook,
         delivery=make_delivery(webhook),
     )
+    # Revisions are recorded when a save commits, which a ``db`` test never does: record them.
+    for resource, row in (("agent", agent), ("star", world.star), ("workflow", world.workflow)):
+        revisions.record(resource, row.id)
+    revisions.record("template", world.template.id)
+    return world
 
 
 async def _execute_probe(context) -> ExecutionResult:

@@ -16,6 +16,7 @@ from rest_framework.schemas.generators import EndpointEnumerator
 
 from cosmos.kinds import kind_names
 from cosmos.models import Interrupt, RunStatus, Session
+from cosmos.services import revisions
 from tests.factories import (
     make_agent,
     make_delivery,
@@ -84,7 +85,7 @@ def world(db) -> World:
         kind="approval",
         request={"toolCallId": "call-1", "tool": "calculator", "arguments": {"expression": "1+1"}},
     )
-    return World(
+    world = World(
         agent=agent,
         spare_agent=make_agent(),
         worker=worker,
@@ -102,6 +103,11 @@ def world(db) -> World:
         webhook=webhook,
         delivery=make_delivery(webhook=webhook),
     )
+    # Revisions are recorded when a save commits, which a ``db`` test never does: record them.
+    for resource, row in (("agent", agent), ("template", world.template), ("star", world.star)):
+        revisions.record(resource, row.id)
+    revisions.record("workflow", world.workflow.id)
+    return world
 
 
 Body = dict | Callable[[World], dict] | None
@@ -117,6 +123,7 @@ class Case:
     no_bad_input: str | None = None  # why this route takes no input to get wrong
     target: Callable[[World], str] | None = None  # the {id} of the success call, if not the default
     headers: dict[str, str] = field(default_factory=dict)
+    query: str | None = None  # of the success call
 
 
 def _workflow_status() -> int:
@@ -129,7 +136,25 @@ def _star_status() -> int:
 
 NO_INPUT = "takes no parameters or body"
 
+REVISION_IN_PATH = "the revision number is part of the path: anything else is no route (a 404)"
+
 ROUTES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/agents/{id}/revisions"): Case(no_bad_input=NO_INPUT),
+    ("GET", "/api/agents/{id}/revisions/{number}"): Case(no_bad_input=REVISION_IN_PATH),
+    ("GET", "/api/agents/{id}/revisions/compare"): Case(query="from=1&to=1", bad_query="from=1&to=first"),
+    ("POST", "/api/agents/{id}/revisions/{number}/restore"): Case(scope="admin", no_bad_input=REVISION_IN_PATH),
+    ("GET", "/api/templates/{id}/revisions"): Case(no_bad_input=NO_INPUT),
+    ("GET", "/api/templates/{id}/revisions/{number}"): Case(no_bad_input=REVISION_IN_PATH),
+    ("GET", "/api/templates/{id}/revisions/compare"): Case(query="from=1&to=1", bad_query="from=1&to=first"),
+    ("POST", "/api/templates/{id}/revisions/{number}/restore"): Case(scope="admin", no_bad_input=REVISION_IN_PATH),
+    ("GET", "/api/stars/{id}/revisions"): Case(no_bad_input=NO_INPUT),
+    ("GET", "/api/stars/{id}/revisions/{number}"): Case(no_bad_input=REVISION_IN_PATH),
+    ("GET", "/api/stars/{id}/revisions/compare"): Case(query="from=1&to=1", bad_query="from=1&to=first"),
+    ("POST", "/api/stars/{id}/revisions/{number}/restore"): Case(scope="admin", no_bad_input=REVISION_IN_PATH),
+    ("GET", "/api/workflows/{id}/revisions"): Case(no_bad_input=NO_INPUT),
+    ("GET", "/api/workflows/{id}/revisions/{number}"): Case(no_bad_input=REVISION_IN_PATH),
+    ("GET", "/api/workflows/{id}/revisions/compare"): Case(query="from=1&to=1", bad_query="from=1&to=first"),
+    ("POST", "/api/workflows/{id}/revisions/{number}/restore"): Case(scope="admin", no_bad_input=REVISION_IN_PATH),
     ("GET", "/api"): Case(no_bad_input=NO_INPUT),
     ("GET", "/api/schema"): Case(scope=PUBLIC, no_bad_input=NO_INPUT),
     ("GET", "/api/docs"): Case(scope=PUBLIC, no_bad_input=NO_INPUT),
@@ -356,7 +381,9 @@ def _url(path: str, world: World, case: Case | None = None, missing: bool = Fals
         value = case.target(world)
     else:
         value = world.ids()[resource]
-    return path.replace("{id}", value).replace("{name}", value).replace("{delivery}", str(world.delivery.pk))
+    url = path.replace("{id}", value).replace("{name}", value).replace("{delivery}", str(world.delivery.pk))
+    url = url.replace("{number}", "1")
+    return f"{url}?{case.query}" if case is not None and case.query and not missing else url
 
 
 def _body(body: Body, world: World) -> dict | None:
@@ -401,7 +428,7 @@ BAD = [(m, p) for (m, p), c in ROUTES.items() if c.no_bad_input is None]
 def test_bad_input(api_client, world, method, path):
     case = ROUTES[(method, path)]
     assert case.bad_body is not None or case.bad_query is not None, "give bad_body, bad_query or no_bad_input"
-    url = _url(path, world, case)
+    url = _url(path, world, case).split("?")[0]  # the bad query instead of the good one
     if case.bad_query:
         url = f"{url}?{case.bad_query}"
     response = _call(api_client, method, url, _body(case.bad_body, world) if case.bad_body is not None else None)
