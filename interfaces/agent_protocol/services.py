@@ -25,7 +25,7 @@ from django.db.models import Model
 from cosmos.kinds import RunKind, all_kinds, find_kind, resolve_reference
 from cosmos.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Interrupt, Run, RunStatus, Session, SessionPolicy
 from cosmos.runtime.interrupts import ANSWER, APPROVAL, APPROVE, DECISIONS, EDIT, REJECT
-from cosmos.services import interrupts
+from cosmos.services import interrupts, revisions
 from cosmos.services.errors import Conflict, Invalid, NotFound, NotImplementedYet, ServiceError
 from cosmos.services.leases import next_seq
 from cosmos.services.runs import cancel_run, get_run, request_cancel, start_run
@@ -165,8 +165,11 @@ def resolve_assistant(assistant_id: Any) -> tuple[RunKind, Model]:
 
 
 def latest_version(kind: str, object_id: str) -> int:
-    """The assistant's version: its definition's latest revision number (1 before any)."""
-    return 1
+    """The assistant's version: its definition's latest revision number (1 for a kind that
+    keeps none, or a definition saved before revisions were kept)."""
+    if not revisions.keeps_revisions(kind):
+        return 1
+    return revisions.latest_number(kind, object_id) or 1
 
 
 def assistant_json(kind: RunKind, row: Model) -> dict:
@@ -259,9 +262,45 @@ def assistant_schemas(assistant_id: Any, principal: Any) -> dict:
 
 
 def assistant_versions(assistant_id: Any, body: Any, principal: Any) -> list[dict]:
-    shown = get_assistant(assistant_id, principal)
-    page_of(as_object(body))
-    return [{**shown, "version": shown["version"]}]
+    """The assistant's versions, newest first: one per revision of its definition (with the
+    name and description that revision had); the current one alone for a kind keeping none."""
+    kind, row = resolve_assistant(assistant_id)
+    check_assistant_access(principal, kind, str(row.pk))
+    body = as_object(body)
+    limit, offset = page_of(body)
+    current = assistant_json(kind, row)
+    if not revisions.keeps_revisions(kind.name):
+        return [current][offset : offset + limit]
+    shown = []
+    for revision in revisions.list_revisions(kind.name, str(row.pk))[offset : offset + limit]:
+        definition = revision.definition or {}
+        shown.append(
+            {
+                **current,
+                "version": revision.number,
+                "name": definition.get("name") or current["name"],
+                "description": definition.get("description") or current["description"],
+                "metadata": {**current["metadata"], "author": revision.author, "note": revision.note},
+                "created_at": iso(revision.created_at),
+            }
+        )
+    return shown or [current][offset : offset + limit]
+
+
+def set_latest_version(assistant_id: Any, body: Any, *, caller: str, principal: Any) -> dict:
+    """``POST /assistants/{id}/latest``: restore revision ``version`` as the current definition
+    (a new revision records it)."""
+    kind, row = resolve_assistant(assistant_id)
+    check_assistant_access(principal, kind, str(row.pk))
+    body = as_object(body)
+    version = body.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise Unprocessable("version must be a whole number from 1.")
+    if not revisions.keeps_revisions(kind.name):
+        raise NotImplementedYet(f"{kind.label} keep no revisions; there is no version to restore.")
+    revisions.restore(kind.name, str(row.pk), version, author=caller)
+    row.refresh_from_db()
+    return assistant_json(kind, row)
 
 
 # --- threads
@@ -787,7 +826,11 @@ def run_json(run: Run) -> dict:
         "status": protocol_status(run.status, run.error),
         "metadata": door.get("metadata") or {},
         "multitask_strategy": door.get("multitask_strategy") or "enqueue",
-        "kwargs": {"input": run.input, "stream_mode": door.get("stream_mode") or ["values"]},
+        "kwargs": {
+            "input": run.input,
+            "stream_mode": door.get("stream_mode") or ["values"],
+            "assistant_version": run.revision,
+        },
     }
 
 

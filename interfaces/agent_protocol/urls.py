@@ -32,11 +32,7 @@ urlpatterns = [
         name="assistant-subgraph",
     ),
     re_path(rf"^assistants/(?P<assistant_id>{ID})/versions$", views.assistant_versions, name="assistant-versions"),
-    re_path(
-        rf"^assistants/(?P<assistant_id>{ID})/latest$",
-        views.unsupported("Setting an assistant's latest version", ("POST",)),
-        name="assistant-latest",
-    ),
+    re_path(rf"^assistants/(?P<assistant_id>{ID})/latest$", views.assistant_latest, name="assistant-latest"),
     re_path(rf"^assistants/(?P<assistant_id>{ID})$", views.assistant, name="assistant"),
     # threads
     path("threads", views.threads, name="threads"),

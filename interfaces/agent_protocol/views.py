@@ -201,6 +201,14 @@ async def assistant_subgraphs(
     return _json({})
 
 
+@DOOR.view(("POST",), "admin", resolve=False)
+async def assistant_latest(request: HttpRequest, target: None, principal: Any, assistant_id: str) -> HttpResponse:
+    body = _body(request)
+    return _json(
+        await db_call(services.set_latest_version, assistant_id, body, caller=caller_of(principal), principal=principal)
+    )
+
+
 @DOOR.view(("POST",), "read", resolve=False)
 async def assistant_versions(request: HttpRequest, target: None, principal: Any, assistant_id: str) -> HttpResponse:
     return _json(await db_call(services.assistant_versions, assistant_id, _body(request), principal))

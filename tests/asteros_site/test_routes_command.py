@@ -246,7 +246,7 @@ GET                       /metrics  metrics  interfaces.http.views.MetricsView
 *                         /agent-protocol/assistants/{assistant_id}/subgraphs  agent_protocol:assistant-subgraphs  interfaces.agent_protocol.views.assistant_subgraphs
 *                         /agent-protocol/assistants/{assistant_id}/subgraphs/{namespace}  agent_protocol:assistant-subgraph  interfaces.agent_protocol.views.assistant_subgraphs
 *                         /agent-protocol/assistants/{assistant_id}/versions  agent_protocol:assistant-versions  interfaces.agent_protocol.views.assistant_versions
-*                         /agent-protocol/assistants/{assistant_id}/latest  agent_protocol:assistant-latest  interfaces.agent_protocol.views.unsupported
+*                         /agent-protocol/assistants/{assistant_id}/latest  agent_protocol:assistant-latest  interfaces.agent_protocol.views.assistant_latest
 *                         /agent-protocol/assistants/{assistant_id}  agent_protocol:assistant  interfaces.agent_protocol.views.assistant
 *                         /agent-protocol/threads  agent_protocol:threads  interfaces.agent_protocol.views.threads
 *                         /agent-protocol/threads/search  agent_protocol:threads-search  interfaces.agent_protocol.views.threads_search

@@ -176,7 +176,7 @@ AP_MATRIX: dict[str, tuple[Call, ...]] = {
     "agent_protocol:assistant-subgraphs": (ap("GET", AP_ASSISTANT + "/subgraphs", "read", resource="agents"),),
     "agent_protocol:assistant-subgraph": (ap("GET", AP_ASSISTANT + "/subgraphs/tools", "read", resource="agents"),),
     "agent_protocol:assistant-versions": (ap("POST", AP_ASSISTANT + "/versions", "read", resource="agents", body={}),),
-    "agent_protocol:assistant-latest": (ap("POST", AP_ASSISTANT + "/latest", "run", body={}, unimplemented=True),),
+    "agent_protocol:assistant-latest": (ap("POST", AP_ASSISTANT + "/latest", "admin", resource="agents", body={}),),
     "agent_protocol:threads": (ap("POST", "/threads", "run", body={}),),
     "agent_protocol:threads-search": (ap("POST", "/threads/search", "read", body={}),),
     "agent_protocol:threads-count": (ap("POST", "/threads/count", "read", body={}),),

@@ -99,6 +99,9 @@ async def test_bad_input_is_a_4xx_in_the_protocols_shape():
     refused(await call("POST", "/threads/t-1/runs", {**run, "command": "resume"}), 422)
     refused(await call("POST", "/threads/t-1/runs", {**run, "command": {"goto": "x"}}), 501)
     refused(await call("POST", "/threads/t-1/runs", {**run, "interrupt_before": ["agent"]}), 501)
+    refused(await call("POST", f"/assistants/agent:{agent.id}/latest", {"version": 0}), 422)
+    refused(await call("POST", f"/assistants/agent:{agent.id}/latest", {"version": 99}), 404)
+    refused(await call("POST", f"/assistants/agent:{agent.id}/versions", {"limit": -1}), 422)
     refused(await call("POST", "/runs/cancel", {}), 422)
     cron = {"assistant_id": f"agent:{agent.id}", "schedule": "0 9 * * *", "input": run["input"]}
     refused(await call("POST", "/runs/crons", {**cron, "schedule": "every day"}), 422)
@@ -123,7 +126,6 @@ async def test_bad_input_is_a_4xx_in_the_protocols_shape():
         ("POST", "/assistants"),
         ("PATCH", "/assistants/agent:x"),
         ("DELETE", "/assistants/agent:x"),
-        ("POST", "/assistants/agent:x/latest"),
         ("POST", "/threads/prune"),
         ("GET", "/threads/t/state/abc"),
         ("GET", "/threads/t/stream"),

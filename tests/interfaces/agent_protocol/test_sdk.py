@@ -264,3 +264,21 @@ def test_crons_are_schedules(client):
     assert client.crons.search(thread_id=thread["thread_id"]) == []
     with pytest.raises(NotFoundError):
         client.crons.delete(on_thread["cron_id"])
+
+
+def test_versions_are_revisions(client, asteros_server):
+    agent_id = f"versioned-{uuid.uuid4().hex[:8]}"
+    api = asteros_server.url + "/api/agents"
+    made = httpx.post(api, json={"id": agent_id, "name": "First", "provider": "scripted", "model": "scripted-offline"})
+    assert made.status_code == 201, made.text
+    assert httpx.patch(f"{api}/{agent_id}", json={"name": "Second"}).status_code == 200
+    assistant = client.assistants.get(f"agent:{agent_id}")
+    assert assistant["version"] == 2 and assistant["name"] == "Second"
+    versions = client.assistants.get_versions(f"agent:{agent_id}")
+    assert [(v["version"], v["name"]) for v in versions] == [(2, "Second"), (1, "First")]
+    restored = client.assistants.set_latest(f"agent:{agent_id}", 1)
+    assert restored["version"] == 3 and restored["name"] == "First"
+    thread = client.threads.create()
+    run = client.runs.create(thread["thread_id"], f"agent:{agent_id}", input=human("which one?"))
+    assert run["kwargs"]["assistant_version"] == 3
+    client.runs.join(thread["thread_id"], run["run_id"])
