@@ -457,9 +457,13 @@ def search_threads(body: Any) -> list[dict]:
     body = as_object(body)
     limit, offset = page_of(body)
     sort_by, reverse = sort_of(body, ("thread_id", "status", "created_at", "updated_at"), "updated_at")
-    shown = [thread_json(s) for s in _threads(body)]
-    shown.sort(key=lambda t: str(t.get(sort_by) or ""), reverse=reverse)
-    return shown[offset : offset + limit]
+    found = _threads(body)
+    if sort_by == "status":
+        found.sort(key=lambda session: thread_status(session.id), reverse=reverse)
+    else:
+        field = "id" if sort_by == "thread_id" else sort_by
+        found.sort(key=lambda session: getattr(session, field), reverse=reverse)
+    return [thread_json(session) for session in found[offset : offset + limit]]
 
 
 def count_threads(body: Any) -> int:
