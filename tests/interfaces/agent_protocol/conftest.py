@@ -22,3 +22,7 @@ def client(asteros_server):
 
     with get_sync_client(url=asteros_server.url + PREFIX, api_key=None) as sdk:
         yield sdk
+
+
+# The A2A tests' live servers (one with auth on, its keys in tests/interfaces/a2a/seed.py).
+from tests.interfaces.a2a.conftest import _servers, a2a_auth_server, seeded_database  # noqa: E402, F401
