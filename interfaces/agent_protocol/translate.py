@@ -247,6 +247,12 @@ class StreamTranslator:
             parts.append(("values", self.values()))
         return parts
 
+    def resume(self) -> None:
+        """A pause that was answered (its run went on): the stream goes on with it."""
+        self.ended = False
+        self.status = None
+        self.interrupts = []
+
     def _want(self, mode: str) -> bool:
         return mode in self.modes
 

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from cosmos.db import db_call
 from cosmos.eventlog import follow
 from cosmos.services.errors import Invalid
+from cosmos.services.leases import next_seq
 from cosmos.version import VERSION
 from interfaces.agent_protocol import crons, services
 from interfaces.agent_protocol.services import Started, Unprocessable
@@ -86,6 +87,9 @@ async def protocol_parts(started: Started, after: int = 0) -> AsyncIterator[tupl
     try:
         async for seq, event in events:
             parts = translator.translate(event)
+            paused = translator.status == "interrupted" and translator.error is None
+            if paused and await db_call(next_seq, started.run_id) > seq:
+                translator.resume()  # a pause answered since: read on, as the run did
             if translator.ended:
                 final = None
                 if translator.status == "success":

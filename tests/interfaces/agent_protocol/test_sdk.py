@@ -186,6 +186,12 @@ def test_an_interrupt_is_resumed_with_a_command(client):
         client.runs.create(tid, CHAT, input=human("skip it"), multitask_strategy="reject")
     resumed = client.runs.wait(tid, "agent:agui-approval", command=Command(resume={"decision": "approve"}))
     assert "42" in last_text(resumed)
+    # Read again later, the run is the whole of it: its pause, and what followed the answer.
+    run_id = client.runs.list(tid)[0]["run_id"]
+    assert last_text(client.runs.join(tid, run_id)) == last_text(resumed)
+    again = list(client.runs.join_stream(tid, run_id, stream_mode=["updates", "values"]))
+    assert any("__interrupt__" in p.data for p in again if p.event == "updates")
+    assert last_text([p.data for p in again if p.event == "values"][-1]) == last_text(resumed)
     assert client.threads.get(tid)["status"] == "idle"
     with pytest.raises(httpx.HTTPStatusError) as nothing_waits:  # runs.wait raises httpx's errors
         client.runs.wait(tid, "agent:agui-approval", command=Command(resume=True))
