@@ -4,7 +4,8 @@ Each row of ``CASES`` arranges one refusal (an unknown target, no key, a key wit
 a used-up quota, a body that is not JSON, a body that is not valid JSON, an unexpected exception
 in the code that starts the run) and says what each door answers on its wire, as (status, code):
 
-- ``api`` (REST, through DRF) and ``agui``: the HTTP status and the one error shape's ``code``;
+- ``api`` (REST, through DRF), ``agui`` and ``agent_protocol``: the HTTP status and the one error
+  shape's ``code`` (the Agent Protocol adds its ``detail`` beside it);
 - ``a2a`` (HTTP+JSON, a ``google.rpc.Status``) and ``jsonrpc``: the HTTP status and the
   ``ErrorInfo`` reason (JSON-RPC errors travel in a 200 unless they are about who is calling or
   where: 401, 403, 404, 413, 415, 429);
@@ -73,6 +74,7 @@ class Case:
     jsonrpc: Answer
     agui: Answer
     ws: Answer | None  # None: the websocket has no such request (a frame has no media type)
+    agent_protocol: Answer  # None: the websocket has no such request (a frame has no media type)
 
 
 def _key(*scopes: str, **limits: Any) -> str:
@@ -123,6 +125,7 @@ CASES = [
         jsonrpc=(404, "AGENT_NOT_FOUND"),
         agui=(404, "not_found"),
         ws=("RUN_ERROR", "not_found"),
+        agent_protocol=(404, "not_found"),
     ),
     Case(
         "no key",
@@ -132,6 +135,7 @@ CASES = [
         jsonrpc=(401, "UNAUTHENTICATED"),
         agui=(401, "not_authenticated"),
         ws=(4401, "not_authenticated"),
+        agent_protocol=(401, "not_authenticated"),
     ),
     Case(
         "a key without the scope",
@@ -141,6 +145,7 @@ CASES = [
         jsonrpc=(403, "PERMISSION_DENIED"),
         agui=(403, "permission_denied"),
         ws=(4403, "permission_denied"),
+        agent_protocol=(403, "permission_denied"),
     ),
     Case(
         "a used-up quota",
@@ -150,6 +155,7 @@ CASES = [
         jsonrpc=(429, "QUOTA_EXCEEDED"),
         agui=(429, "quota_exceeded"),
         ws=(4429, "quota_exceeded"),
+        agent_protocol=(429, "quota_exceeded"),
     ),
     Case(
         "a body that is not JSON",
@@ -159,6 +165,7 @@ CASES = [
         jsonrpc=(415, "UNSUPPORTED_MEDIA_TYPE"),
         agui=(415, "unsupported_media_type"),
         ws=None,
+        agent_protocol=(415, "unsupported_media_type"),
     ),
     Case(
         "malformed JSON",
@@ -168,6 +175,7 @@ CASES = [
         jsonrpc=(200, "JSON_PARSE"),
         agui=(400, "malformed_request"),
         ws=("error", "malformed_request"),
+        agent_protocol=(400, "malformed_request"),
     ),
     Case(
         "an unexpected exception",
@@ -177,6 +185,7 @@ CASES = [
         jsonrpc=(200, "INTERNAL_ERROR"),
         agui=(500, "internal_error"),
         ws=("RUN_ERROR", "internal_error"),
+        agent_protocol=(500, "internal_error"),
     ),
 ]
 
@@ -251,6 +260,14 @@ async def agui_door(world: World) -> Answer:
     return _error_shape(await _post(f"/agui/agents/{world.agent}", world, _agui_input()))
 
 
+async def agent_protocol_door(world: World) -> Answer:
+    body = {"assistant_id": f"agent:{world.agent}", "input": {"messages": [{"role": "user", "content": "hi"}]}}
+    response = await _post("/agent-protocol/runs", world, body)
+    answer = _error_shape(response)
+    assert response.json()["detail"] == response.json()["error"]["message"]
+    return answer
+
+
 async def ws_door(world: World) -> Answer:
     headers = [(b"authorization", f"Bearer {world.key}".encode())] if world.key else []
     app = WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))
@@ -278,6 +295,7 @@ DOORS: dict[str, Callable[[World], Awaitable[Answer]]] = {
     "jsonrpc": jsonrpc_door,
     "agui": agui_door,
     "ws": ws_door,
+    "agent_protocol": agent_protocol_door,
 }
 
 
