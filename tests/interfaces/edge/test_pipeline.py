@@ -74,7 +74,7 @@ class Case:
     jsonrpc: Answer
     agui: Answer
     ws: Answer | None  # None: the websocket has no such request (a frame has no media type)
-    agent_protocol: Answer  # None: the websocket has no such request (a frame has no media type)
+    agent_protocol: Answer
 
 
 def _key(*scopes: str, **limits: Any) -> str:
