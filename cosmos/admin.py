@@ -22,6 +22,7 @@ from django.utils.html import format_html
 
 from .admin_forms import JSON_EDITOR_OVERRIDES, ModelSettingsForm
 from .admin_interrupts import InterruptInline  # also registers the approvals queue
+from .admin_revisions import RevisionHistoryMixin
 from .formatting import format_duration
 from .kinds import get_kind, kind_choices
 from .models import (
@@ -70,7 +71,7 @@ class FixedIdMixin(ConflictSafeMixin):
         return ("id", *fields) if obj is not None else fields
 
 
-class DefinitionAdmin(FixedIdMixin, admin.ModelAdmin):
+class DefinitionAdmin(RevisionHistoryMixin, FixedIdMixin, admin.ModelAdmin):
     """Shared by every ``Definition`` (agents, stars, workflows): rows from code are marked."""
 
     list_display = ("id", "name", "enabled", "source", "updated_at")
@@ -97,7 +98,8 @@ class AgentTemplateForm(ModelSettingsForm):
 
 
 @admin.register(AgentTemplate)
-class AgentTemplateAdmin(FixedIdMixin, admin.ModelAdmin):
+class AgentTemplateAdmin(RevisionHistoryMixin, FixedIdMixin, admin.ModelAdmin):
+    revision_resource = "template"
     form = AgentTemplateForm
     formfield_overrides = JSON_EDITOR_OVERRIDES
     list_display = ("id", "name", "provider", "model", "updated_at")
@@ -131,6 +133,7 @@ class AgentForm(ModelSettingsForm):
 
 @admin.register(Agent)
 class AgentAdmin(DefinitionAdmin):
+    revision_resource = "agent"
     form = AgentForm
     list_display = ("id", "name", "provider", "model", "template", "enabled", "source", "updated_at")
     list_filter = ("enabled", "source", "provider", "template")
@@ -224,7 +227,7 @@ class RunAdmin(admin.ModelAdmin):
     actions = ("cancel_runs",)
     inlines = (InterruptInline,)
     fieldsets = (
-        (None, {"fields": ("id", "kind", "target", "status", "origin", "caller", "parent", "session")}),
+        (None, {"fields": ("id", "kind", "target", "revision", "status", "origin", "caller", "parent", "session")}),
         ("Input and result", {"fields": ("input", "result", "error", "metadata")}),
         ("Work", {"fields": ("attempts", "max_attempts", "worker_id", "lease_expires_at", "cancel_requested")}),
         (

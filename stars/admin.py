@@ -100,6 +100,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Star)
 class StarAdmin(DefinitionAdmin):
+    revision_resource = "star"
     form = StarForm
     list_display = ("id", "name", "mode", "leader", "member_count", "enabled", "source", "updated_at")
     list_filter = ("mode", "enabled", "source")

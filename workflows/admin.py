@@ -12,6 +12,7 @@ from .models import Workflow
 
 @admin.register(Workflow)
 class WorkflowAdmin(DefinitionAdmin):
+    revision_resource = "workflow"
     form = WorkflowForm
     list_display = ("id", "name", "step_count", "enabled", "source", "updated_at")
     fields = ("id", "name", "description", "definition", "enabled", "source", "created_at", "updated_at")

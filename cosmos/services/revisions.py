@@ -236,8 +236,11 @@ def restore(resource: str, target: str, number: Any, *, author: str | Callable[[
         row.save()
         if spec.after_apply is not None:
             spec.after_apply(row, revision.definition)
-    latest = Revision.objects.filter(resource=resource, target=target).order_by("-number").first()
-    return latest or revision
+        # Recorded now, in the restore's transaction (the commit hook then finds nothing new):
+        # the answer names the new revision even inside a caller's transaction.
+        author_name = author() if callable(author) else author
+        restored = record(resource, target, author=author_name, note=f"restored from revision {revision.number}")
+    return restored or revision
 
 
 @dataclass

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 
 from cosmos.kinds import find_kind, kind_names
+from cosmos.services import revisions
 from cosmos.version import VERSION
 from interfaces.edge.a2a_spec import HTTP_JSON, JSONRPC, PROTOCOL_VERSION
 from interfaces.edge.links import base_urls
@@ -83,7 +84,7 @@ def build_card(request: Any, target: Target) -> dict[str, Any]:
             {"url": url, "protocolBinding": HTTP_JSON, "protocolVersion": PROTOCOL_VERSION},
         ],
         "provider": {"organization": settings.ASTEROS.name, "url": public_base(request)},
-        "version": VERSION,
+        "version": card_version(target),
         "documentationUrl": public_base(request) + "/a2a/",
         "capabilities": {"streaming": True, "pushNotifications": True, "extendedAgentCard": False},
         **security_fields(),
@@ -92,6 +93,13 @@ def build_card(request: Any, target: Target) -> dict[str, Any]:
         "skills": skills(target),
     }
     return card
+
+
+def card_version(target: Target) -> str:
+    """The definition's latest revision number ("3"): it changes with every edit of the agent,
+    star or workflow. The server's version for a definition that keeps no revision yet."""
+    number = revisions.latest_number(target.kind, target.id) if revisions.keeps_revisions(target.kind) else None
+    return str(number) if number else VERSION
 
 
 def card_etag(card: dict[str, Any]) -> str:

@@ -282,3 +282,15 @@ def test_push_config_requests_are_read_and_checked():
     ):
         with pytest.raises(InvalidParamsError):
             bad()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_card_version_is_the_definitions_latest_revision(client):
+    from tests.factories import make_agent
+
+    agent = make_agent(description="first")
+    url = f"/a2a/agents/{agent.id}/.well-known/agent-card.json"
+    assert client.get(url).json()["version"] == "1"
+    agent.description = "second"
+    agent.save()
+    assert client.get(url).json()["version"] == "2"

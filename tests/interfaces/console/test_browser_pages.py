@@ -187,3 +187,26 @@ def test_the_dashboard_and_its_durations(at, asteros_server: LiveServer):
     page.goto(f"{asteros_server.url}/admin/")
     expect(page.locator("#asteros-nav a", has_text="Dashboard")).to_have_attribute("href", "/dashboard/")
     expect(page.locator("#asteros-nav a", has_text="API docs")).to_have_attribute("href", re.compile(r"/api/docs$"))
+
+
+def test_an_edit_shows_in_the_history_and_is_undone_by_a_restore(at, asteros_server: LiveServer):
+    from playwright.sync_api import expect
+
+    page, viewport = at
+    change = f"{asteros_server.url}/admin/cosmos/agent/chat-agent/change/"
+    page.goto(change)
+    original = page.locator("#id_description").input_value()
+    edited = f"Edited in the browser at {viewport['width']}px."
+    page.fill("#id_description", edited)
+    page.click("input[name=_continue]")
+    expect(page.locator("#id_description")).to_have_value(edited)
+    page.click("a.historylink")
+    expect(page.locator("#revision-diff")).to_contain_text(f'+  "description": "{edited}"')
+    shot(page, name_of("admin-agent-history", viewport))
+    width = overflow(page)
+    assert width["scroll"] <= width["viewport"], width  # nothing scrolls sideways, at either size
+    # The row after the current one is the revision before the edit.
+    page.locator("#revision-list tbody tr").nth(1).locator("input[type=submit]").click()
+    expect(page.locator(".messagelist")).to_contain_text("restored as revision")
+    page.goto(change)
+    expect(page.locator("#id_description")).to_have_value(original)
