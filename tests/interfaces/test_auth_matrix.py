@@ -757,7 +757,14 @@ def test_staff_endpoints_are_for_staff_sessions_with_their_token(auth_on, django
 
 
 # Values for the parameters of admin URLs; nothing is looked up before the staff check.
-ADMIN_SAMPLES = {"object_id": "1", "id": "1", "content_type_id": "1", "app_label": "cosmos", "url": "no-such-page/"}
+ADMIN_SAMPLES = {
+    "object_id": "1",
+    "id": "1",
+    "content_type_id": "1",
+    "app_label": "cosmos",
+    "url": "no-such-page/",
+    "number": "1",
+}
 
 
 def admin_urls() -> dict[str, str]:
