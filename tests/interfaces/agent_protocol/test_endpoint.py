@@ -140,11 +140,23 @@ async def test_what_is_left_out_is_a_501(method, path):
     refused(await call(method, path, {}), 501, "not_implemented")
 
 
-async def test_the_door_can_be_switched_off_and_moved():
-    from asteros_site.options import load_options
+def test_the_door_can_be_switched_off_and_moved(settings_options):
+    from django.urls import URLResolver
 
-    assert not load_options({"ASTEROS_ENABLE_AGENT_PROTOCOL": "off"}).enable_agent_protocol
-    assert load_options({"ASTEROS_AGENT_PROTOCOL_PREFIX": "/langgraph"}).agent_protocol_prefix == "/langgraph"
+    from asteros_site.routes import build_urlpatterns
+
+    def mounted() -> list[str]:
+        return [
+            str(p.pattern)
+            for p in build_urlpatterns()
+            if isinstance(p, URLResolver) and getattr(p.urlconf_module, "app_name", "") == "agent_protocol"
+        ]
+
+    assert mounted() == ["agent-protocol/"]
+    settings_options(agent_protocol_prefix="/v1/langgraph")
+    assert mounted() == ["v1/langgraph/"]
+    settings_options(enable_agent_protocol=False)
+    assert mounted() == []
 
 
 ODD_BODIES = [
