@@ -15,6 +15,7 @@ interrupts and the event log. Every function here runs ORM queries: call it thro
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -333,7 +334,15 @@ def thread_status(session_id: str) -> str:
 
 
 def thread_values(session: Session) -> dict:
-    return {"messages": messages_to_langchain(session.messages or [], session.id)}
+    """The thread's messages: the session's conversation (agents keep it); for a thread whose
+    runs keep none (stars, workflows), each finished run's input and reply, oldest first."""
+    if session.messages:
+        return {"messages": messages_to_langchain(session.messages, session.id)}
+    runs = Run.objects.filter(session_id=session.id, parent__isnull=True, status=RunStatus.SUCCEEDED)
+    messages: list[dict] = []
+    for run in runs.order_by("created_at")[:MAX_PAGE]:
+        messages += _run_messages(run)
+    return {"messages": messages}
 
 
 def _pending_of_thread(session_id: str) -> tuple[Run | None, list[Interrupt]]:
@@ -523,7 +532,8 @@ def _run_messages(run: Run) -> list[dict]:
     elif isinstance(run_input.get("messages"), list) and run_input["messages"]:
         out.append(run_input["messages"][-1])
     if run.output not in (None, ""):
-        out.append({"role": "assistant", "content": run.output if isinstance(run.output, str) else str(run.output)})
+        reply = run.output if isinstance(run.output, str) else json.dumps(run.output, ensure_ascii=False)
+        out.append({"role": "assistant", "content": reply})
     return messages_to_langchain(out, str(run.id))
 
 
@@ -951,7 +961,7 @@ def thread_messages(thread_id: str | None) -> list[dict] | None:
     if thread_id is None:
         return None
     session = Session.objects.filter(id=thread_id).first()
-    return messages_to_langchain(session.messages or [], session.id) if session is not None else None
+    return thread_values(session)["messages"] if session is not None else None
 
 
 def not_implemented(what: str) -> None:

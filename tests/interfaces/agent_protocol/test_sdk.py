@@ -108,6 +108,14 @@ def test_create_join_wait_and_stateless_wait(client):
     streamed = list(client.runs.stream(None, CHAT, input=human("streamed, no thread")))
     assert last_text(streamed[-1].data) == SAID + "streamed, no thread"
 
+    # A workflow keeps no conversation: the thread's values are its runs' inputs and replies.
+    flow = client.threads.create()
+    first = client.runs.wait(flow["thread_id"], "workflow:agui-flow", input=human("step one"))
+    assert first["messages"][0]["content"] == "step one" and first["messages"][-1]["type"] == "ai"
+    second = client.runs.wait(flow["thread_id"], "workflow:agui-flow", input=human("step two"))
+    assert [m["type"] for m in second["messages"]] == ["human", "ai", "human", "ai"]
+    assert client.threads.get_state(flow["thread_id"])["values"] == second
+
     client.runs.delete(thread["thread_id"], run["run_id"])
     with pytest.raises(NotFoundError):
         client.runs.get(thread["thread_id"], run["run_id"])
