@@ -48,6 +48,16 @@ def render(request: HttpRequest, refusal: Refusal) -> HttpResponse:
 DOOR = Door("agent_protocol", render=render, sessions=False)
 
 
+def render_edge(request: HttpRequest, refusal: Refusal) -> HttpResponse | None:
+    """An edge refusal on the door's paths in the protocol's shape (None for other paths)."""
+    if not settings.ASTEROS.enable_agent_protocol:
+        return None
+    base = _base()
+    if request.path_info == base or request.path_info.startswith(base + "/"):
+        return render(request, refusal)
+    return None
+
+
 def _body(request: HttpRequest) -> Any:
     """The JSON body (None when empty)."""
     if not request.body:

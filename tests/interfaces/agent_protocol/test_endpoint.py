@@ -82,6 +82,8 @@ async def test_bad_input_is_a_4xx_in_the_protocols_shape():
     refused(await call("GET", "/threads/t-1/history?limit=x"), 422)
     refused(await call("POST", "/threads/t-1/state", {"values": {"colour": "red"}}), 422)
     refused(await call("PUT", "/threads/t-1"), 405, "method_not_allowed")
+    refused(await call("GET", "/threads/a%00b"), 400, "bad_request")  # refused by the edge, in this shape too
+    refused(await call("POST", "/threads", raw=b"[" + b" " * 1_100_000 + b"]"), 413)
     run = {"assistant_id": f"agent:{agent.id}", "input": {"messages": [{"role": "user", "content": "hi"}]}}
     refused(await call("POST", "/threads/t-1/runs", {**run, "assistant_id": None}), 422)
     refused(await call("POST", "/threads/t-1/runs", {**run, "assistant_id": "agent:missing"}), 404)
