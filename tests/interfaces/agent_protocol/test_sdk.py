@@ -103,6 +103,12 @@ def test_create_join_wait_and_stateless_wait(client):
     assert last_text(waited) == SAID + "and wait"
     assert len(waited["messages"]) == 4
 
+    made = f"made-{uuid.uuid4().hex[:8]}"
+    created = client.runs.wait(made, CHAT, input=human("make it"), if_not_exists="create")
+    assert last_text(created) == SAID + "make it" and client.threads.get(made)["status"] == "idle"
+    assert [r["status"] for r in client.runs.list(made, status="success")] == ["success"]
+    assert client.runs.list(made, status="error") == []
+
     stateless = client.runs.wait(None, CHAT, input=human("no thread"))
     assert last_text(stateless) == SAID + "no thread"
     streamed = list(client.runs.stream(None, CHAT, input=human("streamed, no thread")))
@@ -190,6 +196,7 @@ def test_an_interrupt_is_resumed_with_a_command(client):
     state = client.threads.get_state(tid)
     assert state["next"] == ["agent"] and state["interrupts"][0]["id"] == interrupt[0]["id"]
     assert client.threads.get(tid)["status"] == "interrupted"
+    assert tid in {t["thread_id"] for t in client.threads.search(status="interrupted", limit=100)}
     with pytest.raises(ConflictError):
         client.runs.create(tid, CHAT, input=human("skip it"), multitask_strategy="reject")
     resumed = client.runs.wait(tid, "agent:agui-approval", command=Command(resume={"decision": "approve"}))
@@ -214,6 +221,10 @@ def test_cancel(client):
     assert client.runs.get(tid, run["run_id"])["status"] == "interrupted"
     with pytest.raises(ConflictError):
         client.runs.cancel(tid, run["run_id"])
+    many = client.runs.create(tid, "agent:agui-paced", input=human("cancel us all"))
+    client.runs.cancel_many(thread_id=tid, run_ids=[many["run_id"]])
+    client.runs.join(tid, many["run_id"])
+    assert client.runs.get(tid, many["run_id"])["status"] == "interrupted"
     gone = client.runs.create(tid, "agent:agui-paced", input=human("roll me back"))
     client.runs.cancel(tid, gone["run_id"], action="rollback")
     with pytest.raises(NotFoundError):
