@@ -307,3 +307,17 @@ def test_versions_are_revisions(client, asteros_server):
     run = client.runs.create(thread["thread_id"], f"agent:{agent_id}", input=human("which one?"))
     assert run["kwargs"]["assistant_version"] == 3
     client.runs.join(thread["thread_id"], run["run_id"])
+
+
+async def test_the_async_client(asteros_server):
+    from langgraph_sdk import get_client
+
+    client = get_client(url=asteros_server.url + PREFIX, api_key=None)
+    thread = await client.threads.create()
+    parts = [
+        part
+        async for part in client.runs.stream(thread["thread_id"], CHAT, input=human("async"), stream_mode="updates")
+    ]
+    assert parts[0].event == "metadata" and parts[-1].data["agent"]["messages"][0]["content"] == SAID + "async"
+    state = await client.threads.get_state(thread["thread_id"])
+    assert last_text(state["values"]) == SAID + "async"
