@@ -44,6 +44,9 @@ class Options:
     # The OpenAI-compatible door (/v1/models, /v1/chat/completions, /v1/responses).
     enable_openai: bool = True
     openai_prefix: str = "/v1"
+    # LangGraph's Agent Protocol door (interfaces/agent_protocol), mounted under this prefix.
+    enable_agent_protocol: bool = True
+    agent_protocol_prefix: str = "/agent-protocol"
     # Schedules fire from this process's embedded beat (embedded mode); distributed mode runs
     # ``celery -A asteros_site beat`` instead. Off: no process fires ticks.
     enable_scheduler: bool = True
@@ -99,6 +102,17 @@ class Options:
     @property
     def mode(self) -> str:
         return "distributed" if self.distributed else "embedded"
+
+
+def _door_prefix(env: Mapping[str, str], name: str, default: str, api_prefix: str, examples: str) -> str:
+    """The URL prefix of a door other than REST: a path of its own, apart from the API's."""
+    prefix = env.get(name, default).strip()
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix) or prefix.strip("/") == api_prefix.strip("/"):
+        raise ImproperlyConfigured(
+            f"{name}={prefix!r} must start with '/', not end with one, hold only letters, digits and "
+            f". _ ~ - between slashes, and differ from ASTEROS_API_PREFIX, e.g. {examples}."
+        )
+    return prefix
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -272,11 +286,14 @@ def load_options(env: Mapping[str, str]) -> Options:
             f"ASTEROS_API_PREFIX={api_prefix!r} must start with '/' and not end with one, e.g. /api or /v1/api."
         )
 
-    openai_prefix = env.get("ASTEROS_OPENAI_PREFIX", "/v1").strip()
-    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", openai_prefix) or openai_prefix.strip("/") == api_prefix.strip("/"):
+    openai_prefix = _door_prefix(env, "ASTEROS_OPENAI_PREFIX", "/v1", api_prefix, "/v1 or /openai/v1")
+    agent_protocol_prefix = _door_prefix(
+        env, "ASTEROS_AGENT_PROTOCOL_PREFIX", "/agent-protocol", api_prefix, "/agent-protocol or /langgraph"
+    )
+    if openai_prefix.strip("/") == agent_protocol_prefix.strip("/"):
         raise ImproperlyConfigured(
-            f"ASTEROS_OPENAI_PREFIX={openai_prefix!r} must start with '/', not end with one, hold only "
-            "letters, digits and . _ ~ - between slashes, and differ from ASTEROS_API_PREFIX, e.g. /v1 or /openai/v1."
+            f"ASTEROS_OPENAI_PREFIX and ASTEROS_AGENT_PROTOCOL_PREFIX are both {openai_prefix!r}: "
+            "give each door its own."
         )
 
     log_level = env.get("ASTEROS_LOG_LEVEL", "info").strip().lower()
@@ -329,6 +346,8 @@ def load_options(env: Mapping[str, str]) -> Options:
         enable_mcp=_bool(env, "ASTEROS_ENABLE_MCP", True),
         enable_openai=_bool(env, "ASTEROS_ENABLE_OPENAI", True),
         openai_prefix=openai_prefix,
+        enable_agent_protocol=_bool(env, "ASTEROS_ENABLE_AGENT_PROTOCOL", True),
+        agent_protocol_prefix=agent_protocol_prefix,
         enable_scheduler=_bool(env, "ASTEROS_ENABLE_SCHEDULER", True),
         a2a_default=_a2a_default(env),
         webhook_retry_seconds=_int(env, "ASTEROS_WEBHOOK_RETRY_SECONDS", 86_400, low=1, high=30 * 86_400),

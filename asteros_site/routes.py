@@ -25,6 +25,9 @@ def build_urlpatterns() -> list:
     if settings.ASTEROS.enable_openai:
         prefix = settings.ASTEROS.openai_prefix.strip("/")
         patterns.append(path(f"{prefix}/", include("interfaces.openai.urls")))
+    if settings.ASTEROS.enable_agent_protocol:
+        prefix = settings.ASTEROS.agent_protocol_prefix.strip("/")
+        patterns.append(path(f"{prefix}/", include("interfaces.agent_protocol.urls")))
     patterns.append(path("", include("interfaces.console.urls")))
     return patterns
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "interfaces.webhooks",
     "interfaces.schedules",
     "interfaces.console",
+    "interfaces.agent_protocol",
     # After the apps above: its ready() discovers the apps' asteros, tools and workflow_functions
     # modules once they have all registered what those build on (asteros_site/apps.py).
     # Before daphne and staticfiles: its runserver (port 8080, banner, embedded worker) wins.

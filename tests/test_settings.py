@@ -32,6 +32,7 @@ SWITCHES = (
     "enable_logging",
     "enable_a2a",
     "enable_agui",
+    "enable_agent_protocol",
 )
 
 
@@ -66,6 +67,7 @@ def test_every_value_is_read():
         ASTEROS_ENABLE_LOGGING="FALSE",
         ASTEROS_ENABLE_A2A="off",
         ASTEROS_ENABLE_AGUI="0",
+        ASTEROS_ENABLE_AGENT_PROTOCOL="no",
         ASTEROS_LOG_LEVEL="DEBUG",
         ASTEROS_MAX_AGENTS="7",
         ALLOWED_HOSTS="a.example, b.example",
@@ -108,6 +110,11 @@ def test_every_value_is_read():
         ({"ASTEROS_API_PREFIX": "/api/"}, ["ASTEROS_API_PREFIX"]),
         ({"ASTEROS_API_PREFIX": "/my api"}, ["ASTEROS_API_PREFIX"]),
         ({"ASTEROS_NAME": "x" * 101}, ["ASTEROS_NAME", "100"]),
+        ({"ASTEROS_ENABLE_AGENT_PROTOCOL": "maybe"}, ["ASTEROS_ENABLE_AGENT_PROTOCOL", "true/false"]),
+        ({"ASTEROS_AGENT_PROTOCOL_PREFIX": "langgraph"}, ["ASTEROS_AGENT_PROTOCOL_PREFIX", "start with '/'"]),
+        ({"ASTEROS_AGENT_PROTOCOL_PREFIX": "/lg/"}, ["ASTEROS_AGENT_PROTOCOL_PREFIX"]),
+        ({"ASTEROS_AGENT_PROTOCOL_PREFIX": "/l g"}, ["ASTEROS_AGENT_PROTOCOL_PREFIX"]),
+        ({"ASTEROS_AGENT_PROTOCOL_PREFIX": "/api"}, ["ASTEROS_AGENT_PROTOCOL_PREFIX", "ASTEROS_API_PREFIX"]),
         ({"REDIS_URL": "redis://localhost:6379/0"}, ["REDIS_URL", "DATABASE_URL"]),
         ({"DATABASE_URL": "mysql://db/asteros"}, ["DATABASE_URL", "postgres://"]),
         ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3", "REDIS_URL": "http://cache"}, ["REDIS_URL", "redis://"]),
@@ -191,6 +198,13 @@ def test_debug_runs_without_a_secret_key():
 def test_database_alone_stays_embedded():
     assert options(DATABASE_URL="sqlite:////tmp/x.sqlite3").mode == "embedded"
     assert options(DATABASE_URL="postgres://u@db/asteros").mode == "embedded"
+
+
+def test_the_agent_protocol_options():
+    opts = options()
+    assert opts.enable_agent_protocol and opts.agent_protocol_prefix == "/agent-protocol"
+    opts = options(ASTEROS_ENABLE_AGENT_PROTOCOL="off", ASTEROS_AGENT_PROTOCOL_PREFIX="/v1/langgraph")
+    assert not opts.enable_agent_protocol and opts.agent_protocol_prefix == "/v1/langgraph"
 
 
 def test_empty_numbers_fall_back_to_defaults():

@@ -50,6 +50,9 @@ def _links(request: HttpRequest) -> list[dict]:
         ]
     if options.enable_agui:
         links.append({"label": "AG-UI", "url": reverse("agui:index"), "about": "the AG-UI 1.0 endpoints"})
+    if options.enable_agent_protocol:
+        url = "/" + options.agent_protocol_prefix.strip("/") + "/info"
+        links.append({"label": "Agent Protocol", "url": url, "about": "LangGraph's Agent Protocol (langgraph-sdk)"})
     if options.enable_mcp:
         links.append({"label": "MCP", "url": MCP_PATH, "about": "Streamable HTTP; add it to an MCP client"})
     if options.enable_health:

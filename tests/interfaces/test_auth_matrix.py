@@ -82,6 +82,7 @@ class Call:
     session: bool = True  # a staff session counts (writes need its CSRF token); False: keys only
     headers: dict[str, str] = field(default_factory=dict)
     upstream: bool = False  # it asks a server of the user's: accepted, it may answer 502 (unreachable)
+    unimplemented: bool = False  # a part of a protocol left out: accepted, it answers 501
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -147,6 +148,80 @@ def a2a(method: str, tail: str, scope: str, **more: Any) -> Call:
         **more,
     )
 
+
+def ap(method: str, tail: str, scope: str, **more: Any) -> Call:
+    """An Agent Protocol call: keys only. A call that would start a run sends a body the door
+    refuses after auth (422), so no run is left waiting for a worker. A thread or run it cannot
+    find answers 404 (``restricted=403`` here only skips the "not 404 for the right key" check:
+    these calls have no resource)."""
+    more.setdefault("restricted", 403)
+    return Call(method, "/agent-protocol" + tail, scope, protocol="agent_protocol", session=False, **more)
+
+
+AP_THREAD = "/threads/{session}"
+AP_RUN = AP_THREAD + "/runs/{run}"
+AP_ASSISTANT = "/assistants/agent:{agent}"
+AP_MATRIX: dict[str, tuple[Call, ...]] = {
+    "agent_protocol:info": (ap("GET", "/info", "read"),),
+    "agent_protocol:assistants": (ap("POST", "/assistants", "run", body={}, unimplemented=True),),
+    "agent_protocol:assistants-search": (ap("POST", "/assistants/search", "read", body={}),),
+    "agent_protocol:assistants-count": (ap("POST", "/assistants/count", "read", body={}),),
+    "agent_protocol:assistant": (
+        ap("GET", AP_ASSISTANT, "read", resource="agents"),
+        ap("PATCH", AP_ASSISTANT, "admin", body={}, unimplemented=True),
+        ap("DELETE", AP_ASSISTANT, "admin", unimplemented=True),
+    ),
+    "agent_protocol:assistant-graph": (ap("GET", AP_ASSISTANT + "/graph", "read", resource="agents"),),
+    "agent_protocol:assistant-schemas": (ap("GET", AP_ASSISTANT + "/schemas", "read", resource="agents"),),
+    "agent_protocol:assistant-subgraphs": (ap("GET", AP_ASSISTANT + "/subgraphs", "read", resource="agents"),),
+    "agent_protocol:assistant-subgraph": (ap("GET", AP_ASSISTANT + "/subgraphs/tools", "read", resource="agents"),),
+    "agent_protocol:assistant-versions": (ap("POST", AP_ASSISTANT + "/versions", "read", resource="agents", body={}),),
+    "agent_protocol:assistant-latest": (ap("POST", AP_ASSISTANT + "/latest", "admin", resource="agents", body={}),),
+    "agent_protocol:threads": (ap("POST", "/threads", "run", body={}),),
+    "agent_protocol:threads-search": (ap("POST", "/threads/search", "read", body={}),),
+    "agent_protocol:threads-count": (ap("POST", "/threads/count", "read", body={}),),
+    "agent_protocol:threads-prune": (ap("POST", "/threads/prune", "run", body={}, unimplemented=True),),
+    "agent_protocol:thread": (
+        ap("GET", AP_THREAD, "read"),
+        ap("PATCH", AP_THREAD, "run", body={"metadata": {"matrix": 1}}),
+        ap("DELETE", "/threads/no-such-thread", "run"),
+    ),
+    "agent_protocol:thread-copy": (ap("POST", AP_THREAD + "/copy", "run"),),
+    "agent_protocol:thread-state": (
+        ap("GET", AP_THREAD + "/state", "read"),
+        ap("POST", AP_THREAD + "/state", "run", body={}),
+    ),
+    "agent_protocol:thread-state-checkpoint": (ap("GET", AP_THREAD + "/state/{run}", "read", unimplemented=True),),
+    "agent_protocol:thread-history": (
+        ap("GET", AP_THREAD + "/history", "read"),
+        ap("POST", AP_THREAD + "/history", "read", body={}),
+    ),
+    "agent_protocol:thread-stream": (ap("GET", AP_THREAD + "/stream", "read", unimplemented=True),),
+    "agent_protocol:thread-crons": (ap("POST", AP_THREAD + "/runs/crons", "admin", body={}),),
+    "agent_protocol:thread-runs": (
+        ap("GET", AP_THREAD + "/runs", "read"),
+        ap("POST", AP_THREAD + "/runs", "run", body={}),
+    ),
+    "agent_protocol:thread-runs-stream": (ap("POST", AP_THREAD + "/runs/stream", "run", body={}),),
+    "agent_protocol:thread-runs-wait": (ap("POST", AP_THREAD + "/runs/wait", "run", body={}),),
+    "agent_protocol:thread-run": (ap("GET", AP_RUN, "read"), ap("DELETE", AP_RUN, "run")),
+    "agent_protocol:thread-run-join": (ap("GET", AP_RUN + "/join", "read"),),
+    "agent_protocol:thread-run-stream": (ap("GET", AP_RUN + "/stream", "read"),),
+    "agent_protocol:thread-run-cancel": (ap("POST", AP_RUN + "/cancel", "run"),),
+    "agent_protocol:runs": (ap("POST", "/runs", "run", body={}),),
+    "agent_protocol:runs-stream": (ap("POST", "/runs/stream", "run", body={}),),
+    "agent_protocol:runs-wait": (ap("POST", "/runs/wait", "run", body={}),),
+    "agent_protocol:runs-cancel": (ap("POST", "/runs/cancel", "run", body={}),),
+    "agent_protocol:runs-batch": (ap("POST", "/runs/batch", "run", body={}, unimplemented=True),),
+    "agent_protocol:crons": (ap("POST", "/runs/crons", "admin", body={}),),
+    "agent_protocol:crons-search": (ap("POST", "/runs/crons/search", "read", body={}),),
+    "agent_protocol:crons-count": (ap("POST", "/runs/crons/count", "read", body={}),),
+    "agent_protocol:cron": (
+        ap("PATCH", "/runs/crons/{schedule}", "admin", body={}, unimplemented=True),
+        ap("DELETE", "/runs/crons/no-such-cron", "admin"),
+    ),
+    "agent_protocol:store": (ap("PUT", "/store/items", "run", body={}, unimplemented=True),),
+}
 
 WEBHOOK_BODY = {"name": "matrix", "url": "https://hooks.example.com/matrix"}
 
@@ -272,6 +347,8 @@ HTTP_MATRIX: dict[str, tuple[Call | Public, ...]] = {
     "openai:response": (Call("GET", f"/v1/responses/{NO_RESPONSE}", "read", **OPENAI_ANY),),
     "openai:cancel": (Call("POST", f"/v1/responses/{NO_RESPONSE}/cancel", "run", **OPENAI_ANY),),
     "openai:not-found": (Call("GET", "/v1/embeddings", "read", **OPENAI_ANY),),
+    # --- the Agent Protocol (interfaces/agent_protocol): keys only
+    **AP_MATRIX,
     # --- the dashboard (interfaces/dashboard)
     "dashboard:home": (
         Public("GET", "/", "the home page: links to every door; with auth on, runs are shown to staff only"),
@@ -290,7 +367,7 @@ STAFF_ENDPOINTS: dict[str, tuple[str, str, dict]] = {
 
 # Views that run their own checks on another thread's database connection (async views
 # using cosmos.db.db_call) only see committed rows: their tests use a transactional database.
-COMMITTED_PREFIXES = ("a2a", "agui", "openai")
+COMMITTED_PREFIXES = ("a2a", "agui", "openai", "agent_protocol")
 
 
 # --- the world every call is made against
@@ -523,6 +600,8 @@ def assert_refused(response, status: int, call: Call, who: str) -> None:
     elif call.protocol == "a2a":
         assert set(body["error"]) == {"code", "status", "message", "details"}, (where, body)
         assert body["error"]["code"] == status, (where, body)
+    elif call.protocol == "agent_protocol":  # the protocol's detail, with the one error shape beside it
+        assert set(body) == {"detail", "error"} and set(body["error"]) == {"code", "message", "details"}, (where, body)
     else:
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, (where, body)
     if status == 401:
@@ -531,7 +610,7 @@ def assert_refused(response, status: int, call: Call, who: str) -> None:
 
 def assert_accepted(response, call: Call, who: str) -> None:
     assert response.status_code not in (401, 403), (f"{call} as {who}", response.status_code, response.content[:300])
-    allowed = (502,) if call.upstream else ()
+    allowed = ((502,) if call.upstream else ()) + ((501,) if call.unimplemented else ())
     assert response.status_code < 500 or response.status_code in allowed, (
         f"{call} as {who}",
         response.status_code,
@@ -698,7 +777,14 @@ def test_staff_endpoints_are_for_staff_sessions_with_their_token(auth_on, django
 
 
 # Values for the parameters of admin URLs; nothing is looked up before the staff check.
-ADMIN_SAMPLES = {"object_id": "1", "id": "1", "content_type_id": "1", "app_label": "cosmos", "url": "no-such-page/"}
+ADMIN_SAMPLES = {
+    "object_id": "1",
+    "id": "1",
+    "content_type_id": "1",
+    "app_label": "cosmos",
+    "url": "no-such-page/",
+    "number": "1",
+}
 
 
 def admin_urls() -> dict[str, str]:

@@ -264,3 +264,21 @@ async def test_mcp_lists_and_calls_a_fourth_kind(probe_kind, embedded_worker):
     assert names[f"probe.{workflow.id}"] == {"kind": "probe", "id": workflow.id}
     called = await rpc("tools/call", {"name": f"probe.{workflow.id}", "arguments": {"message": "hi"}})
     assert called["result"]["content"][0]["text"] == f"probed {workflow.id}", called
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_agent_protocol_serves_and_runs_a_fourth_kind(probe_kind, embedded_worker):
+    if settings.ASTEROS.distributed:
+        pytest.skip("the worker subprocess does not have the kind this test registers")
+    workflow = await sync_to_async(make_workflow)(
+        definition=workflow_definition((await sync_to_async(make_agent)()).id)
+    )
+    client = AsyncClient()
+    found = await client.post(
+        "/agent-protocol/assistants/search", {"graph_id": "probe"}, content_type="application/json"
+    )
+    assert [a["assistant_id"] for a in found.json()] == [f"probe:{workflow.id}"]
+    body = {"assistant_id": f"probe:{workflow.id}", "input": {"messages": [{"role": "user", "content": "hi"}]}}
+    response = await client.post("/agent-protocol/runs/wait", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["messages"][-1]["content"] == f"probed {workflow.id}"

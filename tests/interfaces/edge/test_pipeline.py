@@ -4,7 +4,8 @@ Each row of ``CASES`` arranges one refusal (an unknown target, no key, a key wit
 a used-up quota, a body that is not JSON, a body that is not valid JSON, an unexpected exception
 in the code that starts the run) and says what each door answers on its wire, as (status, code):
 
-- ``api`` (REST, through DRF) and ``agui``: the HTTP status and the one error shape's ``code``;
+- ``api`` (REST, through DRF), ``agui`` and ``agent_protocol``: the HTTP status and the one error
+  shape's ``code`` (the Agent Protocol adds its ``detail`` beside it);
 - ``a2a`` (HTTP+JSON, a ``google.rpc.Status``) and ``jsonrpc``: the HTTP status and the
   ``ErrorInfo`` reason (JSON-RPC errors travel in a 200 unless they are about who is calling or
   where: 401, 403, 404, 413, 415, 429);
@@ -75,6 +76,7 @@ class Case:
     agui: Answer
     ws: Answer | None  # None: the websocket has no such request (a frame has no media type)
     openai: Answer  # the OpenAI-compatible door: the status and OpenAI's error ``code``
+    agent_protocol: Answer
 
 
 def _key(*scopes: str, **limits: Any) -> str:
@@ -126,6 +128,7 @@ CASES = [
         agui=(404, "not_found"),
         ws=("RUN_ERROR", "not_found"),
         openai=(404, "model_not_found"),
+        agent_protocol=(404, "not_found"),
     ),
     Case(
         "no key",
@@ -136,6 +139,7 @@ CASES = [
         agui=(401, "not_authenticated"),
         ws=(4401, "not_authenticated"),
         openai=(401, "not_authenticated"),
+        agent_protocol=(401, "not_authenticated"),
     ),
     Case(
         "a key without the scope",
@@ -146,6 +150,7 @@ CASES = [
         agui=(403, "permission_denied"),
         ws=(4403, "permission_denied"),
         openai=(403, "permission_denied"),
+        agent_protocol=(403, "permission_denied"),
     ),
     Case(
         "a used-up quota",
@@ -156,6 +161,7 @@ CASES = [
         agui=(429, "quota_exceeded"),
         ws=(4429, "quota_exceeded"),
         openai=(429, "quota_exceeded"),
+        agent_protocol=(429, "quota_exceeded"),
     ),
     Case(
         "a body that is not JSON",
@@ -166,6 +172,7 @@ CASES = [
         agui=(415, "unsupported_media_type"),
         ws=None,
         openai=(415, "unsupported_media_type"),
+        agent_protocol=(415, "unsupported_media_type"),
     ),
     Case(
         "malformed JSON",
@@ -176,6 +183,7 @@ CASES = [
         agui=(400, "malformed_request"),
         ws=("error", "malformed_request"),
         openai=(400, "malformed_json"),
+        agent_protocol=(400, "malformed_request"),
     ),
     Case(
         "an unexpected exception",
@@ -186,6 +194,7 @@ CASES = [
         agui=(500, "internal_error"),
         ws=("RUN_ERROR", "internal_error"),
         openai=(500, "internal_error"),
+        agent_protocol=(500, "internal_error"),
     ),
 ]
 
@@ -268,6 +277,14 @@ async def openai_door(world: World) -> Answer:
     return response.status_code, error["code"]
 
 
+async def agent_protocol_door(world: World) -> Answer:
+    body = {"assistant_id": f"agent:{world.agent}", "input": {"messages": [{"role": "user", "content": "hi"}]}}
+    response = await _post("/agent-protocol/runs", world, body)
+    answer = _error_shape(response)
+    assert response.json()["detail"] == response.json()["error"]["message"]
+    return answer
+
+
 async def ws_door(world: World) -> Answer:
     headers = [(b"authorization", f"Bearer {world.key}".encode())] if world.key else []
     app = WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))
@@ -296,6 +313,7 @@ DOORS: dict[str, Callable[[World], Awaitable[Answer]]] = {
     "agui": agui_door,
     "ws": ws_door,
     "openai": openai_door,
+    "agent_protocol": agent_protocol_door,
 }
 
 
