@@ -41,7 +41,8 @@ from interfaces.agent_protocol.translate import (
     our_statuses,
     protocol_status,
 )
-from interfaces.edge.auth import AccessDenied, KeyPrincipal
+from interfaces.edge.auth import may_use, require_use
+from interfaces.edge.params import canonical_uuid
 
 ORIGIN = "agent_protocol"
 KEY = "agent_protocol"  # the door's key in a run's metadata
@@ -131,12 +132,7 @@ def _matches(metadata: dict, wanted: dict) -> bool:
 
 def check_assistant_access(principal: Any, kind: RunKind, object_id: str) -> None:
     """A key limited to some resources may run only those (403 otherwise)."""
-    if isinstance(principal, KeyPrincipal) and not principal.allows_resource(kind.collection, object_id):
-        raise AccessDenied(403, "permission_denied", f"This API key may not use {kind.collection} {object_id}.")
-
-
-def _visible(principal: Any, kind: RunKind, object_id: str) -> bool:
-    return not isinstance(principal, KeyPrincipal) or principal.allows_resource(kind.collection, object_id)
+    require_use(principal, kind.collection, object_id)
 
 
 # --- assistants
@@ -208,7 +204,7 @@ def _assistants(body: dict, principal: Any) -> list[dict]:
         if kind.target_model is None or (graph_id and graph_id != kind.name):
             continue
         for row in kind.target_model._default_manager.filter(enabled=True).order_by("pk")[:MAX_PAGE]:
-            if not _visible(principal, kind, str(row.pk)):
+            if not may_use(principal, kind.collection, str(row.pk)):
                 continue
             shown = assistant_json(kind, row)
             if name and name.lower() not in shown["name"].lower():
@@ -933,7 +929,7 @@ def cancel_runs(body: Any, action: str) -> int:
         session = session_of(thread_id)
         runs = Run.objects.filter(session=session, parent__isnull=True)
         if run_ids is not None:
-            runs = runs.filter(id__in=[r for r in run_ids if _is_uuid(r)])
+            runs = runs.filter(id__in=[r for r in run_ids if canonical_uuid(r)])
     elif status is not None:
         if status not in ("pending", "running", "all"):
             raise Unprocessable("status must be pending, running or all.")
@@ -946,14 +942,6 @@ def cancel_runs(body: Any, action: str) -> int:
     for run_id in ids:
         request_cancel(run_id, cascade=True)
     return len(ids)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def thread_messages(thread_id: str | None) -> list[dict] | None:

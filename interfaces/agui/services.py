@@ -20,7 +20,6 @@ websocket consumer alike: one pipeline, two transports.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from cosmos.services.leases import next_seq
 from cosmos.services.runs import start_run
 from interfaces.agui.input import RunAgentInput, to_internal_messages
 from interfaces.agui.translate import AGUITranslator, ends_stream
+from interfaces.edge.params import canonical_uuid
 
 ORIGIN = "agui"
 
@@ -52,13 +52,6 @@ class AGUIRun:
     # A resume: the stored run's events up to this seq belong to the AG-UI run it paused.
     resumed_after: int = 0
     usage_before: list[dict] | None = None  # the stored run's usage when it was resumed
-
-
-def _as_uuid(value: str) -> str | None:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 def saved_state(thread_id: str) -> Any:
@@ -104,7 +97,7 @@ def start_agui_run(kind: str, target: str, parsed: RunAgentInput, *, caller: str
         session_id=parsed.thread_id,
         origin=ORIGIN,
         caller=caller,
-        run_id=_as_uuid(parsed.run_id),
+        run_id=canonical_uuid(parsed.run_id),
         idempotency_key=f"agui:{parsed.run_id}",
         metadata={"agui": agui},
     )

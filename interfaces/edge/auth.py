@@ -236,11 +236,24 @@ def require_access(
         raise AccessDenied(401, "not_authenticated", "Authentication credentials were not provided.")
     if not principal_allows(principal, scope):
         raise AccessDenied(403, "permission_denied", f"This needs an API key with the {scope!r} scope.")
-    if resource and isinstance(principal, KeyPrincipal) and not principal.allows_resource(resource, object_id):
-        raise AccessDenied(
-            403, "permission_denied", f"This API key may not use {resource} {object_id or ''}".strip() + "."
-        )
+    if resource:
+        require_use(principal, resource, object_id)
     return principal
+
+
+def may_use(principal: Any, resource: str, object_id: str | None = None) -> bool:
+    """Whether the caller may use a resource (``agents``) or one row of it: anyone with auth off;
+    a key limited to some resources, only those (every door's lists and lookups ask this)."""
+    if not settings.ASTEROS.enable_auth or not isinstance(principal, KeyPrincipal):
+        return True
+    return principal.allows_resource(resource, object_id)
+
+
+def require_use(principal: Any, resource: str, object_id: str | None = None, *, what: str = "") -> None:
+    """``may_use`` or a 403 ``permission_denied`` naming ``what`` (default: the resource and id)."""
+    if not may_use(principal, resource, object_id):
+        named = what or f"{resource} {object_id or ''}".strip()
+        raise AccessDenied(403, "permission_denied", f"This API key may not use {named}.")
 
 
 async def authorize_request(request: Any, scope: str, *, target: Any = None, sessions: bool = True) -> Any:

@@ -1,4 +1,5 @@
-"""Whole numbers from a query string or a header, bounded at the edge.
+"""Values a client sends in a path, a query string or a header: whole numbers bounded at the
+edge, and run ids (UUIDs) recognized before they reach a lookup.
 
 A number the database cannot hold (``?offset=9223372036854775808``) must be a 400 here, not an
 overflow in SQLite or PostgreSQL later: every integer a client sends in a query parameter or a
@@ -7,6 +8,8 @@ what both databases store).
 """
 
 from __future__ import annotations
+
+import uuid
 
 from cosmos.services.errors import Invalid
 
@@ -35,3 +38,12 @@ def whole_number(raw: str | None, name: str, *, default: int, low: int = 0, high
     except ValueError:
         high = min(high, MAX_INT)
         raise Invalid(f"'{name}' must be a whole number from {low} to {high}.", details={name: raw}) from None
+
+
+def canonical_uuid(value: str) -> str | None:
+    """``value`` as a canonical UUID string, or None when it is not one (a lookup of a run id
+    that is no UUID is a "not found", never a database error)."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -40,8 +40,6 @@ lists every route of every door, and tests/asteros_site/test_routes_command.py h
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -58,7 +56,7 @@ from cosmos.services.errors import Conflict, Invalid
 from interfaces.connectors.models import MCPServer, RemoteAgent
 from interfaces.edge.auth import KeyPrincipal, caller_of, kind_resource
 from interfaces.edge.links import api_link
-from interfaces.edge.params import whole_number
+from interfaces.edge.params import canonical_uuid, whole_number
 from interfaces.edge.parsers import JSONParser
 from interfaces.edge.permissions import restrict_to_usable_runs
 from interfaces.edge.sse import parse_last_event_id, run_event_stream, sse_response
@@ -172,14 +170,6 @@ class TemplateViewSet(RevisionsMixin, ResourceViewSet):
     serializer_class = AgentTemplateSerializer
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 class StarViewSet(RevisionsMixin, ResourceViewSet):
     """Stars: teams of agents with one leader."""
 
@@ -254,7 +244,7 @@ class StarViewSet(RevisionsMixin, ResourceViewSet):
         """Who said what to whom, oldest first, cursor-paged; ``?run=<id>`` for one star run."""
         star = self.get_object()
         run_id = request.query_params.get("run")
-        if run_id is not None and not _is_uuid(run_id):
+        if run_id is not None and canonical_uuid(run_id) is None:
             raise Invalid(f"'run' must be a run id (a UUID), not {run_id[:60]!r}.")
         page = self.paginate_queryset(star_services.messages(star.id, run_id=run_id))
         return self.get_paginated_response(

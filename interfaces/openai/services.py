@@ -30,7 +30,7 @@ from cosmos.services import costs
 from cosmos.services.errors import Conflict, NotFound
 from cosmos.services.interrupts import is_pause_event
 from cosmos.services.runs import cancel_run, start_run
-from interfaces.edge.auth import AccessDenied, KeyPrincipal, principal_sees_everything
+from interfaces.edge.auth import may_use, principal_sees_everything, require_use
 from interfaces.openai.translate import InvalidBody, Reading, ResponsesTranslator, last_user_text
 
 ORIGIN = "openai"
@@ -63,9 +63,7 @@ def _seconds(value: Any) -> int:
 
 
 def _may_see(principal: Any, kind: RunKind, object_id: str) -> bool:
-    if not settings.ASTEROS.enable_auth or not isinstance(principal, KeyPrincipal):
-        return True
-    return principal.allows_resource(kind.collection, object_id)
+    return may_use(principal, kind.collection, object_id)
 
 
 def list_models(principal: Any) -> list[dict]:
@@ -130,9 +128,7 @@ def model_object_for(name: str, principal: Any) -> dict:
 
 def may_run(principal: Any, model: Model) -> None:
     """A key limited to some resources runs only those (403, as on every door)."""
-    limited = settings.ASTEROS.enable_auth and isinstance(principal, KeyPrincipal)
-    if limited and not principal.allows_resource(model.kind.collection, model.id):
-        raise AccessDenied(403, "permission_denied", f"This API key may not use {model.name}.")
+    require_use(principal, model.kind.collection, model.id, what=model.name)
 
 
 def session_name(value: Any, param: str) -> str | None:
