@@ -320,10 +320,10 @@ class ChildRuns:
         finally:
             lines.close()
 
-    async def watch_open(self, run_id: str, upto: int) -> None:
-        """Follow the children announced up to ``upto`` that have not ended (a run followed from
-        the middle: ``asteros resolve``), from where each one is now."""
-        for child_id, label, last in await db_call(open_children, run_id, upto):
+    def watch_from(self, positions: list[tuple[str, str, int]]) -> None:
+        """Follow children already under way (a run followed from the middle: ``asteros
+        resolve``), each from the position ``open_children`` read before the decision."""
+        for child_id, label, last in positions:
             self.watch(child_id, label, last)
 
     async def close(self) -> None:
@@ -352,6 +352,11 @@ def open_children(run_id: str, upto: int, parent: str | None = None) -> list[tup
     return found
 
 
+# What a start hands the printer: the run, the seq to follow it after, and its children already
+# under way with their own positions.
+Started = tuple[str, int, list[tuple[str, str, int]]]
+
+
 async def stream_run(
     target: str, message: str, *, session_id: str | None, out: TextIO, inp: TextIO | None = None
 ) -> int:
@@ -364,7 +369,7 @@ async def stream_run(
         run, _ = await db_call(
             run_services.start_run, kind.name, target_id, message, session_id=session_id, origin="cli"
         )
-        return str(run.id), 0
+        return str(run.id), 0, []
 
     return await _drive(start, out, sys.stdin if inp is None else inp)
 
@@ -373,22 +378,23 @@ async def resolve_and_follow(interrupt_id: str, reply: str, *, out: TextIO, inp:
     """``asteros resolve``: decide on an interrupt, then follow its top-level run as ``asteros run``
     does (from the decision on; embedded mode runs it here). Exit codes as ``stream_run``'s."""
 
-    async def start() -> tuple[str, int] | None:
-        interrupt, after = await db_call(_resolve_typed, interrupt_id, reply)
+    async def start() -> Started | None:
+        interrupt, after, children = await db_call(_resolve_typed, interrupt_id, reply)
         out.write(f"interrupt {interrupt.id} {interrupt.status}\n")
         out.flush()
         root = str(interrupt.root_run_id)
         if await db_call(interrupt_services.pending_interrupts, root):
             await db_call(write_waiting, root, out)
             return None  # the pause waits for its other decisions
-        return root, after
+        return root, after, children
 
     return await _drive(start, out, sys.stdin if inp is None else inp)
 
 
-def _resolve_typed(interrupt_id: str, reply: str) -> tuple[Any, int]:
-    """Resolve with a reply typed as at the prompt; also the last seq of the top-level run before
-    the decision."""
+def _resolve_typed(interrupt_id: str, reply: str) -> tuple[Any, int, list[tuple[str, str, int]]]:
+    """Resolve with a reply typed as at the prompt. Also where the top-level run and each of its
+    children under way stood before the decision: the resumed run may write its next events
+    before the terminal starts following, and none of them may be missed."""
     from django.db.models import Max
 
     found = interrupt_services.get_interrupt(interrupt_id)
@@ -396,11 +402,13 @@ def _resolve_typed(interrupt_id: str, reply: str) -> tuple[Any, int]:
         decision, options = parse_reply(found.kind, found.request or {}, reply)
     except ValueError as exc:
         raise Invalid(str(exc), code="invalid_decision") from None
-    after = RunEvent.objects.filter(run_id=found.root_run_id).aggregate(last=Max("seq"))["last"] or 0
-    return interrupt_services.resolve(found.id, decision, resolved_by=reviewer(), **options), after
+    root = str(found.root_run_id)
+    after = RunEvent.objects.filter(run_id=root).aggregate(last=Max("seq"))["last"] or 0
+    children = open_children(root, after)
+    return interrupt_services.resolve(found.id, decision, resolved_by=reviewer(), **options), after, children
 
 
-async def _drive(start: Callable[[], Awaitable[tuple[str, int] | None]], out: TextIO, stdin: TextIO) -> int:
+async def _drive(start: Callable[[], Awaitable[Started | None]], out: TextIO, stdin: TextIO) -> int:
     """Start (or resume) a run with ``start``, print it, ask about its pauses, end as it ends."""
     if not settings.ASTEROS.distributed:
         # Embedded: this process is the worker (a memory:// broker reaches no other process).
@@ -412,14 +420,14 @@ async def _drive(start: Callable[[], Awaitable[tuple[str, int] | None]], out: Te
     started = await start()
     if started is None:
         return WAITING
-    run_id, last = started
+    run_id, last, under_way = started
     left_waiting = False
     inp = LineReader(stdin)
     children = ChildRuns(out)
 
     async def print_events() -> None:
         nonlocal last, left_waiting
-        await children.watch_open(run_id, last)
+        children.watch_from(under_way)
         async for seq, event in follow(run_id, after=last):
             last = seq
             render_event(event, out)
