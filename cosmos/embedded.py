@@ -51,7 +51,9 @@ def start_embedded_worker(concurrency: int | None = None):
         # The bus is this process's own: runs other processes execute on the same database
         # (the terminal's `asteros run`) reach its followers and dashboard through the log.
         start_log_tail()
-        get_engine()
+        # The runs this process accepts run on its engine's loop with no broker hop
+        # (cosmos.dispatch); the Celery worker takes the rest when the engine is full.
+        get_engine().accept_local_runs()
         logger.info("embedded worker started")
         return _worker
 

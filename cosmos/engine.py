@@ -32,6 +32,7 @@ from django.utils import timezone
 from . import metrics, tracing
 from .bus import CANCEL_CHANNEL, get_bus
 from .db import ProcessExiting, db_call
+from .dispatch import set_local_executor
 from .eventlog import EventSink, LostOwnership, RunWriter
 from .kinds import DEFINITION_DELETED, ExecutionResult, get_kind
 from .logging import run_id_var
@@ -144,6 +145,11 @@ class RunEngine:
         self._thread: threading.Thread | None = None
         self._started_at = timezone.now()
         self._background: list[asyncio.Task] = []
+        # Slots taken by runs handed over on the fast path (cosmos.dispatch) and not yet
+        # registered in ``local``; with ``local`` they are bounded by the worker's concurrency.
+        self.concurrency = settings.ASTEROS.worker_concurrency
+        self._reserved = 0
+        self._reserved_lock = threading.Lock()
 
     # --- lifecycle
 
@@ -215,6 +221,38 @@ class RunEngine:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(self.execute(run_id), self.loop)
 
+    # --- the fast path (cosmos.dispatch): runs handed over by this process, with no broker hop
+
+    def accept_local_runs(self) -> RunEngine:
+        """Take the runs this process accepts or queues again, within the concurrency: called
+        by the processes that execute runs (the embedded worker, a Celery worker)."""
+        set_local_executor(self.start())
+        return self
+
+    def reserve(self) -> bool:
+        with self._reserved_lock:
+            if len(self.local) + self._reserved >= self.concurrency:
+                return False
+            self._reserved += 1
+            return True
+
+    def release(self) -> None:
+        with self._reserved_lock:
+            self._reserved = max(0, self._reserved - 1)
+
+    @property
+    def reserved_slots(self) -> int:
+        """Slots taken for runs handed over and not yet registered (0 once they all are)."""
+        return self._reserved
+
+    def hand_over_claimed(self, run: Run) -> None:
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(self.execute(str(run.id), claimed=run, reserved=True), self.loop)
+
+    def hand_over(self, run_id: str) -> None:
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(self.execute(run_id, reserved=True), self.loop)
+
     # --- execution
 
     async def execute(
@@ -224,16 +262,25 @@ class RunEngine:
         timeout: float | None = None,
         parent_id: str | None = None,
         state: dict[str, Any] | None = None,
+        claimed: Run | None = None,
+        reserved: bool = False,
     ) -> str | None:
-        """Claim and run one run to its end. Returns the final status, or None if not ours."""
-        run = await self._claim(run_id)
-        if run is None:
-            return None
-        # An earlier attempt of this run may still be here (its lease expired and this worker
-        # claimed the run again): it is not the owner any more, so stop it before taking its slot.
-        self._stop_local(run_id, LOST_LEASE)
-        local = LocalRun(run_id, parent_id)
-        self.local[run_id] = local
+        """Claim and run one run to its end. Returns the final status, or None if not ours.
+
+        ``claimed``: the run, inserted already claimed by this engine (the fast path); ``reserved``:
+        it was handed over in a slot ``reserve`` took, given back once the run is registered."""
+        try:
+            run = claimed if claimed is not None else await self._claim(run_id)
+            if run is None:
+                return None
+            # An earlier attempt of this run may still be here (its lease expired and this worker
+            # claimed the run again): it is not the owner any more, so stop it before its slot.
+            self._stop_local(run_id, LOST_LEASE)
+            local = LocalRun(run_id, parent_id)
+            self.local[run_id] = local
+        finally:
+            if reserved:
+                self.release()
         token = run_id_var.set(run_id)
         try:
             local.task = asyncio.current_task()

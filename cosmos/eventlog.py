@@ -347,6 +347,32 @@ async def _wait_for_database(fn: Callable[..., Any], *args: Any) -> Any:
             delay = min(delay * 2, 5.0)
 
 
+async def wait_until_over(run_id: str, timeout: float, *, poll_seconds: float = 2.0) -> bool:
+    """Wait until the run has ended; True if it did within ``timeout``.
+
+    For a waiter that needs only the end (``?wait``), not the events: it is woken by the
+    run's terminal event on the bus (published once its final transaction committed), with
+    one read of the status before and one after each quiet ``poll_seconds`` (a message the bus
+    dropped). No replay of the log, and no thread held while it waits."""
+    subscription = await get_bus().subscribe(run_channel(run_id))
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                if await _wait_for_database(_run_status, run_id) in (*TERMINAL_STATUSES, None):
+                    return True
+                try:
+                    while True:
+                        message = await subscription.get(timeout=poll_seconds)
+                        if any(event.get("type") in TERMINAL_EVENT_TYPES for _, event in message.get("events", ())):
+                            return True
+                except TimeoutError:
+                    continue  # quiet for a while: read the status again
+    except TimeoutError:
+        return False
+    finally:
+        await subscription.close()
+
+
 async def follow(
     run_id: str, after: int = 0, *, follow: bool = True, poll_seconds: float = 2.0
 ) -> AsyncIterator[tuple[int, dict]]:

@@ -12,10 +12,11 @@ logger = logging.getLogger(__name__)
 def start_engine(**_kwargs) -> None:
     """A worker with no task yet must still reap: the runs of a killed worker are ``running``,
     not queued, so no task would ever start this process's engine. The engine reaps as it starts
-    and then on its timer."""
+    and then on its timer. The runs this process queues again (the reaper's, a session's next
+    turn) run here with no broker hop (cosmos.dispatch)."""
     from .engine import get_engine
 
-    get_engine()
+    get_engine().accept_local_runs()
 
 
 @worker_shutdown.connect

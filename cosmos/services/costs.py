@@ -177,9 +177,10 @@ def _group_value(group: str, value: Any) -> Any:
     return value
 
 
-def tree_usage(runs: Iterable[Run]) -> dict[str, dict[str, Any]]:
+def tree_usage(runs: Iterable[Run], *, childless: bool = False) -> dict[str, dict[str, Any]]:
     """For each run: its own figures plus those of every run below it (members, steps, their
-    children), read level by level for the whole batch (a page of runs: one query a level below it)."""
+    children), read level by level for the whole batch (a page of runs: one query a level below it).
+    ``childless``: the caller knows these runs have no children (no query)."""
     fields = ("id", "parent_id", *TOKEN_FIELDS, "cost")
     rows = [tuple(getattr(run, "pk" if name == "id" else name) for name in fields) for run in runs]
     roots = {str(row[0]) for row in rows}
@@ -188,7 +189,7 @@ def tree_usage(runs: Iterable[Run]) -> dict[str, dict[str, Any]]:
         fresh = [row for row in rows if str(row[0]) not in nodes]
         for row in fresh:
             nodes[str(row[0])] = (str(row[1]) if row[1] else None, row[2:])
-        frontier = [str(row[0]) for row in fresh]
+        frontier = [str(row[0]) for row in fresh] if not (childless and len(nodes) == len(roots)) else []
         rows = list(Run.objects.filter(parent_id__in=frontier).values_list(*fields)) if frontier else []
     owners: dict[str, list[str]] = {}
 

@@ -1,27 +1,33 @@
 """The run API: start, cancel, get and retry a run (every door calls these).
 
-A new run is inserted queued and sent to a worker on commit (``cosmos.dispatch``). What
+A new run is inserted queued and sent to a worker on commit (``cosmos.dispatch``); in a process
+that executes runs, with room on its engine, it is inserted already claimed by that engine and
+started there on commit (the fast path: no broker hop, no separate claim). What
 happens to it there, the claim, the lease, the final write and the reaper, is in
 ``cosmos.services.leases``; every status change is a conditional UPDATE made there or here.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from .. import tracing
 from ..bus import CANCEL_CHANNEL, get_bus
-from ..dispatch import dispatch_run
+from ..dispatch import LocalExecutor, dispatch_run, local_executor
 from ..kinds import get_kind
-from ..models import ACTIVE_STATUSES, Run, RunStatus, Session, SessionPolicy
+from ..models import ACTIVE_STATUSES, Interrupt, Run, RunStatus, Session, SessionPolicy
 from . import revisions
 from .errors import Conflict, Invalid, NotFound
 from .leases import finish_unowned, publish_lifecycle
@@ -109,6 +115,10 @@ def start_run(
     in whichever process and attempt, joins that trace.
     """
     run_kind = get_kind(kind)
+    # Inside a caller's transaction the run is dispatched when that one commits, if it does:
+    # the fast path's slot would be held meanwhile, or leaked by a rollback. It takes the broker.
+    in_outer_transaction = transaction.get_connection().in_atomic_block
+    local: LocalExecutor | None = None
     if idempotency_key:
         if len(idempotency_key) > 200:
             raise Invalid("Idempotency-Key is longer than 200 characters.")
@@ -141,6 +151,8 @@ def start_run(
             # A run waiting for its session's turn is not dispatched: the end of the run before
             # it dispatches it (dispatch_session_head), so it holds no worker slot meanwhile.
             dispatch = dispatch and not waits_for_turn
+            local = _fast_path_executor() if dispatch and not in_outer_transaction else None
+            claim = _claimed_by(local) if local is not None else {}
             run = Run.objects.create(
                 **({"id": run_id} if run_id else {}),
                 kind=kind,
@@ -157,15 +169,49 @@ def start_run(
                 dispatched_at=timezone.now() if dispatch else None,
                 trace_context=_trace_context(trace_context),
                 revision=pinned,
+                **claim,
             )
-            if dispatch:
+            if local is not None:
+                # A copy: the engine changes its run as it goes; the caller answers with this one.
+                transaction.on_commit(functools.partial(_hand_over, local, copy.copy(run)))
+            elif dispatch:
                 transaction.on_commit(lambda: dispatch_run(run.id))
-    except IntegrityError:
+    except BaseException as exc:
+        if local is not None:
+            local.release()  # nothing was committed: the slot taken for it is free again
+        if not isinstance(exc, IntegrityError):
+            raise
         if idempotency_key:  # a concurrent request with the same key won the race
             return Run.objects.get(caller=caller, idempotency_key=idempotency_key), False
         raise Conflict(f"A run with id {run_id} already exists.") from None
     publish_lifecycle(run)
     return run, True
+
+
+def _fast_path_executor() -> LocalExecutor | None:
+    """This process's engine, with a slot taken for the new run; None to use the broker."""
+    local = local_executor()
+    return local if local is not None and local.reserve() else None
+
+
+def _claimed_by(local: LocalExecutor) -> dict[str, Any]:
+    """The fields of a run inserted already claimed, as ``leases.claim_run`` would set them."""
+    now = timezone.now()
+    return {
+        "status": RunStatus.RUNNING,
+        "worker_id": local.worker_id,
+        "lease_expires_at": now + timedelta(seconds=local.lease_seconds),
+        "attempts": 1,
+        "started_at": now,
+    }
+
+
+def _hand_over(local: LocalExecutor, run: Run) -> None:
+    try:
+        local.hand_over_claimed(run)
+    except Exception as exc:  # e.g. the process is exiting: the lease expires, the reaper re-queues
+        local.release()
+        logger.warning("the engine did not take the run: %s", exc.__class__.__name__, extra={"run_id": str(run.id)})
 
 
 def _trace_context(given: dict[str, str] | None) -> dict[str, str]:
@@ -250,6 +296,15 @@ def cancel_run(run_id) -> Run:
             code="not_cancelable",
         )
     return run
+
+
+def with_tree_flags(runs: QuerySet[Run]) -> QuerySet[Run]:
+    """Runs read with ``has_children`` and ``has_interrupts``, in the same query: a run's answer
+    (its total over its children, its interrupts) needs no more queries when it has neither."""
+    return runs.annotate(
+        has_children=Exists(Run.objects.filter(parent_id=OuterRef("pk"))),
+        has_interrupts=Exists(Interrupt.objects.filter(root_run_id=OuterRef("pk"))),
+    )
 
 
 def get_run(run_id) -> Run:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from cosmos.db import db_call
-from cosmos.eventlog import follow
+from cosmos.eventlog import wait_until_over
 from cosmos.kinds import kind_names
-from cosmos.models import TERMINAL_STATUSES, Run
 from cosmos.services.errors import NotImplementedYet
-from cosmos.services.leases import next_seq
 
 
 def require_kind(kind: str, what: str) -> None:
@@ -22,15 +17,5 @@ def require_kind(kind: str, what: str) -> None:
 
 
 async def wait_for_run(run_id: str, timeout: float) -> bool:
-    """Wait until the run is over (its terminal event); True if it ended within ``timeout``."""
-    after = await db_call(next_seq, run_id)
-    status = await db_call(lambda: Run.objects.filter(id=run_id).values_list("status", flat=True).first())
-    if status is None or status in TERMINAL_STATUSES:
-        return True
-    try:
-        async with asyncio.timeout(timeout):
-            async for _seq, _event in follow(run_id, after=after):
-                pass
-    except TimeoutError:
-        return False
-    return True
+    """Wait until the run is over; True if it ended within ``timeout``."""
+    return await wait_until_over(run_id, timeout)

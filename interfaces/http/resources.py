@@ -301,6 +301,12 @@ class RunViewSet(ReadOnlyResourceViewSet):
     def restrict_queryset(self, queryset: QuerySet, principal: KeyPrincipal) -> QuerySet:
         return restrict_to_usable_runs(queryset, principal)
 
+    def get_queryset(self) -> QuerySet:
+        queryset = super().get_queryset()
+        # One run: whether it has children and interrupts comes with its row (a page reads
+        # both for the whole page: RunListSerializer).
+        return run_services.with_tree_flags(queryset) if self.action == "retrieve" else queryset
+
     def resource_key(self, obj: Run) -> tuple[str, str]:
         return kind_resource(obj.kind) or "runs", obj.target
 

@@ -21,7 +21,7 @@ from cosmos.db import db_call
 from cosmos.logging import run_id_var
 from cosmos.models import Run
 from cosmos.services.errors import Invalid
-from cosmos.services.runs import start_run
+from cosmos.services.runs import start_run, with_tree_flags
 from interfaces.edge.auth import caller_of
 from interfaces.edge.errors import DATABASE_ERRORS
 from interfaces.edge.runs import require_kind, wait_for_run
@@ -101,16 +101,20 @@ def start_run_response(request: Request, *, kind: str, target: str, what: str = 
         headers["Idempotent-Replayed"] = "true"
     if body.validated_data.get("stream") or wants_event_stream(request):
         return sse_response(run_event_stream(str(run.id)), headers=headers)
+    if created:
+        run.has_children = run.has_interrupts = False  # as accepted: nothing below it yet
     done = wait is not None and run.is_terminal  # e.g. an idempotent replay of a finished run
+    if created and wait is not None and completes_on_loop(request):
+        # The request thread is given back now; the server waits on its event loop, then sends
+        # the same answer a blocking wait would (200 with the finished run, or 202 at the time),
+        # rendered once, when the wait is over.
+        response = Response(None, status=202, headers=headers)
+        response.complete_on_loop = functools.partial(_finish_waiting, response, request, run, wait)
+        return response
     response = Response(
         RunSerializer(run, context={"request": request}).data, status=200 if done else 202, headers=headers
     )
     if wait is None or done:
-        return response
-    if completes_on_loop(request):
-        # The request thread is given back now; the server waits on its event loop, then sends
-        # the same answer a blocking wait would (200 with the finished run, or 202 at the time).
-        response.complete_on_loop = functools.partial(_finish_waiting, response, request, str(run.id), wait)
         return response
     async_to_sync(wait_for_run)(str(run.id), wait)  # a server without the loop hand-off (WSGI)
     run.refresh_from_db()
@@ -127,22 +131,23 @@ def completes_on_loop(request: Request) -> bool:
     return bool(getattr(request, "completes_on_loop", False)) and getattr(renderer, "format", None) == "json"
 
 
-async def _finish_waiting(response: Response, request: Request, run_id: str, wait: float) -> None:
+async def _finish_waiting(response: Response, request: Request, accepted: Run, wait: float) -> None:
     """``?wait`` on the event loop: no request thread is held while the run goes on.
 
-    The run is accepted already: if the database cannot be reached meanwhile, the answer stays
-    the 202 with the run as it was accepted, as when the time is up."""
+    The run is accepted already: if the database cannot be reached meanwhile, the answer is the
+    202 with the run as it was accepted, as when the time is up."""
+    run_id = str(accepted.id)
 
-    def render() -> tuple[bool, bytes]:
-        run = Run.objects.get(id=run_id)
+    def render(run: Run | None) -> tuple[bool, bytes]:
+        run = run or with_tree_flags(Run.objects.filter(id=run_id)).get()
         return run.is_terminal, JSONRenderer().render(RunSerializer(run, context={"request": request}).data)
 
     try:
         await wait_for_run(run_id, wait)
-        terminal, content = await db_call(render)
+        terminal, content = await db_call(render, None)
     except DATABASE_ERRORS as exc:
         logger.warning("?wait gave up on the database: %s", exc.__class__.__name__, extra={"run_id": run_id})
-        return
+        terminal, content = render(accepted)  # a new run's answer needs no query (start_run_response)
     response.status_code = 200 if terminal else 202
     response.content = content
     if response.has_header("Content-Length"):

@@ -304,6 +304,8 @@ class RunSerializer(FastReadMixin, serializers.ModelSerializer):
     def get_interrupts(self, run: Run) -> list[dict]:
         """Every interrupt of the run (as the top-level run), oldest first: pending and resolved."""
         found = self.interrupts_by_run
+        if found is None and getattr(run, "has_interrupts", None) is False:
+            return []  # read with the row (cosmos.services.runs.with_tree_flags)
         rows = found[str(run.pk)] if found is not None and str(run.pk) in found else interrupts_of([run])[str(run.pk)]
         return [describe(interrupt) for interrupt in rows]
 
@@ -311,7 +313,10 @@ class RunSerializer(FastReadMixin, serializers.ModelSerializer):
     def get_total(self, run: Run) -> dict:
         """The run's own figures plus its children's, all the way down (its own alone when it has none)."""
         found = self.totals_by_run
-        totals = found if found is not None and str(run.pk) in found else costs.tree_usage([run])
+        if found is not None and str(run.pk) in found:
+            totals = found
+        else:
+            totals = costs.tree_usage([run], childless=getattr(run, "has_children", None) is False)
         return RunTotalSerializer(totals[str(run.pk)]).data
 
     @extend_schema_field(RunLinksSerializer)

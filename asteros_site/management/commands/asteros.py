@@ -101,9 +101,10 @@ class Command(BaseCommand):
         if server == "uvicorn":
             import uvicorn
 
-            from asteros_site.uvicorn_server import DeadlineH11Protocol
+            from asteros_site.uvicorn_server import http_protocol
 
-            config = uvicorn.Config(application, log_level="warning", lifespan="off", http=DeadlineH11Protocol)
+            # loop "auto": uvloop where it is installed (requirements.txt), else asyncio's.
+            config = uvicorn.Config(application, log_level="warning", lifespan="off", http=http_protocol(), loop="auto")
             announce(host, port, self.stdout)  # uvicorn serves on the socket that listens already
             uvicorn.Server(config).run(sockets=[sock])
             return

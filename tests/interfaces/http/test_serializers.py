@@ -6,7 +6,8 @@ import pytest
 from django.test import RequestFactory
 from rest_framework import serializers
 
-from cosmos.models import Run, Session
+from cosmos.models import Interrupt, Run, Session
+from cosmos.services import runs as run_services
 from interfaces.http.registry import site
 from interfaces.http.serializers import FastReadMixin, RunSerializer
 from tests.factories import (
@@ -68,6 +69,24 @@ def test_runs_read_as_drf_does(rows_of_every_kind):
     expected = [drf_representation(listing.child, run) for run in runs]
     assert listing.data == expected
     assert any(row["parent"] for row in expected) and any(row["links"] for row in expected)
+
+
+def test_a_run_read_with_its_tree_flags_reads_as_without_them(rows_of_every_kind, django_assert_num_queries):
+    """``with_tree_flags``: the flags spare the queries of a run with no children and no
+    interrupts, and change nothing in any run's answer (a parent, a child, one paused)."""
+    parent = Run.objects.get(parent__isnull=True, session__isnull=False)
+    paused = make_run(status="interrupted")
+    Interrupt.objects.create(run=paused, root_run=paused, kind="approval", request={"tool": "calculator"})
+    request = RequestFactory().get("/api/runs/x")
+    for run in Run.objects.all():
+        flagged = run_services.with_tree_flags(Run.objects.filter(id=run.id)).get()
+        plain = RunSerializer(run, context={"request": request}).data
+        assert RunSerializer(flagged, context={"request": request}).data == plain, run.id
+        assert flagged.has_children == (run.id == parent.id)
+        assert flagged.has_interrupts == (run.id == paused.id)
+    leaf = run_services.with_tree_flags(Run.objects.filter(parent=parent)).get()
+    with django_assert_num_queries(0):
+        RunSerializer(leaf, context={"request": request}).data
 
 
 def test_fields_are_built_once_per_class_and_copied():
