@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cosmos.eventlog import FIRST_DELTA_SECONDS, EventSink, LostOwnership, RunWriter
+from cosmos.eventlog import FIRST_DELTA_SECONDS, EventSink, LostOwnership, RunWriter, wait_until_over
 from cosmos.models import Run, RunEvent, RunStatus
 from cosmos.runtime.events import EventType, make_event
 from cosmos.services.leases import owner_finalizer
@@ -185,3 +185,45 @@ def test_a_writer_whose_event_clashed_writes_nothing_more():
     assert writer.lost and writer.sink.pending == []
     assert stored(run.id) == [(1, "RUN_STARTED"), (2, "STEP_STARTED")]
     assert stored(bystander.id) == [(1, "RUN_STARTED")]
+
+
+def test_a_waiter_for_the_end_is_woken_by_the_terminal_event_on_the_bus():
+    """``wait_until_over`` (``?wait``): woken by the run's terminal event as it is published,
+    not by its next read of the status (a quiet minute here)."""
+    from cosmos.bus import get_bus, run_channel
+
+    run = make_run(status=RunStatus.RUNNING, events=["RUN_STARTED"])
+
+    async def scenario() -> tuple[bool, float]:
+        waiter = asyncio.ensure_future(wait_until_over(str(run.id), 30, poll_seconds=60))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()
+        started = time.monotonic()
+        finished = make_event(EventType.RUN_FINISHED, threadId=str(run.id), runId=str(run.id))
+        await get_bus().publish(run_channel(str(run.id)), {"events": [[2, finished]]})
+        return await asyncio.wait_for(waiter, 10), time.monotonic() - started
+
+    over, after = asyncio.run(scenario())
+    assert over is True and after < 5
+
+
+def test_a_waiter_for_the_end_reads_the_status_again_when_the_bus_is_quiet():
+    """A terminal event the bus dropped: the next read of the status ends the wait."""
+    run = make_run(status=RunStatus.RUNNING, events=["RUN_STARTED"])
+
+    async def scenario() -> bool:
+        waiter = asyncio.ensure_future(wait_until_over(str(run.id), 30, poll_seconds=0.2))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()
+        await asyncio.to_thread(Run.objects.filter(id=run.id).update, status=RunStatus.SUCCEEDED)
+        return await asyncio.wait_for(waiter, 10)
+
+    assert asyncio.run(scenario()) is True
+
+
+def test_a_waiter_for_the_end_gives_up_at_its_timeout_and_answers_at_once_for_an_ended_run():
+    running = make_run(status=RunStatus.RUNNING, events=["RUN_STARTED"])
+    ended = make_run(status=RunStatus.SUCCEEDED, events=["RUN_STARTED", "RUN_FINISHED"])
+
+    assert asyncio.run(wait_until_over(str(running.id), 0.3, poll_seconds=0.1)) is False
+    assert asyncio.run(wait_until_over(str(ended.id), 0.3)) is True
