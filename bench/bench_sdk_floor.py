@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=1, help="SDK clients, used in turn (each its own pool)")
+    parser.add_argument("--json", action="store_true", help="print one line of JSON (every round) instead")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     logdir = Path(tempfile.mkdtemp(prefix="asteros-sdk-floor-"))
@@ -121,6 +123,9 @@ def main() -> None:
     finally:
         stack.close()
         shutil.rmtree(logdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps({"latency_ms": args.latency_ms, "clients": args.clients, "levels": rows}))
+        return
     print(
         f"model latency {args.latency_ms:g} ms; {os.cpu_count()} cores; {args.clients} SDK client(s);"
         f" medians of {args.rounds} rounds"

@@ -4,9 +4,22 @@
     make bench [QUICK=1] [SCENARIOS=1,2,3]        # or:
     .venv/bin/python bench/bench_vs_agno.py [--quick] [--scenarios 1,2,...] [--peer-python PATH]
 
-Scenarios: 1 agent build (µs, KiB), 2 in-process run, 3 server round trip (c = 1/16/64), 4 capacity
-(1 s model latency, ramped toward 1000 in flight), 5 streaming (1,000 tokens, 1/10/100 clients),
-6 REST reads (the agent list, 20 agents), 7 RSS (idle, and at scenario 4's peak).
+Scenarios: 1 agent build (µs, KiB), 2 in-process run, 3 server round trip (zero-latency model,
+c = 1 and 16), 4 capacity (1 s model, 200 and 500 runs released at once, against the OpenAI SDK
+alone making the same calls), 5 streaming (a 500-token reply, 20 clients, one run each), 6 REST
+reads (the agent list, 3 agents, c = 16), 7 RSS (idle, and at scenario 4's peak), 8 cold start
+(spawn to the first 200 on /health, median of 3 spawns).
+
+The method: two pairs, each measured in alternating rounds. Ours embedded (one ``manage.py asteros
+serve`` process on SQLite, its default) against AgentOS on its default single-process store,
+SQLite; then ours distributed (one API process and one Celery worker on PostgreSQL and Redis)
+against AgentOS on PostgreSQL. In round r (1..``rounds``), at each scenario and level, ours is
+measured and then Agno (Agno first on even rounds); load never reaches both at once. Runs are
+awaited the way a client does: ours ``POST /api/agents/{id}/run?wait=60`` (one JSON answer, the
+finished run; also the SSE variant, read to ``RUN_FINISHED``, as a second round-trip row), Agno its
+plain blocking ``POST /agents/{id}/runs`` (``stream=false``); the streaming scenario reads both SSE
+streams. ``--quick`` keeps 1 round and short levels; ``--set`` reaches the older levels (c = 64,
+1000 at once, 1/10/100 streaming clients).
 
 Everything runs on 127.0.0.1: the local model server(s) (``tests/support/model_server.py``), our server
 (``manage.py asteros serve``, embedded; and, with services, distributed: 1 API process and
@@ -31,6 +44,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -44,6 +58,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +71,7 @@ BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 OURS_PY = sys.executable
 DEFAULT_PEER_PY = BENCH / ".venv-peer" / "bin" / "python"
-ALL_SCENARIOS = (1, 2, 3, 4, 5, 6, 7)
+ALL_SCENARIOS = (1, 2, 3, 4, 5, 6, 7, 8)
 NEEDS_SERVICES = "skipped: needs services"
 
 
@@ -68,25 +83,33 @@ def plan(quick: bool) -> dict[str, Any]:
     if quick:
         return {
             "rounds": 1,
+            "agents": 3,
             "s3_levels": [1, 16],
             "s3_seconds": 3.0,
             "s4_levels": [50],
-            "s5_clients": [1, 2],
-            "s5_runs_per_client": {1: 1, 2: 1},
-            "distributed_extras": False,  # scenarios 5 and 6 against the distributed stack too
+            "s4_rounds": 1,
+            "s5_clients": [5],
+            "s5_runs_per_client": {5: 1},
+            "s5_tokens": 500,
             "s6_seconds": 2.0,
-            "s6_concurrency": 8,
+            "s6_concurrency": 16,
+            "cold_starts": 1,
+            "sdk_ceiling": True,
         }
     return {
         "rounds": 3,
-        "s3_levels": [1, 16, 64],
-        "s3_seconds": 15.0,
-        "s4_levels": [100, 250, 500, 1000],
-        "s5_clients": [1, 10, 100],
-        "s5_runs_per_client": {1: 5, 10: 3, 100: 1},
-        "s6_seconds": 8.0,
-        "s6_concurrency": 8,
-        "distributed_extras": True,
+        "agents": 3,
+        "s3_levels": [1, 16],  # 64: --set 's3_levels=[1,16,64]'
+        "s3_seconds": 5.0,
+        "s4_levels": [200, 500],  # 1000: --set 's4_levels=[200,500,1000]'
+        "s4_rounds": 3,
+        "s5_clients": [20],  # 1/10/100: --set 's5_clients=[1,10,100]'
+        "s5_runs_per_client": {20: 1},
+        "s5_tokens": 500,
+        "s6_seconds": 4.0,
+        "s6_concurrency": 16,
+        "cold_starts": 3,
+        "sdk_ceiling": True,
     }
 
 
@@ -387,9 +410,9 @@ class Stack:
             (self.tmp / "prometheus").mkdir(exist_ok=True)
         return env
 
-    def ours_setup(self, env: dict[str, str]) -> None:
+    def ours_setup(self, env: dict[str, str], agents: int = 20) -> None:
         done = subprocess.run(
-            [OURS_PY, str(BENCH / "ours_setup.py"), "--reset-runs"],
+            [OURS_PY, str(BENCH / "ours_setup.py"), "--reset-runs", "--agents", str(agents)],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -399,11 +422,18 @@ class Stack:
         if done.returncode != 0:
             raise RuntimeError(f"ours_setup failed:\n{done.stderr[-3000:]}")
 
+    @staticmethod
+    def url(port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+    @staticmethod
+    def ours_command(port: int) -> list[str]:
+        return [OURS_PY, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
     def ours_server(self, name: str, env: dict[str, str]) -> tuple[Proc, str]:
         port = free_port()
-        command = [OURS_PY, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        proc = self.start(name, command, env)
-        url = f"http://127.0.0.1:{port}"
+        proc = self.start(name, self.ours_command(port), env)
+        url = self.url(port)
         wait_http(url + "/api/agents", proc)  # /health is 503 in distributed mode until a worker answers
         return proc, url
 
@@ -415,15 +445,21 @@ class Stack:
 
     # -- the peer -----------------------------------------------------------------------------
 
-    def peer_server(self, name: str, models: dict[str, str], db: str, extra: list[str] = ()) -> tuple[Proc, str]:
+    def peer_command(
+        self, port: int, models: dict[str, str], db: str, extra: list[str] = ()
+    ) -> tuple[list[str], dict[str, str]]:
         assert self.peer_py is not None
-        port = free_port()
         command = [str(self.peer_py), str(BENCH / "peer" / "agno_peer.py"), "serve", "--port", str(port)]
         command += ["--model-url", models["openai"] + "/v1", "--stream-model-url", models["anthropic"]]
         command += ["--slow-model-url", models.get("slow", models["openai"]) + "/v1", "--db", db, *extra]
         env = dict(os.environ) | {"AGNO_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
+        return command, env
+
+    def peer_server(self, name: str, models: dict[str, str], db: str, extra: list[str] = ()) -> tuple[Proc, str]:
+        port = free_port()
+        command, env = self.peer_command(port, models, db, extra)
         proc = self.start(name, command, env)
-        url = f"http://127.0.0.1:{port}"
+        url = self.url(port)
         wait_http(url + "/health", proc, timeout=120)
         return proc, url
 
@@ -432,14 +468,35 @@ class Stack:
 # requests of each system
 
 
-def ours_run_args(url: str, agent: str, text: str) -> list[str]:
+def ours_wait_args(url: str, agent: str, text: str) -> list[str]:
+    """Our run awaited the way a client does: ``?wait=60``, one JSON answer with the finished run."""
+    return ["wait", "--url", f"{url}/api/agents/{agent}/run?wait=60", "--body-json", json.dumps({"input": text})]
+
+
+def ours_sse_args(url: str, agent: str, text: str) -> list[str]:
     body = json.dumps({"input": text, "stream": True})
     return ["run", "--url", f"{url}/api/agents/{agent}/run", "--body-json", body]
 
 
-def peer_run_args(url: str, agent: str, text: str, background: bool = False) -> list[str]:
-    form = f"message={text.replace(' ', '+')}&stream=true" + ("&background=true" if background else "")
-    return ["run", "--url", f"{url}/agents/{agent}/runs", "--body-form", form]
+def peer_wait_args(url: str, agent: str, text: str) -> list[str]:
+    """Agno's plain blocking run request: ``stream=false``, no background; its RunOutput as JSON."""
+    return [
+        "wait",
+        "--url",
+        f"{url}/agents/{agent}/runs",
+        "--body-form",
+        f"message={text.replace(' ', '+')}&stream=false",
+    ]
+
+
+def peer_sse_args(url: str, agent: str, text: str) -> list[str]:
+    return [
+        "run",
+        "--url",
+        f"{url}/agents/{agent}/runs",
+        "--body-form",
+        f"message={text.replace(' ', '+')}&stream=true",
+    ]
 
 
 def warm_up(args: list[str]) -> None:
@@ -472,10 +529,11 @@ class Table:
         unit: str,
         higher_is_better: bool,
         note: str = "",
+        ratio: bool = True,
     ) -> None:
-        ratio = None
-        if isinstance(ours, dict) and isinstance(peer, dict) and ours["median"] and peer["median"]:
-            ratio = ours["median"] / peer["median"] if higher_is_better else peer["median"] / ours["median"]
+        value = None
+        if ratio and isinstance(ours, dict) and isinstance(peer, dict) and ours["median"] and peer["median"]:
+            value = ours["median"] / peer["median"] if higher_is_better else peer["median"] / ours["median"]
         self.rows.append(
             {
                 "scenario": scenario,
@@ -484,7 +542,7 @@ class Table:
                 "higher_is_better": higher_is_better,
                 "ours": ours,
                 "agno": peer,
-                "ratio": ratio,
+                "ratio": value,
                 "note": note,
             }
         )
@@ -630,367 +688,500 @@ class Context:
         self.peer_py = stack.peer_py
         self.peer_missing = None if stack.peer_py else "skipped: peer venv missing (make bench creates it)"
         self.models: dict[str, str] = {}
+        self.ceiling: dict[int, float] = {}
 
 
-def round_trip(ctx: Context, label: str, args: list[str]) -> dict[int, list[dict]]:
-    """Scenario 3 for one server: every level, ``rounds`` times."""
-    results: dict[int, list[dict]] = {c: [] for c in ctx.plan["s3_levels"]}
-    for _ in range(ctx.plan["rounds"]):
-        for c in ctx.plan["s3_levels"]:
-            count = 100_000
-            r = loadgen(
-                *args,
-                "--concurrency", str(c),
-                "--count", str(count),
-                "--max-seconds", str(ctx.plan["s3_seconds"]),
-                "--request-timeout", "30",
-                timeout=ctx.plan["s3_seconds"] + 40,
-            )  # fmt: skip
-            results[c].append(r)
-            print(
-                f"  3 {label} c={c}: {r['per_s']} runs/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms "
-                f"errors {r['errors']}",
-                flush=True,
+@dataclass
+class Side:
+    """One system of a phase: how the scenarios reach it, and the processes whose memory counts."""
+
+    label: str
+    wait: list[str]  # scenario 3: a blocking run request
+    sse: list[str] | None  # scenario 3, ours only: the same run over SSE, read to its end
+    stream: list[str]  # scenario 5
+    list_url: str  # scenario 6
+    capacity: list[str]  # scenario 4: a blocking run of bench-slow (1 s model)
+    pids: dict[str, int] = field(default_factory=dict)
+    database_url: str | None = None  # PostgreSQL: its peak connections are sampled
+
+
+def ordered(round_no: int) -> tuple[str, str]:
+    """The order of a round: ours first on odd rounds, Agno first on even ones."""
+    return ("ours", "agno") if round_no % 2 else ("agno", "ours")
+
+
+def load(args: list[str], concurrency: int, count: int, seconds: float, request_timeout: float) -> dict:
+    return loadgen(
+        *args,
+        "--concurrency", str(concurrency),
+        "--count", str(count),
+        "--max-seconds", str(seconds),
+        "--request-timeout", str(request_timeout),
+        timeout=seconds + request_timeout + 10,
+    )  # fmt: skip
+
+
+def runs_per_client(ctx: Context, clients: int) -> int:
+    per = ctx.plan["s5_runs_per_client"]
+    return int(per.get(clients, per.get(str(clients), 1)))
+
+
+def fast_rounds(ctx: Context, which: set[int], sides: dict[str, Side | None], results: dict) -> None:
+    """Scenarios 3, 6 and 5, round after round; at each scenario and level, ours and Agno in turn,
+    never both under load at once."""
+    p = ctx.plan
+    for r in range(1, p["rounds"] + 1):
+        if 3 in which:
+            for c in p["s3_levels"]:
+                for name in ordered(r):
+                    side = sides[name]
+                    if side is None:
+                        continue
+                    for kind, args in (("wait", side.wait), ("sse", side.sse)):
+                        if args is None:
+                            continue
+                        res = load(args, c, 100_000, p["s3_seconds"], 30)
+                        results[name].setdefault(f"3:{kind}:{c}", []).append(res)
+                        print(
+                            f"  round {r} 3 {side.label} {kind} c={c}: {res['per_s']} runs/s p50 {res['p50_ms']} ms"
+                            f" p99 {res['p99_ms']} ms errors {res['errors']} {res['error_kinds'] or ''}",
+                            flush=True,
+                        )
+        if 6 in which:
+            for name in ordered(r):
+                side = sides[name]
+                if side is None:
+                    continue
+                res = load(["get", "--url", side.list_url], p["s6_concurrency"], 1_000_000, p["s6_seconds"], 30)
+                results[name].setdefault("6", []).append(res)
+                print(
+                    f"  round {r} 6 {side.label} GET list: {res['per_s']} req/s p50 {res['p50_ms']} ms"
+                    f" errors {res['errors']}",
+                    flush=True,
+                )
+        if 5 in which:
+            for c in p["s5_clients"]:
+                for name in ordered(r):
+                    side = sides[name]
+                    if side is None:
+                        continue
+                    res = load(side.stream, c, c * runs_per_client(ctx, c), 120, 120)
+                    results[name].setdefault(f"5:{c}", []).append(res)
+                    print(
+                        f"  round {r} 5 {side.label} clients={c}: first token {res.get('ttft_p50_ms')} ms"
+                        f" last token {res.get('ttlt_p50_ms')} ms errors {res['errors']}",
+                        flush=True,
+                    )
+
+
+def capacity_rounds(ctx: Context, sides: dict[str, Side | None], results: dict) -> None:
+    """Scenario 4: N clients each send one blocking run of the 1 s model, all released at once;
+    per round and level, ours and Agno in turn. Peak RSS (and PostgreSQL connections) sampled."""
+    p = ctx.plan
+    for r in range(1, p["s4_rounds"] + 1):
+        for n in p["s4_levels"]:
+            for name in ordered(r):
+                side = sides[name]
+                if side is None:
+                    continue
+                with RSSSampler(side.pids, side.database_url) as sampler:
+                    res = load(side.capacity, n, n, 60, 180)
+                res["rss_peak_kib"] = dict(sampler.peak)
+                res["db_connections_peak"] = sampler.peak_connections if side.database_url else None
+                res["level"] = n
+                results[name].setdefault(f"4:{n}", []).append(res)
+                print(
+                    f"  round {r} 4 {side.label} N={n}: {res['per_s']} runs/s p99 {res['p99_ms']} ms"
+                    f" errors {res['errors']} {res['error_kinds'] or ''} rss {res['rss_peak_kib']}"
+                    + (f" db connections {res['db_connections_peak']}" if side.database_url else ""),
+                    flush=True,
+                )
+                time.sleep(2)
+
+
+def one(value: float | None) -> dict | None:
+    return None if value is None else {"median": value, "min": value, "max": value, "n": 1}
+
+
+def phase_rows(ctx: Context, which: set[int], mode: str, peer_name: str, results: dict, idle: dict) -> None:
+    """The table rows of one phase: ours (embedded or distributed) against one AgentOS."""
+    p = ctx.plan
+    suffix = f"{mode} vs {peer_name}"
+    ours, peer = results["ours"], results["agno"]
+
+    def side_value(runs: dict, key: str, field_name: str, scale: float = 1.0, missing: bool = False) -> Any:
+        if missing:
+            return ctx.peer_missing
+        found = runs.get(key)
+        if not found:
+            return None
+        return agg([r[field_name] * scale if r.get(field_name) is not None else None for r in found if r["completed"]])
+
+    no_peer = ctx.peer_py is None
+
+    def errors_row(name: str, ours_key: str, peer_key: str) -> None:
+        e_ours = sum(r["errors"] for r in ours.get(ours_key, []))
+        e_peer = sum(r["errors"] for r in peer.get(peer_key, []))
+        if e_ours or e_peer:
+            ctx.table.add(
+                name, "errors (all rounds)", one(e_ours), ctx.peer_missing if no_peer else one(e_peer), "", False
             )
-    return results
 
-
-def add_round_trip_rows(ctx: Context, mode: str, ours: dict | str, peer: dict | str | None) -> None:
-    for c in ctx.plan["s3_levels"]:
-
-        def get(side: dict | str | None, key: str, c: int = c) -> dict | str | None:
-            if side is None or isinstance(side, str):
-                return side
-            return agg([r[key] for r in side[c] if r["completed"]])
-
-        name = f"3 round trip, {mode}, c={c}"
-        ctx.table.add(name, "p50", get(ours, "p50_ms"), get(peer, "p50_ms"), "ms", False)
-        ctx.table.add(name, "p99", get(ours, "p99_ms"), get(peer, "p99_ms"), "ms", False)
-        ctx.table.add(name, "runs/s", get(ours, "per_s"), get(peer, "per_s"), "/s", True)
-        if not isinstance(ours, str) and not isinstance(peer, str):
-            errors = (sum(r["errors"] for r in ours[c]), sum(r["errors"] for r in (peer or {}).get(c, [])))
-            if any(errors):
+    if 3 in which:
+        for c in p["s3_levels"]:
+            for kind, label in (("wait", ""), ("sse", " (ours SSE)")):
+                key = f"3:{kind}:{c}"
+                if key not in ours:
+                    continue
+                name = f"3 round trip, c={c}, {mode}{label} vs {peer_name}"
+                note = "Agno: its blocking POST (stream=false)" if kind == "sse" else ""
+                for metric, field_name, unit, hib in (
+                    ("p50", "p50_ms", "ms", False),
+                    ("p99", "p99_ms", "ms", False),
+                    ("runs/s", "per_s", "/s", True),
+                ):
+                    ctx.table.add(
+                        name,
+                        metric,
+                        side_value(ours, key, field_name),
+                        side_value(peer, f"3:wait:{c}", field_name, missing=no_peer),
+                        unit,
+                        hib,
+                        note,
+                    )
+                errors_row(name, key, f"3:wait:{c}")
+    if 6 in which and "6" in ours:
+        listed = ctx.raw.get(f"agents_listed_{mode}", {})
+        name = f"6 REST GET agent list ({listed.get('ours', '?')} agents), c={p['s6_concurrency']}, {suffix}"
+        ctx.table.add(
+            name,
+            "requests/s",
+            side_value(ours, "6", "per_s"),
+            side_value(peer, "6", "per_s", missing=no_peer),
+            "/s",
+            True,
+            "Agno: GET /agents",
+        )
+        errors_row(name, "6", "6")
+    if 5 in which:
+        for c in p["s5_clients"]:
+            key = f"5:{c}"
+            if key not in ours:
+                continue
+            name = f"5 streaming {p['s5_tokens']} tokens, {c} client{'s' if c > 1 else ''}, {suffix}"
+            for metric, field_name in (("first token p50", "ttft_p50_ms"), ("last token p50", "ttlt_p50_ms")):
                 ctx.table.add(
                     name,
-                    "errors",
-                    {"median": errors[0], "min": errors[0], "max": errors[0]},
-                    {"median": errors[1], "min": errors[1], "max": errors[1]} if peer else None,
+                    metric,
+                    side_value(ours, key, field_name),
+                    side_value(peer, key, field_name, missing=no_peer),
+                    "ms",
+                    False,
+                )
+            errors_row(name, key, key)
+    if 4 in which:
+        for n in p["s4_levels"]:
+            key = f"4:{n}"
+            if key not in ours:
+                continue
+            name = f"4 capacity, 1 s model, {n} at once, {suffix}"
+            ctx.table.add(
+                name,
+                "completed runs/s",
+                side_value(ours, key, "per_s"),
+                side_value(peer, key, "per_s", missing=no_peer),
+                "/s",
+                True,
+            )
+            ctx.table.add(
+                name,
+                "p99 completion",
+                side_value(ours, key, "p99_ms"),
+                side_value(peer, key, "p99_ms", missing=no_peer),
+                "ms",
+                False,
+            )
+            errors_row(name, key, key)
+            if mode == "distributed":
+                ctx.table.add(
+                    name,
+                    "peak PostgreSQL connections",
+                    side_value(ours, key, "db_connections_peak"),
+                    side_value(peer, key, "db_connections_peak", missing=no_peer),
                     "",
                     False,
                 )
-
-
-def streaming(ctx: Context, label: str, args: list[str]) -> dict[int, list[dict]]:
-    results: dict[int, list[dict]] = {c: [] for c in ctx.plan["s5_clients"]}
-    for _ in range(ctx.plan["rounds"]):
-        for c in ctx.plan["s5_clients"]:
-            count = c * ctx.plan["s5_runs_per_client"][c]
-            r = loadgen(
-                *args,
-                "--concurrency",
-                str(c),
-                "--count",
-                str(count),
-                "--max-seconds",
-                "120",
-                "--request-timeout",
-                "120",
-                timeout=260,
-            )
-            results[c].append(r)
-            print(
-                f"  5 {label} clients={c}: {r.get('events_per_s')} events/s ttft {r.get('ttft_p50_ms')} ms "
-                f"last token {r.get('ttlt_p50_ms')} ms errors {r['errors']}",
-                flush=True,
-            )
-    return results
-
-
-def add_streaming_rows(ctx: Context, mode: str, ours: dict, peer: dict | str | None) -> None:
-    for c in ctx.plan["s5_clients"]:
-
-        def get(side: dict | str | None, key: str, c: int = c) -> dict | str | None:
-            if side is None or isinstance(side, str):
-                return side
-            return agg([r.get(key) for r in side[c] if r["completed"]])
-
-        name = f"5 streaming 1,000 tokens, {mode}, {c} client{'s' if c > 1 else ''}"
+            ceiling = ctx.ceiling.get(n)
+            if ceiling:
+                ctx.table.add(
+                    name,
+                    "SDK alone, the same calls (ceiling, 1 round)",
+                    one(ceiling),
+                    "-",
+                    "/s",
+                    True,
+                    "bench/bench_sdk_floor.py, one client per 32 calls",
+                    ratio=False,
+                )
+                ctx.table.add(
+                    name,
+                    "÷ SDK ceiling (target ≥ 0.8)",
+                    side_value(ours, key, "per_s", 1 / ceiling),
+                    side_value(peer, key, "per_s", 1 / ceiling, missing=no_peer),
+                    "",
+                    True,
+                    ratio=False,
+                )
+    if 7 in which and idle:
+        processes = "one process" if mode == "embedded" else "API + worker"
+        name = f"7 RSS, {mode} ({processes}) vs {peer_name} (one process)"
+        mib = 1 / 1024
         ctx.table.add(
             name,
-            "events/s delivered",
-            get(ours, "events_per_s"),
-            get(peer, "events_per_s"),
-            "/s",
-            True,
-            "ours coalesces token deltas: fewer, larger events",
+            "idle",
+            one(idle["ours"] * mib),
+            ctx.peer_missing if no_peer else one(idle.get("agno", 0) * mib or None),
+            "MiB",
+            False,
         )
-        ctx.table.add(
-            name, "text KiB/s delivered", get(ours, "text_kib_per_s"), get(peer, "text_kib_per_s"), "KiB/s", True
-        )
-        ctx.table.add(name, "time to first token p50", get(ours, "ttft_p50_ms"), get(peer, "ttft_p50_ms"), "ms", False)
-        ctx.table.add(name, "time to last token p50", get(ours, "ttlt_p50_ms"), get(peer, "ttlt_p50_ms"), "ms", False)
+        top = p["s4_levels"][-1]
 
+        def peaks(runs: dict) -> dict | None:
+            return agg([sum(r["rss_peak_kib"].values()) * mib for r in runs.get(f"4:{top}", [])])
 
-def rest_reads(ctx: Context, label: str, url: str) -> list[dict]:
-    out = []
-    for _ in range(ctx.plan["rounds"]):
-        r = loadgen(
-            "get", "--url", url,
-            "--concurrency", str(ctx.plan["s6_concurrency"]),
-            "--count", "1000000",
-            "--max-seconds", str(ctx.plan["s6_seconds"]),
-            "--request-timeout", "30",
-            timeout=ctx.plan["s6_seconds"] + 40,
-        )  # fmt: skip
-        out.append(r)
-        print(f"  6 {label}: {r['per_s']} req/s p50 {r['p50_ms']} ms errors {r['errors']}", flush=True)
-    return out
-
-
-def check_agent_list(url: str, expect: int = 20) -> int:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        data = json.loads(response.read())
-    items = data.get("results", data) if isinstance(data, dict) else data
-    return len(items)
-
-
-def capacity(ctx: Context, label: str, args: list[str], pids: dict[str, int], database_url: str) -> list[dict]:
-    """Scenario 4 for one system: each level N sends N runs at once and waits for all of them."""
-    levels = []
-    for n in ctx.plan["s4_levels"]:
-        with RSSSampler(pids, database_url) as sampler:
-            r = loadgen(
-                *args,
-                "--concurrency",
-                str(n),
-                "--count",
-                str(n),
-                "--max-seconds",
-                "60",
-                "--request-timeout",
-                "180",
-                timeout=260,
+        if f"4:{top}" in ours:
+            ctx.table.add(
+                name,
+                f"at scenario 4's peak ({top} at once)",
+                peaks(ours),
+                ctx.peer_missing if no_peer else peaks(peer),
+                "MiB",
+                False,
             )
-        r["rss_peak_kib"] = dict(sampler.peak)
-        r["db_connections_peak"] = sampler.peak_connections
-        r["level"] = n
-        levels.append(r)
-        print(
-            f"  4 {label} N={n}: {r['per_s']} runs/s p99 {r['p99_ms']} ms errors {r['errors']} "
-            f"{r['error_kinds']} rss {r['rss_peak_kib']} db connections {r['db_connections_peak']}",
-            flush=True,
-        )
-        time.sleep(2)
-    return levels
+
+
+def sdk_ceiling(ctx: Context) -> None:
+    """Scenario 4's ceiling on this machine, in this run: the OpenAI SDK alone making the same calls."""
+    found: dict[str, Any] = {}
+    for n in ctx.plan["s4_levels"]:
+        clients = max(1, math.ceil(n / 32))  # our worker's providers open one client per 32 streams
+        command = [OURS_PY, str(BENCH / "bench_sdk_floor.py"), "--json", "--levels", str(n), "--rounds", "1"]
+        command += ["--clients", str(clients), "--latency-ms", "1000"]
+        result = micro_json(command, timeout=300)
+        runs = result["levels"][str(n)]
+        found[str(n)] = result
+        ctx.ceiling[n] = statistics.median(run["calls_per_s"] for run in runs)
+        print(f"  4 SDK alone N={n} ({clients} clients): {ctx.ceiling[n]:.1f} calls/s", flush=True)
+    ctx.raw["sdk_ceiling"] = found
+
+
+def spawn_to_healthy(stack: Stack, name: str, command: list[str], env: dict[str, str], url: str) -> float:
+    """Milliseconds from spawning a server to its first 200 on ``url``; the server is stopped after."""
+    started = time.perf_counter()
+    proc = stack.start(name, command, env)
+    try:
+        while time.perf_counter() - started < 120:
+            if not proc.alive():
+                raise RuntimeError(f"{name} exited:\n{proc.tail()}")
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError),
+                urllib.request.urlopen(url, timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return (time.perf_counter() - started) * 1000
+            time.sleep(0.02)
+        raise RuntimeError(f"{url} did not answer 200 within 120 s:\n{proc.tail()}")
+    finally:
+        stack.stop(proc)
+
+
+def cold_starts(ctx: Context, ours_env: dict[str, str], peer_db: str) -> None:
+    """Scenario 8: spawn to the first 200 on /health, ours embedded and Agno (SQLite), in turn."""
+    stack = ctx.stack
+    times: dict[str, list[float]] = {"ours": [], "agno": []}
+    for r in range(1, ctx.plan["cold_starts"] + 1):
+        for name in ordered(r):
+            port = free_port()
+            if name == "ours":
+                ms = spawn_to_healthy(
+                    stack, "ours-cold", stack.ours_command(port), ours_env, f"{stack.url(port)}/health"
+                )
+            elif ctx.peer_py:
+                command, env = stack.peer_command(port, ctx.models, peer_db, ["--agents", str(ctx.plan["agents"])])
+                ms = spawn_to_healthy(stack, "agno-cold", command, env, f"{stack.url(port)}/health")
+            else:
+                continue
+            times[name].append(ms)
+            print(f"  spawn {r} 8 {name}: healthy after {ms:.0f} ms", flush=True)
+    ctx.raw["s8_cold_start_ms"] = times
+    ctx.table.add(
+        "8 cold start, spawn to /health 200, embedded vs Agno SQLite",
+        f"median of {ctx.plan['cold_starts']} spawns",
+        agg(times["ours"]),
+        agg(times["agno"]) if ctx.peer_py else ctx.peer_missing,
+        "ms",
+        False,
+        "ours: manage.py asteros serve; Agno: its AgentOS app under uvicorn",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # phases
 
 
-def phase_single(ctx: Context, which: set[int]) -> None:
-    """Scenarios 3 (embedded), 5, 6 and idle RSS: ours embedded and AgentOS (SQLite), interleaved."""
-    stack = ctx.stack
+def phase_embedded(ctx: Context, which: set[int]) -> None:
+    """Ours embedded (one process, SQLite) against AgentOS on its default store, SQLite."""
+    stack, p = ctx.stack, ctx.plan
+    agents = ["--agents", str(p["agents"])]
     env = stack.ours_env(ctx.models, f"sqlite:///{stack.tmp / 'ours.sqlite3'}", None)
-    stack.ours_setup(env)
-    ours_proc, ours_url = stack.ours_server("ours-embedded", env)
-    peer_proc = peer_url = None
-    if ctx.peer_py:
-        peer_proc, peer_url = stack.peer_server("agno-sqlite", ctx.models, f"sqlite:{stack.tmp / 'agno.sqlite3'}")
-    ours_short = ours_run_args(ours_url, "bench-0", "hello")
-    peer_short = peer_run_args(peer_url, "bench-0", "hello") if peer_url else None
-    warm_up(ours_short)
-    warm_up(ours_run_args(ours_url, "bench-stream", "talk"))  # both SDKs imported before measuring
-    if peer_short and peer_url:
-        warm_up(peer_short)
-        warm_up(peer_run_args(peer_url, "bench-stream", "talk"))
-    time.sleep(1)
-    ctx.raw["rss_idle_kib"] = {"ours_embedded": rss_kib(ours_proc.pid)}
-    if peer_proc:
-        ctx.raw["rss_idle_kib"]["agno_sqlite"] = rss_kib(peer_proc.pid)
-    if 3 in which:
-        ctx.raw["s3_embedded"] = round_trip(ctx, "ours embedded", ours_short)
-        ctx.raw["s3_agno"] = round_trip(ctx, "Agno", peer_short) if peer_short else ctx.peer_missing
-        add_round_trip_rows(ctx, "embedded", ctx.raw["s3_embedded"], ctx.raw["s3_agno"])
-    if 5 in which:
-        ours_stream = streaming(ctx, "ours embedded", ours_run_args(ours_url, "bench-stream", "talk"))
-        peer_stream = (
-            streaming(ctx, "Agno", peer_run_args(peer_url, "bench-stream", "talk")) if peer_url else ctx.peer_missing
-        )
-        ctx.raw["s5_embedded"], ctx.raw["s5_agno"] = ours_stream, peer_stream
-        add_streaming_rows(ctx, "embedded", ours_stream, peer_stream)
-    if 6 in which:
-        listed = {"ours": check_agent_list(f"{ours_url}/api/agents")}
-        ours_reads = rest_reads(ctx, "ours embedded GET /api/agents", f"{ours_url}/api/agents")
-        peer_reads: list | str | None = ctx.peer_missing
-        if peer_url:
-            listed["agno"] = check_agent_list(f"{peer_url}/agents")
-            peer_reads = rest_reads(ctx, "Agno GET /agents", f"{peer_url}/agents")
-        ctx.raw["s6"] = {"embedded": ours_reads, "agno": peer_reads, "agents_listed": listed}
-        ctx.table.add(
-            f"6 REST GET agent list ({listed.get('ours')} agents), embedded",
-            "requests/s",
-            agg([r["per_s"] for r in ours_reads]),
-            agg([r["per_s"] for r in peer_reads]) if isinstance(peer_reads, list) else peer_reads,
-            "/s",
-            True,
-        )
-    stack.stop(ours_proc)
-    if peer_proc:
-        stack.stop(peer_proc)
+    stack.ours_setup(env, p["agents"])
+    peer_db = f"sqlite:{stack.tmp / 'agno.sqlite3'}"
+    results: dict[str, dict] = {"ours": {}, "agno": {}}
+    ctx.raw["embedded"] = results
+    idle: dict[str, int] = {}
+    if {3, 5, 6, 7} & which:
+        ours_proc, ours_url = stack.ours_server("ours-embedded", env)
+        peer_proc = peer_url = None
+        if ctx.peer_py:
+            peer_proc, peer_url = stack.peer_server("agno-sqlite", ctx.models, peer_db, agents)
+        sides = {"ours": ours_side("ours embedded", ours_url, {"ours": ours_proc.pid}), "agno": None}
+        if peer_url and peer_proc:
+            sides["agno"] = peer_side("Agno SQLite", peer_url, {"agno": peer_proc.pid})
+        warm_all(sides)
+        time.sleep(1)
+        idle = {"ours": rss_kib(ours_proc.pid)} | ({"agno": rss_kib(peer_proc.pid)} if peer_proc else {})
+        ctx.raw["rss_idle_kib_embedded"] = idle
+        list_agents(ctx, "embedded", sides)
+        fast_rounds(ctx, which, sides, results)
+        stack.stop(ours_proc)
+        if {4, 7} & which:
+            # Scenario 4: the embedded process's model is the 1-second server (OPENAI_BASE_URL).
+            ours_proc, ours_url = stack.ours_server(
+                "ours-embedded-slow", env | {"OPENAI_BASE_URL": ctx.models["slow"] + "/v1"}
+            )
+            sides["ours"] = ours_side("ours embedded", ours_url, {"ours": ours_proc.pid})
+            warm_up(sides["ours"].capacity)
+            if sides["agno"]:
+                warm_up(sides["agno"].capacity)
+            time.sleep(1)
+            capacity_rounds(ctx, sides, results)
+            stack.stop(ours_proc)
+        if peer_proc:
+            stack.stop(peer_proc)
+    phase_rows(ctx, which, "embedded", "Agno SQLite", results, idle)
+    if 8 in which:
+        cold_starts(ctx, env, peer_db)
 
 
 def phase_distributed(ctx: Context, which: set[int], services: Services) -> None:
-    """Scenario 3 distributed, 5 and 6 distributed, then 4 and 7 against AgentOS background runs."""
-    stack = ctx.stack
+    """Ours distributed (API process + one Celery worker, PostgreSQL + Redis) against AgentOS on PostgreSQL."""
+    stack, p = ctx.stack, ctx.plan
+    agents = ["--agents", str(p["agents"])]
     ours_db = services.database("asteros_bench_ours")
     env = stack.ours_env(ctx.models, ours_db, services.redis_url)
-    stack.ours_setup(env)
+    stack.ours_setup(env, p["agents"])
     api, url = stack.ours_server("ours-api", env)
     worker = stack.ours_worker("ours-worker", env)
-    warm_up(ours_run_args(url, "bench-0", "hello"))  # also proves the worker is up
-    warm_up(ours_run_args(url, "bench-stream", "talk"))
-    time.sleep(1)
-    if 3 in which:
-        ctx.raw["s3_distributed"] = round_trip(ctx, "ours distributed", ours_run_args(url, "bench-0", "hello"))
-        add_round_trip_rows(ctx, "distributed", ctx.raw["s3_distributed"], ctx.raw.get("s3_agno"))
-    if 5 in which and ctx.plan["distributed_extras"]:
-        ctx.raw["s5_distributed"] = streaming(ctx, "ours distributed", ours_run_args(url, "bench-stream", "talk"))
-        add_streaming_rows(ctx, "distributed", ctx.raw["s5_distributed"], ctx.raw.get("s5_agno"))
-    if 6 in which and ctx.plan["distributed_extras"]:
-        reads = rest_reads(ctx, "ours distributed GET /api/agents", f"{url}/api/agents")
-        ctx.raw.setdefault("s6", {})["distributed"] = reads
-        peer = ctx.raw["s6"].get("agno")
-        ctx.table.add(
-            "6 REST GET agent list (20 agents), distributed",
-            "requests/s",
-            agg([r["per_s"] for r in reads]),
-            agg([r["per_s"] for r in peer]) if isinstance(peer, list) else peer,
-            "/s",
-            True,
-        )
-    if not ({4, 7} & which):
-        return
-    # Scenario 4: the worker's model is the 1-second server (the runtime reads OPENAI_BASE_URL).
-    stack.stop(worker)
-    slow_env = env | {"OPENAI_BASE_URL": ctx.models["slow"] + "/v1"}
-    worker = stack.ours_worker("ours-worker-slow", slow_env)
-    warm_up(ours_run_args(url, "bench-slow", "hello"))
     peer_proc = peer_url = None
     peer_db = services.database("asteros_bench_agno")
     if ctx.peer_py:
-        peer_proc, peer_url = stack.peer_server(
-            "agno-postgres", ctx.models, f"postgres:{peer_db}", ["--max-concurrency", "1000"]
-        )
-        warm_up(peer_run_args(peer_url, "bench-slow", "hello", background=True))
-    time.sleep(2)
-    idle = {"ours_api": rss_kib(api.pid), "ours_worker": rss_kib(worker.pid)}
+        peer_proc, peer_url = stack.peer_server("agno-postgres", ctx.models, f"postgres:{peer_db}", agents)
+    ours_pids = {"api": api.pid, "worker": worker.pid}
+    sides: dict[str, Side | None] = {"ours": ours_side("ours distributed", url, ours_pids, ours_db), "agno": None}
+    if peer_url and peer_proc:
+        sides["agno"] = peer_side("Agno PostgreSQL", peer_url, {"agno": peer_proc.pid}, peer_db)
+    warm_all(sides)  # also proves the worker is up
+    time.sleep(1)
+    idle_detail = {"ours_api": rss_kib(api.pid), "ours_worker": rss_kib(worker.pid)}
     if peer_proc:
-        idle["agno"] = rss_kib(peer_proc.pid)
-    ctx.raw["rss_idle_distributed_kib"] = idle
-    ours_levels = capacity(
-        ctx,
-        "ours distributed",
-        ours_run_args(url, "bench-slow", "hello"),
-        {"api": api.pid, "worker": worker.pid},
-        ours_db,
-    )
-    peer_levels: list | str | None = ctx.peer_missing
+        idle_detail["agno"] = rss_kib(peer_proc.pid)
+    ctx.raw["rss_idle_kib_distributed"] = idle_detail
+    idle = {"ours": idle_detail["ours_api"] + idle_detail["ours_worker"]}
     if peer_proc:
-        peer_levels = capacity(
-            ctx,
-            "Agno background",
-            peer_run_args(peer_url, "bench-slow", "hello", background=True),
-            {"agno": peer_proc.pid},
-            peer_db,
-        )
-    ctx.raw["s4"] = {"ours": ours_levels, "agno": peer_levels}
-    if 4 in which:
-        for i, n in enumerate(ctx.plan["s4_levels"]):
-            o = ours_levels[i]
-            p = peer_levels[i] if isinstance(peer_levels, list) else peer_levels
-
-            def one(value: float | None) -> dict | None:
-                return None if value is None else {"median": value, "min": value, "max": value, "n": 1}
-
-            name = f"4 capacity, 1 s model, {n} in flight"
-            ctx.table.add(
-                name, "completed runs/s", one(o["per_s"]), one(p["per_s"]) if isinstance(p, dict) else p, "/s", True
-            )
-            ctx.table.add(
-                name, "p99 completion", one(o["p99_ms"]), one(p["p99_ms"]) if isinstance(p, dict) else p, "ms", False
-            )
-            ctx.table.add(name, "errors", one(o["errors"]), one(p["errors"]) if isinstance(p, dict) else p, "", False)
-            ctx.table.add(
-                name,
-                "peak PostgreSQL connections",
-                one(o["db_connections_peak"]),
-                one(p["db_connections_peak"]) if isinstance(p, dict) else p,
-                "",
-                False,
-            )
-    if 7 in which:
-        top_o = ours_levels[-1]["rss_peak_kib"]
-        top_p = peer_levels[-1]["rss_peak_kib"] if isinstance(peer_levels, list) else None
-
-        def mib(value: float | None) -> dict | None:
-            return None if value is None else {"median": value / 1024, "min": value / 1024, "max": value / 1024, "n": 1}
-
-        peer_idle = mib(idle.get("agno")) if peer_proc else ctx.peer_missing
-        ctx.table.add(
-            "7 RSS idle (distributed)",
-            "API process",
-            mib(idle["ours_api"]),
-            peer_idle,
-            "MiB",
-            False,
-            "Agno: one process serves and runs",
-        )
-        ctx.table.add(
-            "7 RSS idle (distributed)", "worker process", mib(idle["ours_worker"]), "(same process)", "MiB", False
-        )
-        ctx.table.add(
-            "7 RSS idle (distributed)",
-            "all processes",
-            mib(idle["ours_api"] + idle["ours_worker"]),
-            peer_idle,
-            "MiB",
-            False,
-        )
-        n = ctx.plan["s4_levels"][-1]
-        peer_peak = mib(top_p["agno"]) if top_p else ctx.peer_missing
-        ctx.table.add(
-            f"7 RSS at scenario 4's peak ({n} in flight)", "API process", mib(top_o["api"]), peer_peak, "MiB", False
-        )
-        ctx.table.add(
-            f"7 RSS at scenario 4's peak ({n} in flight)",
-            "worker process",
-            mib(top_o["worker"]),
-            "(same process)",
-            "MiB",
-            False,
-        )
-        ctx.table.add(
-            f"7 RSS at scenario 4's peak ({n} in flight)",
-            "all processes",
-            mib(top_o["api"] + top_o["worker"]),
-            peer_peak,
-            "MiB",
-            False,
-        )
+        idle["agno"] = idle_detail["agno"]
+    results: dict[str, dict] = {"ours": {}, "agno": {}}
+    ctx.raw["distributed"] = results
+    list_agents(ctx, "distributed", sides)
+    fast_rounds(ctx, which, sides, results)
+    if {4, 7} & which:
+        # Scenario 4: the worker's model is the 1-second server (the runtime reads OPENAI_BASE_URL).
+        stack.stop(worker)
+        worker = stack.ours_worker("ours-worker-slow", env | {"OPENAI_BASE_URL": ctx.models["slow"] + "/v1"})
+        sides["ours"].pids = {"api": api.pid, "worker": worker.pid}
+        warm_up(sides["ours"].capacity)
+        if sides["agno"]:
+            warm_up(sides["agno"].capacity)
+        time.sleep(2)
+        capacity_rounds(ctx, sides, results)
     stack.stop(worker)
     stack.stop(api)
     if peer_proc:
         stack.stop(peer_proc)
+    phase_rows(ctx, which, "distributed", "Agno PostgreSQL", results, idle)
+
+
+def ours_side(label: str, url: str, pids: dict[str, int], database_url: str | None = None) -> Side:
+    return Side(
+        label=label,
+        wait=ours_wait_args(url, "bench-0", "hello"),
+        sse=ours_sse_args(url, "bench-0", "hello"),
+        stream=ours_sse_args(url, "bench-stream", "talk"),
+        list_url=f"{url}/api/agents",
+        capacity=ours_wait_args(url, "bench-slow", "hello"),
+        pids=pids,
+        database_url=database_url,
+    )
+
+
+def peer_side(label: str, url: str, pids: dict[str, int], database_url: str | None = None) -> Side:
+    return Side(
+        label=label,
+        wait=peer_wait_args(url, "bench-0", "hello"),
+        sse=None,
+        stream=peer_sse_args(url, "bench-stream", "talk"),
+        list_url=f"{url}/agents",
+        capacity=peer_wait_args(url, "bench-slow", "hello"),
+        pids=pids,
+        database_url=database_url,
+    )
+
+
+def warm_all(sides: dict[str, Side | None]) -> None:
+    """Every request kind once or more on each side: both SDKs imported, connections open."""
+    for side in sides.values():
+        if side is None:
+            continue
+        for args in (side.wait, side.sse, side.stream):
+            if args is not None:
+                warm_up(args)
+
+
+def list_agents(ctx: Context, mode: str, sides: dict[str, Side | None]) -> None:
+    listed = {name: check_agent_list(side.list_url) for name, side in sides.items() if side is not None}
+    ctx.raw[f"agents_listed_{mode}"] = listed
+    if any(count != ctx.plan["agents"] for count in listed.values()):
+        print(f"bench: warning: agents listed {listed}, expected {ctx.plan['agents']}", flush=True)
+
+
+def check_agent_list(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        data = json.loads(response.read())
+    items = data.get("results", data) if isinstance(data, dict) else data
+    return len(items)
 
 
 def add_skipped(ctx: Context, which: set[int], reason: str) -> None:
+    suffix = "distributed vs Agno PostgreSQL"
     if 3 in which:
-        ctx.table.add("3 round trip, distributed", "p50 / p99 / runs/s", reason, reason, "", False)
+        ctx.table.add(f"3 round trip, {suffix}", "p50 / p99 / runs/s", reason, reason, "", False)
+    if 6 in which:
+        ctx.table.add(f"6 REST GET agent list, {suffix}", "requests/s", reason, reason, "", True)
+    if 5 in which:
+        ctx.table.add(f"5 streaming, {suffix}", "first / last token p50", reason, reason, "", False)
     if 4 in which:
-        ctx.table.add("4 capacity, 1 s model", "runs/s, p99, errors", reason, reason, "", True)
+        ctx.table.add(f"4 capacity, 1 s model, {suffix}", "runs/s, p99, errors", reason, reason, "", True)
     if 7 in which:
-        ctx.table.add("7 RSS idle and at scenario 4's peak", "API + worker", reason, reason, "", False)
+        ctx.table.add(f"7 RSS, {suffix}", "idle and at scenario 4's peak", reason, reason, "", False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1054,7 +1245,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=JSON",
-        help="override a setting of the plan, e.g. --set 's4_levels=[250]' --set rounds=1",
+        help="override a setting of the plan, e.g. --set 's4_levels=[200,500,1000]' --set rounds=1",
     )
     args = parser.parse_args(argv)
     # SIGTERM (make interrupted, a timeout) unwinds like Ctrl-C, so every process we started is stopped.
@@ -1091,19 +1282,24 @@ def main(argv: list[str] | None = None) -> int:
         if {1, 2} & which:
             print("scenarios 1-2: in-process", flush=True)
             scenarios_1_2(ctx, which)
-        if {3, 4, 5, 6, 7} & which:
+        if 4 in which and ctx.plan["sdk_ceiling"]:
+            print("scenario 4's ceiling: the OpenAI SDK alone, the same calls", flush=True)
+            sdk_ceiling(ctx)
+        if {3, 4, 5, 6, 7, 8} & which:
+            tokens = ctx.plan["s5_tokens"]
             ctx.models = {
                 "openai": stack.model_server("model-zero"),
-                "anthropic": stack.model_server("model-1000-tokens", reply_tokens=1000),
+                "anthropic": stack.model_server(f"model-{tokens}-tokens", reply_tokens=tokens),
             }
             if {4, 7} & which:
                 ctx.models["slow"] = stack.model_server("model-1s", latency_ms=1000)
-        if {3, 5, 6} & which:
-            print("phase: ours embedded and AgentOS (SQLite), one process each", flush=True)
-            phase_single(ctx, which)
+            print("phase: ours embedded (one process, SQLite) and AgentOS on SQLite, in turn", flush=True)
+            phase_embedded(ctx, which)
         if {3, 4, 5, 6, 7} & which:
             if services.start():
-                print(f"phase: ours distributed; services {services.kind}", flush=True)
+                print(
+                    f"phase: ours distributed and AgentOS on PostgreSQL, in turn; services {services.kind}", flush=True
+                )
                 phase_distributed(ctx, which, services)
             else:
                 skipped["distributed"] = services.problem or NEEDS_SERVICES

@@ -4,6 +4,8 @@
     python bench/loadgen.py run  --url http://127.0.0.1:P/api/agents/bench-0/run --body-json '{...}' \
         --concurrency 16 --count 200 --max-seconds 60
     python bench/loadgen.py run  --url http://127.0.0.1:P/agents/bench-0/runs --body-form 'message=hi&stream=true' ...
+    python bench/loadgen.py wait --url 'http://127.0.0.1:P/api/agents/bench-0/run?wait=60' --body-json '{"input": "hi"}'
+    python bench/loadgen.py wait --url http://127.0.0.1:P/agents/bench-0/runs --body-form 'message=hi&stream=false' ...
     python bench/loadgen.py get  --url http://127.0.0.1:P/api/agents --concurrency 16 --count 100000 --max-seconds 5
 
 ``run``: each of ``--concurrency`` clients sends a streaming run request, reads the SSE answer to
@@ -12,7 +14,11 @@ its end, and sends the next, until ``--count`` requests were sent or ``--max-sec
 the time to the first text token (the first non-empty text event: AG-UI ``TEXT_MESSAGE_CONTENT``
 or Agno ``RunContent``), the time to the last token, the time to the final event (end of the
 stream), the events and text bytes delivered, and whether a successful terminal event came
-(``RUN_FINISHED`` / ``RunCompleted``). ``get``: the same loop with a GET, keep-alive.
+(``RUN_FINISHED`` / ``RunCompleted``). ``wait``: a blocking run request, answered with one JSON
+document once the run is over; a success is a 2xx status and a body whose top-level ``status`` is
+``succeeded`` (ours, ``?wait=``) or ``COMPLETED`` (Agno's RunOutput, ``stream=false``); any other
+status is counted as an error by its name. ``get``: the same loop with a GET, keep-alive;
+``post``: a POST whose 2xx status is enough.
 
 A minimal HTTP/1.1 client on asyncio streams (Content-Length, chunked, or read-to-close bodies;
 keep-alive), so the generator's own cost per request stays small and equal for both servers.
@@ -29,6 +35,7 @@ import time
 from urllib.parse import urlsplit
 
 OK_TERMINAL = (b'"RUN_FINISHED"', b'"RunCompleted"')
+OK_STATUSES = ("succeeded", "completed")  # ours (?wait) and Agno's RunOutput (stream=false)
 ERROR_TERMINAL = (b'"RUN_ERROR"', b'"RunError"', b'"RunCancelled"')
 TEXT_EVENTS = (b'"TEXT_MESSAGE_CONTENT"', b'"RunContent"')
 EMPTY_CONTENT = (b'"content":""', b'"content": ""')
@@ -152,6 +159,20 @@ class SSEStats:
                 self.error = True
 
 
+def run_output_problem(status: int, body: bytes) -> str | None:
+    """Why a blocking run's answer is not a finished, successful run (None when it is)."""
+    if not 200 <= status < 300:
+        return f"http_{status}"
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "not_json"
+    state = data.get("status") if isinstance(data, dict) else None
+    if str(state).lower() in OK_STATUSES:
+        return None
+    return f"run_{str(state).lower()}"
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -205,10 +226,10 @@ async def run_load(args: argparse.Namespace) -> dict:
                 sent += 1
                 start = time.perf_counter()
                 stats = SSEStats(start) if args.mode == "run" else None
+                body = bytearray() if args.mode == "wait" else None
+                on_data = stats.feed if stats else (body.extend if body is not None else None)
                 try:
-                    status, _size = await asyncio.wait_for(
-                        connection.request(raw, stats.feed if stats else None), args.request_timeout
-                    )
+                    status, _size = await asyncio.wait_for(connection.request(raw, on_data), args.request_timeout)
                 except TimeoutError:
                     connection.close()
                     note_error("timeout")
@@ -220,6 +241,9 @@ async def run_load(args: argparse.Namespace) -> dict:
                 end = time.perf_counter()
                 if status >= 400:
                     note_error(f"http_{status}")
+                    continue
+                if body is not None and (problem := run_output_problem(status, bytes(body))):
+                    note_error(problem)
                     continue
                 if stats is None:
                     records.append((start - started, end - start))
@@ -287,7 +311,11 @@ def summarize(args: argparse.Namespace, records: list[tuple], errors: dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("run", "get", "post"), help="post: a POST whose status is enough (no SSE)")
+    parser.add_argument(
+        "mode",
+        choices=("run", "wait", "get", "post"),
+        help="run: SSE to its terminal event; wait: a blocking run, its JSON answer checked; post: status only",
+    )
     parser.add_argument("--url", required=True, help="one URL, or several separated by commas (round-robin)")
     parser.add_argument("--body-json", default=None)
     parser.add_argument("--body-form", default=None)

@@ -20,12 +20,14 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import micro
 
+from cosmos import outbound
 from cosmos.runtime import AgentSpec, build_agent, run_agent
 
 QUESTION = [{"role": "user", "content": "What is 6 * 7?"}]
@@ -38,6 +40,8 @@ def main() -> None:
     parser.add_argument("--no-run", action="store_true", help="scenario 1 only (no model server needed)")
     args = parser.parse_args()
     url = args.model_url
+    # What an operator does for a model server of its own: list its address (host:port).
+    outbound.set_allowlist_source(lambda: (urlsplit(url).netloc,))
 
     def build():
         spec = AgentSpec(

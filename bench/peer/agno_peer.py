@@ -8,11 +8,12 @@ the product never imports Agno. Two uses:
         [--db none|sqlite:PATH|postgres:URL] [--durable] [--max-concurrency 1000]
     python bench/peer/agno_peer.py micro --model-url http://127.0.0.1:M/v1 [--quick]
 
-``serve`` builds AgentOS with the same 20 agents as ours (``bench/ours_setup.py``): ``bench-0`` …
-``bench-17`` and ``bench-slow`` use Agno's OpenAIChat, ``bench-stream`` its Claude, each with
-``base_url`` = a model server, and each has one tool, ``calculator``; AgentOS and serves its FastAPI
-app with ONE uvicorn process on 127.0.0.1. ``micro`` prints one line of JSON: scenario 1 (build
-one agent with one tool) and scenario 2 (one in-process run: a tool call, two model turns).
+``serve`` builds AgentOS with the same agents as ours (``bench/ours_setup.py``, the same
+``--agents``, 20 by default): ``bench-0`` … ``bench-<N-3>`` and ``bench-slow`` use Agno's
+OpenAIChat, ``bench-stream`` its Claude, each with ``base_url`` = a model server, and each has one
+tool, ``calculator``; AgentOS and serves its FastAPI app with ONE uvicorn process on 127.0.0.1.
+``micro`` prints one line of JSON: scenario 1 (build one agent with one tool) and scenario 2 (one
+in-process run: a tool call, two model turns).
 Telemetry is off (AGNO_TELEMETRY=false, telemetry=False): nothing leaves the machine.
 """
 
@@ -172,7 +173,7 @@ def main() -> None:
     s = sub.add_parser("serve")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--model-url", required=True)
-    s.add_argument("--stream-model-url", required=True, help="Anthropic API base URL (1,000-token replies)")
+    s.add_argument("--stream-model-url", required=True, help="Anthropic API base URL (long replies)")
     s.add_argument("--slow-model-url", default=None, help="OpenAI base URL of bench-slow (capacity)")
     s.add_argument("--agents", type=int, default=20)
     s.add_argument("--db", default="none")
