@@ -79,6 +79,9 @@ class Options:
     lease_seconds: int = 30
     max_attempts: int = 3
     worker_concurrency: int = 300
+    # Distributed mode: the API process executes the runs it accepts (the fast path), up to
+    # worker_concurrency; the workers take the rest and every run a process lost.
+    api_runs: bool = False
     db_threads: int = 4
     db_pool_size: int = 20
     http_threads: int = 8
@@ -372,6 +375,7 @@ def load_options(env: Mapping[str, str]) -> Options:
         lease_seconds=lease_seconds,
         max_attempts=_int(env, "ASTEROS_MAX_ATTEMPTS", 3, low=1, high=100),
         worker_concurrency=_int(env, "ASTEROS_WORKER_CONCURRENCY", 300, low=1, high=10_000),
+        api_runs=_bool(env, "ASTEROS_API_RUNS", False),
         db_threads=_int(env, "ASTEROS_DB_THREADS", 4, low=1, high=64),
         db_pool_size=_int(env, "ASTEROS_DB_POOL_SIZE", 20, low=2, high=1000),
         http_threads=_int(env, "ASTEROS_HTTP_THREADS", 8, low=1, high=256),

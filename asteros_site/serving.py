@@ -36,6 +36,7 @@ from django.http import Http404
 from asteros_site.banner import banner
 from asteros_site.system import start_all
 from cosmos.embedded import start_embedded_worker
+from cosmos.engine import get_engine
 from interfaces.edge.errors import error_body, status_error_response
 from interfaces.schedules.services import start_embedded_beat
 
@@ -110,6 +111,8 @@ def start_serving() -> None:
         start_all(strict=False)
         start_embedded_worker()
         start_embedded_beat()
+        if settings.ASTEROS.distributed and settings.ASTEROS.api_runs:
+            get_engine().accept_local_runs()  # ASTEROS_API_RUNS: this API process executes runs too
         _started = True
 
 

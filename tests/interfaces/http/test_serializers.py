@@ -89,6 +89,28 @@ def test_a_run_read_with_its_tree_flags_reads_as_without_them(rows_of_every_kind
         RunSerializer(leaf, context={"request": request}).data
 
 
+def test_a_class_of_standard_and_method_fields_reads_by_its_plan_and_others_field_by_field(rows_of_every_kind):
+    """The class-wide plan (no field copied per row) only where every field renders alone; the
+    per-row fields elsewhere. Both read as DRF does (the tests above)."""
+    from interfaces.http.serializers import _read_plan
+
+    assert _read_plan(RunSerializer) is not None
+    assert _read_plan(site.get("agents").serializer_class) is not None
+
+    class WithNested(FastReadMixin, serializers.ModelSerializer):
+        parent = RunSerializer(read_only=True)
+
+        class Meta:
+            model = Run
+            fields = ("id", "parent")
+
+    assert _read_plan(WithNested) is None
+    child = Run.objects.filter(parent__isnull=False).first()
+    request = RequestFactory().get("/api/runs")
+    nested = WithNested(child, context={"request": request}).data
+    assert nested["parent"] == RunSerializer(child.parent, context={"request": request}).data
+
+
 def test_fields_are_built_once_per_class_and_copied():
     serializer_class = site.get("agents").serializer_class
     first, second = serializer_class().fields, serializer_class().fields
