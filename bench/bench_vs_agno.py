@@ -95,7 +95,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "s6_concurrency": 16,
             "cold_starts": 1,
             "sdk_ceiling": True,
-        }
+        } | SERVING_PLAN
     return {
         "rounds": 3,
         "agents": 3,
@@ -110,7 +110,13 @@ def plan(quick: bool) -> dict[str, Any]:
         "s6_concurrency": 16,
         "cold_starts": 3,
         "sdk_ceiling": True,
-    }
+    } | SERVING_PLAN
+
+
+# How ours is served, the same in both plans: `asteros serve`'s default server unless one is
+# named ("daphne" or "uvicorn"), extra environment (e.g. {"ASTEROS_API_RUNS": "1"}), and which of
+# the two phases run.
+SERVING_PLAN: dict[str, Any] = {"ours_server": None, "ours_env": {}, "modes": ["embedded", "distributed"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,6 +365,8 @@ class Stack:
         self.peer_py = peer_py
         self.procs: list[Proc] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="asteros-bench-"))
+        self.ours_serve_args: list[str] = []  # --server, from the plan
+        self.ours_extra_env: dict[str, str] = {}  # the plan's ours_env
 
     def start(self, name: str, command: list[str], env: dict[str, str], cwd: Path = ROOT) -> Proc:
         proc = Proc(name, command, env, self.logdir, cwd)
@@ -403,7 +411,7 @@ class Stack:
             "ANTHROPIC_BASE_URL": models["anthropic"],
             "ANTHROPIC_API_KEY": "local",
             "PYTHONUNBUFFERED": "1",
-        }
+        } | self.ours_extra_env
         if redis_url:
             env["REDIS_URL"] = redis_url
             env["PROMETHEUS_MULTIPROC_DIR"] = str(self.tmp / "prometheus")
@@ -426,9 +434,9 @@ class Stack:
     def url(port: int) -> str:
         return f"http://127.0.0.1:{port}"
 
-    @staticmethod
-    def ours_command(port: int) -> list[str]:
-        return [OURS_PY, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    def ours_command(self, port: int) -> list[str]:
+        command = [OURS_PY, "manage.py", "asteros", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return command + self.ours_serve_args
 
     def ours_server(self, name: str, env: dict[str, str]) -> tuple[Proc, str]:
         port = free_port()
@@ -1106,7 +1114,12 @@ def phase_distributed(ctx: Context, which: set[int], services: Services) -> None
     if {4, 7} & which:
         # Scenario 4: the worker's model is the 1-second server (the runtime reads OPENAI_BASE_URL).
         stack.stop(worker)
-        worker = stack.ours_worker("ours-worker-slow", env | {"OPENAI_BASE_URL": ctx.models["slow"] + "/v1"})
+        slow_env = env | {"OPENAI_BASE_URL": ctx.models["slow"] + "/v1"}
+        worker = stack.ours_worker("ours-worker-slow", slow_env)
+        if env.get("ASTEROS_API_RUNS"):  # the API executes runs too: it calls the slow model
+            stack.stop(api)
+            api, url = stack.ours_server("ours-api-slow", slow_env)
+            sides["ours"] = ours_side("ours distributed", url, ours_pids, ours_db)
         sides["ours"].pids = {"api": api.pid, "worker": worker.pid}
         warm_up(sides["ours"].capacity)
         if sides["agno"]:
@@ -1270,6 +1283,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx.plan[key] = json.loads(value)
         if key == "s5_clients":
             ctx.plan["s5_runs_per_client"] = dict.fromkeys(ctx.plan[key], 1) | ctx.plan["s5_runs_per_client"]
+    stack.ours_serve_args = ["--server", ctx.plan["ours_server"]] if ctx.plan["ours_server"] else []
+    stack.ours_extra_env = {key: str(value) for key, value in ctx.plan["ours_env"].items()}
     services = Services(args.services, logdir)
     skipped: dict[str, str] = {}
     print(
@@ -1293,9 +1308,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             if {4, 7} & which:
                 ctx.models["slow"] = stack.model_server("model-1s", latency_ms=1000)
+        if {3, 4, 5, 6, 7, 8} & which and "embedded" in ctx.plan["modes"]:
             print("phase: ours embedded (one process, SQLite) and AgentOS on SQLite, in turn", flush=True)
             phase_embedded(ctx, which)
-        if {3, 4, 5, 6, 7} & which:
+        if {3, 4, 5, 6, 7} & which and "distributed" in ctx.plan["modes"]:
             if services.start():
                 print(
                     f"phase: ours distributed and AgentOS on PostgreSQL, in turn; services {services.kind}", flush=True
