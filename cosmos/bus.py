@@ -52,6 +52,10 @@ class Subscription:
 
 
 class Bus:
+    # Publishing stays in this process (no network round trip): a publisher on an event loop
+    # may call publish_sync there instead of handing it to a thread.
+    in_process = False
+
     async def publish(self, channel: str, message: Any) -> None:
         raise NotImplementedError
 
@@ -81,6 +85,8 @@ class Bus:
 
 class LocalBus(Bus):
     """In-process bus: one process, any number of threads and event loops."""
+
+    in_process = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -138,6 +144,8 @@ class RedisBus(LocalBus):
     following a run never waits for a SUBSCRIBE round trip and the (not thread-safe) pubsub
     object is touched by that thread alone. It reconnects by itself after a Redis restart.
     """
+
+    in_process = False
 
     PATTERN = "asteros:*"
 

@@ -68,6 +68,8 @@ class LocalRun:
     finishing: bool = False
     # The attempt's span, with tracing on (cosmos.tracing).
     span: Any = None
+    # Inserted claimed (the fast path): start_run announced it running already.
+    announced: bool = False
 
 
 @dataclass
@@ -276,7 +278,7 @@ class RunEngine:
             # An earlier attempt of this run may still be here (its lease expired and this worker
             # claimed the run again): it is not the owner any more, so stop it before its slot.
             self._stop_local(run_id, LOST_LEASE)
-            local = LocalRun(run_id, parent_id)
+            local = LocalRun(run_id, parent_id, announced=claimed is not None)
             self.local[run_id] = local
         finally:
             if reserved:
@@ -337,7 +339,8 @@ class RunEngine:
         # closes what the lost attempt left open (a message cut in the middle, a tool call).
         last_seq, closers = await db_call(leases.resume_point, run_id) if run.attempts > 1 else (0, [])
         writer = RunWriter(run_id, self.sink, last_seq=last_seq)
-        self._publish_lifecycle(run)
+        if not local.announced:
+            self._publish_lifecycle(run)
         resume = await db_call(interrupts.resume_state, run) if run.checkpoint else None
         context = RunContext(run=run, writer=writer, engine=self, state=dict(state or {}), resume=resume)
         thread_id = context.thread_id

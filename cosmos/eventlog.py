@@ -278,7 +278,11 @@ class EventSink:
             by_run.setdefault(item.run_id, []).append([item.seq, item.event])
         if by_run:
             items = [(run_channel(run_id), {"events": events}) for run_id, events in by_run.items()]
-            await asyncio.to_thread(get_bus().publish_many, items)
+            bus = get_bus()
+            if bus.in_process:
+                bus.publish_many(items)  # a hand-off per subscriber: no thread hop for it
+            else:
+                await asyncio.to_thread(bus.publish_many, items)
         for run_id in lost:
             if self.on_lost:
                 self.on_lost(run_id)

@@ -115,8 +115,9 @@ def start_run(
     in whichever process and attempt, joins that trace.
     """
     run_kind = get_kind(kind)
-    # Inside a caller's transaction the run is dispatched when that one commits, if it does:
-    # the fast path's slot would be held meanwhile, or leaked by a rollback. It takes the broker.
+    # Inside a caller's transaction the run is inserted queued and dispatched when that one
+    # commits, if it does (dispatch_run: to this process's engine or the broker): a slot taken
+    # now would be held meanwhile, or leaked by a rollback.
     in_outer_transaction = transaction.get_connection().in_atomic_block
     local: LocalExecutor | None = None
     if idempotency_key:

@@ -86,7 +86,8 @@ def test_a_run_read_with_its_tree_flags_reads_as_without_them(rows_of_every_kind
         assert flagged.has_interrupts == (run.id == paused.id)
     leaf = run_services.with_tree_flags(Run.objects.filter(parent=parent)).get()
     with django_assert_num_queries(0):
-        RunSerializer(leaf, context={"request": request}).data
+        answer = RunSerializer(leaf, context={"request": request}).data
+    assert answer["total"]["runs"] == 1 and answer["interrupts"] == []
 
 
 def test_a_class_of_standard_and_method_fields_reads_by_its_plan_and_others_field_by_field(rows_of_every_kind):
