@@ -488,23 +488,16 @@ def ours_sse_args(url: str, agent: str, text: str) -> list[str]:
 
 def peer_wait_args(url: str, agent: str, text: str) -> list[str]:
     """Agno's plain blocking run request: ``stream=false``, no background; its RunOutput as JSON."""
-    return [
-        "wait",
-        "--url",
-        f"{url}/agents/{agent}/runs",
-        "--body-form",
-        f"message={text.replace(' ', '+')}&stream=false",
-    ]
+    return _peer_run_args("wait", url, agent, text, stream=False)
 
 
 def peer_sse_args(url: str, agent: str, text: str) -> list[str]:
-    return [
-        "run",
-        "--url",
-        f"{url}/agents/{agent}/runs",
-        "--body-form",
-        f"message={text.replace(' ', '+')}&stream=true",
-    ]
+    return _peer_run_args("run", url, agent, text, stream=True)
+
+
+def _peer_run_args(mode: str, url: str, agent: str, text: str, *, stream: bool) -> list[str]:
+    form = f"message={text.replace(' ', '+')}&stream={'true' if stream else 'false'}"
+    return [mode, "--url", f"{url}/agents/{agent}/runs", "--body-form", form]
 
 
 def warm_up(args: list[str]) -> None:
@@ -893,22 +886,13 @@ def phase_rows(ctx: Context, which: set[int], mode: str, peer_name: str, results
             if key not in ours:
                 continue
             name = f"4 capacity, 1 s model, {n} at once, {suffix}"
-            ctx.table.add(
-                name,
-                "completed runs/s",
-                side_value(ours, key, "per_s"),
-                side_value(peer, key, "per_s", missing=no_peer),
-                "/s",
-                True,
-            )
-            ctx.table.add(
-                name,
-                "p99 completion",
-                side_value(ours, key, "p99_ms"),
-                side_value(peer, key, "p99_ms", missing=no_peer),
-                "ms",
-                False,
-            )
+            for metric, field_name, unit, higher in (
+                ("completed runs/s", "per_s", "/s", True),
+                ("p99 completion", "p99_ms", "ms", False),
+            ):
+                ours_value = side_value(ours, key, field_name)
+                peer_value = side_value(peer, key, field_name, missing=no_peer)
+                ctx.table.add(name, metric, ours_value, peer_value, unit, higher)
             errors_row(name, key, key)
             if mode == "distributed":
                 ctx.table.add(

@@ -22,6 +22,7 @@ from cosmos.models import Run, RunEvent, RunStatus, Session, SessionPolicy
 from cosmos.services import runs as run_services
 from cosmos.services.errors import Conflict
 from tests.factories import make_agent
+from tests.support.runs import wait_for_runs
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -52,13 +53,7 @@ def engine():
 
 
 def wait_status(run_id, statuses=("succeeded", "failed", "cancelled"), timeout: float = 20) -> Run:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = Run.objects.get(id=run_id)
-        if run.status in statuses:
-            return run
-        time.sleep(0.02)
-    raise AssertionError(f"run {run_id} is still {Run.objects.get(id=run_id).status} after {timeout}s")
+    return wait_for_runs([run_id], timeout=timeout, statuses=statuses, poll=0.02)[0]
 
 
 def wait_for_free_slots(engine) -> None:
