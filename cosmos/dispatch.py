@@ -65,8 +65,12 @@ def dispatch_run(run_id) -> None:
     A broker outage leaves it queued for the reaper to resend."""
     local = _local
     if local is not None and local.reserve():
-        local.hand_over(str(run_id))
-        return
+        try:
+            local.hand_over(str(run_id))
+            return
+        except Exception as exc:  # its loop is gone (the process is exiting): the broker takes it
+            local.release()
+            logger.warning("the engine did not take the run: %s", exc.__class__.__name__, extra={"run_id": str(run_id)})
     try:
         current_app.send_task(EXECUTE_RUN, args=[str(run_id)], retry=False, ignore_result=True)
     except Exception as exc:

@@ -142,3 +142,22 @@ def test_a_sessions_next_run_waits_for_its_turn_then_runs_here(engine, broker_me
     assert second.worker_id == engine.worker_id
     assert broker_messages == []  # the turn was handed to this engine too
     wait_for_free_slots(engine)
+
+
+def test_a_run_the_engine_cannot_take_goes_to_the_broker(engine, broker_messages):
+    """An engine whose loop is gone (a process exiting) refuses the hand-over: the run is sent
+    to the broker instead, and the slot taken for it is given back."""
+    from cosmos.dispatch import dispatch_run, set_local_executor
+    from cosmos.engine import RunEngine
+
+    stopped = RunEngine()  # never started: it has no loop
+    agent = make_agent()
+    run, _ = run_services.start_run("agent", agent.id, "hello", dispatch=False)
+    set_local_executor(stopped)
+    try:
+        dispatch_run(run.id)
+    finally:
+        set_local_executor(engine)
+
+    assert broker_messages == [str(run.id)] and stopped.reserved_slots == 0
+    assert wait_status(run.id).status == RunStatus.SUCCEEDED
