@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import copy
 import hashlib
 import json
 import uuid
@@ -402,21 +403,22 @@ def _after_send(run: Run, caller: Caller, params: SendParams) -> None:
 
 
 def send_sync(target: Target, caller: Caller, params: SendParams) -> tuple[Run, bool]:
-    """Start a task, or resume the input-required task the message answers; True when resumed."""
+    """Start a task, or resume the input-required task the message answers; True when this
+    message started a new task (False: a resumed task, or a retried message's task)."""
     message = params.message
     if params.push_config is not None:  # refused before anything is written
         require_receiver_url(params.push_config, "configuration.taskPushNotificationConfig.url")
     resumed = _answer_task_sync(target, caller, message)
     if resumed is not None:
         _after_send(resumed, caller, params)
-        return resumed, True
+        return resumed, False
     raw_input = run_input(message)
     context_id = _check_follow_up(target, caller, message) or str(uuid.uuid4())
     a2a: dict[str, Any] = {"message": message.stored()}
     if params.metadata:
         a2a["metadata"] = params.metadata
     try:
-        run, _ = start_run(
+        run, created = start_run(
             target.kind,
             target.id,
             raw_input,
@@ -429,7 +431,7 @@ def send_sync(target: Target, caller: Caller, params: SendParams) -> tuple[Run, 
     except ServiceError as exc:
         raise as_a2a_error(exc) from None
     _after_send(run, caller, params)
-    return run, False
+    return run, created
 
 
 async def send_message(target: Target, caller: Caller, params: SendParams) -> dict[str, Any]:
@@ -463,11 +465,14 @@ async def send_streaming_message(target: Target, caller: Caller, params: SendPar
     The task is started (or resumed) before this returns, so errors (bad context, unknown task,
     a bad decision) are raised here rather than inside the stream.
     """
-    run, resumed = await db_call(send_sync, target, caller, params)
-    if run.status == RunStatus.QUEUED and not resumed:
+    run, created = await db_call(send_sync, target, caller, params)
+    if created:
         # A new task's stream starts at its beginning: the task as submitted, then every update
-        # (working, the artifacts, the end), however far the run got before the stream is read.
-        projection = project(run, [])
+        # (working, the artifacts, the end), however far the run got before the stream is read
+        # (on the fast path its engine has claimed it already: it is shown as it was submitted).
+        submitted = copy.copy(run)
+        submitted.status = RunStatus.QUEUED
+        projection = project(submitted, [])
         first = projection.task(
             user_message=user_message(run), history_length=params.history_length, metadata=task_metadata(run)
         )
