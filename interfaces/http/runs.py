@@ -104,12 +104,14 @@ def start_run_response(request: Request, *, kind: str, target: str, what: str = 
     if created:
         run.has_children = run.has_interrupts = False  # as accepted: nothing below it yet
     done = wait is not None and run.is_terminal  # e.g. an idempotent replay of a finished run
-    if created and wait is not None and completes_on_loop(request):
+    if wait is not None and not done and completes_on_loop(request):
         # The request thread is given back now; the server waits on its event loop, then sends
         # the same answer a blocking wait would (200 with the finished run, or 202 at the time),
-        # rendered once, when the wait is over.
-        response = Response(None, status=202, headers=headers)
-        response.complete_on_loop = functools.partial(_finish_waiting, response, request, run, wait)
+        # rendered when the wait is over. A replayed run's answer as found is rendered here, for
+        # a database that cannot be reached meanwhile (a new run's needs no query).
+        accepted = None if created else RunSerializer(run, context={"request": request}).data
+        response = Response(accepted, status=202, headers=headers)
+        response.complete_on_loop = functools.partial(_finish_waiting, response, request, run, wait, created)
         return response
     response = Response(
         RunSerializer(run, context={"request": request}).data, status=200 if done else 202, headers=headers
@@ -131,7 +133,7 @@ def completes_on_loop(request: Request) -> bool:
     return bool(getattr(request, "completes_on_loop", False)) and getattr(renderer, "format", None) == "json"
 
 
-async def _finish_waiting(response: Response, request: Request, accepted: Run, wait: float) -> None:
+async def _finish_waiting(response: Response, request: Request, accepted: Run, wait: float, created: bool) -> None:
     """``?wait`` on the event loop: no request thread is held while the run goes on.
 
     The run is accepted already: if the database cannot be reached meanwhile, the answer is the
@@ -147,6 +149,8 @@ async def _finish_waiting(response: Response, request: Request, accepted: Run, w
         terminal, content = await db_call(render, None)
     except DATABASE_ERRORS as exc:
         logger.warning("?wait gave up on the database: %s", exc.__class__.__name__, extra={"run_id": run_id})
+        if not created:
+            return  # the replayed run's answer, rendered before the wait
         terminal, content = render(accepted)  # a new run's answer needs no query (start_run_response)
     response.status_code = 200 if terminal else 202
     response.content = content

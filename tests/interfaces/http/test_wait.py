@@ -91,3 +91,35 @@ def test_other_requests_answer_at_once_while_100_waits_are_open(server):
     for answer in answers:
         assert answer.status_code == 202, answer.text[:300]
         assert answer.json()["status"] in ("queued", "running") and answer.headers["X-Run-ID"] == answer.json()["id"]
+
+
+def test_replays_of_a_running_run_wait_without_holding_request_threads(server):
+    """An idempotent replay (same Idempotency-Key) of a run still going waits on the loop too:
+    more replays than request threads leave other requests prompt."""
+    replays = 20  # more than ASTEROS_HTTP_THREADS (8)
+    key = {"Idempotency-Key": "slow-once"}
+
+    async def scenario() -> tuple[list[httpx.Response], float]:
+        limits = httpx.Limits(max_connections=replays + 10, max_keepalive_connections=replays + 10)
+        async with httpx.AsyncClient(base_url=server.url, timeout=WAIT_SECONDS + 30, limits=limits) as client:
+            first = await client.post("/api/agents/slow/run", json={"input": "once"}, headers=key)
+            assert first.status_code == 202, first.text
+            waits = [
+                asyncio.create_task(
+                    client.post(f"/api/agents/slow/run?wait={WAIT_SECONDS}", json={"input": "once"}, headers=key)
+                )
+                for _ in range(replays)
+            ]
+            await asyncio.sleep(1.0)  # every replay is in and waiting
+            assert not any(task.done() for task in waits), "a replay answered before its time"
+            started = time.monotonic()
+            listed = await client.get("/api/agents")
+            latency = time.monotonic() - started
+            assert listed.status_code == 200, listed.text
+            return await asyncio.gather(*waits), latency
+
+    answers, latency = asyncio.run(scenario())
+    assert latency < PROMPT_SECONDS, latency
+    for answer in answers:
+        assert answer.status_code == 202 and answer.headers["Idempotent-Replayed"] == "true", answer.text[:300]
+        assert answer.json()["status"] in ("queued", "running")
