@@ -245,6 +245,26 @@ def test_approve_a_waiting_tool_call_on_the_dashboard(page, asteros_server: Live
     shot(page, "dashboard-approved.png")
 
 
+def test_a_waiting_run_watched_from_the_list_stays_shown_as_waiting(
+    page, asteros_server: LiveServer, approval_agent_live
+):
+    """The run's row (interrupted) is known before its replayed events arrive; the replayed
+    RUN_STARTED must not turn the shown status back to running."""
+    from playwright.sync_api import expect
+
+    run_id, _card = start_waiting_run(page, asteros_server, approval_agent_live)
+    page.goto(f"{asteros_server.url}/dashboard/")
+    row = page.locator(f'#runs-body tr[data-run-id="{run_id}"]')
+    expect(row.locator(".status")).to_have_text("interrupted")
+    row.click()
+    expect(page.locator("#watch-title")).to_have_text(run_id)
+    expect(page.locator("#watch-body .note").last).to_contain_text("waiting for a person: tool calculator")
+    expect(page.locator("#watch-status")).to_have_text("interrupted")
+
+    page.locator(f'#waiting .interrupt[data-run-id="{run_id}"] button[data-decision="reject"]').click()
+    expect(page.locator("#watch-status")).not_to_have_text("interrupted")
+
+
 def test_approve_a_waiting_tool_call_in_the_admin(page, asteros_server: LiveServer, approval_agent_live):
     from playwright.sync_api import expect
 

@@ -601,7 +601,8 @@
     var self = this;
     switch (e.type) {
       case "RUN_STARTED":
-        self.setStatus("running");
+        // A replayed start must not undo what a newer lifecycle row already said (interrupted…).
+        if (!self.status.textContent || self.status.textContent === "queued") self.setStatus("running");
         break;
       case "TEXT_MESSAGE_START": {
         var box = el("div", { className: "msg open " + (e.role || "assistant"), dataset: { messageId: e.messageId } }, [
@@ -697,7 +698,11 @@
             var r = it.request || {};
             return it.kind === "question" ? "“" + (r.question || "") + "”" : "tool " + (r.tool || it.decision || "?");
           });
-          self.note(e.value.status === "pending" ? "waiting for a person: " + asked.join(", ") : "resumed after a decision");
+          var pending = e.value.status === "pending";
+          self.note(pending ? "waiting for a person: " + asked.join(", ") : "resumed after a decision");
+          var now = self.status.textContent;
+          if (pending && (!now || ACTIVE[now])) self.setStatus("interrupted");
+          else if (!pending && now === "interrupted") self.setStatus("running");
         } else if (e.name !== "star.started") {
           self.note(e.name);
         }
