@@ -249,14 +249,26 @@ def _thread_id(run: Run) -> str:
 
 
 def reap_expired_runs() -> dict[str, int]:
-    """Re-queue runs whose lease expired (up to max_attempts), fail the rest, resend lost dispatches."""
+    """Re-queue runs whose lease expired (up to max_attempts), fail the rest, resend lost dispatches.
+
+    A run cancelled while its worker was gone ends cancelled: the cancel is its cause, not the
+    lost worker, and it is not started again only to be stopped (its children likewise)."""
     now = timezone.now()
-    requeued = failed = resent = 0
+    requeued = failed = resent = cancelled = 0
     expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now).values_list(
-        "id", "attempts", "max_attempts"
+        "id", "attempts", "max_attempts", "cancel_requested"
     )
-    for run_id, attempts, max_attempts in list(expired[:500]):
-        if attempts < max_attempts:
+    for run_id, attempts, max_attempts, cancel_requested in list(expired[:500]):
+        if cancel_requested:
+            if finish_unowned(
+                run_id,
+                RunStatus.CANCELLED,
+                from_status=RunStatus.RUNNING,
+                reason="cancelled",
+                cancel_requested_only=True,
+            ):
+                cancelled += 1
+        elif attempts < max_attempts:
             updated = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
                 status=RunStatus.QUEUED, worker_id="", lease_expires_at=None, dispatched_at=now
             )
@@ -298,9 +310,10 @@ def reap_expired_runs() -> dict[str, int]:
             code="parent_lost",
         ):
             failed += 1
-    if requeued or failed or resent:
-        logger.info("reaper", extra={"requeued": requeued, "failed": failed, "resent": resent})
-    return {"requeued": requeued, "failed": failed, "resent": resent}
+    counts = {"requeued": requeued, "failed": failed, "resent": resent, "cancelled": cancelled}
+    if any(counts.values()):
+        logger.info("reaper", extra=counts)
+    return counts
 
 
 # --- the lifecycle feed (the dashboard's)

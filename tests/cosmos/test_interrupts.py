@@ -49,7 +49,12 @@ def test_an_approval_pauses_the_run_with_nothing_held_then_approve_runs_the_call
     assert tool_results(run.id) == []  # held back
     (paused,) = interrupt_events(run.id)
     assert paused["status"] == "pending" and paused["interrupts"][0]["id"] == str(interrupt.id)
-    assert leases.reap_expired_runs() == {"requeued": 0, "failed": 0, "resent": 0}  # the reaper leaves it be
+    assert leases.reap_expired_runs() == {
+        "requeued": 0,
+        "failed": 0,
+        "resent": 0,
+        "cancelled": 0,
+    }  # the reaper leaves it be
 
     interrupts.resolve(interrupt.id, "approve", resolved_by="alice")
     run = wait_for_run(run.id)

@@ -185,6 +185,29 @@ def test_cancelling_a_requeued_run_closes_what_its_lost_attempt_left_open():
     _assert_well_formed(run.id)
 
 
+def test_a_run_cancelled_while_its_worker_is_gone_ends_cancelled_with_its_children():
+    parent = _lost_attempt(make_agent(), attempts=1)
+    child, _ = run_services.start_run("agent", make_agent().id, "member", parent=parent, dispatch=False)
+    add_event(parent, {"type": "SUBAGENT_STARTED", "runId": str(child.id)})
+    Run.objects.filter(id=child.id).update(
+        status=RunStatus.RUNNING,
+        attempts=1,
+        worker_id="lost-worker",
+        lease_expires_at=timezone.now() + timedelta(hours=1),
+    )
+
+    run_services.cancel_run(parent.id)  # nobody executes them: both stay running, flagged
+    Run.objects.filter(id=child.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    leases.reap_expired_runs()
+
+    for run in (wait_for_run(parent.id), wait_for_run(child.id)):
+        # The cancel is the cause: not failed for the lost worker, not started again first.
+        assert (run.status, run.error, run.attempts) == (RunStatus.CANCELLED, None, 1)
+        assert RunEvent.objects.filter(run_id=run.id).order_by("-seq").first().data["outcome"] == "cancelled"
+        _assert_well_formed(run.id)
+    assert "SUBAGENT_ERROR" in event_types(parent.id)  # the lost attempt's member is closed
+
+
 def test_closing_events_pairs_by_id_and_closes_subagents():
     events = [
         {"type": "TEXT_MESSAGE_START", "messageId": "a"},
