@@ -82,6 +82,9 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     # A run that paused for people: where it stopped and what they decided.
     resume: Resume | None = None
+    # This attempt continues one whose worker was lost: the steps it finished may be reused
+    # (cosmos.services.checkpoints).
+    retried: bool = False
 
     @property
     def run_id(self) -> str:
@@ -359,6 +362,7 @@ class RunEngine:
             for closer in closers:
                 writer.emit_nowait(closer)
             writer.emit_nowait(make_event(EventType.CUSTOM, name="asteros.retry", value={"attempt": run.attempts}))
+            context.retried = True
         metrics.run_started(run)
         try:
             if self._early_cancels.pop(run_id, None) is not None:

@@ -16,11 +16,10 @@ not recorded twice. Only the runs that paused do any work again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import threading
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from cosmos.models import AGENT_KIND, TERMINAL_STATUSES, Run, RunStatus
 from cosmos.runtime.events import EventType, make_event
 from cosmos.runtime.interrupts import RunInterrupted
 from cosmos.services import runs as run_services
+from cosmos.services.checkpoints import EarlierChildren, call_key
 from cosmos.services.errors import ServiceError
 
 from . import services
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 STAR_EVENT = "star"  # CUSTOM event names are "star.<what>"
 INSTRUCTION_PREVIEW = 2000  # characters of an instruction shown in SUBAGENT_STARTED
+STAR_CALL = "star_call"  # the child run's metadata key for its call (cosmos.services.checkpoints)
 
 
 @dataclass(slots=True)
@@ -68,35 +69,26 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def call_key(member: str, raw_input: Any) -> str:
-    """What identifies a member call in a replay: the member and what it was given."""
-    text = json.dumps([member, raw_input], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 @dataclass
 class Replay:
-    """What a resumed star run already did: its child runs by call, its recorded messages."""
+    """What an earlier pass of this star run already did: its child runs by call, its recorded
+    messages. After a pause every child is found again (a paused one goes on); on a retry after
+    the worker was lost (``retry``), only the children that succeeded are."""
 
-    children: dict[str, deque[str]] = field(default_factory=dict)
+    children: EarlierChildren = field(default_factory=EarlierChildren)
     messages: Counter = field(default_factory=Counter)
+    retry: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, run_id: str) -> Replay:
-        replay = cls()
-        rows = Run.objects.filter(parent_id=run_id).order_by("created_at").values_list("id", "metadata")
-        for child_id, metadata in rows:
-            key = (metadata or {}).get("star_call")
-            if key:
-                replay.children.setdefault(key, deque()).append(str(child_id))
+    def load(cls, run_id: str, *, retry: bool = False) -> Replay:
+        replay = cls(children=EarlierChildren.load(run_id, STAR_CALL, succeeded_only=retry), retry=retry)
         for message in StarMessage.objects.filter(run_id=run_id).values_list("sender", "recipient", "content"):
             replay.messages[message] += 1
         return replay
 
     def child(self, key: str) -> str | None:
-        found = self.children.get(key)
-        return found.popleft() if found else None
+        return self.children.take(key)
 
     def recorded(self, sender: str, recipient: str, content: str) -> bool:
         """True (once per stored copy) when this message was recorded before the pause."""
@@ -215,12 +207,26 @@ class StarRun:
             kind, target, metadata = self.route(member)
         except MemberRefused as refused:
             return await self._refused(member, refused.code, refused.message)
-        metadata["star_call"] = key = call_key(member.name, raw_input)
+        metadata[STAR_CALL] = key = call_key(member.name, raw_input)  # the member, what it was given
         replayed = self.replay.child(key) if self.replay is not None else None
         if replayed is not None:
-            # The same call before the pause: its run's answer, or its run going on from its pause.
             if sender is not None:
                 await db_call(self.record, sender, member.name, instruction)  # already stored: skipped
+            if self.replay.retry:
+                # Succeeded before the worker was lost: its answer is reused, it does not run again.
+                await self.context.emit(
+                    self._subagent(
+                        EventType.SUBAGENT_STARTED,
+                        member,
+                        replayed,
+                        kind=kind,
+                        target=target,
+                        instruction=clip(instruction),
+                        reused=True,
+                    )
+                )
+                return await self._result(member, replayed, reply_to, timeout, reused=True)
+            # The same call before the pause: its run's answer, or its run going on from its pause.
             status = await db_call(Run.objects.filter(id=replayed).values_list("status", flat=True).first)
             if status in TERMINAL_STATUSES:
                 return await self._result(member, replayed, None, timeout, announce=False)
@@ -249,9 +255,11 @@ class StarRun:
         *,
         state: dict[str, Any] | None = None,
         announce: bool = True,
+        reused: bool = False,
     ) -> MemberResult:
         """Execute the member's child run here (a no-op if it has ended) and report how it went;
-        ``announce=False`` for a replayed run whose end the stream has already shown."""
+        ``announce=False`` for a replayed run whose end the stream has already shown;
+        ``reused`` marks the end of a run a retry took from the lost attempt."""
         task = asyncio.create_task(
             self.context.engine.execute(child_id, timeout=timeout, parent_id=self.context.run_id, state=state)
         )
@@ -268,7 +276,10 @@ class StarRun:
         if child.status == RunStatus.SUCCEEDED:
             output = as_text(child.output)
             if announce:
-                await self.context.emit(self._subagent(EventType.SUBAGENT_FINISHED, member, child_id, output=output))
+                marks = {"reused": True} if reused else {}
+                await self.context.emit(
+                    self._subagent(EventType.SUBAGENT_FINISHED, member, child_id, output=output, **marks)
+                )
                 await self.show(reply)
             return MemberResult(member, True, output=output, run_id=child_id)
         error = dict(child.error or {})

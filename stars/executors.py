@@ -94,6 +94,7 @@ async def announce_start(star: StarRun) -> None:
             "leader": team.leader.name,
             "workers": [w.name for w in team.workers],
             "depth": star.depth,
+            "attempt": star.run.attempts,  # once per attempt: a retry after a lost worker starts again
             "limits": {
                 "maxDelegations": limits.max_delegations,
                 "maxDepth": limits.max_depth,
@@ -124,6 +125,9 @@ async def execute_star(context: RunContext) -> ExecutionResult:
         # Back from a pause: replay the mode over what the run already did.
         star.replay = await db_call(Replay.load, context.run_id)
     else:
+        if context.retried:
+            # Its worker was lost: the mode runs again, reusing the members' runs that succeeded.
+            star.replay = await db_call(Replay.load, context.run_id, retry=True)
         await announce_start(star)
     answer = await MODES[team.mode](star, task)
     message, usage = await db_call(close_run, star, answer)

@@ -34,6 +34,7 @@ from cosmos.runtime.expressions import ExpressionError, compile_expression, to_t
 from cosmos.runtime.interrupts import APPROVAL, APPROVE, EDIT, InterruptRequest, RunInterrupted
 from cosmos.services import leases
 from cosmos.services import runs as run_services
+from cosmos.services.checkpoints import EarlierChildren, call_key
 from cosmos.services.errors import ServiceError
 
 from .definition import CHILD_RUN_TYPES, PAUSABLE_TYPES, iter_steps, retry_policy, step_names
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_NESTING = 8
 STOP_GRACE_SECONDS = 30.0
+WORKFLOW_CALL = "workflow_call"  # a step's child run's metadata key for its call (cosmos.services.checkpoints)
 
 
 async def execute_workflow(context: RunContext) -> ExecutionResult:
@@ -108,6 +110,8 @@ class WorkflowRun:
             "steps": {name: {"status": "pending"} for name in step_names(self.definition["steps"])},
         }
         self._published: dict[str, Any] | None = None
+        # On a retry after the worker was lost: the steps' child runs that succeeded before.
+        self.earlier: EarlierChildren | None = None
         # A run that paused at an approval step resumes there, the steps before it done.
         resume = context.resume
         self.decisions = resume.decisions if resume is not None else {}
@@ -131,6 +135,8 @@ class WorkflowRun:
     # --- the run
 
     async def execute(self) -> ExecutionResult:
+        if self.context.retried:
+            self.earlier = await db_call(EarlierChildren.load, self.run_id, WORKFLOW_CALL, succeeded_only=True)
         self.publish()
         scope = Scope(previous=self.input)
         steps = self.definition["steps"]
@@ -272,6 +278,9 @@ class WorkflowRun:
             "workflow_run": self.run_id,
             "workflow_step": name,
             "attempt": attempt,
+            # The step, its attempt and what it was given: a loop's iterations and a step's
+            # retries are told apart by their input and attempt, and taken in order.
+            WORKFLOW_CALL: call_key(name, attempt, kind, target, text),
         }
         if kind == "workflow":
             metadata["workflow_path"] = [*self.path, self.workflow_id]
@@ -280,6 +289,14 @@ class WorkflowRun:
             child_id, self.resume_child = self.resume_child, None
             fields = self._subagent_fields(name, kind, target, child_id)
             return await self._await_child(child_id, fields, kind, timeout)
+        reused = self.earlier.take(metadata[WORKFLOW_CALL]) if self.earlier is not None else None
+        if reused is not None:
+            # Succeeded before the worker was lost: its output is reused, it does not run again.
+            fields = self._subagent_fields(name, kind, target, reused) | {"reused": True}
+            self.steps[name]["run"] = reused
+            self.publish()
+            self.emit(EventType.SUBAGENT_STARTED, **fields)
+            return await self._await_child(reused, fields, kind, timeout)
         starting = asyncio.ensure_future(
             db_call(
                 run_services.start_run,

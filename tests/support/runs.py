@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
-from cosmos.models import TERMINAL_STATUSES, Run, RunEvent
+from django.utils import timezone
+
+from cosmos.models import TERMINAL_STATUSES, Run, RunEvent, RunStatus
 
 
 def wait_for_run(run_id, timeout: float = 60, statuses: Iterable[str] = TERMINAL_STATUSES, poll: float = 0.05) -> Run:
@@ -122,3 +125,30 @@ def run_links(run_id: str, api: str = "http://testserver/api") -> dict[str, str]
         "websocket": f"ws://testserver/ws/runs/{run_id}/",
         "cancel": f"{base}/cancel",
     }
+
+
+def run_tree(root_id) -> list[str]:
+    """The run and every run below it."""
+    tree, frontier = [str(root_id)], [str(root_id)]
+    while frontier:
+        frontier = [str(i) for i in Run.objects.filter(parent_id__in=frontier).values_list("id", flat=True)]
+        tree += frontier
+    return tree
+
+
+def lose_the_worker(root_id, timeout: float = 10) -> None:
+    """What a killed worker leaves, made in this process (embedded mode): the engine here stops
+    every run of the tree without its final write, and their leases are expired, so the next
+    reaper pass takes them over as it would from a dead worker."""
+    from cosmos.engine import running_engine
+
+    engine = running_engine()
+    assert engine is not None, "no engine runs in this process"
+    engine.stop_runs()
+    deadline = time.monotonic() + timeout
+    while set(run_tree(root_id)) & set(engine.local):
+        assert time.monotonic() < deadline, "the engine did not let go of the runs"
+        time.sleep(0.02)
+    Run.objects.filter(id__in=run_tree(root_id), status=RunStatus.RUNNING).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
