@@ -13,6 +13,7 @@ from .runtime.agent import RuntimeAgent, build_agent
 from .runtime.interrupts import RunInterrupted
 from .runtime.loop import model_name, run_agent
 from .runtime.tools import Tool
+from .services import checkpoints
 from .services.agents import spec_for_run, with_credentials
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ def _load(run: Run, extra_tools: tuple[Tool, ...]) -> tuple[RuntimeAgent, list[d
 async def execute_agent(context: RunContext) -> ExecutionResult:
     run = context.run
     agent, messages = await db_call(_load, run, tuple(context.state.get("extra_tools", ())))
+    # Its worker was lost: the tool calls the lost attempt finished are answered from its log.
+    stored = await db_call(checkpoints.stored_tool_results, context.run_id) if context.retried else None
     if tracing.enabled:
         tracing.annotate_agent(tracing.current_span(), agent.spec.provider, model_name(agent))
     try:
@@ -53,6 +56,7 @@ async def execute_agent(context: RunContext) -> ExecutionResult:
             context_metadata=run.metadata,
             run_id=context.run_id,
             resume=context.resume,
+            stored=stored,
         )
     except RunInterrupted as paused:
         # The pause records the usage so far: say what it is priced by.

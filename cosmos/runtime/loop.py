@@ -19,7 +19,7 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -180,22 +180,68 @@ async def run_agent(
     context_metadata: Mapping | None = None,
     run_id: str | None = None,
     resume: Resume | None = None,
+    stored: StoredToolResults | None = None,
 ) -> AgentOutcome:
     """Run the agent on a conversation until it answers, asks a client tool, or hits max_turns.
 
     Raises ``RunInterrupted`` when a call waits for a person; ``resume`` continues from there.
+    ``stored``: on a retry after a lost worker, the results its tools already gave (not run again).
     A ``RunFailed`` carries in ``usage`` what the model calls before the failure used (they are
     paid for all the same): the four token counts, ``provider`` and ``model``."""
     if agent.error is not None:
         raise agent.error
     used = Usage(0, 0)
     try:
-        return await _run_agent(agent, messages, emit, client_tools, context_metadata, run_id, resume, used)
+        return await _run_agent(agent, messages, emit, client_tools, context_metadata, run_id, resume, used, stored)
     except RunFailed as failed:
         if failed.usage is None:
             usage = {name: getattr(used, name) for name in TOKEN_FIELDS}
             failed.usage = usage | {"provider": agent.spec.provider, "model": model_name(agent)}
         raise
+
+
+def _call_key(name: str, arguments: Mapping) -> str:
+    return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False, default=str)
+
+
+class StoredToolResults:
+    """The tool results a lost attempt of this run stored, by tool and arguments: a retry that
+    asks for the same call gets that result back instead of running the tool again. Calls with
+    the same tool and arguments are given their results in order, each at most once."""
+
+    def __init__(self, results: dict[str, list[tuple[str, bool]]] | None = None) -> None:
+        self._results = results or {}
+
+    @classmethod
+    def from_events(cls, events: Iterable[Mapping]) -> StoredToolResults:
+        """From a run's stored events, in seq order: each call's name and arguments (its
+        ``TOOL_CALL_START`` and ``TOOL_CALL_ARGS``) with its ``TOOL_CALL_RESULT``."""
+        names: dict[str, str] = {}
+        args: dict[str, list[str]] = {}
+        results: dict[str, list[tuple[str, bool]]] = {}
+        for event in events:
+            kind, call_id = event.get("type"), event.get("toolCallId")
+            if kind == EventType.TOOL_CALL_START:
+                names[call_id] = event.get("toolCallName", "")
+                args[call_id] = []
+            elif kind == EventType.TOOL_CALL_ARGS and call_id in args:
+                args[call_id].append(event.get("delta") or "")
+            elif kind == EventType.TOOL_CALL_RESULT and call_id in names:
+                call = _Call(call_id, names[call_id])
+                call.args = args[call_id]
+                call.parse()
+                if call.error is None and isinstance(event.get("content"), str):
+                    key = _call_key(call.name, call.arguments)
+                    results.setdefault(key, []).append((event["content"], bool(event.get("isError"))))
+        return cls(results)
+
+    def take(self, name: str, arguments: Mapping) -> tuple[str, bool] | None:
+        """The stored (content, is_error) of the oldest such call not yet taken, if any."""
+        found = self._results.get(_call_key(name, arguments))
+        return found.pop(0) if found else None
+
+    def __len__(self) -> int:
+        return sum(len(found) for found in self._results.values())
 
 
 async def _run_agent(
@@ -207,6 +253,7 @@ async def _run_agent(
     run_id: str | None,
     resume: Resume | None,
     used: Usage,  # filled in as the calls report (the caller reads it when a call fails)
+    stored: StoredToolResults | None = None,
 ) -> AgentOutcome:
     spec = agent.spec
     provider: Provider = agent.provider  # type: ignore[assignment]  # set whenever error is None
@@ -228,7 +275,7 @@ async def _run_agent(
         _add(used, Usage(*(int(point.get(name) or 0) for name in TOKEN_FIELDS)))
         first_turn = point["turn"] + 1
         waited = [_Call(c["id"], c["name"], c["arguments"], c.get("waits", PERSON)) for c in point["waiting"]]
-        results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions)
+        results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions, stored)
         held = _record_results(waited, results, history, new_messages)
         if held:  # a run a call started paused again
             _interrupt(history, new_messages, used, point["turn"], [], held, point.get("client_calls") or [])
@@ -262,7 +309,7 @@ async def _run_agent(
         to_run = [c for c in calls if c not in pending]
         waiting = [c for c in to_run if _waits_for_a_person(agent, c)]
         free = [c for c in to_run if c not in waiting]
-        results = await _run_tools(agent, free, emit, run_id, metadata, client_names)
+        results = await _run_tools(agent, free, emit, run_id, metadata, client_names, stored=stored)
         held = _record_results(free, results, history, new_messages)
         if waiting or held:
             client_calls = [c.as_dict() for c in pending]
@@ -434,10 +481,12 @@ async def _run_tools(
     metadata: Mapping,
     client_names: set[str],
     decisions: Mapping[str, Decision] | None = None,
+    stored: StoredToolResults | None = None,
 ) -> list[tuple[str, bool] | RunInterrupted]:
     """Run one turn's tool calls in parallel; each result is emitted as soon as it is ready.
     With ``decisions`` (a resumed run) each call is carried out as a person decided. A call
-    whose tool started a run that paused gives that ``RunInterrupted`` instead of a result."""
+    whose tool started a run that paused gives that ``RunInterrupted`` instead of a result.
+    A call found in ``stored`` (a retry) gets that result, and its tool does not run."""
     if not calls:
         return []
     out = _serialized(emit)  # parallel tools, and tools that fan out themselves, share one emit
@@ -453,7 +502,12 @@ async def _run_tools(
 
     async def untraced(call: _Call) -> tuple[str, bool] | RunInterrupted:
         try:
-            if decisions is None or call.waits == CHILDREN:
+            reused = None
+            if stored is not None and call.error is None and call.waits != CHILDREN:
+                reused = stored.take(call.name, call.arguments)
+            if reused is not None:
+                content, is_error = reused
+            elif decisions is None or call.waits == CHILDREN:
                 # A call held by a paused child is run again: the tool finds and resumes that run.
                 content, is_error = await _execute(agent, call, out, run_id, metadata, client_names)
             else:
@@ -463,7 +517,12 @@ async def _run_tools(
             return paused  # no result yet: the run pauses once the turn's other calls are done
         await out(
             make_event(
-                EventType.TOOL_CALL_RESULT, messageId=_new_id(), toolCallId=call.id, content=content, role="tool"
+                EventType.TOOL_CALL_RESULT,
+                messageId=_new_id(),
+                toolCallId=call.id,
+                content=content,
+                role="tool",
+                isError=True if is_error else None,  # stored for a retry's reuse; doors pass their own fields
             )
         )
         return content, is_error

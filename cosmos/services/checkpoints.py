@@ -7,6 +7,10 @@ worker was lost, each call first asks for the child run an earlier pass made wit
 On a retry only children that succeeded are given back: their output is reused, nothing of
 them runs again; every other call starts a new child. Calls with the same key are given their
 runs in the order they were made, each at most once.
+
+An agent run retried after its worker was lost likewise gets back the results its tools stored
+(``stored_tool_results``): a tool call with the same tool and arguments is answered from the
+log, and the tool does not run again.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import json
 from collections import deque
 from typing import Any
 
-from ..models import Run, RunStatus
+from ..models import Run, RunEvent, RunStatus
+from ..runtime.events import EventType
+from ..runtime.loop import StoredToolResults
 
 
 def call_key(*parts: Any) -> str:
@@ -52,3 +58,10 @@ class EarlierChildren:
 
     def __len__(self) -> int:
         return sum(len(ids) for ids in self._by_key.values())
+
+
+def stored_tool_results(run_id: str) -> StoredToolResults:
+    """The tool calls a lost attempt of this run finished, with their results, from its log."""
+    types = (EventType.TOOL_CALL_START, EventType.TOOL_CALL_ARGS, EventType.TOOL_CALL_RESULT)
+    stored = RunEvent.objects.filter(run_id=run_id, type__in=types).order_by("seq").values_list("data", flat=True)
+    return StoredToolResults.from_events(stored)

@@ -7,6 +7,7 @@ import pytest
 
 from cosmos.models import Run, RunStatus
 from cosmos.services import runs as run_services
+from cosmos.services.checkpoints import call_key
 from tests.factories import make_star, make_workflow
 from tests.support.runs import assert_gapless, event_types, events, wait_for_run
 from tests.workflows.helpers import children, final_state, in_process_functions, run_workflow, scripted, step_events
@@ -68,6 +69,7 @@ def test_outputs_pass_between_agent_steps_through_templates():
         "workflow_run": str(run.id),
         "workflow_step": "research",
         "attempt": 1,
+        "workflow_call": call_key("research", 1, "agent", research.id, "facts on octopuses"),
     }
     assert first.origin == "workflow" and first.max_attempts == 1
 
