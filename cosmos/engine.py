@@ -42,7 +42,7 @@ from .runtime.errors import RunFailed
 from .runtime.events import EventType, make_event
 from .runtime.interrupts import Resume, RunInterrupted
 from .runtime.providers import preload_providers
-from .services import costs, interrupts, leases
+from .services import checkpoints, costs, interrupts, leases
 from .services import runs as run_services
 from .services.errors import NotFound
 
@@ -82,9 +82,10 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     # A run that paused for people: where it stopped and what they decided.
     resume: Resume | None = None
-    # This attempt continues one whose worker was lost: the steps it finished may be reused
-    # (cosmos.services.checkpoints).
-    retried: bool = False
+    # The run whose finished work this execution may reuse (cosmos.services.checkpoints): this
+    # run, on a retry after its worker was lost; or the child run of a lost attempt this one
+    # replaces. None for everything else.
+    reuse_from: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -362,7 +363,9 @@ class RunEngine:
             for closer in closers:
                 writer.emit_nowait(closer)
             writer.emit_nowait(make_event(EventType.CUSTOM, name="asteros.retry", value={"attempt": run.attempts}))
-            context.retried = True
+            context.reuse_from = run_id
+        if context.reuse_from is None and run.parent_id and checkpoints.SUPERSEDES in (run.metadata or {}):
+            context.reuse_from = await db_call(checkpoints.superseded_run, run)
         metrics.run_started(run)
         try:
             if self._early_cancels.pop(run_id, None) is not None:

@@ -120,6 +120,14 @@ class RunWriter:
             self._last_turn = now
             await asyncio.sleep(0)
 
+    async def stored(self) -> None:
+        """Return once every event emitted so far is in the database (raises ``LostOwnership``
+        if another attempt owns the log now)."""
+        if self._last_pending is not None:
+            await self.sink.written(self._last_pending.batch)
+        if self.lost:
+            raise LostOwnership(self.run_id)
+
     def _forget_taken(self) -> None:
         while self._queued and self._queued[0].taken:
             self._taken_batch = max(self._taken_batch, self._queued.popleft().batch)

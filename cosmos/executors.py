@@ -11,7 +11,7 @@ from .kinds import ExecutionResult
 from .models import Run, Session
 from .runtime.agent import RuntimeAgent, build_agent
 from .runtime.interrupts import RunInterrupted
-from .runtime.loop import model_name, run_agent
+from .runtime.loop import ToolJournal, model_name, run_agent
 from .runtime.tools import Tool
 from .services import checkpoints
 from .services.agents import spec_for_run, with_credentials
@@ -42,9 +42,17 @@ def _load(run: Run, extra_tools: tuple[Tool, ...]) -> tuple[RuntimeAgent, list[d
 
 async def execute_agent(context: RunContext) -> ExecutionResult:
     run = context.run
-    agent, messages = await db_call(_load, run, tuple(context.state.get("extra_tools", ())))
-    # Its worker was lost: the tool calls the lost attempt finished are answered from its log.
-    stored = await db_call(checkpoints.stored_tool_results, context.run_id) if context.retried else None
+    extra_tools = tuple(context.state.get("extra_tools", ()))
+    agent, messages = await db_call(_load, run, extra_tools)
+    # Its worker was lost (or the child run it replaces was): the tool calls the lost attempt
+    # finished are answered from its log. Not the run's own extra tools (a star leader's
+    # delegate): the star reuses its members' runs itself, and shows it.
+    durable = context.writer.stored
+    if context.reuse_from:
+        own = [extra.name for extra in extra_tools]
+        journal = await db_call(checkpoints.tool_journal, context.reuse_from, durable, own)
+    else:
+        journal = ToolJournal(durable=durable)
     if tracing.enabled:
         tracing.annotate_agent(tracing.current_span(), agent.spec.provider, model_name(agent))
     try:
@@ -56,7 +64,7 @@ async def execute_agent(context: RunContext) -> ExecutionResult:
             context_metadata=run.metadata,
             run_id=context.run_id,
             resume=context.resume,
-            stored=stored,
+            journal=journal,
         )
     except RunInterrupted as paused:
         # The pause records the usage so far: say what it is priced by.

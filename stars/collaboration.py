@@ -81,10 +81,13 @@ class Replay:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, run_id: str, *, retry: bool = False) -> Replay:
+    def load(cls, run_id: str, *, retry: bool = False, own: str | None = None) -> Replay:
+        """What run ``run_id`` did: this run (a pause, a retry), or on a retry the run of a lost
+        attempt this one replaces (``own`` is this run: only its own messages are not stored twice)."""
         replay = cls(children=EarlierChildren.load(run_id, STAR_CALL, succeeded_only=retry), retry=retry)
-        for message in StarMessage.objects.filter(run_id=run_id).values_list("sender", "recipient", "content"):
-            replay.messages[message] += 1
+        if own is None or own == run_id:
+            for message in StarMessage.objects.filter(run_id=run_id).values_list("sender", "recipient", "content"):
+                replay.messages[message] += 1
         return replay
 
     def child(self, key: str) -> str | None:
@@ -231,6 +234,8 @@ class StarRun:
             if status in TERMINAL_STATUSES:
                 return await self._result(member, replayed, None, timeout, announce=False)
             return await self._result(member, replayed, reply_to, timeout, state=state)
+        if self.replay is not None and self.replay.retry:
+            metadata |= self.replay.children.replaced(key)
         # One database round trip: the instruction as a message, and the member's child run.
         message, child, refused = await db_call(
             self._open_child, member, instruction if sender else None, sender, kind, target, raw_input, metadata

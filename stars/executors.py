@@ -125,9 +125,9 @@ async def execute_star(context: RunContext) -> ExecutionResult:
         # Back from a pause: replay the mode over what the run already did.
         star.replay = await db_call(Replay.load, context.run_id)
     else:
-        if context.retried:
+        if context.reuse_from:
             # Its worker was lost: the mode runs again, reusing the members' runs that succeeded.
-            star.replay = await db_call(Replay.load, context.run_id, retry=True)
+            star.replay = await db_call(Replay.load, context.reuse_from, retry=True, own=context.run_id)
         await announce_start(star)
     answer = await MODES[team.mode](star, task)
     message, usage = await db_call(close_run, star, answer)

@@ -110,7 +110,8 @@ class WorkflowRun:
             "steps": {name: {"status": "pending"} for name in step_names(self.definition["steps"])},
         }
         self._published: dict[str, Any] | None = None
-        # On a retry after the worker was lost: the steps' child runs that succeeded before.
+        # On a retry after the worker was lost: the steps' child runs that succeeded before (and
+        # those left unfinished, which new ones replace).
         self.earlier: EarlierChildren | None = None
         # A run that paused at an approval step resumes there, the steps before it done.
         resume = context.resume
@@ -135,8 +136,9 @@ class WorkflowRun:
     # --- the run
 
     async def execute(self) -> ExecutionResult:
-        if self.context.retried:
-            self.earlier = await db_call(EarlierChildren.load, self.run_id, WORKFLOW_CALL, succeeded_only=True)
+        if self.context.reuse_from:
+            earlier = self.context.reuse_from
+            self.earlier = await db_call(EarlierChildren.load, earlier, WORKFLOW_CALL, succeeded_only=True)
         self.publish()
         scope = Scope(previous=self.input)
         steps = self.definition["steps"]
@@ -297,6 +299,8 @@ class WorkflowRun:
             self.publish()
             self.emit(EventType.SUBAGENT_STARTED, **fields)
             return await self._await_child(reused, fields, kind, timeout)
+        if self.earlier is not None:
+            metadata |= self.earlier.replaced(metadata[WORKFLOW_CALL])
         starting = asyncio.ensure_future(
             db_call(
                 run_services.start_run,

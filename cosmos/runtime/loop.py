@@ -19,7 +19,7 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -180,19 +180,19 @@ async def run_agent(
     context_metadata: Mapping | None = None,
     run_id: str | None = None,
     resume: Resume | None = None,
-    stored: StoredToolResults | None = None,
+    journal: ToolJournal | None = None,
 ) -> AgentOutcome:
     """Run the agent on a conversation until it answers, asks a client tool, or hits max_turns.
 
     Raises ``RunInterrupted`` when a call waits for a person; ``resume`` continues from there.
-    ``stored``: on a retry after a lost worker, the results its tools already gave (not run again).
+    ``journal``: the run's tool calls beyond this attempt (a retry's stored results; see ``ToolJournal``).
     A ``RunFailed`` carries in ``usage`` what the model calls before the failure used (they are
     paid for all the same): the four token counts, ``provider`` and ``model``."""
     if agent.error is not None:
         raise agent.error
     used = Usage(0, 0)
     try:
-        return await _run_agent(agent, messages, emit, client_tools, context_metadata, run_id, resume, used, stored)
+        return await _run_agent(agent, messages, emit, client_tools, context_metadata, run_id, resume, used, journal)
     except RunFailed as failed:
         if failed.usage is None:
             usage = {name: getattr(used, name) for name in TOKEN_FIELDS}
@@ -204,41 +204,78 @@ def _call_key(name: str, arguments: Mapping) -> str:
     return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False, default=str)
 
 
-class StoredToolResults:
-    """The tool results a lost attempt of this run stored, by tool and arguments: a retry that
-    asks for the same call gets that result back instead of running the tool again. Calls with
-    the same tool and arguments are given their results in order, each at most once."""
+CUT_OFF = (
+    "Tool {name!r} was cut off when the worker running it was lost, and it runs at most once: "
+    "it may have taken effect. Check before calling it again."
+)
 
-    def __init__(self, results: dict[str, list[tuple[str, bool]]] | None = None) -> None:
+
+class ToolJournal:
+    """What a run knows of its tool calls beyond this attempt.
+
+    On a retry after a lost worker (``from_events``): the results the lost attempt stored, by
+    tool and arguments, so a call asked again gets its result back and the tool does not run
+    again; and the calls it started without a result (cut off). Calls with the same tool and
+    arguments are matched in order, each at most once. ``durable`` (awaited before a tool that
+    runs at most once) returns when every event emitted so far is stored: the call's start is on
+    record before the tool acts, so a retry knows it may have run."""
+
+    def __init__(
+        self,
+        results: dict[str, list[tuple[str, bool]]] | None = None,
+        cut_off: dict[str, int] | None = None,
+        durable: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._results = results or {}
+        self._cut_off = cut_off or {}
+        self.durable = durable
 
     @classmethod
-    def from_events(cls, events: Iterable[Mapping]) -> StoredToolResults:
-        """From a run's stored events, in seq order: each call's name and arguments (its
-        ``TOOL_CALL_START`` and ``TOOL_CALL_ARGS``) with its ``TOOL_CALL_RESULT``."""
-        names: dict[str, str] = {}
-        args: dict[str, list[str]] = {}
-        results: dict[str, list[tuple[str, bool]]] = {}
+    def from_events(
+        cls,
+        events: Iterable[Mapping],
+        durable: Callable[[], Awaitable[None]] | None = None,
+        exclude: Iterable[str] = (),
+    ) -> ToolJournal:
+        """From a run's stored tool events, in seq order: each call's name and arguments (its
+        ``TOOL_CALL_START`` and ``TOOL_CALL_ARGS``) with its ``TOOL_CALL_RESULT``, if any.
+        Calls of the tools in ``exclude`` are left out (they run again)."""
+        excluded = set(exclude)
+        calls: dict[str, _Call] = {}
+        answered: dict[str, tuple[str, bool]] = {}
         for event in events:
             kind, call_id = event.get("type"), event.get("toolCallId")
             if kind == EventType.TOOL_CALL_START:
-                names[call_id] = event.get("toolCallName", "")
-                args[call_id] = []
-            elif kind == EventType.TOOL_CALL_ARGS and call_id in args:
-                args[call_id].append(event.get("delta") or "")
-            elif kind == EventType.TOOL_CALL_RESULT and call_id in names:
-                call = _Call(call_id, names[call_id])
-                call.args = args[call_id]
-                call.parse()
-                if call.error is None and isinstance(event.get("content"), str):
-                    key = _call_key(call.name, call.arguments)
-                    results.setdefault(key, []).append((event["content"], bool(event.get("isError"))))
-        return cls(results)
+                calls[call_id] = _Call(call_id, event.get("toolCallName", ""))
+            elif kind == EventType.TOOL_CALL_ARGS and call_id in calls:
+                calls[call_id].args.append(event.get("delta") or "")
+            elif kind == EventType.TOOL_CALL_RESULT and isinstance(event.get("content"), str):
+                answered[call_id] = (event["content"], bool(event.get("isError")))
+        results: dict[str, list[tuple[str, bool]]] = {}
+        cut_off: dict[str, int] = {}
+        for call_id, call in calls.items():
+            call.parse()
+            if call.error is not None or call.name in excluded:
+                continue
+            key = _call_key(call.name, call.arguments)
+            if call_id in answered:
+                results.setdefault(key, []).append(answered[call_id])
+            else:
+                cut_off[key] = cut_off.get(key, 0) + 1
+        return cls(results, cut_off, durable)
 
     def take(self, name: str, arguments: Mapping) -> tuple[str, bool] | None:
         """The stored (content, is_error) of the oldest such call not yet taken, if any."""
         found = self._results.get(_call_key(name, arguments))
         return found.pop(0) if found else None
+
+    def take_cut_off(self, name: str, arguments: Mapping) -> bool:
+        """Whether a call like this one was started and never answered (once per such call)."""
+        key = _call_key(name, arguments)
+        if self._cut_off.get(key, 0) <= 0:
+            return False
+        self._cut_off[key] -= 1
+        return True
 
     def __len__(self) -> int:
         return sum(len(found) for found in self._results.values())
@@ -253,7 +290,7 @@ async def _run_agent(
     run_id: str | None,
     resume: Resume | None,
     used: Usage,  # filled in as the calls report (the caller reads it when a call fails)
-    stored: StoredToolResults | None = None,
+    journal: ToolJournal | None = None,
 ) -> AgentOutcome:
     spec = agent.spec
     provider: Provider = agent.provider  # type: ignore[assignment]  # set whenever error is None
@@ -275,7 +312,7 @@ async def _run_agent(
         _add(used, Usage(*(int(point.get(name) or 0) for name in TOKEN_FIELDS)))
         first_turn = point["turn"] + 1
         waited = [_Call(c["id"], c["name"], c["arguments"], c.get("waits", PERSON)) for c in point["waiting"]]
-        results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions, stored)
+        results = await _run_tools(agent, waited, emit, run_id, metadata, client_names, resume.decisions, journal)
         held = _record_results(waited, results, history, new_messages)
         if held:  # a run a call started paused again
             _interrupt(history, new_messages, used, point["turn"], [], held, point.get("client_calls") or [])
@@ -309,7 +346,7 @@ async def _run_agent(
         to_run = [c for c in calls if c not in pending]
         waiting = [c for c in to_run if _waits_for_a_person(agent, c)]
         free = [c for c in to_run if c not in waiting]
-        results = await _run_tools(agent, free, emit, run_id, metadata, client_names, stored=stored)
+        results = await _run_tools(agent, free, emit, run_id, metadata, client_names, journal=journal)
         held = _record_results(free, results, history, new_messages)
         if waiting or held:
             client_calls = [c.as_dict() for c in pending]
@@ -481,12 +518,14 @@ async def _run_tools(
     metadata: Mapping,
     client_names: set[str],
     decisions: Mapping[str, Decision] | None = None,
-    stored: StoredToolResults | None = None,
+    journal: ToolJournal | None = None,
 ) -> list[tuple[str, bool] | RunInterrupted]:
     """Run one turn's tool calls in parallel; each result is emitted as soon as it is ready.
     With ``decisions`` (a resumed run) each call is carried out as a person decided. A call
     whose tool started a run that paused gives that ``RunInterrupted`` instead of a result.
-    A call found in ``stored`` (a retry) gets that result, and its tool does not run."""
+    A call the ``journal`` has a result for (a retry) gets that result, and its tool does not run;
+    a tool that runs at most once runs only once its call's start is stored, and not again on a
+    retry that finds it cut off."""
     if not calls:
         return []
     out = _serialized(emit)  # parallel tools, and tools that fan out themselves, share one emit
@@ -502,9 +541,14 @@ async def _run_tools(
 
     async def untraced(call: _Call) -> tuple[str, bool] | RunInterrupted:
         try:
+            once = _runs_once(agent, call)
             reused = None
-            if stored is not None and call.error is None and call.waits != CHILDREN:
-                reused = stored.take(call.name, call.arguments)
+            if journal is not None and call.error is None and call.waits != CHILDREN:
+                reused = journal.take(call.name, call.arguments)
+                if reused is None and once and journal.take_cut_off(call.name, call.arguments):
+                    reused = CUT_OFF.format(name=call.name), True
+            if once and reused is None and journal is not None and journal.durable is not None:
+                await journal.durable()
             if reused is not None:
                 content, is_error = reused
             elif decisions is None or call.waits == CHILDREN:
@@ -530,6 +574,11 @@ async def _run_tools(
     if len(calls) == 1:
         return [await one(calls[0])]
     return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
+def _runs_once(agent: RuntimeAgent, call: _Call) -> bool:
+    tool = agent.tool_map.get(call.name)
+    return tool is not None and tool.once
 
 
 def _serialized(emit: Emit) -> Emit:

@@ -56,6 +56,7 @@ class Tool:
         "listed_as",
         "name",
         "needs_context",
+        "once",
         "parameters",
         "requires_approval",
         "schema",
@@ -73,12 +74,16 @@ class Tool:
         needs_context: bool = False,
         requires_approval: str = "never",
         listed_as: str | None = None,
+        once: bool = False,
     ) -> None:
         self.name = name  # what the model sees and calls
         # What agents list it as, when that differs (an MCP tool: "mcp:<server>/<tool>").
         self.listed_as = listed_as or name
         # "never", "always" or an expression over the arguments (cosmos.runtime.interrupts).
         self.requires_approval = requires_approval
+        # Not idempotent: each call runs at most once, even across a retry after a lost worker
+        # (cosmos.runtime.loop.ToolJournal); a call cut off by the loss is not run again.
+        self.once = once
         self.description = description
         self.parameters = dict(parameters)
         self.fn = fn
@@ -97,6 +102,7 @@ class Tool:
         description: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         requires_approval: str | bool = "never",
+        once: bool = False,
     ) -> Tool:
         summary, arg_docs = parse_docstring(inspect.getdoc(fn) or "")
         parameters, needs_context = function_schema(fn, arg_docs)
@@ -108,6 +114,7 @@ class Tool:
             timeout=timeout,
             needs_context=needs_context,
             requires_approval=_approval_rule(requires_approval),
+            once=once,
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -394,15 +401,18 @@ def tool(
     timeout: float = DEFAULT_TIMEOUT,
     register: bool = True,
     requires_approval: str | bool = "never",
+    once: bool = False,
 ) -> Any:
     """Make a Tool from a function: ``@tool`` or ``@tool(name=..., timeout=..., register=False)``.
 
     ``requires_approval``: ``True`` (always), ``False`` (never) or a rule over the arguments such
-    as ``"amount > 100"``; a person approves each such call (an agent may override the rule)."""
+    as ``"amount > 100"``; a person approves each such call (an agent may override the rule).
+    ``once``: the tool is not idempotent (a payment, an email): each call runs at most once, even
+    when the run is retried after its worker was lost (docs/execution.md)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         built = Tool.from_function(
-            f, name=name, description=description, timeout=timeout, requires_approval=requires_approval
+            f, name=name, description=description, timeout=timeout, requires_approval=requires_approval, once=once
         )
         return tool_registry.register(built) if register else built
 

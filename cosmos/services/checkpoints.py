@@ -9,7 +9,7 @@ them runs again; every other call starts a new child. Calls with the same key ar
 runs in the order they were made, each at most once.
 
 An agent run retried after its worker was lost likewise gets back the results its tools stored
-(``stored_tool_results``): a tool call with the same tool and arguments is answered from the
+(``tool_journal``): a tool call with the same tool and arguments is answered from the
 log, and the tool does not run again.
 """
 
@@ -18,11 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from django.core.exceptions import ValidationError
 
 from ..models import Run, RunEvent, RunStatus
 from ..runtime.events import EventType
-from ..runtime.loop import StoredToolResults
+from ..runtime.loop import ToolJournal
 
 
 def call_key(*parts: Any) -> str:
@@ -31,37 +34,67 @@ def call_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-class EarlierChildren:
-    """The child runs of a parent made before this pass, by call key, oldest first."""
+SUPERSEDES = "supersedes"  # a child run's metadata: the lost attempt's child run it replaces
 
-    def __init__(self, by_key: dict[str, deque[str]] | None = None) -> None:
+
+class EarlierChildren:
+    """The child runs of a parent made before this pass, by call key, oldest first: those to
+    reuse, and (on a retry) those the lost attempt left unfinished, which new runs replace."""
+
+    def __init__(
+        self, by_key: dict[str, deque[str]] | None = None, unfinished: dict[str, deque[str]] | None = None
+    ) -> None:
         self._by_key = by_key or {}
+        self._unfinished = unfinished or {}
 
     @classmethod
     def load(cls, parent_id: str, key_field: str, *, succeeded_only: bool) -> EarlierChildren:
         """The children of ``parent_id`` whose metadata has ``key_field``; with
-        ``succeeded_only`` (a retry), only those that succeeded."""
-        children = Run.objects.filter(parent_id=parent_id)
-        if succeeded_only:
-            children = children.filter(status=RunStatus.SUCCEEDED)
-        by_key: dict[str, deque[str]] = {}
-        for child_id, metadata in children.order_by("created_at").values_list("id", "metadata"):
-            key = (metadata or {}).get(key_field) if isinstance(metadata, dict) else None
+        ``succeeded_only`` (a retry), only those that succeeded are reused."""
+        reusable: dict[str, deque[str]] = {}
+        unfinished: dict[str, deque[str]] = {}
+        children = Run.objects.filter(parent_id=parent_id).order_by("created_at")
+        for child_id, status, metadata in children.values_list("id", "status", "metadata"):
+            key = metadata.get(key_field) if isinstance(metadata, dict) else None
             if key:
-                by_key.setdefault(key, deque()).append(str(child_id))
-        return cls(by_key)
+                found = unfinished if succeeded_only and status != RunStatus.SUCCEEDED else reusable
+                found.setdefault(key, deque()).append(str(child_id))
+        return cls(reusable, unfinished)
 
     def take(self, key: str) -> str | None:
         """The oldest run not yet taken for this call, if any."""
         found = self._by_key.get(key)
         return found.popleft() if found else None
 
+    def replaced(self, key: str) -> dict[str, str]:
+        """For a new child run of this call: metadata naming the unfinished run it replaces (the
+        new run reuses what that one finished: its own children, its stored tool results)."""
+        found = self._unfinished.get(key)
+        return {SUPERSEDES: found.popleft()} if found else {}
+
     def __len__(self) -> int:
         return sum(len(ids) for ids in self._by_key.values())
 
 
-def stored_tool_results(run_id: str) -> StoredToolResults:
-    """The tool calls a lost attempt of this run finished, with their results, from its log."""
+def superseded_run(run: Run) -> str | None:
+    """The lost attempt's child run this child run replaces, if it names a real one: a sibling
+    (same parent, kind and target) that did not succeed. Metadata comes from callers too: a
+    name that is not such a sibling is ignored."""
+    named = (run.metadata or {}).get(SUPERSEDES)
+    if run.parent_id is None or not isinstance(named, str):
+        return None
+    sibling = Run.objects.filter(id=named, parent_id=run.parent_id, kind=run.kind, target=run.target)
+    try:
+        return named if sibling.exclude(status=RunStatus.SUCCEEDED).exists() else None
+    except (ValueError, ValidationError):
+        return None
+
+
+def tool_journal(
+    run_id: str, durable: Callable[[], Awaitable[None]] | None = None, exclude: Iterable[str] = ()
+) -> ToolJournal:
+    """The tool calls a lost attempt of this run made, with the results it stored, from its log
+    (but for the tools in ``exclude``)."""
     types = (EventType.TOOL_CALL_START, EventType.TOOL_CALL_ARGS, EventType.TOOL_CALL_RESULT)
     stored = RunEvent.objects.filter(run_id=run_id, type__in=types).order_by("seq").values_list("data", flat=True)
-    return StoredToolResults.from_events(stored)
+    return ToolJournal.from_events(stored, durable, exclude)
