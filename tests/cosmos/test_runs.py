@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cosmos.dispatch import dispatch_run, local_executor
@@ -153,6 +154,30 @@ def test_cancelling_a_finished_run_is_a_clear_conflict():
     assert error.value.code == "not_cancelable"
 
 
+def test_a_request_that_loses_the_idempotency_race_at_the_insert_gets_the_winner_s_run():
+    # The winner's insert is held uncommitted until the loser has passed the read that would
+    # have found it: the loser's own insert then clashes, and it must answer with the winner's run.
+    agent = make_agent()
+    inserted, release = threading.Event(), threading.Event()
+
+    def winner() -> tuple[Run, bool]:
+        with transaction.atomic():
+            won = run_services.start_run("agent", agent.id, "race", caller="key:r", idempotency_key="k-race")
+            inserted.set()
+            release.wait(10)
+        return won
+
+    def loser() -> tuple[Run, bool]:
+        inserted.wait(10)
+        threading.Timer(0.5, release.set).start()  # once the loser waits on the winner's insert
+        return run_services.start_run("agent", agent.id, "race", caller="key:r", idempotency_key="k-race")
+
+    (won, won_created), (lost, lost_created) = in_threads(winner, loser)
+
+    assert (won_created, lost_created) == (True, False)
+    assert lost.id == won.id and Run.objects.filter(idempotency_key="k-race").count() == 1
+
+
 def test_cancel_cascades_to_child_runs():
     agent = slow_agent(30_000)
     parent, _ = run_services.start_run("agent", agent.id, "parent")
@@ -164,22 +189,44 @@ def test_cancel_cascades_to_child_runs():
     assert wait_status(parent.id, timeout=10).status == RunStatus.CANCELLED
 
 
-def test_the_same_idempotency_key_from_the_same_caller_returns_the_same_run():
-    agent = make_agent()
-    results: list[Run] = []
+def in_threads(*targets) -> list:
+    """Run each callable in its own thread, together; their results in order. An exception in a
+    thread fails the test (a thread's exception is otherwise only a warning)."""
+    results: list = [None] * len(targets)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(targets))
 
-    def submit() -> None:
-        results.append(run_services.start_run("agent", agent.id, "once", caller="key:a", idempotency_key="k-1")[0])
+    def call(index: int, target) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = target()
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connection.close()
 
-    threads = [threading.Thread(target=submit) for _ in range(4)]
+    threads = [threading.Thread(target=call, args=(i, t)) for i, t in enumerate(targets)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert all(not thread.is_alive() for thread in threads), "a thread did not finish"
+    return results
 
-    assert len({r.id for r in results}) == 1
+
+def test_the_same_idempotency_key_from_the_same_caller_returns_the_same_run():
+    agent = make_agent()
+
+    def submit() -> tuple[Run, bool]:
+        return run_services.start_run("agent", agent.id, "once", caller="key:a", idempotency_key="k-1")
+
+    results = in_threads(*[submit] * 4)
+
+    assert len({run.id for run, _ in results}) == 1
+    assert [created for _, created in results].count(True) == 1
     other, created = run_services.start_run("agent", agent.id, "once", caller="key:b", idempotency_key="k-1")
-    assert created and other.id != results[0].id
+    assert created and other.id != results[0][0].id
     assert Run.objects.filter(idempotency_key="k-1").count() == 2
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.model_server import ModelServer
 from tests.support.services import RedisServer, redis_server_binary
+from tests.support.skips import skip_unless_in_ci
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def redis_server() -> Iterator[RedisServer]:
     """A private ``redis-server`` on a free port, for a test that stops or restarts Redis (never
     the shared one); shut down after the test."""
     if redis_server_binary() is None:
-        pytest.skip("needs redis-server installed")
+        skip_unless_in_ci("needs redis-server installed (apt-get install redis-server)")
     with RedisServer() as server:
         yield server
 

@@ -9,15 +9,13 @@ set), where it fails.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.support.skips import skip_unless_in_ci
 
 JS = Path(__file__).resolve().parents[1] / "js"
-IN_CI = bool(os.environ.get("CI"))
 # One file of each pinned package: when one is missing, npm ci installs them all.
 INSTALLED = ("@ag-ui/client/package.json", "@modelcontextprotocol/sdk/package.json", "openai/package.json")
 
@@ -25,10 +23,9 @@ INSTALLED = ("@ag-ui/client/package.json", "@modelcontextprotocol/sdk/package.js
 def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        reason = f"{tool} is not installed: the official JavaScript clients run on Node.js (apt-get install nodejs npm)"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_unless_in_ci(
+            f"{tool} is not installed: the official JavaScript clients run on Node.js (apt-get install nodejs npm)"
+        )
     return path
 
 
