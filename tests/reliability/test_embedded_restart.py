@@ -108,3 +108,28 @@ def test_a_restarted_embedded_server_finishes_an_interrupted_run_with_no_new_tra
         run_seconds=RUN_SECONDS,
         run_done_after_restart_s=round(ended_in, 1),
     )
+
+
+def test_an_embedded_run_longer_than_its_lease_keeps_it_by_renewal(tmp_path):
+    """The engine renews the lease of a run it executes: a run of three leases is never taken
+    from it by its own reaper (which runs every half lease here) and ends on its first attempt."""
+    api = ApiProcess.embedded(tmp_path, ASTEROS_LEASE_SECONDS=str(LEASE_SECONDS), ASTEROS_ENABLE_LOGGING="false")
+    database = str(tmp_path / "asteros.sqlite3")
+    try:
+        api.start()
+        created = httpx.post(
+            f"{api.url}/api/agents",
+            json={"id": "long-agent", "provider": "scripted", "parameters": {"ttft_ms": 3 * LEASE_SECONDS * 1000}},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        started = httpx.post(f"{api.url}/api/agents/long-agent/run", json={"input": "hello"}, timeout=30)
+        assert started.status_code == 202, started.text
+        run_id = started.json()["id"]
+        status, attempts = _wait_row(
+            database, run_id, ("succeeded", "failed", "cancelled"), timeout=3 * LEASE_SECONDS + MARGIN_SECONDS
+        )
+    finally:
+        api.close()
+
+    assert (status, attempts) == ("succeeded", 1)
