@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -173,3 +174,10 @@ def a2a_server(_servers) -> LiveServer:
 @pytest.fixture(scope="session")
 def a2a_auth_server(_servers) -> LiveServer:
     return _up(_servers, "auth")
+
+
+@pytest.fixture
+def http(a2a_server) -> Iterator[httpx.Client]:
+    """Raw HTTP to the auth-off server."""
+    with httpx.Client(base_url=a2a_server.url, timeout=30) as client:
+        yield client

@@ -12,6 +12,8 @@ ECHO_REPLY = "echo: {input}"
 SLOW_TTFT_MS = 30_000
 # Streams 12 tokens at 6 per second after a second: about three seconds of visible progress.
 PACED = {"reply_tokens": 12, "tokens_per_second": 6, "ttft_ms": 1000}
+# Still running for a second and a half: long enough to retry a message while its task works.
+UNHURRIED = {"ttft_ms": 1500}
 # Keys of the auth server besides its admin key: one that may only read, one that may run.
 READ_KEY = "ak_a2aread0_reader-key-0123456789abcdef"
 RUN_KEY = "ak_a2arun00_runner-key-0123456789abcdef"
@@ -27,6 +29,7 @@ def seed() -> None:
     )
     make_agent("slow", name="Slow", description="Takes its time.", parameters={"ttft_ms": SLOW_TTFT_MS})
     make_agent("paced", name="Paced", description="Streams a dozen tokens.", parameters=PACED)
+    make_agent("unhurried", name="Unhurried", description="Answers after a second and a half.", parameters=UNHURRIED)
     make_agent("failing", parameters={"fail": "the model is down", "error_code": "model_unavailable"})
     make_agent("hidden", enabled=False)
     # People in the loop: calculator calls wait for approval; "asker" asks which city first.

@@ -74,12 +74,6 @@ def sse_frames(response: httpx.Response) -> list[dict[str, Any]]:
     return frames
 
 
-@pytest.fixture
-def http(a2a_server):
-    with httpx.Client(base_url=a2a_server.url, timeout=30) as client:
-        yield client
-
-
 ECHO = "/a2a/agents/echo"
 
 
