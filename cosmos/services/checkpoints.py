@@ -72,9 +72,6 @@ class EarlierChildren:
         found = self._unfinished.get(key)
         return {SUPERSEDES: found.popleft()} if found else {}
 
-    def __len__(self) -> int:
-        return sum(len(ids) for ids in self._by_key.values())
-
 
 def superseded_run(run: Run) -> str | None:
     """The lost attempt's child run this child run replaces, if it names a real one: a sibling

@@ -53,6 +53,17 @@ def _wait_row(database: str, run_id: str, statuses: tuple[str, ...], timeout: fl
         time.sleep(0.1)
 
 
+def _start_scripted_run(api: ApiProcess, agent_id: str, parameters: dict) -> str:
+    """Create a scripted agent on the server and start a run of it; the run's id."""
+    created = httpx.post(
+        f"{api.url}/api/agents", json={"id": agent_id, "provider": "scripted", "parameters": parameters}, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    started = httpx.post(f"{api.url}/api/agents/{agent_id}/run", json={"input": "hello"}, timeout=30)
+    assert started.status_code == 202, started.text
+    return started.json()["id"]
+
+
 def _terminate(api: ApiProcess) -> None:
     """SIGTERM, and the process exits by itself (no SIGKILL behind it)."""
     api.process.send_signal(signal.SIGTERM)
@@ -70,19 +81,7 @@ def test_a_restarted_embedded_server_finishes_an_interrupted_run_with_no_new_tra
     database = str(tmp_path / "asteros.sqlite3")
     try:
         api.start()
-        created = httpx.post(
-            f"{api.url}/api/agents",
-            json={
-                "id": "restart-agent",
-                "provider": "scripted",
-                "parameters": {"ttft_ms": int(RUN_SECONDS * 1000), "reply_tokens": 4},
-            },
-            timeout=30,
-        )
-        assert created.status_code == 201, created.text
-        started = httpx.post(f"{api.url}/api/agents/restart-agent/run", json={"input": "hello"}, timeout=30)
-        assert started.status_code == 202, started.text
-        run_id = started.json()["id"]
+        run_id = _start_scripted_run(api, "restart-agent", {"ttft_ms": int(RUN_SECONDS * 1000), "reply_tokens": 4})
         _wait_row(database, run_id, ("running",), timeout=30)
 
         api.kill() if stop == "SIGKILL" else _terminate(api)
@@ -117,15 +116,7 @@ def test_an_embedded_run_longer_than_its_lease_keeps_it_by_renewal(tmp_path):
     database = str(tmp_path / "asteros.sqlite3")
     try:
         api.start()
-        created = httpx.post(
-            f"{api.url}/api/agents",
-            json={"id": "long-agent", "provider": "scripted", "parameters": {"ttft_ms": 3 * LEASE_SECONDS * 1000}},
-            timeout=30,
-        )
-        assert created.status_code == 201, created.text
-        started = httpx.post(f"{api.url}/api/agents/long-agent/run", json={"input": "hello"}, timeout=30)
-        assert started.status_code == 202, started.text
-        run_id = started.json()["id"]
+        run_id = _start_scripted_run(api, "long-agent", {"ttft_ms": 3 * LEASE_SECONDS * 1000})
         status, attempts = _wait_row(
             database, run_id, ("succeeded", "failed", "cancelled"), timeout=3 * LEASE_SECONDS + MARGIN_SECONDS
         )

@@ -6,8 +6,6 @@ the kill -9 of a real worker process is ``tests/reliability/test_steps_checkpoin
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.conf import settings
 
@@ -16,7 +14,7 @@ from cosmos.runtime.events import closing_events
 from cosmos.services import leases
 from cosmos.services import runs as run_services
 from tests.stars.helpers import child_of, conversation, custom_events, delegating_leader, make_team, worker
-from tests.support.runs import assert_gapless, events, lose_the_worker, run_tree, wait_for_run
+from tests.support.runs import assert_gapless, events, lose_the_worker, run_tree, wait_for_child, wait_for_run
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -36,21 +34,13 @@ def start(star):
     return run_services.start_run("star", star.id, {"message": "Plan the launch"})[0]
 
 
-def running_member(run, member: str, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while not child_of(run.id, member):
-        assert time.monotonic() < deadline, f"member {member!r} never started"
-        time.sleep(0.02)
-    return wait_for_run(child_of(run.id, member)[0].id, timeout=timeout, statuses=(RunStatus.RUNNING,))
-
-
 def test_a_retried_star_reuses_the_members_runs_that_succeeded():
     star = team()
     uninterrupted = wait_for_run(start(star).id, timeout=30)
     assert uninterrupted.status == RunStatus.SUCCEEDED, uninterrupted.error
 
     run = start(star)
-    running_member(run, "write")
+    wait_for_child(run.id, star_member="write")
     (research,) = child_of(run.id, "research")
     assert wait_for_run(research.id, timeout=20).status == RunStatus.SUCCEEDED
     lose_the_worker(run.id)

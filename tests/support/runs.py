@@ -96,6 +96,19 @@ def wait_for_children(parent_id, count: int, timeout: float = 60, statuses: Iter
         time.sleep(0.05)
 
 
+def wait_for_child(parent_id, timeout: float = 20, statuses: Iterable[str] = (RunStatus.RUNNING,), **metadata) -> Run:
+    """The parent's oldest child run whose metadata has these values, once it is in ``statuses``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = Run.objects.filter(parent_id=parent_id, **{f"metadata__{k}": v for k, v in metadata.items()})
+        child = children.order_by("created_at").first()
+        if child is not None:
+            return wait_for_run(child.id, timeout=max(0.0, deadline - time.monotonic()), statuses=statuses)
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"run {parent_id} has no child with {metadata} after {timeout:g}s")
+        time.sleep(0.02)
+
+
 def events(run_id) -> list[dict]:
     """The run's stored events, in seq order."""
     return list(RunEvent.objects.filter(run_id=run_id).order_by("seq").values_list("data", flat=True))

@@ -7,15 +7,13 @@ worker process is ``tests/reliability/test_steps_checkpointed.py``.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.conf import settings
 
 from cosmos.models import RunStatus
 from cosmos.runtime.events import closing_events
 from cosmos.services import leases
-from tests.support.runs import assert_gapless, events, lose_the_worker, wait_for_run
+from tests.support.runs import assert_gapless, events, lose_the_worker, wait_for_child, wait_for_run
 from tests.workflows.helpers import child_of_step, children, final_state, run_workflow, scripted, start
 
 pytestmark = [
@@ -49,15 +47,6 @@ def definition() -> dict:
     return {"steps": [loop, {"name": "fan", "type": "parallel", "branches": branches}, last]}
 
 
-def running_child(run, step: str, timeout: float = 20):
-    """The step's child run, once it is running."""
-    deadline = time.monotonic() + timeout
-    while not child_of_step(run, step):
-        assert time.monotonic() < deadline, f"step {step!r} never started"
-        time.sleep(0.02)
-    return wait_for_run(child_of_step(run, step)[0].id, timeout=timeout, statuses=(RunStatus.RUNNING,))
-
-
 def wait_all(runs: list) -> list:
     return [wait_for_run(run.id, timeout=20) for run in runs]
 
@@ -68,7 +57,7 @@ def test_a_retried_workflow_reuses_the_steps_that_succeeded_and_reruns_the_rest(
     assert uninterrupted.status == RunStatus.SUCCEEDED, uninterrupted.error
 
     run = start(steps, "topic")
-    running_child(run, "slow")
+    wait_for_child(run.id, workflow_step="slow")
     drafts = child_of_step(run, "draft")
     done = [*drafts, *child_of_step(run, "quick")]
     assert [c.status for c in wait_all(done)] == [RunStatus.SUCCEEDED] * 3
